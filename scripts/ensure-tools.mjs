@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Installs the system tools the tests (and, with --bench, the benchmarks) need, with apt-get,
+// only when they are missing and only when running as root. Idempotent and quiet when all is there.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const TOOLS = {
+  // command or file -> Debian package
+  ostree: 'ostree',
+  umoci: 'umoci',
+  skopeo: 'skopeo',
+  '/bin/busybox': 'busybox-static',
+  jq: 'jq',
+  curl: 'curl',
+  'docker-registry': 'docker-registry',
+  htpasswd: 'apache2-utils',
+  openssl: 'openssl',
+  runc: 'runc',
+};
+const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
+
+function have(tool) {
+  if (tool.startsWith('/')) return existsSync(tool);
+  return spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+}
+
+const wanted = { ...TOOLS, ...(process.argv.includes('--bench') ? BENCH_TOOLS : {}) };
+const missing = [...new Set(Object.entries(wanted).filter(([t]) => !have(t)).map(([, p]) => p))];
+if (missing.length === 0) process.exit(0);
+if (process.getuid?.() !== 0) {
+  console.error(`ensure-tools: missing ${missing.join(', ')}; run as root (or install them: apt-get install -y ${missing.join(' ')})`);
+  process.exit(1);
+}
+console.error(`ensure-tools: installing ${missing.join(' ')}`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+const install = () => execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
+try {
+  install();
+} catch {
+  execFileSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  install();
+}

@@ -1,0 +1,62 @@
+/**
+ * Everything a use case needs from its environment: resolved paths, the store, and the
+ * output sinks. Commands build one with `createContext`; app functions never print directly.
+ */
+import * as fs from 'node:fs';
+import { OstreeRepo } from '../store/repo.js';
+import { resolveStorePaths, type StorePaths, type PathInputs } from './paths.js';
+import { AtomicError } from '../util/errors.js';
+
+export interface Output {
+  /** An informational line for stdout ("Extracting to ...", echoed systemctl commands). */
+  line(text: string): void;
+  /** A warning line for stderr. */
+  warn(text: string): void;
+  /** Whether stdout is a terminal (progress bars). */
+  readonly isTTY: boolean;
+}
+
+export interface AppContext {
+  paths: StorePaths;
+  out: Output;
+  /** Open the store, creating it (bare for root, bare-user for users) when missing. */
+  repo(): Promise<OstreeRepo>;
+  /** Open the store if it exists, else null (read-only commands on a fresh host). */
+  repoIfExists(): Promise<OstreeRepo | null>;
+}
+
+export const consoleOutput: Output = {
+  line: (t) => process.stdout.write(t + '\n'),
+  warn: (t) => process.stderr.write(t + '\n'),
+  get isTTY() {
+    return Boolean(process.stdout.isTTY);
+  },
+};
+
+export function createContext(inp: PathInputs = {}, out: Output = consoleOutput): AppContext {
+  const paths = resolveStorePaths(inp);
+  let repo: OstreeRepo | undefined;
+  return {
+    paths,
+    out,
+    async repo() {
+      if (!repo) {
+        try {
+          fs.mkdirSync(paths.checkoutRoot, { recursive: true });
+        } catch (e) {
+          throw new AtomicError('PERMISSION', `cannot create the checkout root "${paths.checkoutRoot}": ${(e as Error).message}`, {
+            suggestions: ['Run as root, or set ATOMIC_OSTREE_CHECKOUT_PATH and ATOMIC_OSTREE_REPO to directories you own.'],
+          });
+        }
+        repo = await OstreeRepo.openOrCreate(paths.repoPath, paths.repoMode);
+      }
+      return repo;
+    },
+    async repoIfExists() {
+      if (repo) return repo;
+      if (!fs.existsSync(`${paths.repoPath}/config`)) return null;
+      repo = await OstreeRepo.open(paths.repoPath);
+      return repo;
+    },
+  };
+}

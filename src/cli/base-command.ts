@@ -1,0 +1,45 @@
+/**
+ * Base class of every command: the shared hidden/global flags and the app context.
+ * Commands stay thin: parse, call one app function, print its result.
+ */
+import { Command, Flags, Interfaces } from '@oclif/core';
+import { createContext, type AppContext } from '../app/context.js';
+import { AtomicError } from '../util/errors.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+
+export abstract class BaseCommand extends Command {
+  static baseFlags = {
+    debug: Flags.boolean({ description: 'Show stack traces and error codes.', hidden: true, default: false }),
+    sysroot: Flags.string({
+      description: 'Operate on the system rooted at DIR (store, checkouts and /etc files below DIR).',
+      helpValue: 'DIR',
+      env: 'ATOMIC_SYSROOT',
+    }),
+  };
+
+  protected makeContext(flags: { sysroot?: string; debug?: boolean }): AppContext {
+    if (flags.debug) process.env.ATOMIC_DEBUG = '1';
+    return createContext({ sysroot: flags.sysroot });
+  }
+
+  /** Validate atomic's --storage flag: only the ostree backend exists in this implementation. */
+  protected checkStorage(storage: string | undefined): void {
+    if (storage !== undefined && storage !== 'ostree') {
+      throw new AtomicError('USAGE', `storage "${storage}" is not supported: only the 'ostree' storage is available`, {
+        suggestions: ['Use --storage ostree (the default).'],
+      });
+    }
+  }
+
+  /** Let the process entry (cli/main.ts) print and map every error. */
+  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    throw err;
+  }
+}
+
+export const storageFlag = Flags.string({
+  description: "Storage backend; only 'ostree' is supported (atomic's --storage).",
+  options: ['ostree', 'docker'],
+  default: 'ostree',
+});

@@ -1,0 +1,53 @@
+/**
+ * Process entry: normalizes atomic-style global options, runs the oclif command, and is the one
+ * place that turns errors into "Error: ... / Try this: ..." output and an exit code.
+ */
+import { run, flush, Errors } from '@oclif/core';
+import { isAtomicError, EXIT } from '../util/errors.js';
+import { printError } from './print-error.js';
+
+/** Options atomic accepted before the subcommand; we turn them into environment settings. */
+const LEADING_GLOBALS: Record<string, [string, string]> = {
+  '--debug': ['ATOMIC_DEBUG', '1'],
+  '-y': ['ATOMIC_ASSUME_YES', '1'],
+  '--assumeyes': ['ATOMIC_ASSUME_YES', '1'],
+  '-i': ['ATOMIC_IGNORE', '1'],
+  '--ignore': ['ATOMIC_IGNORE', '1'],
+};
+
+export function normalizeArgv(argv: string[]): string[] {
+  const out = [...argv];
+  while (out.length > 0 && out[0] in LEADING_GLOBALS) {
+    const [k, v] = LEADING_GLOBALS[out.shift() as string];
+    process.env[k] = v;
+  }
+  if (out.length === 1 && (out[0] === '-v' || out[0] === '--version')) return ['--version'];
+  return out;
+}
+
+export async function main(argv: string[], importMetaUrl: string): Promise<void> {
+  const args = normalizeArgv(argv);
+  if (args.includes('--debug')) process.env.ATOMIC_DEBUG = '1';
+  try {
+    await run(args, importMetaUrl);
+    await flush();
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+    if (!isSilentExit(err)) printError(err, args.includes('--json'));
+  }
+}
+
+function isSilentExit(err: unknown): boolean {
+  // `this.exit(n)` inside a command and oclif's help/version exits
+  return err instanceof Errors.ExitError || (err as { code?: string })?.code === 'EEXIT';
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (isAtomicError(err)) return err.exitCode;
+  const oclif = (err as { oclif?: { exit?: number } })?.oclif;
+  if (oclif && typeof oclif.exit === 'number') {
+    // oclif parse errors (unknown flag, missing arg) are usage errors
+    return oclif.exit === 1 || oclif.exit === 2 ? EXIT.USAGE : oclif.exit;
+  }
+  return EXIT.FAILURE;
+}

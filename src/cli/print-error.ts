@@ -1,0 +1,31 @@
+/** Rendering of errors for humans (stderr) and for --json. Stack traces only with --debug. */
+import { isAtomicError } from '../util/errors.js';
+
+export function printError(err: unknown, json: boolean): void {
+  const debug = process.env.ATOMIC_DEBUG === '1';
+  if (json && isAtomicError(err)) {
+    process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message, suggestions: err.suggestions }, null, 2) + '\n');
+    return;
+  }
+  const lines: string[] = [];
+  if (isAtomicError(err)) {
+    lines.push(`Error: ${err.message}`);
+    if (debug) lines.push(`Code: ${err.code}`);
+    for (const s of err.suggestions) lines.push(`Try this: ${s}`);
+  } else if (err instanceof Error) {
+    const oclif = (err as { oclif?: unknown }).oclif;
+    lines.push(`Error: ${err.message.replace(/^Error: /, '')}`);
+    if (oclif) lines.push(`Try this: run the command with --help to see its usage.`);
+  } else {
+    lines.push(`Error: ${String(err)}`);
+  }
+  if (debug && err instanceof Error) {
+    lines.push(err.stack ?? '');
+    let c: unknown = err.cause;
+    while (c instanceof Error) {
+      lines.push(`Caused by: ${c.stack ?? c.message}`);
+      c = c.cause;
+    }
+  }
+  process.stderr.write(lines.join('\n') + '\n');
+}

@@ -1,0 +1,25 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand, storageFlag } from '../../cli/base-command.js';
+import { imagesList } from '../../app/images-list.js';
+
+export default class ImagesList extends BaseCommand {
+  static override description = 'List the images in the OSTree store (atomic images list).';
+  static override examples = ['<%= config.bin %> images list', '<%= config.bin %> images list -f repo=systest --no-trunc', '<%= config.bin %> images list --json'];
+  static override flags = {
+    all: Flags.boolean({ char: 'a', description: 'Also show layer and config refs (as <none> rows).' }),
+    filter: Flags.string({ char: 'f', description: 'Filter rows: KEY=VALUE, case-insensitive substring; repeatable (ANDed). Keys: repo, repository, tag, id, image, created, size, type, is_dangling.', multiple: true }),
+    noheading: Flags.boolean({ char: 'n', description: 'Do not print the header line.' }),
+    'no-trunc': Flags.boolean({ description: 'Show full image ids.' }),
+    quiet: Flags.boolean({ char: 'q', description: 'Print only image ids.' }),
+    json: Flags.boolean({ description: 'Print a JSON list.' }),
+    storage: storageFlag,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ImagesList);
+    this.checkStorage(flags.storage);
+    const ctx = this.makeContext(flags);
+    const r = await imagesList(ctx, { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json });
+    for (const l of r.lines) this.log(l);
+  }
+}

@@ -1,0 +1,25 @@
+import { Args } from '@oclif/core';
+import { BaseCommand, storageFlag } from '../../cli/base-command.js';
+import { imagesVerify } from '../../app/images-verify.js';
+import { AtomicError } from '../../util/errors.js';
+
+export default class ImagesVerify extends BaseCommand {
+  static override description = 'Re-checksum every object of an image in the store and report corruption.';
+  static override examples = ['<%= config.bin %> images verify systest:latest'];
+  static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
+  static override flags = { storage: storageFlag };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ImagesVerify);
+    this.checkStorage(flags.storage);
+    const r = await imagesVerify(this.makeContext(flags), args.image);
+    for (const l of r.lines) this.log(l);
+    if (r.problems.length) {
+      for (const p of r.problems) this.logToStderr(p);
+      throw new AtomicError('STORE_CORRUPT', `image ${args.image} failed verification: ${r.problems.length} problem(s)`, {
+        suggestions: [`Delete and pull the image again: atomic images delete -y ${args.image} && atomic images prune && atomic pull --storage ostree SRC`],
+      });
+    }
+    this.log(`${args.image}: all objects verified`);
+  }
+}

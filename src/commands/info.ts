@@ -1,0 +1,18 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand, storageFlag } from '../cli/base-command.js';
+import { imagesInfo } from '../app/images-info.js';
+
+export default class Info extends BaseCommand {
+  static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults).';
+  static override examples = ['<%= config.bin %> info systest:latest'];
+  static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
+  static override flags = { storage: storageFlag, json: Flags.boolean({ description: 'Print JSON.' }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Info);
+    this.checkStorage(flags.storage);
+    const r = await imagesInfo(this.makeContext(flags), args.image);
+    if (flags.json) this.log(JSON.stringify(r.json, null, 4));
+    else for (const l of r.lines) this.log(l);
+  }
+}

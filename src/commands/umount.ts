@@ -1,0 +1,14 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { umountImage } from '../app/mount.js';
+
+export default class Umount extends BaseCommand {
+  static override description = 'Undo `atomic mount`: unmount and remove the checkout at MOUNTPOINT.';
+  static override examples = ['<%= config.bin %> umount /mnt/systest'];
+  static override args = { mountpoint: Args.string({ required: true, description: 'The directory given to atomic mount.' }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Umount);
+    await umountImage(this.makeContext(flags), args.mountpoint);
+  }
+}
