@@ -9,7 +9,7 @@ import { AtomicError } from '../util/errors.js';
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
 export abstract class BaseCommand extends Command {
-  static baseFlags = {
+  static override baseFlags = {
     debug: Flags.boolean({ description: 'Show stack traces and error codes.', hidden: true, default: false }),
     sysroot: Flags.string({
       description: 'Operate on the system rooted at DIR (store, checkouts and /etc files below DIR).',

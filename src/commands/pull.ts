@@ -31,7 +31,10 @@ export default class Pull extends BaseCommand {
         name: flags.name,
         onLine: (l) => progress.line(l),
         onWarning: (w) => progress.warn(w),
-        onProgress: (ev) => progress.progress(ev),
+        onProgress: (ev) => {
+          const e = ev as typeof ev & { bytes?: number };
+          if (e.status === 'copying' && typeof e.bytes === 'number') progress.progress({ id: String(ev.digest), done: e.bytes, total: ev.size });
+        },
       });
       progress.done();
       ctx.out.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);

@@ -149,7 +149,7 @@ export class TarGuard extends Transform {
       this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
       let pos = 0;
       const out: Buffer[] = [];
-      while (pos < this.buf.length && this.state !== 'end') {
+      while (pos < this.buf.length && (this.state as GuardState) !== 'end') {
         if (this.state === 'data') {
           const n = Math.min(this.remaining, this.buf.length - pos);
           out.push(this.buf.subarray(pos, pos + n));
@@ -173,7 +173,7 @@ export class TarGuard extends Transform {
       }
       this.offset += pos;
       this.buf = pos < this.buf.length ? Buffer.from(this.buf.subarray(pos)) : Buffer.alloc(0);
-      if (this.state === 'end') this.buf = Buffer.alloc(0);
+      if ((this.state as GuardState) === 'end') this.buf = Buffer.alloc(0);
       for (const b of out) this.push(b);
       cb();
     } catch (e) {

@@ -1,0 +1,135 @@
+/**
+ * Decompression of layer blobs, detected from their first bytes (never from the media type,
+ * which registries get wrong): gzip `1f 8b`, zstd `28 b5 2f fd`, anything else is passed
+ * through as a plain tar (the tar parser then judges it).
+ *
+ * Errors of the decoders (truncated or corrupt streams) become LAYER_INVALID; errors of the
+ * input stream itself (DIGEST_MISMATCH from a verifying source, I/O) are passed on unchanged.
+ *
+ * Trailing bytes after a complete gzip member are ignored (Node's zlib behaviour, as in
+ * docker/containerd); the caller verifies the compressed blob's digest, so nothing can be
+ * smuggled in this way.
+ */
+import { PassThrough, Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { Decompress } from 'fzstd';
+import { AtomicError, isAtomicError } from '../util/errors.js';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
+  if (head.length >= 4 && head.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
+  return 'none';
+}
+
+class ZstdDecoder extends Transform {
+  private readonly d: Decompress;
+  private pending: TransformCallback | null = null;
+  private lastPushOk = true;
+
+  constructor() {
+    super();
+    this.d = new Decompress((chunk) => {
+      // fzstd may hand out views of its window: copy before passing downstream.
+      if (chunk.length) this.lastPushOk = this.push(Buffer.from(chunk));
+    });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.lastPushOk = true;
+      this.d.push(chunk, false);
+    } catch (e) {
+      return cb(e as Error);
+    }
+    // Backpressure: wait for the reader before accepting more input.
+    if (this.lastPushOk) cb();
+    else this.pending = cb;
+  }
+
+  override _read(size: number): void {
+    const cb = this.pending;
+    this.pending = null;
+    if (cb) cb();
+    super._read(size);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.d.push(new Uint8Array(0), true);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+}
+
+function decoderError(kind: Compression, e: unknown): AtomicError {
+  const msg = e instanceof Error ? e.message : String(e);
+  return new AtomicError('LAYER_INVALID', `Layer blob is not a valid ${kind} stream: ${msg} (truncated or corrupt)`, {
+    cause: e,
+    suggestions: ['Pull the image again; if it keeps failing, the image in the registry is damaged.'],
+  });
+}
+
+/** Read at least `n` bytes (or to the end) and put them back, so the stream is unchanged. */
+async function peek(r: Readable, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  while (got < n) {
+    const chunk = r.read() as Buffer | null;
+    if (chunk !== null) {
+      parts.push(chunk);
+      got += chunk.length;
+      continue;
+    }
+    if (r.readableEnded) break;
+    const more = await new Promise<boolean>((resolve, reject) => {
+      const done = (v: boolean) => { r.off('readable', onReadable); r.off('end', onEnd); r.off('error', onError); resolve(v); };
+      const onReadable = () => done(true);
+      const onEnd = () => done(false);
+      const onError = (e: Error) => { r.off('readable', onReadable); r.off('end', onEnd); r.off('error', onError); reject(e); };
+      r.on('readable', onReadable);
+      r.on('end', onEnd);
+      r.on('error', onError);
+    });
+    if (!more && r.readableLength === 0) break;
+  }
+  const head = Buffer.concat(parts);
+  if (head.length) r.unshift(head);
+  return head;
+}
+
+function toNodeReadable(input: NodeJS.ReadableStream): Readable {
+  if (input instanceof Readable) return input;
+  return new Readable().wrap(input);
+}
+
+/**
+ * Return the decompressed tar stream of `input` and the detected compression.
+ * The returned stream errors with LAYER_INVALID on corrupt/truncated compressed data.
+ */
+export async function decompressLayer(input: NodeJS.ReadableStream): Promise<{ stream: Readable; compression: Compression }> {
+  const src = toNodeReadable(input);
+  const head = await peek(src, 4);
+  const compression = detectCompression(head);
+  if (compression === 'none') return { stream: src, compression };
+  const decoder: Transform = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 64 * 1024 }) : new ZstdDecoder();
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  let srcFailed: unknown = null;
+  src.once('error', (e) => { srcFailed ??= e; });
+  decoder.pipe(out);
+  pipeline(src, decoder, (err) => {
+    if (!err) return;
+    const e = isAtomicError(err) || err === srcFailed ? err : decoderError(compression, err);
+    out.destroy(e);
+  });
+  out.on('close', () => {
+    if (!src.destroyed && !src.readableEnded) src.destroy();
+  });
+  return { stream: out, compression };
+}

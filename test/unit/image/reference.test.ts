@@ -1,0 +1,125 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeReference, parseImageReference } from '../../../src/image/reference.js';
+import { openImageSource } from '../../../src/image/transports.js';
+import { isAtomicError } from '../../../src/util/errors.js';
+import { makeTempDir } from '../../helpers/fixtures.js';
+
+async function codeOf(fn: () => unknown): Promise<string> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
+    return e.code;
+  }
+  return 'OK';
+}
+
+describe('image/reference', () => {
+  let dir: string;
+  let layout: string;
+  let colonLayout: string;
+  let tarFile: string;
+  before(() => {
+    dir = makeTempDir('atomic-ref-');
+    layout = path.join(dir, 'layout');
+    fs.mkdirSync(layout);
+    colonLayout = path.join(dir, 'we:ird');
+    fs.mkdirSync(colonLayout);
+    tarFile = path.join(dir, 'img.tar');
+    fs.writeFileSync(tarFile, '');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('oci:DIR and oci:DIR:TAG', () => {
+    assert.deepEqual(parseImageReference(`oci:${layout}`), { transport: 'oci', path: layout, tag: undefined, raw: `oci:${layout}` });
+    const r = parseImageReference(`oci:${layout}:systest`);
+    assert.equal(r.transport, 'oci');
+    assert.equal((r as { tag?: string }).tag, 'systest');
+    assert.equal(describeReference(r), `oci:${layout}:systest`);
+  });
+  it('oci: with a colon in the directory name', () => {
+    const r = parseImageReference(`oci:${colonLayout}:t1`);
+    assert.deepEqual([r.transport, (r as { path: string }).path, (r as { tag?: string }).tag], ['oci', colonLayout, 't1']);
+    const r2 = parseImageReference(`oci:${colonLayout}`);
+    assert.equal((r2 as { tag?: string }).tag, undefined);
+  });
+  it('oci: relative paths resolve from cwd', () => {
+    const r = parseImageReference('oci:./layout:x', { cwd: dir });
+    assert.equal((r as { path: string }).path, layout);
+  });
+  it('oci:NAME that is not a directory is a registry name', () => {
+    const r = parseImageReference('oci:busybox');
+    assert.deepEqual(r, { transport: 'registry', name: 'busybox:latest', digest: undefined, insecure: false, raw: 'oci:busybox' });
+  });
+  it('oci:/missing/path → IMAGE_NOT_FOUND', async () => {
+    assert.equal(await codeOf(() => parseImageReference(`oci:${dir}/nope:tag`)), 'IMAGE_NOT_FOUND');
+  });
+  it('dockertar:/ + absolute path (atomic form)', () => {
+    const r = parseImageReference(`dockertar:/${tarFile}`);
+    assert.equal(r.transport, 'docker-archive');
+    assert.equal((r as { path: string }).path, tarFile);
+    assert.equal((r as { form: string }).form, 'dockertar');
+    assert.equal(describeReference(r), `dockertar:/${tarFile}`);
+    assert.ok(describeReference(r).startsWith('dockertar://'));
+  });
+  it('dockertar:/relative is relative to cwd (as in atomic)', () => {
+    const r = parseImageReference('dockertar:/img.tar', { cwd: dir });
+    assert.equal((r as { path: string }).path, tarFile);
+  });
+  it('dockertar errors', async () => {
+    assert.equal(await codeOf(() => parseImageReference(`dockertar:/${dir}/missing.tar`)), 'IMAGE_NOT_FOUND');
+    assert.equal(await codeOf(() => parseImageReference('dockertar:x.tar')), 'USAGE');
+    assert.equal(await codeOf(() => parseImageReference(`dockertar:/${dir}`)), 'IMAGE_INVALID');
+  });
+  it('docker-archive:PATH[:NAME:TAG]', () => {
+    const r = parseImageReference(`docker-archive:${tarFile}`);
+    assert.deepEqual([r.transport, (r as { image?: string }).image], ['docker-archive', undefined]);
+    const r2 = parseImageReference(`docker-archive:${tarFile}:localhost/systest:1.0`);
+    assert.deepEqual([(r2 as { path: string }).path, (r2 as { image?: string }).image], [tarFile, 'localhost/systest:1.0']);
+  });
+  it('docker-archive with a missing file → IMAGE_NOT_FOUND', async () => {
+    assert.equal(await codeOf(() => parseImageReference(`docker-archive:${dir}/none.tar:a:b`)), 'IMAGE_NOT_FOUND');
+  });
+  it('oci-archive:PATH[:TAG]', async () => {
+    const r = parseImageReference(`oci-archive:${tarFile}:systest`);
+    assert.deepEqual([r.transport, (r as { path: string }).path, (r as { tag?: string }).tag], ['oci-archive', tarFile, 'systest']);
+    assert.equal(await codeOf(() => parseImageReference(`oci-archive:${dir}/x.tar`)), 'IMAGE_NOT_FOUND');
+  });
+  it('registry forms', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['docker://busybox', 'busybox:latest', false],
+      ['http:reg.local:5000/app:1', 'reg.local:5000/app:1', true],
+      ['https:reg.local/app', 'reg.local/app:latest', false],
+      ['https://reg.local/app', 'reg.local/app:latest', false],
+      ['registry.fedoraproject.org/f27/etcd:27', 'registry.fedoraproject.org/f27/etcd:27', false],
+      ['busybox', 'busybox:latest', false],
+    ];
+    for (const [raw, name, insecure] of cases) {
+      const r = parseImageReference(raw);
+      assert.equal(r.transport, 'registry', raw);
+      assert.equal((r as { name: string }).name, name, raw);
+      assert.equal((r as { insecure: boolean }).insecure, insecure, raw);
+    }
+  });
+  it('docker:NAME:TAG is the docker daemon', () => {
+    const r = parseImageReference('docker:busybox:1.0');
+    assert.deepEqual([r.transport, (r as { name: string }).name], ['docker-daemon', 'busybox:1.0']);
+  });
+  it('registry and daemon sources are refused with NOT_SUPPORTED by openImageSource', async () => {
+    for (const raw of ['busybox', 'docker://busybox', 'http:reg/x', 'https:reg/x', 'oci:busybox', 'docker:busybox:1']) {
+      let err: unknown;
+      await openImageSource(raw).catch((e) => (err = e));
+      assert.ok(isAtomicError(err), raw);
+      assert.equal(err.code, 'NOT_SUPPORTED', raw);
+      if (raw !== 'docker:busybox:1') assert.match(err.message, /registry pulls are not supported yet/);
+    }
+  });
+  it('usage errors', async () => {
+    for (const raw of ['', 'a\nb', 'oci:', 'oci-archive:', 'docker-archive:', './relative/path', '/abs/path', 'a b']) {
+      assert.equal(await codeOf(() => parseImageReference(raw)), 'USAGE', JSON.stringify(raw));
+    }
+    assert.equal(await codeOf(() => parseImageReference('ostree:remote:branch')), 'NOT_SUPPORTED');
+  });
+});
