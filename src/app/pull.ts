@@ -126,10 +126,13 @@ async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWa
   } catch (e) {
     importing = false;
     if (verifyError) throw verifyError;
+    // A verification failure is the better explanation of a broken layer: drain a little longer.
     blob.resume();
-    // A verification failure is the better explanation of a broken layer.
-    await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]).catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, 1000)))]).catch(() => {});
+    clearTimeout(timer);
     if (verifyError) throw verifyError;
+    (blob as { destroy?: () => void }).destroy?.();
     throw e;
   }
 }
@@ -144,10 +147,10 @@ async function existingLayer(repo: OstreeRepo, ref: string): Promise<{ commit: C
 }
 
 async function importLayer(repo: OstreeRepo, source: ImageSource, d: Descriptor, diffId: string | undefined, opts: PullOptions): Promise<Checksum> {
-  const blob = await source.getBlob(d);
   return withTransaction(repo, async (tx) => {
     opts.onLine?.(`Extracting ${short(d.digest)} (${d.size} bytes)`);
-    const res = await importVerified(tx, blob, opts.onWarning);
+    // importVerified must attach its listeners before the blob can end (and fail verification).
+    const res = await importVerified(tx, await source.getBlob(d), opts.onWarning);
     if (diffId !== undefined && res.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, res.uncompressedDigest);
     const metadata: Metadata = [
       ['docker.size', s(String(d.size))],

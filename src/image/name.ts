@@ -125,8 +125,9 @@ function stripPrefix(s: string): string {
  * registry when it contains '.' or ':' or is `localhost`. `docker.io` gets no implicit `library/`.
  */
 export function parseImageName(input: string): ImageNameParts {
-  validateImageName(input);
+  if (typeof input !== 'string') throw usage('The image name is not a string');
   let s = stripPrefix(input);
+  validateImageName(s);
   let digest: string | undefined;
   const at = s.indexOf('@');
   if (at >= 0) {

@@ -16,7 +16,8 @@ const HEX_LEN: Record<string, number> = { sha256: 64, sha512: 128 };
 export function parseDigest(digest: string, what = 'blob'): { algorithm: 'sha256' | 'sha512'; hex: string } {
   const m = DIGEST_RE.exec(digest);
   if (!m) {
-    if (/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digest)) {
+    const known = typeof digest === 'string' && /^(sha256|sha512):/.test(digest);
+    if (!known && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digest)) {
       throw new AtomicError('IMAGE_UNSUPPORTED', `${what} digest "${digest}" uses an unsupported algorithm`, { ref: digest, suggestions: ['Only sha256 and sha512 digests are supported.'] });
     }
     throw new AtomicError('IMAGE_INVALID', `${what} digest ${JSON.stringify(digest)} is malformed`, { ref: String(digest) });

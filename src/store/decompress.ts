@@ -6,11 +6,11 @@
  * Errors of the decoders (truncated or corrupt streams) become LAYER_INVALID; errors of the
  * input stream itself (DIGEST_MISMATCH from a verifying source, I/O) are passed on unchanged.
  *
- * Trailing bytes after a complete gzip member are ignored (Node's zlib behaviour, as in
- * docker/containerd); the caller verifies the compressed blob's digest, so nothing can be
- * smuggled in this way.
+ * Concatenated gzip members are one stream (as `gzip -c a b`); bytes after the last member
+ * that are not another gzip member are refused (LAYER_INVALID), like Go's multistream gzip
+ * reader used by containers/image. zstd: concatenated frames and skippable frames are read.
  */
-import { PassThrough, Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { AtomicError, isAtomicError } from '../util/errors.js';
@@ -120,16 +120,19 @@ export async function decompressLayer(input: NodeJS.ReadableStream): Promise<{ s
   if (compression === 'none') return { stream: src, compression };
   const decoder: Transform = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 64 * 1024 }) : new ZstdDecoder();
   const out = new PassThrough({ highWaterMark: 256 * 1024 });
-  let srcFailed: unknown = null;
-  src.once('error', (e) => { srcFailed ??= e; });
-  decoder.pipe(out);
-  pipeline(src, decoder, (err) => {
-    if (!err) return;
-    const e = isAtomicError(err) || err === srcFailed ? err : decoderError(compression, err);
-    out.destroy(e);
-  });
+  // Plain pipes plus our own error handlers: pipeline() stops listening once the decoder's
+  // writable side finished, but zlib reports a truncated stream only after that.
+  const fail = (e: unknown, fromDecoder: boolean) => {
+    if (out.destroyed) return;
+    out.destroy(fromDecoder && !isAtomicError(e) ? decoderError(compression, e) : (e as Error));
+  };
+  src.on('error', (e) => fail(e, false));
+  decoder.on('error', (e) => fail(e, true));
+  src.pipe(decoder).pipe(out);
   out.on('close', () => {
-    if (!src.destroyed && !src.readableEnded) src.destroy();
+    src.unpipe(decoder);
+    if (!src.destroyed) src.destroy();
+    if (!decoder.destroyed) decoder.destroy();
   });
   return { stream: out, compression };
 }

@@ -179,7 +179,7 @@ async function liveShared(dir: string, exceptFile?: string): Promise<Holder[]> {
   return out;
 }
 
-/** Pids holding a live lock on the repo (used to decide whether a staging dir is abandoned). */
+/** Pids holding a live lock on the repo (used to decide whether a staging dir is abandoned); stale shared files are removed. */
 export async function liveLockPids(repoPath: string): Promise<Set<number>> {
   const dir = path.join(repoPath, LOCK_DIR);
   const pids = new Set<number>();
@@ -192,8 +192,11 @@ export async function liveLockPids(repoPath: string): Promise<Set<number>> {
   }
   for (const name of names) {
     if (name !== EXCLUSIVE_LOCK_NAME && !name.startsWith(SHARED_LOCK_PREFIX)) continue;
-    const h = await readHolder(path.join(dir, name));
-    if (h && h !== 'gone' && isProcessAlive(h.pid, h.start)) pids.add(h.pid);
+    const file = path.join(dir, name);
+    const h = await readHolder(file);
+    if (h === 'gone') continue;
+    if (h && isProcessAlive(h.pid, h.start)) pids.add(h.pid);
+    else if (name !== EXCLUSIVE_LOCK_NAME && (await isStaleFile(file, h))) await fsp.rm(file, { force: true }); // unique name: safe to drop
   }
   return pids;
 }

@@ -302,31 +302,29 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        const touched = new Set<string>();
+        // create the objects/xx dirs first, then move objects with a small pool (directory ops on
+        // different xx dirs proceed in parallel in the kernel)
+        const touched = new Set(this.staged.map((s) => s.rel.slice(0, 2)));
         let newSubdir = false;
-        for (const s of this.staged) {
-          const sub = s.rel.slice(0, 2);
-          const from = path.join(this.stagingDir, s.rel);
-          const to = path.join(objects, s.rel);
-          if (!touched.has(sub)) {
-            try {
-              fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
-              newSubdir = true;
-            } catch (e) {
-              if (!isErrno(e, 'EEXIST')) throw e;
-            }
-            touched.add(sub);
-          }
-          if (s.replace) fs.renameSync(from, to);
-          else {
-            try {
-              fs.linkSync(from, to);
-            } catch (e) {
-              if (!isErrno(e, 'EEXIST')) throw e;
-            }
-            fs.unlinkSync(from);
+        for (const sub of touched) {
+          try {
+            fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
+            newSubdir = true;
+          } catch (e) {
+            if (!isErrno(e, 'EEXIST')) throw e;
           }
         }
+        await runPool(this.staged, 8, async (s) => {
+          const from = path.join(this.stagingDir, s.rel);
+          const to = path.join(objects, s.rel);
+          if (s.replace) return fsp.rename(from, to);
+          try {
+            await fsp.link(from, to);
+          } catch (e) {
+            if (!isErrno(e, 'EEXIST')) throw e;
+          }
+          await fsp.unlink(from);
+        });
         faultPoint('store:commit:after-link');
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);

@@ -69,7 +69,7 @@ describe('store/repo (reading the ostree vector repos)', function () {
           assert.equal(await sha256OfStream(await repo.openFileContent(sum as Checksum)), o.content_sha256, `content of ${sum}`);
           n++;
         }
-        assert.ok(n >= 18);
+        assert.ok(n >= (mode === 'bare-user-only' ? 10 : 18), `${n} content objects`);
       });
 
       it('verifyCommit finds no problem in any commit', async () => {
@@ -79,12 +79,8 @@ describe('store/repo (reading the ostree vector repos)', function () {
   }
 
   it('verifyCommit reports a corrupted content object and a missing dirtree', async () => {
-    const copy = makeTempDir('atomic-corrupt-');
+    const fresh = extractBareRepos(); // a private copy (xattrs and owners intact)
     try {
-      fs.cpSync(path.join(dir, 'repo-bare-user'), path.join(copy, 'r'), { recursive: true, verbatimSymlinks: true });
-      // cpSync does not copy xattrs: rebuild a repo from the tar instead
-      fs.rmSync(path.join(copy, 'r'), { recursive: true });
-      const fresh = extractBareRepos();
       const repo = await OstreeRepo.open(path.join(fresh, 'repo-bare'));
       const main = (await repo.resolveRef('vec/main'))!;
       const listing = v.repos.bare!.commits[main]!.listing;
@@ -99,9 +95,8 @@ describe('store/repo (reading the ostree vector repos)', function () {
       const p2 = await repo.verifyCommit(main);
       assert.ok(p2.some((p) => p.includes(`${listing['/b/deep']!.dirtree}.dirtree`) && /missing/.test(p)), p2.join('\n'));
       await assert.rejects(repo.readDirTree(listing['/b/deep']!.dirtree as Checksum), (e: { code?: string; message: string }) => e.code === 'STORE_OBJECT_MISSING' && e.message.includes(listing['/b/deep']!.dirtree!));
-      fs.rmSync(fresh, { recursive: true, force: true });
     } finally {
-      fs.rmSync(copy, { recursive: true, force: true });
+      fs.rmSync(fresh, { recursive: true, force: true });
     }
   });
 
