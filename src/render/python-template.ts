@@ -19,19 +19,36 @@ function invalidPlaceholder(template: string, index: number, file: string): Atom
   });
 }
 
-/** Substitute values; a missing variable fails with atomic's exact message naming the file and key. */
-export function substitute(template: string, values: Record<string, string>, file: string): string {
-  return template.replace(PATTERN, (m, esc: string | undefined, named: string | undefined, braced: string | undefined, _inv: string | undefined, offset: number) => {
+/** Where a placeholder sits: `template.slice(offset, end)` is `$NAME` or `${NAME}`. */
+export interface PlaceholderContext {
+  template: string;
+  offset: number;
+  end: number;
+}
+
+/**
+ * Per-placeholder hook for context-aware escaping: gets the key, its (present) value and the
+ * placeholder position, returns the text to insert (or throws to refuse the value).
+ */
+export type PlaceholderHook = (key: string, value: string, ctx: PlaceholderContext) => string;
+
+/**
+ * Substitute values; a missing variable fails with atomic's exact message naming the file and key
+ * (code RENDER_UNKNOWN_VARIABLE, exit 2). `hook`, when given, decides what each value becomes.
+ */
+export function substitute(template: string, values: Record<string, string>, file: string, hook?: PlaceholderHook): string {
+  return template.replace(PATTERN, (m: string, esc: string | undefined, named: string | undefined, braced: string | undefined, _inv: string | undefined, offset: number) => {
     if (esc !== undefined) return '$';
     const key = named ?? braced;
     if (key === undefined) throw invalidPlaceholder(template, offset, file);
     if (!Object.prototype.hasOwnProperty.call(values, key)) {
-      throw new AtomicError('USAGE', `The template file '${file}' still contains an unreplaced value for: ''${key}''`, {
+      throw new AtomicError('RENDER_UNKNOWN_VARIABLE', `The template file '${file}' still contains an unreplaced value for: ''${key}''`, {
         suggestions: [`Set it with --set ${key}=VALUE, or give it a default in /exports/manifest.json "defaultValues".`],
         ref: file,
       });
     }
-    return values[key];
+    const value = values[key];
+    return hook ? hook(key, value, { template, offset, end: offset + m.length }) : value;
   });
 }
 

@@ -205,14 +205,16 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
     if (m === undefined) metaCache.set(c, (m = repo.readDirMeta(c)));
     return m;
   };
-  const kindCache = new Map<string, Promise<{ symlink: string | null }>>();
-  const objectKind = (c: Checksum) => {
-    let k = kindCache.get(c);
+  // bare-user: symlink objects are regular files, so each object's metadata is needed to know
+  // which ones to turn into real symlinks. bare / bare-user-only: everything is hardlinked
+  // as is, and files vs symlinks are counted from the directory listings afterwards.
+  const bareUser = repo.mode === 'bare-user';
+  const targetCache = new Map<string, Promise<string | null>>();
+  const symlinkTarget = (c: Checksum) => {
+    let k = targetCache.get(c);
     if (k === undefined) {
-      k = repo.mode === 'bare-user'
-        ? repo.readFileMeta(c).then((fo) => ({ symlink: (fo.meta.mode & 0o170000) === 0o120000 ? fo.meta.symlinkTarget : null }))
-        : fsp.lstat(repo.objectPath(c, 'file')).then((st) => ({ symlink: st.isSymbolicLink() ? '' : null }));
-      kindCache.set(c, k);
+      k = repo.readFileMeta(c).then((fo) => ((fo.meta.mode & 0o170000) === 0o120000 ? fo.meta.symlinkTarget : null));
+      targetCache.set(c, k);
     }
     return k;
   };
@@ -230,14 +232,23 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
     }
     counts.dirs = levels.reduce((n, l) => n + l.length, 0) - 1;
     await pool(files, async ({ p, checksum }) => {
-      const kind = await objectKind(checksum);
-      if (kind.symlink !== null) counts.symlinks++;
-      else counts.files++;
-      if (kind.symlink) await fsp.symlink(kind.symlink, p);
-      else await fsp.link(repo.objectPath(checksum, 'file'), p);
+      const link = bareUser ? await symlinkTarget(checksum) : null;
+      if (link !== null) {
+        counts.symlinks++;
+        await fsp.symlink(link, p);
+      } else {
+        if (bareUser) counts.files++;
+        await fsp.link(repo.objectPath(checksum, 'file'), p);
+      }
     });
     for (let depth = levels.length - 1; depth >= 0; depth--) {
       await pool(levels[depth], async ({ p, node }) => {
+        if (!bareUser) {
+          for (const e of await fsp.readdir(p, { withFileTypes: true })) {
+            if (e.isSymbolicLink()) counts.symlinks++;
+            else if (!e.isDirectory()) counts.files++;
+          }
+        }
         const m = await dirMeta(node.meta);
         let mode = m.mode & 0o7777;
         if (userMode) mode = (mode & ~0o6000) | 0o700;

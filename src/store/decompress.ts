@@ -76,8 +76,8 @@ function decoderError(kind: Compression, e: unknown): AtomicError {
   });
 }
 
-/** Read at least `n` bytes (or to the end) and put them back, so the stream is unchanged. */
-async function peek(r: Readable, n: number): Promise<Buffer> {
+/** Read at least `n` bytes (or to the end); returns them and a stream that still yields every byte. */
+async function peek(r: Readable, n: number): Promise<{ head: Buffer; stream: Readable }> {
   const parts: Buffer[] = [];
   let got = 0;
   while (got < n) {
@@ -87,7 +87,7 @@ async function peek(r: Readable, n: number): Promise<Buffer> {
       got += chunk.length;
       continue;
     }
-    if (r.readableEnded) break;
+    if (r.readableEnded) return { head: Buffer.concat(parts), stream: Readable.from(parts) };
     const more = await new Promise<boolean>((resolve, reject) => {
       const done = (v: boolean) => { r.off('readable', onReadable); r.off('end', onEnd); r.off('error', onError); resolve(v); };
       const onReadable = () => done(true);
@@ -97,11 +97,12 @@ async function peek(r: Readable, n: number): Promise<Buffer> {
       r.on('end', onEnd);
       r.on('error', onError);
     });
-    if (!more && r.readableLength === 0) break;
+    // Ended: unshift() is no longer possible, so replay what was read.
+    if (!more) return { head: Buffer.concat(parts), stream: Readable.from(parts) };
   }
   const head = Buffer.concat(parts);
   if (head.length) r.unshift(head);
-  return head;
+  return { head, stream: r };
 }
 
 function toNodeReadable(input: NodeJS.ReadableStream): Readable {
@@ -114,8 +115,7 @@ function toNodeReadable(input: NodeJS.ReadableStream): Readable {
  * The returned stream errors with LAYER_INVALID on corrupt/truncated compressed data.
  */
 export async function decompressLayer(input: NodeJS.ReadableStream): Promise<{ stream: Readable; compression: Compression }> {
-  const src = toNodeReadable(input);
-  const head = await peek(src, 4);
+  const { head, stream: src } = await peek(toNodeReadable(input), 4);
   const compression = detectCompression(head);
   if (compression === 'none') return { stream: src, compression };
   const decoder: Transform = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 64 * 1024 }) : new ZstdDecoder();

@@ -183,7 +183,8 @@ export class TarGuard extends Transform {
 
   override _flush(cb: TransformCallback): void {
     if (this.state === 'long' || this.localPax) return cb(layerInvalid('Layer tar ends inside an extended header (truncated layer)', 'Pull the image again; the blob may be truncated.'));
-    // Data truncation and partial blocks are reported by tar-stream ("Unexpected end of data").
+    const truncated = (this.state === 'data' && this.remaining > 0) || (this.state === 'header' && this.buf.length > 0);
+    if (truncated) return cb(layerInvalid(`Layer tar is truncated: it ends in the middle of ${this.state === 'data' ? 'an entry' : 'a header block'} at offset ${this.offset + this.buf.length}`, 'Pull the image again; the blob may be truncated.'));
     cb();
   }
 

@@ -302,8 +302,8 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // create the objects/xx dirs first, then move objects with a small pool (directory ops on
-        // different xx dirs proceed in parallel in the kernel)
+        // create the objects/xx dirs first, then link + unlink each object (synchronous calls:
+        // measured faster than a pool of async ones, whose thread hops cost more than they overlap)
         const touched = new Set(this.staged.map((s) => s.rel.slice(0, 2)));
         let newSubdir = false;
         for (const sub of touched) {
@@ -314,17 +314,20 @@ export class Transaction {
             if (!isErrno(e, 'EEXIST')) throw e;
           }
         }
-        await runPool(this.staged, 8, async (s) => {
+        for (const s of this.staged) {
           const from = path.join(this.stagingDir, s.rel);
           const to = path.join(objects, s.rel);
-          if (s.replace) return fsp.rename(from, to);
+          if (s.replace) {
+            fs.renameSync(from, to);
+            continue;
+          }
           try {
-            await fsp.link(from, to);
+            fs.linkSync(from, to);
           } catch (e) {
             if (!isErrno(e, 'EEXIST')) throw e;
           }
-          await fsp.unlink(from);
-        });
+          fs.unlinkSync(from);
+        }
         faultPoint('store:commit:after-link');
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);

@@ -1,0 +1,127 @@
+/**
+ * Shared pieces of the container use cases: --set parsing, image resolution (pull when missing),
+ * runtime choice, and crash recovery from the journal.
+ */
+import * as fs from 'node:fs';
+import type { AppContext } from './context.js';
+import { resolveImages, type ImageEntry } from './image-catalog.js';
+import { pullImage } from './pull.js';
+import { activateSlot, systemdFor } from './activate-slot.js';
+import { readJournal, clearJournal } from '../deploy/journal.js';
+import { removeHostfs } from '../deploy/hostfs.js';
+import { removeDurable, exists } from '../deploy/slot-files.js';
+import { currentSlot, type ContainerPaths } from '../deploy/layout.js';
+import { defaultRuntime } from '../host/runtime.js';
+import { AtomicError, isAtomicError } from '../util/errors.js';
+
+/** atomic's --set parsing: split at the first '='. */
+export function parseSetValues(sets: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of sets ?? []) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new AtomicError('USAGE', `Invalid value '${s}'.  Expected form NAME=VALUE`, { suggestions: ['Use --set NAME=VALUE.'] });
+    const k = s.slice(0, eq);
+    if (!/^[_A-Za-z][_A-Za-z0-9]*$/.test(k)) throw new AtomicError('USAGE', `Invalid variable name '${k}' in --set: use letters, digits and '_'`);
+    out[k] = s.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The image in the store for `ref`, pulling it first when it is not there (any pull source). */
+export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string }> {
+  const repo = await ctx.repo();
+  const bare = ref.replace(/^(oci:|http:|https:)/, '');
+  if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
+    try {
+      const [image] = await resolveImages(repo, bare);
+      return { image, name: bare };
+    } catch (e) {
+      if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
+    }
+  }
+  const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
+  const [image] = await resolveImages(repo, r.imageName);
+  return { image, name: r.imageName };
+}
+
+export function chooseRuntime(ctx: AppContext, flag: string | undefined, stored?: string): string {
+  if (flag) return flag;
+  if (!ctx.paths.userMode && ctx.paths.conf.runtime) return ctx.paths.conf.runtime;
+  return stored ?? defaultRuntime();
+}
+
+/**
+ * Finish or undo an operation a crash interrupted. install before the switch: undo (container
+ * absent); update/rollback after the new slot was complete: roll forward onto it; uninstall:
+ * finish it. Returns a description of what was done, or null when there was nothing to do.
+ */
+export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Promise<string | null> {
+  const j = readJournal(cp.journal);
+  if (!j) return null;
+  const sd = systemdFor(ctx);
+  if (j.op === 'uninstall') {
+    await finishUninstall(ctx, cp);
+    await clearJournal(cp.journal);
+    return `completed the interrupted uninstall of ${cp.name}`;
+  }
+  if (j.op === 'install' && j.phase !== 'switched') {
+    for (const f of j.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '0' });
+    if (currentSlot(cp) === null) {
+      await removeDurable(cp.hostUnit);
+      if (exists(cp.hostTmpfiles)) {
+        sd.tmpfilesRemove(cp.hostTmpfiles);
+        await removeDurable(cp.hostTmpfiles);
+      }
+      fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+      fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+    }
+    await clearJournal(cp.journal);
+    return `removed the incomplete install of ${cp.name}`;
+  }
+  if (j.phase === 'prepare') {
+    // the new slot may be half written and the host was not touched: drop the slot
+    if (j.to !== null && currentSlot(cp) !== j.to) fs.rmSync(cp.slotDir(j.to), { recursive: true, force: true });
+    await clearJournal(cp.journal);
+    return `discarded the incomplete ${j.op} of ${cp.name}`;
+  }
+  // host or switched: the target slot is complete; converge on it
+  if (j.to !== null && exists(`${cp.slotDir(j.to)}/info`)) {
+    await activateSlot(ctx, cp, j.to, { journal: j, enable: j.op === 'install', start: j.wasActive, stopFirst: false });
+  }
+  await clearJournal(cp.journal);
+  return `completed the interrupted ${j.op} of ${cp.name}`;
+}
+
+/** Uninstall steps (§1.4), idempotent so an interrupted uninstall can be finished. */
+export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
+  const sd = systemdFor(ctx);
+  const slot = currentSlot(cp);
+  let checksums: Record<string, string> = {};
+  let hasService = exists(cp.hostUnit);
+  if (slot !== null) {
+    try {
+      const info = JSON.parse(fs.readFileSync(`${cp.slotDir(slot)}/info`, 'utf8')) as { 'installed-files-checksum'?: Record<string, string>; 'has-container-service'?: boolean };
+      checksums = info['installed-files-checksum'] ?? {};
+      hasService = hasService || info['has-container-service'] !== false;
+    } catch {
+      /* half-written slot: remove what is there */
+    }
+  }
+  if (hasService) sd.disableNow(cp.name);
+  await removeDurable(cp.hostUnit);
+  if (hasService) {
+    try {
+      sd.daemonReload();
+    } catch {
+      /* errors ignored, as atomic did */
+    }
+  }
+  if (exists(cp.hostTmpfiles)) {
+    sd.tmpfilesRemove(cp.hostTmpfiles);
+    await removeDurable(cp.hostTmpfiles);
+  }
+  for (const m of removeHostfs(ctx.paths.sysroot, checksums)) ctx.out.line(m);
+  await removeDurable(cp.link);
+  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+  fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+}

@@ -1,0 +1,173 @@
+/**
+ * Build a complete deployment slot (CK/NAME.N) without touching the host: checkout, values,
+ * config.json, unit and tmpfiles copies, info. Everything is rendered and validated before the
+ * first file of the slot is written, and the slot is made durable (syncfs) before returning.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AppContext } from './context.js';
+import type { ImageEntry } from './image-catalog.js';
+import { layerCommits, readImageConfig } from './image-catalog.js';
+import { checkoutLayers } from '../store/checkout.js';
+import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
+import { renderConfigJsonTemplate, renderUnitTemplate, renderTmpfilesTemplate, generateMissingBindTmpfiles } from '../render/render-files.js';
+import { generateDefaultConfig, validateRuntimeConfig, configureUserNamespace } from '../render/config-json.js';
+import { parseExportsManifest, type ExportsManifest } from '../render/exports-manifest.js';
+import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from '../deploy/layout.js';
+import { writeInfo, type DeploymentInfo } from '../deploy/info-file.js';
+import { writeDurable, syncFilesystem } from '../deploy/slot-files.js';
+import { runtimeFeatures } from '../host/runtime.js';
+import { underRoot } from './paths.js';
+import { AtomicError } from '../util/errors.js';
+
+export interface PrepareInput {
+  cp: ContainerPaths;
+  slot: Slot;
+  image: ImageEntry;
+  /** The reference recorded in info.image. */
+  imageName: string;
+  /** --set values (install) or stored values merged with --set (update). */
+  setValues: Record<string, string>;
+  runtime: string;
+}
+
+export interface PreparedSlot {
+  slotDir: string;
+  info: DeploymentInfo;
+  values: Record<string, string>;
+  hasService: boolean;
+  unitText: string | null;
+  tmpfilesText: string | null;
+  manifest: ExportsManifest | null;
+}
+
+function readText(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function subIds(file: string, user: string, uid: number): { start: number; count: number } | undefined {
+  const text = readText(file);
+  if (!text) return undefined;
+  for (const line of text.split('\n')) {
+    const [u, s, c] = line.split(':');
+    if ((u === user || u === String(uid)) && s && c) return { start: Number(s), count: Number(c) };
+  }
+  return undefined;
+}
+
+export function imageIdFor(img: ImageEntry): string {
+  return process.env.ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID ?? img.id;
+}
+
+export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<PreparedSlot> {
+  const { cp, slot } = inp;
+  const slotDir = cp.slotDir(slot);
+  const repo = await ctx.repo();
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const userMode = ctx.paths.userMode;
+  fs.rmSync(slotDir, { recursive: true, force: true });
+  fs.mkdirSync(slotDir, { recursive: true, mode: 0o755 });
+  const rootfs = path.join(slotDir, 'rootfs');
+  await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
+
+  const exportsDir = path.join(rootfs, 'exports');
+  if (!fs.existsSync(exportsDir)) {
+    ctx.out.line('Warning: /exports directory not found.  Default config files will be generated.');
+    ctx.out.line(`Warning: You may want to modify \`${slotDir}/config.json\` before starting the service`);
+  }
+  let manifest: ExportsManifest | null = null;
+  const mfText = readText(path.join(exportsDir, 'manifest.json'));
+  if (mfText !== null) {
+    const r = parseExportsManifest(mfText, `${inp.imageName}: /exports/manifest.json`);
+    manifest = r.manifest;
+    for (const w of r.warnings) ctx.out.warn(`Warning: ${w}`);
+  }
+  const hasService = !manifest?.noContainerService;
+  const serviceTemplatePath = path.join(exportsDir, 'service.template');
+  const serviceTemplate = readText(serviceTemplatePath) ?? DEFAULT_SERVICE_TEMPLATE;
+  const values = computeValues({
+    name: cp.name,
+    destDir: slotDir,
+    imageName: inp.imageName,
+    imageId: imageIdFor(inp.image),
+    runtime: inp.runtime,
+    userMode,
+    uid,
+    gid,
+    setValues: inp.setValues,
+    manifestDefaults: Object.fromEntries(Object.entries(manifest?.defaultValues ?? {}).map(([k, v]) => [k, String(v)])),
+    serviceTemplate,
+    runtimeFeatures: runtimeFeatures(inp.runtime, userMode),
+    runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
+    home: process.env.HOME ?? '/root',
+    atomicPath: process.argv[1] ?? 'atomic',
+  });
+
+  // config.json: exports/config.json verbatim > config.json.template rendered > generated default
+  let configText: string;
+  let config: Record<string, unknown>;
+  const verbatim = readText(path.join(exportsDir, 'config.json'));
+  const tmplPath = path.join(exportsDir, 'config.json.template');
+  const tmpl = readText(tmplPath);
+  if (verbatim !== null) {
+    configText = verbatim;
+    try {
+      config = JSON.parse(verbatim) as Record<string, unknown>;
+    } catch {
+      throw new AtomicError('IMAGE_INVALID', `Invalid json in configuration file: ${path.join(slotDir, 'config.json')}.`, { suggestions: ['Fix /exports/config.json in the image.'] });
+    }
+  } else if (tmpl !== null) {
+    config = renderConfigJsonTemplate(tmpl, values, tmplPath);
+    configText = JSON.stringify(config, null, 4) + '\n';
+  } else {
+    const imgCfg = ((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null;
+    config = generateDefaultConfig(imgCfg as never, { userMode, hostname: cp.name }) as Record<string, unknown>;
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
+  if (userMode) {
+    const user = process.env.USER ?? String(uid);
+    config = configureUserNamespace(config, uid, gid, subIds('/etc/subuid', user, uid), subIds('/etc/subgid', user, uid)) as Record<string, unknown>;
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
+  const { missingBindSources } = validateRuntimeConfig(config, {
+    remote: false,
+    file: path.join(slotDir, 'config.json'),
+    exists: (p: string) => fs.existsSync(underRoot(ctx.paths.sysroot, p)),
+  });
+
+  const unitText = hasService ? renderUnitTemplate(serviceTemplate, values, fs.existsSync(serviceTemplatePath) ? serviceTemplatePath : 'service.template (built-in default)') : null;
+  const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
+  const tmpfilesTmpl = readText(tmpfilesTmplPath);
+  let tmpfilesText = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : generateMissingBindTmpfiles(missingBindSources, uid, gid);
+  if (tmpfilesText.trim() === '') tmpfilesText = '';
+
+  // everything rendered: now write the slot
+  await writeDurable(path.join(slotDir, 'config.json'), configText);
+  if (unitText !== null) await writeDurable(slotUnitCopy(slotDir, cp.name), unitText);
+  if (tmpfilesText) await writeDurable(slotTmpfilesCopy(slotDir, cp.name), tmpfilesText);
+  const info: DeploymentInfo = {
+    image: inp.imageName,
+    revision: imageIdFor(inp.image),
+    'ostree-commit': inp.image.commit,
+    created: Math.floor(Date.now() / 1000),
+    values,
+    'has-container-service': hasService,
+    'installed-files': [],
+    'installed-files-checksum': {},
+    'installed-files-template': manifest?.installedFilesTemplate ?? [],
+    'rename-installed-files': manifest?.renameFiles ?? {},
+    'rpm-installed': null,
+    'system-package': 'no',
+    remote: null,
+    'use-links': manifest?.useLinks ?? true,
+    runtime: inp.runtime,
+  };
+  await writeInfo(slotDir, info);
+  syncFilesystem(slotDir);
+  return { slotDir, info, values, hasService, unitText, tmpfilesText: tmpfilesText || null, manifest };
+}

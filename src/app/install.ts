@@ -1,0 +1,87 @@
+/**
+ * `atomic install --system` (§1.1, §2.6): checkout into CK/NAME.0, render, then activate — with
+ * a per-container lock, a journal, and a full undo on failure (nothing of the container remains).
+ */
+import * as fs from 'node:fs';
+import type { AppContext } from './context.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer } from './container-ops.js';
+import { prepareSlot } from './deploy-prepare.js';
+import { activateSlot, systemdFor } from './activate-slot.js';
+import { containerPaths, validateContainerName, type ContainerPaths } from '../deploy/layout.js';
+import { lockContainer } from '../deploy/container-lock.js';
+import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../deploy/journal.js';
+import { removeHostfs } from '../deploy/hostfs.js';
+import { removeDurable, exists } from '../deploy/slot-files.js';
+import { checkRuntime } from '../host/runtime.js';
+import { defaultSystemName } from '../image/name.js';
+import { AtomicError } from '../util/errors.js';
+
+export interface InstallOptions {
+  image: string;
+  name?: string;
+  set?: string[];
+  runtime?: string;
+  display?: boolean;
+}
+
+export async function installSystem(ctx: AppContext, o: InstallOptions): Promise<{ name: string; installed: boolean }> {
+  const setValues = parseSetValues(o.set);
+  const name = o.name ?? defaultSystemName(o.image);
+  validateContainerName(name);
+  const runtime = chooseRuntime(ctx, o.runtime);
+  checkRuntime(runtime);
+  const cp = containerPaths(ctx.paths, name);
+  fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
+  const lock = await lockContainer(cp);
+  try {
+    const recovered = await recoverContainer(ctx, cp);
+    if (recovered) ctx.out.warn(`Note: ${recovered}`);
+    if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
+      ctx.out.line(`${name} already present`);
+      return { name, installed: false };
+    }
+    const { image, name: imageName } = await ensureImage(ctx, o.image);
+    for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
+      if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
+    }
+    ctx.out.line(`Extracting to ${cp.slotDir(0)}`);
+    if (o.display) return { name, installed: false };
+    const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
+    await writeJournal(cp.journal, journal);
+    try {
+      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime });
+      await activateSlot(ctx, cp, 0, { journal, enable: true, start: false, stopFirst: false });
+    } catch (e) {
+      await undoInstall(ctx, cp);
+      throw e;
+    }
+    await clearJournal(cp.journal);
+    return { name, installed: true };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Remove every trace of a failed install (host files it created, link, slots, journal). */
+async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
+  const j = readJournal(cp.journal);
+  const sd = systemdFor(ctx);
+  try {
+    if (exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
+  } catch {
+    /* best effort */
+  }
+  if (exists(cp.hostUnit)) {
+    try {
+      sd.disableNow(cp.name);
+    } catch {
+      /* best effort */
+    }
+  }
+  for (const f of j?.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '0' });
+  await removeDurable(cp.link);
+  await removeDurable(cp.hostUnit);
+  await removeDurable(cp.hostTmpfiles);
+  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+  await clearJournal(cp.journal);
+}

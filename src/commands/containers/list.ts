@@ -1,0 +1,22 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { containersList } from '../../app/containers-list.js';
+
+export default class ContainersList extends BaseCommand {
+  static override description = 'List system containers (running ones; -a for all) with atomic\'s columns.';
+  static override examples = ['<%= config.bin %> containers list -a', '<%= config.bin %> containers list --json'];
+  static override flags = {
+    all: Flags.boolean({ char: 'a', description: 'Show all containers, not only running ones.' }),
+    filter: Flags.string({ char: 'f', description: 'Filter: KEY=VALUE (container, image, command, created, state, runtime, backend); repeatable.', multiple: true }),
+    noheading: Flags.boolean({ char: 'n', description: 'Do not print the header.' }),
+    'no-trunc': Flags.boolean({ description: 'Do not truncate columns.' }),
+    quiet: Flags.boolean({ char: 'q', description: 'Print only container ids.' }),
+    json: Flags.boolean({ description: 'Print JSON.' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ContainersList);
+    const r = containersList(this.makeContext(flags), { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json });
+    for (const l of r.lines) this.log(l);
+  }
+}

@@ -1,0 +1,38 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { updateContainer } from '../../app/update.js';
+import { containersList } from '../../app/containers-list.js';
+import { AtomicError } from '../../util/errors.js';
+
+export default class ContainersUpdate extends BaseCommand {
+  static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running.';
+  static override examples = ['<%= config.bin %> containers update --set PORT=8082 hello', '<%= config.bin %> containers update --rebase oci:/srv/images:hello-2 hello', '<%= config.bin %> containers update --all'];
+  static override args = { name: Args.string({ required: false, description: 'Container name.' }) };
+  static override flags = {
+    rebase: Flags.string({ description: 'Move the container to another image (pulled if missing).', helpValue: 'IMAGE' }),
+    set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable.', multiple: true }),
+    all: Flags.boolean({ char: 'a', description: 'Update every installed system container.' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ContainersUpdate);
+    const ctx = this.makeContext(flags);
+    if (flags.all) {
+      if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
+      if (flags.set?.length || flags.rebase) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
+      let failed = 0;
+      for (const r of containersList(ctx, { all: true }).rows) {
+        try {
+          await updateContainer(ctx, { name: r.name });
+        } catch (e) {
+          failed++;
+          this.logToStderr(`Could not update ${r.name}: ${(e as Error).message}`);
+        }
+      }
+      if (failed) throw new AtomicError('IO', `${failed} container(s) could not be updated`);
+      return;
+    }
+    if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
+    await updateContainer(ctx, { name: args.name, rebase: flags.rebase, set: flags.set });
+  }
+}

@@ -1,0 +1,45 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand, storageFlag } from '../cli/base-command.js';
+import { installSystem } from '../app/install.js';
+import { AtomicError } from '../util/errors.js';
+
+export default class Install extends BaseCommand {
+  static override description = [
+    'Install a system container: check the image out to CK/NAME.0, render /exports templates,',
+    'write the systemd unit and tmpfiles, and enable the unit (it is not started).',
+  ].join('\n');
+  static override examples = [
+    '<%= config.bin %> install --system --name hello --set PORT=8080 oci:/srv/images:hello',
+    '<%= config.bin %> install --system --sysroot /mnt/image-root systest:latest',
+  ];
+  static override strict = false;
+  static override args = { image: Args.string({ required: true, description: 'Image: a name in the store, or any pull source.' }) };
+  static override flags = {
+    system: Flags.boolean({ description: 'Install as a system container (root).', exclusive: ['user'] }),
+    user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
+    name: Flags.string({ char: 'n', description: 'Container name (default: derived from the image).' }),
+    set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable; overrides manifest defaults.', multiple: true }),
+    rootfs: Flags.string({ description: 'Use an existing exploded rootfs read-only (not supported yet).', helpValue: 'PATH' }),
+    runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
+    display: Flags.boolean({ description: 'Show what would be done (prints the checkout path) and install nothing.' }),
+    'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
+    storage: storageFlag,
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Install);
+    this.checkStorage(flags.storage);
+    const ctx = this.makeContext(flags);
+    if (!flags.system && !flags.user) {
+      if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');
+      throw new AtomicError('NOT_SUPPORTED', `label-driven installs (no --system/--user) are not supported yet`, { suggestions: [`Use: atomic install --system ${args.image}`] });
+    }
+    if (flags.system && ctx.paths.userMode) throw new AtomicError('PERMISSION', 'Only root can use --system', { suggestions: ['Use --user for an unprivileged install.'] });
+    if (flags.user && !ctx.paths.userMode) throw new AtomicError('USAGE', '--user does not work for privileged user', { suggestions: ['Use --system as root.'] });
+    if (flags.rootfs) throw new AtomicError('NOT_SUPPORTED', '--rootfs is not supported yet', { suggestions: ['Install from an image.'] });
+    if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
+      throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
+    }
+    await installSystem(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display });
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * One lock per container name (CK/.atomic/locks/NAME), so parallel install/update/rollback/
+ * uninstall of the same NAME serialize. Same pid+start-time stale detection as the repo lock.
+ */
+import * as fs from 'node:fs';
+import { acquireRepoLock, type RepoLock } from '../store/repo-lock.js';
+import { AtomicError, isAtomicError } from '../util/errors.js';
+import type { ContainerPaths } from './layout.js';
+
+export async function lockContainer(cp: ContainerPaths): Promise<RepoLock> {
+  fs.mkdirSync(cp.lockDir, { recursive: true });
+  try {
+    return await acquireRepoLock(cp.lockDir, 'exclusive');
+  } catch (e) {
+    if (isAtomicError(e) && e.code === 'LOCK_BUSY') {
+      throw new AtomicError('LOCK_BUSY', `container ${cp.name} is busy: another atomic command is working on it (${e.message})`, {
+        suggestions: ['Wait for the other command to finish and run this one again.'],
+      });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * On-disk names of a system container (reference §0, §2.7, §2.13): CK/NAME -> CK/NAME.N with
+ * rootfs/, config.json, info, NAME.service, tmpfiles-NAME.conf; host unit and tmpfiles paths.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { StorePaths } from '../app/paths.js';
+import { AtomicError } from '../util/errors.js';
+
+export type Slot = 0 | 1;
+
+export interface ContainerPaths {
+  name: string;
+  checkoutRoot: string;
+  link: string;
+  slotDir(slot: Slot): string;
+  hostUnit: string;
+  hostTmpfiles: string;
+  /** Our state directory (journal, per-container locks) inside the checkout root. */
+  stateDir: string;
+  journal: string;
+  lockDir: string;
+}
+
+export const STATE_DIR = '.atomic';
+
+export function containerPaths(p: StorePaths, name: string): ContainerPaths {
+  const stateDir = path.join(p.checkoutRoot, STATE_DIR);
+  return {
+    name,
+    checkoutRoot: p.checkoutRoot,
+    link: path.join(p.checkoutRoot, name),
+    slotDir: (s: Slot) => path.join(p.checkoutRoot, `${name}.${s}`),
+    hostUnit: path.join(p.unitDir, `${name}.service`),
+    hostTmpfiles: path.join(p.tmpfilesDir, `${name}.conf`),
+    stateDir,
+    journal: path.join(stateDir, 'journal', `${name}.json`),
+    lockDir: path.join(stateDir, 'locks', name),
+  };
+}
+
+export function slotUnitCopy(slotDir: string, name: string): string {
+  return path.join(slotDir, `${name}.service`);
+}
+
+export function slotTmpfilesCopy(slotDir: string, name: string): string {
+  return path.join(slotDir, `tmpfiles-${name}.conf`);
+}
+
+/** The slot the NAME link points at, or null when the container is not installed. */
+export function currentSlot(cp: ContainerPaths): Slot | null {
+  let target: string;
+  try {
+    target = fs.readlinkSync(cp.link);
+  } catch {
+    return null;
+  }
+  if (target.endsWith('.0')) return 0;
+  if (target.endsWith('.1')) return 1;
+  throw new AtomicError('STORE_CORRUPT', `the container link ${cp.link} points at ${target}, which is not a deployment slot`, {
+    suggestions: [`Remove the link and reinstall: rm ${cp.link} && atomic install --system --name ${cp.name} IMAGE`],
+  });
+}
+
+export function otherSlot(s: Slot): Slot {
+  return s === 0 ? 1 : 0;
+}
+
+/**
+ * Container names end up in paths, unit names and runtime ids: allow what systemd and runc accept
+ * and nothing that could escape a directory or a quoted ExecStart.
+ */
+export function validateContainerName(name: string): void {
+  const ok = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/.test(name) && name.length <= 200 && !/\.[01]$/.test(name) && !name.includes('..');
+  if (!ok) {
+    throw new AtomicError('USAGE', `invalid container name "${name.replace(/[\n\r\0]/g, '?')}": use letters, digits, '.', '_', '-' and '@' (at most 200 characters, not ending in .0 or .1)`, {
+      suggestions: ['Pick a name with --name NAME.'],
+    });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * systemctl and systemd-tmpfiles, echoed to stdout the way atomic did ("systemctl enable etcd").
+ * With a sysroot the commands run offline: `systemctl --root=DIR enable`, `systemd-tmpfiles
+ * --root=DIR --create`; calls that need a running manager (daemon-reload, start, stop) are skipped
+ * and queries report "inactive". `--user` mode adds `--user`. The binaries can be overridden
+ * with $ATOMIC_SYSTEMCTL / $ATOMIC_SYSTEMD_TMPFILES (tests).
+ */
+import { spawnSync } from 'node:child_process';
+import { AtomicError } from '../util/errors.js';
+
+export type UnitState = 'active' | 'inactive' | 'failed' | 'activating' | 'deactivating' | 'unknown';
+
+export interface SystemdOptions {
+  /** '/' = the running system. */
+  sysroot: string;
+  user: boolean;
+  echo: (line: string) => void;
+}
+
+export class Systemd {
+  private readonly systemctl = process.env.ATOMIC_SYSTEMCTL ?? 'systemctl';
+  private readonly tmpfiles = process.env.ATOMIC_SYSTEMD_TMPFILES ?? 'systemd-tmpfiles';
+  constructor(private readonly o: SystemdOptions) {}
+
+  get offline(): boolean {
+    return this.o.sysroot !== '/';
+  }
+
+  private base(): string[] {
+    const a: string[] = [];
+    if (this.o.user) a.push('--user');
+    if (this.offline) a.push(`--root=${this.o.sysroot}`);
+    return a;
+  }
+
+  /** Run and echo; throws (exit code of the tool) on failure unless `ignoreErrors`. */
+  private run(bin: string, args: string[], ignoreErrors = false): boolean {
+    this.o.echo([bin === this.systemctl ? 'systemctl' : 'systemd-tmpfiles', ...args].join(' '));
+    const r = spawnSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status === 0) return true;
+    if (ignoreErrors) return false;
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim();
+    throw new AtomicError('IO', `${[bin, ...args].join(' ')} failed: ${why}`, {
+      exitCode: typeof r.status === 'number' && r.status > 0 ? r.status : 1,
+      suggestions: this.offline ? [] : ['Check that systemd is running (systemctl is-system-running), or use --sysroot DIR for an offline install.'],
+    });
+  }
+
+  daemonReload(): void {
+    if (this.offline) return;
+    this.run(this.systemctl, [...this.base(), 'daemon-reload']);
+  }
+
+  enable(name: string): void {
+    this.run(this.systemctl, [...this.base(), 'enable', name]);
+  }
+
+  disableNow(name: string): void {
+    if (this.offline) this.run(this.systemctl, [...this.base(), 'disable', name], true);
+    else this.run(this.systemctl, [...this.base(), 'disable', '--now', name], true);
+  }
+
+  start(name: string): void {
+    if (this.offline) return;
+    this.run(this.systemctl, [...this.base(), 'start', name]);
+  }
+
+  stop(name: string, ignoreErrors = false): void {
+    if (this.offline) return;
+    this.run(this.systemctl, [...this.base(), 'stop', name], ignoreErrors);
+  }
+
+  tmpfilesCreate(file: string): void {
+    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--create', file], this.offline);
+  }
+
+  tmpfilesRemove(file: string): void {
+    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--remove', file], true);
+  }
+
+  /** Quiet query (not echoed), like atomic's is-active / is-failed. */
+  state(name: string): UnitState {
+    if (this.offline) return 'inactive';
+    const r = spawnSync(this.systemctl, [...this.base(), 'is-active', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const s = (r.stdout ?? '').trim();
+    if (s === 'active' || s === 'inactive' || s === 'failed' || s === 'activating' || s === 'deactivating') return s;
+    return r.error ? 'unknown' : 'inactive';
+  }
+
+  isActive(name: string): boolean {
+    return this.state(name) === 'active';
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The HTTP(S) layer of the registry client, on node:http / node:https (Node's global fetch cannot
+ * take per-registry CAs without the `undici` module). Keep-alive agents per origin, TLS settings
+ * per host (system CAs + certs.d CAs, client certs, verification on/off), bounded redirects that
+ * drop `Authorization` when they leave the origin, and an inactivity timeout on every socket.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as tls from 'node:tls';
+
+export interface TlsSettings {
+  /** Verify the server certificate (default true). */
+  verify: boolean;
+  /** Extra CA certificates (PEM), added to the system roots. */
+  ca: Buffer[];
+  /** Client certificate and key (PEM), from certs.d `*.cert` / `*.key`. */
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD';
+  headers?: Record<string, string>;
+  /** Follow at most this many redirects (default 10). */
+  maxRedirects?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+  /** The final URL (after redirects). */
+  url: URL;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export class RedirectError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedirectError';
+  }
+}
+
+export class HttpClient {
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly tlsFor: (host: string) => TlsSettings;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+
+  constructor(tlsFor: (host: string) => TlsSettings, opts: { timeoutMs?: number; userAgent?: string } = {}) {
+    this.tlsFor = tlsFor;
+    this.timeoutMs = opts.timeoutMs ?? (Number(process.env.ATOMIC_REGISTRY_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS);
+    this.userAgent = opts.userAgent ?? 'atomic-sc/0.1';
+  }
+
+  private agentFor(url: URL): http.Agent {
+    const key = `${url.protocol}//${url.host}`;
+    let a = this.agents.get(key);
+    if (!a) {
+      if (url.protocol === 'https:') {
+        const t = this.tlsFor(url.host);
+        a = new https.Agent({
+          keepAlive: true,
+          maxSockets: 16,
+          rejectUnauthorized: t.verify,
+          ca: t.ca.length ? [...tls.rootCertificates, ...t.ca.map((b) => b.toString('utf8'))] : undefined,
+          cert: t.cert,
+          key: t.key,
+        });
+      } else {
+        a = new http.Agent({ keepAlive: true, maxSockets: 16 });
+      }
+      this.agents.set(key, a);
+    }
+    return a;
+  }
+
+  private once(url: URL, method: string, headers: Record<string, string>): Promise<HttpResponse> {
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const mod = url.protocol === 'https:' ? https : http;
+      const req = mod.request(url, { method, headers: { 'User-Agent': this.userAgent, ...headers }, agent: this.agentFor(url) });
+      req.setTimeout(this.timeoutMs, () => {
+        const e = new Error(`no data from ${url.host} for ${this.timeoutMs} ms`) as NodeJS.ErrnoException;
+        e.code = 'ETIMEDOUT';
+        req.destroy(e);
+      });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
+      });
+      req.end();
+    });
+  }
+
+  /** One request, following redirects. The caller must consume or destroy `body`. */
+  async request(url: URL, r: HttpRequest): Promise<HttpResponse> {
+    let cur = url;
+    let headers = { ...(r.headers ?? {}) };
+    const max = r.maxRedirects ?? 10;
+    for (let hop = 0; ; hop++) {
+      const res = await this.once(cur, r.method, headers);
+      if (!REDIRECTS.has(res.status)) return res;
+      res.body.resume();
+      const loc = res.headers.location;
+      if (!loc) throw new RedirectError(`${cur.host} answered ${res.status} without a Location header`);
+      if (hop >= max) throw new RedirectError(`too many redirects (more than ${max}) from ${url.href}`);
+      const next = new URL(loc, cur);
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new RedirectError(`redirect to an unsupported URL scheme: ${next.protocol}`);
+      if (cur.protocol === 'https:' && next.protocol === 'http:' && next.hostname !== cur.hostname) {
+        throw new RedirectError(`refusing a redirect from HTTPS to plain HTTP (${next.host})`);
+      }
+      if (next.origin !== cur.origin) {
+        // Credentials are for the registry only (blob redirects go to signed storage URLs).
+        headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+      }
+      cur = next;
+    }
+  }
+
+  close(): void {
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
+  }
+}
+
+const TLS_PROTOCOL_CODES = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST', 'ERR_SSL_UNKNOWN_PROTOCOL']);
+const CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** The server does not speak TLS (a plain-HTTP registry answered our ClientHello). */
+export function isTlsProtocolError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && (TLS_PROTOCOL_CODES.has(code) || /wrong version number|packet length too long|http request/i.test(String((e as Error).message)));
+}
+
+/** The server's certificate was not accepted. */
+export function isCertError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && CERT_CODES.has(code);
+}
+
+const NET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** A transient network failure worth retrying. */
+export function isNetworkError(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (!err || typeof err !== 'object') return false;
+  if (typeof err.code === 'string' && NET_CODES.has(err.code)) return true;
+  return /socket hang up|aborted/i.test(String(err.message));
+}

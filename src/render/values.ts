@@ -1,0 +1,261 @@
+/**
+ * Template values of a deployment (atomic's `_amend_values`, reference §2.8), as a pure function:
+ * every host fact (uid, home, runtime features, cap_last_cap, ...) is passed in by the caller.
+ *
+ * Precedence for the overridable values: `setValues` (user `--set`; on update the current slot's
+ * stored `info.values` merged with the new `--set`) > manifest `defaultValues` > OS defaults.
+ * NOTE: atomic's code applied the OS defaults for RUN_DIRECTORY, PIDFILE, CONF_DIRECTORY,
+ * STATE_DIRECTORY, ALL_PROCESS_CAPABILITIES, RUNTIME and ATOMIC *before* the manifest defaults,
+ * so a manifest could not override them; we follow the documented precedence (§2.8) instead, so
+ * an image may ship e.g. its own STATE_DIRECTORY default. UUID is applied after both, as in
+ * atomic. The forced values (FORCED_VARIABLES) are always recomputed and overwrite `--set`.
+ */
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+
+/** Input of computeValues: everything atomic read from the host, pre-probed by the caller. */
+export interface ValuesInput {
+  /** Container name (NAME). */
+  name: string;
+  /** Deployment dir `CK/NAME.N` (DESTDIR). */
+  destDir: string;
+  /** Image reference as installed (IMAGE_NAME). */
+  imageName: string;
+  /** Image id (IMAGE_ID, §2.6 step 9). */
+  imageId: string;
+  /** OCI runtime path (RUNTIME default, and the EXEC_* commands). */
+  runtime: string;
+  userMode: boolean;
+  uid: number;
+  gid: number;
+  /** `--set` values, or on update the stored values merged with the new `--set`. */
+  setValues: Record<string, string>;
+  /** manifest.json `defaultValues` (non-strings are converted with String()). */
+  manifestDefaults: Record<string, string | number | boolean>;
+  /** The unit template that will be rendered (exports/service.template or DEFAULT_SERVICE_TEMPLATE). */
+  serviceTemplate: string;
+  /** `<runtime> --help` mentions --systemd-cgroup; `<runtime> run --help` mentions --pid-file. */
+  runtimeFeatures: { systemdCgroup: boolean; pidFile: boolean };
+  /** User mode only: $XDG_RUNTIME_DIR (default /run/user/<uid>). Ignored in root mode (/run). */
+  runDirectory?: string;
+  /** Home directory of the user (user-mode CONF_DIRECTORY / STATE_DIRECTORY). */
+  home: string;
+  /** Absolute path of the running `atomic` entry point (ATOMIC). */
+  atomicPath: string;
+  /** /proc/sys/kernel/cap_last_cap, when readable. */
+  capLastCap?: number;
+  /** UUID generator (tests); default crypto.randomUUID (a uuid4). */
+  uuid?: () => string;
+}
+
+/** atomic's default unit template (SYSTEMD_UNIT_FILE_DEFAULT_TEMPLATE), byte-exact, incl. the leading empty line. */
+export const DEFAULT_SERVICE_TEMPLATE = `
+[Unit]
+Description=$NAME
+
+[Service]
+ExecStartPre=$EXEC_STARTPRE
+ExecStart=$EXEC_START
+ExecStop=$EXEC_STOP
+ExecStopPost=$EXEC_STOPPOST
+Restart=on-failure
+WorkingDirectory=$DESTDIR
+PIDFile=$PIDFILE
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** atomic's KNOWN_CAPS (Atomic/util.py), in its order: capability numbers 0..37. */
+export const KNOWN_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+];
+
+/**
+ * Capabilities newer than atomic's list (numbers 38..40). atomic decoded these with
+ * `capsh --decode` when the kernel's cap_last_cap was beyond its list; we know the names.
+ */
+const NEWER_CAPABILITIES: readonly string[] = ['CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE'];
+
+/**
+ * The ALL_PROCESS_CAPABILITIES value: each name double-quoted, joined with ",\n", trailing "\n".
+ * Without capLastCap: atomic's 38 names. With it: the first capLastCap+1 names; numbers beyond
+ * the names we know are dropped (as atomic dropped capsh's numeric entries).
+ */
+export function allProcessCapabilities(capLastCap?: number): string {
+  let caps: readonly string[] = KNOWN_CAPABILITIES;
+  if (capLastCap !== undefined && Number.isInteger(capLastCap) && capLastCap >= 0) {
+    caps = [...KNOWN_CAPABILITIES, ...NEWER_CAPABILITIES].slice(0, capLastCap + 1);
+  }
+  return caps.map((c) => `"${c}"`).join(',\n') + '\n';
+}
+
+/** Characters that need no quoting in a systemd command line (no specifier `%`, no `$`, no quotes/space). */
+const SYSTEMD_SAFE = /^[A-Za-z0-9_.+:,@=/-]+$/;
+
+/**
+ * One argument of a systemd Exec* command line, single-quoted like atomic (`'etcd'`).
+ * Safe names give exactly atomic's bytes. Anything else is escaped so that it stays ONE argument
+ * with its literal bytes: systemd unquotes C-style escapes inside quotes (`\\`, `\'`, `\xNN`),
+ * `%` is doubled (specifier expansion) and `$` is doubled (environment expansion).
+ */
+export function quoteSystemdArg(s: string): string {
+  if (SYSTEMD_SAFE.test(s)) return `'${s}'`;
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === "'") out += "\\'";
+    else if (ch === '"') out += '\\"';
+    else if (ch === '%') out += '%%';
+    else if (ch === '$') out += '$$';
+    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else out += ch;
+  }
+  return `'${out}'`;
+}
+
+/** A path word of the command line: bare when safe (atomic's bytes), else quoted. */
+function word(s: string): string {
+  return SYSTEMD_SAFE.test(s) ? s : quoteSystemdArg(s);
+}
+
+/** atomic's `_template_support_pidfile`: literal `$EXEC_STOPPOST` and `$PIDFILE` (not the `${}` forms). */
+export function templateSupportsPidfile(serviceTemplate: string): boolean {
+  return serviceTemplate.includes('$EXEC_STOPPOST') && serviceTemplate.includes('$PIDFILE');
+}
+
+export interface ExecDirectives {
+  EXEC_START: string;
+  EXEC_STOP: string;
+  EXEC_STARTPRE: string;
+  EXEC_STOPPOST: string;
+  /** true when the detached `run -d --pid-file` mode was chosen. */
+  detached: boolean;
+}
+
+/**
+ * atomic's `_generate_systemd_runtime_startstop_directives`, byte-compatible for safe names:
+ * detached: `<rt> <SG> run -d --pid-file <PIDFILE> '<NAME>'` — note the format string puts TWO
+ * spaces after the runtime whether or not SG (` --systemd-cgroup`) is present; kept on purpose
+ * (systemd splits on any whitespace, so it is harmless, and units stay byte-identical to atomic's);
+ * foreground: `<rt><SG> run '<NAME>'` / `<rt><SG> kill '<NAME>'`.
+ * The name is quoted with quoteSystemdArg; runtime and PIDFILE are bare unless they need quoting.
+ */
+export function execDirectives(opts: {
+  name: string;
+  runtime: string;
+  pidfile: string;
+  userMode: boolean;
+  serviceTemplate: string;
+  runtimeFeatures: { systemdCgroup: boolean; pidFile: boolean };
+}): ExecDirectives {
+  const rt = word(opts.runtime);
+  const id = quoteSystemdArg(opts.name);
+  const sg = !opts.userMode && opts.runtimeFeatures.systemdCgroup ? ' --systemd-cgroup' : '';
+  if (templateSupportsPidfile(opts.serviceTemplate) && opts.runtimeFeatures.pidFile) {
+    return {
+      EXEC_START: `${rt} ${sg} run -d --pid-file ${word(opts.pidfile)} ${id}`,
+      EXEC_STOP: '',
+      EXEC_STARTPRE: '',
+      EXEC_STOPPOST: `${rt} delete ${id}`,
+      detached: true,
+    };
+  }
+  return {
+    EXEC_START: `${rt}${sg} run ${id}`,
+    EXEC_STOP: `${rt}${sg} kill ${id}`,
+    EXEC_STARTPRE: '',
+    EXEC_STOPPOST: '',
+    detached: false,
+  };
+}
+
+const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+/** Own-property assignment that also works for a key like `__proto__`. */
+const put = (o: Record<string, string>, k: string, v: string): void => {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+};
+
+/** All template values of a deployment (§2.8). Returns a new object; inputs are not modified. */
+export function computeValues(inp: ValuesInput): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [k, v] of Object.entries(inp.setValues)) put(values, k, String(v));
+
+  // 1. manifest defaultValues, for keys not already set
+  for (const [k, v] of Object.entries(inp.manifestDefaults ?? {})) {
+    if (!has(values, k)) put(values, k, String(v));
+  }
+
+  // 2. OS defaults, for keys still absent
+  const setDefault = (k: string, v: () => string): void => {
+    if (!has(values, k)) values[k] = v();
+  };
+  setDefault('RUN_DIRECTORY', () => (inp.userMode ? inp.runDirectory || `/run/user/${inp.uid}` : '/run'));
+  // os.path.sep.join([RUN_DIRECTORY, ...]): a plain join, no normalisation
+  setDefault('PIDFILE', () => `${values.RUN_DIRECTORY}/container-${inp.name}.pid`);
+  setDefault('CONF_DIRECTORY', () => (inp.userMode ? path.posix.join(inp.home, '.config') : '/etc'));
+  setDefault('STATE_DIRECTORY', () => (inp.userMode ? path.posix.join(inp.home, '.data') : '/var/lib'));
+  setDefault('ALL_PROCESS_CAPABILITIES', () => allProcessCapabilities(inp.capLastCap));
+  setDefault('RUNTIME', () => inp.runtime);
+  setDefault('ATOMIC', () => inp.atomicPath);
+  setDefault('UUID', () => (inp.uuid ?? randomUUID)());
+
+  // 3. forced values, always recomputed
+  values.DESTDIR = inp.destDir;
+  values.NAME = inp.name;
+  const d = execDirectives({
+    name: inp.name,
+    runtime: inp.runtime,
+    pidfile: values.PIDFILE,
+    userMode: inp.userMode,
+    serviceTemplate: inp.serviceTemplate,
+    runtimeFeatures: inp.runtimeFeatures,
+  });
+  values.EXEC_START = d.EXEC_START;
+  values.EXEC_STOP = d.EXEC_STOP;
+  values.EXEC_STARTPRE = d.EXEC_STARTPRE;
+  values.EXEC_STOPPOST = d.EXEC_STOPPOST;
+  values.HOST_UID = String(inp.uid);
+  values.HOST_GID = String(inp.gid);
+  values.IMAGE_NAME = inp.imageName;
+  values.IMAGE_ID = inp.imageId;
+  return values;
+}
