@@ -13,6 +13,7 @@ import { removeDurable, exists } from '../deploy/slot-files.js';
 import { currentSlot, type ContainerPaths } from '../deploy/layout.js';
 import { defaultRuntime } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
+import { faultPoint } from '../util/atomic-write.js';
 
 /** atomic's --set parsing: split at the first '='. */
 export function parseSetValues(sets: string[] | undefined): Record<string, string> {
@@ -108,7 +109,9 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
     }
   }
   if (hasService) sd.disableNow(cp.name);
+  faultPoint('uninstall:disabled');
   await removeDurable(cp.hostUnit);
+  faultPoint('uninstall:unit-removed');
   if (hasService) {
     try {
       sd.daemonReload();
@@ -121,7 +124,9 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
     await removeDurable(cp.hostTmpfiles);
   }
   for (const m of removeHostfs(ctx.paths.sysroot, checksums)) ctx.out.line(m);
+  faultPoint('uninstall:host-cleaned');
   await removeDurable(cp.link);
+  faultPoint('uninstall:unlinked');
   fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
   fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
 }

@@ -51,7 +51,7 @@ function scan(ctx: AppContext, root: string): ContainerRow[] {
     if (n.startsWith('.')) continue;
     const p = path.join(root, n);
     const m = /^(.+)\.[01]$/.exec(n);
-    if (m && names.includes(m[1])) continue;
+    if (m) continue; // slots are reached through their NAME link; a slot without one is a leftover, not a container
     let info: Record<string, unknown>;
     try {
       info = JSON.parse(fs.readFileSync(path.join(p, 'info'), 'utf8')) as Record<string, unknown>;

@@ -19,6 +19,7 @@ import { writeDurable, syncFilesystem } from '../deploy/slot-files.js';
 import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot } from './paths.js';
 import { AtomicError } from '../util/errors.js';
+import { faultPoint } from '../util/atomic-write.js';
 
 export interface PrepareInput {
   cp: ContainerPaths;
@@ -75,6 +76,7 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
   const rootfs = path.join(slotDir, 'rootfs');
   await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
 
+  faultPoint('prepare:checked-out');
   const exportsDir = path.join(rootfs, 'exports');
   if (!fs.existsSync(exportsDir)) {
     ctx.out.line('Warning: /exports directory not found.  Default config files will be generated.');
@@ -169,5 +171,6 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
   };
   await writeInfo(slotDir, info);
   syncFilesystem(slotDir);
+  faultPoint('prepare:done');
   return { slotDir, info, values, hasService, unitText, tmpfilesText: tmpfilesText || null, manifest };
 }

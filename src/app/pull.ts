@@ -11,7 +11,8 @@ import { LIMITS, isJsonObject, parseJson, readStreamAtMost, tooLarge } from '../
 import { openImageSource } from '../image/transports.js';
 import { imageRef, layerRef, normalizeImageName } from '../image/name.js';
 import { layerCompression } from '../image/manifest.js';
-import { metaString } from '../image/stored-image.js';
+import { metaString, readStoredConfig } from '../image/stored-image.js';
+import type { RegistrySourceOptions } from '../image/registry/source.js';
 import { importLayerTar, type LayerImportResult } from '../store/layer-import.js';
 import type { Descriptor, ImageSource, Platform } from '../image/source.js';
 import type { OstreeRepo } from '../store/repo.js';
@@ -28,6 +29,8 @@ export interface PullProgressEvent {
   index?: number;
   total?: number;
   size?: number;
+  /** Bytes of the blob received so far (status 'copying', sent while the blob streams). */
+  bytes?: number;
 }
 
 export interface PullEvents {
@@ -42,6 +45,8 @@ export interface PullOptions extends PullEvents {
   /** Platform to pick from an index (default: the host's). */
   platform?: Partial<Platform>;
   cwd?: string;
+  /** Registry sources: --src-creds, --tls-verify, --cert-dir. */
+  registry?: RegistrySourceOptions;
 }
 
 export interface PullResult {
@@ -70,11 +75,20 @@ async function withTransaction<T>(repo: OstreeRepo, fn: (tx: Transaction) => Pro
   }
 }
 
-async function readConfig(source: ImageSource, d: Descriptor): Promise<{ raw: Buffer; diffIds: string[] | null }> {
+/**
+ * The config's diff_ids, and its raw bytes when they must be stored. A config already in the
+ * store (its `ociimage/<hex>` ref) is read from there and not fetched again.
+ */
+async function readConfig(repo: OstreeRepo, source: ImageSource, d: Descriptor): Promise<{ raw: Buffer | null; diffIds: string[] | null }> {
   const what = `config ${d.digest}`;
-  if (d.size > LIMITS.config) throw tooLarge(what, LIMITS.config, d.size);
-  const raw = await readStreamAtMost(await source.getBlob(d), LIMITS.config, what);
-  const doc = parseJson<unknown>(raw, what);
+  const stored = await readStoredConfig(repo, d.digest).catch(() => null);
+  let raw: Buffer | null = null;
+  let doc: unknown = stored;
+  if (stored === null) {
+    if (d.size > LIMITS.config) throw tooLarge(what, LIMITS.config, d.size);
+    raw = await readStreamAtMost(await source.getBlob(d), LIMITS.config, what);
+    doc = parseJson<unknown>(raw, what);
+  }
   if (!isJsonObject(doc)) throw new AtomicError('IMAGE_INVALID', `${what} is not a JSON object`, { ref: d.digest });
   const rootfs = doc.rootfs;
   let diffIds: string[] | null = null;
@@ -99,7 +113,7 @@ function diffIdMismatch(d: Descriptor, expected: string, actual: string): Atomic
  * blocks, so the rest of the blob is drained afterwards and the verification result (digest and
  * size, checked when the blob ends) is awaited before the layer may be committed.
  */
-async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWarning?: (m: string) => void): Promise<LayerImportResult> {
+async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWarning?: (m: string) => void, onBytes?: (n: number) => void): Promise<LayerImportResult> {
   const feed = new PassThrough();
   let verifyError: unknown = null;
   let importing = true;
@@ -111,7 +125,10 @@ async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWa
     });
   });
   ended.catch(() => {});
+  let bytes = 0;
   blob.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    onBytes?.(bytes);
     if (importing && !feed.destroyed && !feed.write(chunk)) blob.pause();
   });
   feed.on('drain', () => blob.resume());
@@ -146,11 +163,21 @@ async function existingLayer(repo: OstreeRepo, ref: string): Promise<{ commit: C
   return { commit, uncompressed: u };
 }
 
-async function importLayer(repo: OstreeRepo, source: ImageSource, d: Descriptor, diffId: string | undefined, opts: PullOptions): Promise<Checksum> {
+async function importLayer(repo: OstreeRepo, source: ImageSource, d: Descriptor, diffId: string | undefined, opts: PullOptions, index: number, total: number): Promise<Checksum> {
   return withTransaction(repo, async (tx) => {
     opts.onLine?.(`Extracting ${short(d.digest)} (${d.size} bytes)`);
     // importVerified must attach its listeners before the blob can end (and fail verification).
-    const res = await importVerified(tx, await source.getBlob(d), opts.onWarning);
+    let last = 0;
+    const onBytes = opts.onProgress
+      ? (n: number): void => {
+          // At most ~10 events a second, and always the final count.
+          const now = Date.now();
+          if (n !== d.size && now - last < 100) return;
+          last = now;
+          opts.onProgress!({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size, bytes: n });
+        }
+      : undefined;
+    const res = await importVerified(tx, await source.getBlob(d), opts.onWarning, onBytes);
     if (diffId !== undefined && res.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, res.uncompressedDigest);
     const metadata: Metadata = [
       ['docker.size', s(String(d.size))],
@@ -167,12 +194,13 @@ async function importLayer(repo: OstreeRepo, source: ImageSource, d: Descriptor,
 }
 
 /** Config commit (tree `/content`) and image commit (tree `/manifest/manifest.json`) + refs, one transaction. */
-async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; raw: Buffer }, manifest: { raw: Buffer; digest: Digest }): Promise<Checksum> {
+async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: Digest }): Promise<Checksum> {
   return withTransaction(repo, async (tx) => {
     const now = Math.floor(Date.now() / 1000);
     const rootMeta = await tx.writeDirMeta(ROOT_DIR);
     const cfgRef = layerRef(cfg.d.digest);
     if (!(await repo.resolveRef(cfgRef))) {
+      if (cfg.raw === null) throw new AtomicError('STORE_REF_NOT_FOUND', `config ${cfg.d.digest} disappeared from the store during the pull`, { ref: cfgRef, suggestions: ['Pull the image again.'] });
       const content = await tx.writeRegularFile(ROOT_FILE, cfg.raw, cfg.raw.length);
       const tree = await tx.writeDirTree({ files: [{ name: 'content', checksum: content }], dirs: [] });
       const c = await tx.writeCommit({ metadata: [['docker.size', s(String(cfg.raw.length))]], parent: null, related: [], subject: '', body: '', timestamp: now, rootTree: tree, rootMeta });
@@ -199,14 +227,14 @@ async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; r
  */
 export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions = {}): Promise<PullResult> {
   const line = (l: string): void => opts.onLine?.(l);
-  const source = await openImageSource(src, { platform: opts.platform, cwd: opts.cwd });
+  const source = await openImageSource(src, { platform: opts.platform, cwd: opts.cwd, registry: opts.registry, onWarning: opts.onWarning });
   try {
     const imageName = normalizeImageName(opts.name ?? source.imageName);
     const ref = imageRef(imageName);
     const m = await source.getManifest();
     m.layers.forEach((l, i) => layerCompression(l, `layers[${i}]`));
     line('Getting image source signatures');
-    const cfg = await readConfig(source, m.config);
+    const cfg = await readConfig(repo, source, m.config);
     if (cfg.diffIds && cfg.diffIds.length !== m.layers.length) {
       throw new AtomicError('IMAGE_INVALID', `config ${m.config.digest} lists ${cfg.diffIds.length} diff_ids but the manifest has ${m.layers.length} layers`, { ref: m.config.digest });
     }
@@ -225,12 +253,12 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
       }
       line(`Copying blob ${short(d.digest)}`);
       opts.onProgress?.({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size });
-      await importLayer(repo, source, d, diffId, opts);
+      await importLayer(repo, source, d, diffId, opts, index, total);
       line(`Copying blob ${short(d.digest)} done`);
       opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
       imported++;
     }
-    line(`Copying config ${short(m.config.digest)}`);
+    line(`Copying config ${short(m.config.digest)}${cfg.raw === null ? ' skipped: already exists' : ''}`);
     opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
     const current = await repo.resolveRef(ref);
     let commit: Checksum;

@@ -2,21 +2,24 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { pullImage } from '../app/pull.js';
 import { ProgressPrinter } from '../cli/progress.js';
+import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
 
 export default class Pull extends BaseCommand {
   static override description = [
     'Pull an image into the OSTree store: one commit per layer, file-level dedup.',
-    'Sources: oci:DIR[:TAG] (OCI layout), oci-archive:FILE[:TAG], dockertar:/PATH and docker-archive:PATH (docker save).',
+    'Sources: oci:DIR[:TAG] (OCI layout), oci-archive:FILE[:TAG], dockertar:/PATH and docker-archive:PATH (docker save),',
+    'and registries: docker://HOST[:PORT]/REPO[:TAG|@DIGEST], NAME[:TAG], oci:NAME, http:NAME, https:NAME (docs/registries.md).',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> pull --storage ostree oci:/srv/images/oci:systest',
     '<%= config.bin %> pull --storage ostree dockertar://tmp/systest.docker.tar',
     '<%= config.bin %> pull --storage ostree oci-archive:/tmp/systest.oci.tar',
+    '<%= config.bin %> pull --storage ostree docker://registry.example.com/app/etcd:3.5',
   ];
   static override args = { image: Args.string({ required: true, description: 'Image source (transport:reference).' }) };
   static override flags = {
     storage: storageFlag,
-    'src-creds': Flags.string({ description: 'Registry credentials USER[:PASSWORD] (registry sources).', helpValue: 'USER[:PASS]' }),
+    ...registryFlags,
     name: Flags.string({ description: 'Store the image under this name instead of the derived one.' }),
   };
 
@@ -26,14 +29,16 @@ export default class Pull extends BaseCommand {
     const ctx = this.makeContext(flags);
     const repo = await ctx.repo();
     const progress = new ProgressPrinter(ctx.out);
+    const { registry, platform } = registryOptionsFromFlags(flags);
     try {
       const r = await pullImage(repo, args.image, {
         name: flags.name,
+        registry,
+        platform,
         onLine: (l) => progress.line(l),
         onWarning: (w) => progress.warn(w),
         onProgress: (ev) => {
-          const e = ev as typeof ev & { bytes?: number };
-          if (e.status === 'copying' && typeof e.bytes === 'number') progress.progress({ id: String(ev.digest), done: e.bytes, total: ev.size });
+          if (ev.status === 'copying' && typeof ev.bytes === 'number') progress.progress({ id: String(ev.digest), done: ev.bytes, total: ev.size });
         },
       });
       progress.done();

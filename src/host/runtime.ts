@@ -3,6 +3,8 @@
  * update > $RUNC_PATH > /usr/bin/runc) and what it supports (--systemd-cgroup, run --pid-file).
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { AtomicError } from '../util/errors.js';
 
 export interface RuntimeFeatures {
@@ -10,8 +12,20 @@ export interface RuntimeFeatures {
   pidFile: boolean;
 }
 
+/** $RUNC_PATH, else /usr/bin/runc (atomic's default) when present, else runc from PATH or /usr/sbin (Debian). */
 export function defaultRuntime(): string {
-  return process.env.RUNC_PATH ?? '/usr/bin/runc';
+  if (process.env.RUNC_PATH) return process.env.RUNC_PATH;
+  const dirs = ['/usr/bin', ...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin'];
+  for (const d of dirs) {
+    const p = path.join(d, 'runc');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return '/usr/bin/runc';
 }
 
 /** atomic's check: `<runtime> --version` must run, else "Cannot install the container: the runtime X is not installed". */

@@ -7,9 +7,17 @@ import { describeReference, parseImageReference, type ImageReference } from './r
 import { openOciLayout } from './transports/oci-layout.js';
 import { openOciArchive } from './transports/oci-archive.js';
 import { openDockerArchive } from './transports/docker-archive.js';
+import { openRegistrySource, type RegistrySourceOptions } from './registry/source.js';
 import type { ImageSource, OpenSourceOptions } from './source.js';
 
-export async function openImageSource(ref: string | ImageReference, opts: OpenSourceOptions = {}): Promise<ImageSource> {
+export interface OpenImageSourceOptions extends OpenSourceOptions {
+  /** Registry sources: credentials and TLS settings. */
+  registry?: RegistrySourceOptions;
+  /** Warnings (e.g. atomic's "not fully qualified" note for a bare name). */
+  onWarning?(msg: string): void;
+}
+
+export async function openImageSource(ref: string | ImageReference, opts: OpenImageSourceOptions = {}): Promise<ImageSource> {
   const r = typeof ref === 'string' ? parseImageReference(ref, { cwd: opts.cwd }) : ref;
   switch (r.transport) {
     case 'oci':
@@ -19,13 +27,7 @@ export async function openImageSource(ref: string | ImageReference, opts: OpenSo
     case 'docker-archive':
       return openDockerArchive(r);
     case 'registry':
-      throw new AtomicError('NOT_SUPPORTED', `registry pulls are not supported yet ("${r.raw}" names the registry image ${r.name})`, {
-        ref: r.raw,
-        suggestions: [
-          'Copy the image to a local OCI layout first, e.g. skopeo copy docker://IMAGE oci:/tmp/img:TAG, then pull oci:/tmp/img:TAG.',
-          'An existing layout directory must be given as a path (oci:/abs/path or oci:./rel/path).',
-        ],
-      });
+      return openRegistrySource(r, { ...opts.registry, platform: opts.platform, onWarning: opts.onWarning });
     case 'docker-daemon':
       throw new AtomicError('NOT_SUPPORTED', `pulling from the local docker daemon ("${describeReference(r)}") is not supported`, {
         ref: r.raw,

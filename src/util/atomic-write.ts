@@ -3,7 +3,7 @@
  * rename it over the target, fsync the directory. Every file replacement in the
  * project goes through here (refs, info files, units, config.json, ...).
  */
-import { promises as fsp, constants as C } from 'node:fs';
+import { promises as fsp, constants as C, appendFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -15,10 +15,20 @@ export interface AtomicWriteOptions {
   fsync?: boolean;
 }
 
-/** Fault seam for crash-injection tests: ATOMIC_FAULT=<point> makes the process die at that point. */
+/**
+ * Fault seam for crash-injection tests. Every call is a numbered step boundary:
+ * - ATOMIC_FAULT=<name> (or <prefix>*) kills the process (SIGKILL) when that point is reached;
+ * - ATOMIC_FAULT_AT=<n> kills it at the n-th fault point reached (1-based), whatever its name;
+ * - ATOMIC_FAULT_TRACE=<file> appends each point's name to <file> (to enumerate the steps).
+ */
+let faultCounter = 0;
 export function faultPoint(name: string): void {
+  faultCounter++;
+  const trace = process.env.ATOMIC_FAULT_TRACE;
+  if (trace) appendFileSync(trace, `${name}\n`);
+  const at = process.env.ATOMIC_FAULT_AT;
   const f = process.env.ATOMIC_FAULT;
-  if (f && (f === name || (f.endsWith('*') && name.startsWith(f.slice(0, -1))))) {
+  if ((at && Number(at) === faultCounter) || (f && (f === name || (f.endsWith('*') && name.startsWith(f.slice(0, -1)))))) {
     process.kill(process.pid, 'SIGKILL');
   }
 }
@@ -62,6 +72,7 @@ export async function atomicWrite(target: string, data: string | Uint8Array, opt
 export async function atomicSymlink(target: string, link: string): Promise<void> {
   const tmp = tempNameFor(link);
   await fsp.symlink(target, tmp);
+  faultPoint('atomic-symlink:before-rename');
   try {
     await fsp.rename(tmp, link);
   } catch (e) {
