@@ -115,6 +115,8 @@ function diffIdMismatch(d: Descriptor, expected: string, actual: string): Atomic
  */
 async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWarning?: (m: string) => void, onBytes?: (n: number) => void): Promise<LayerImportResult> {
   const feed = new PassThrough();
+  // The importer may have stopped listening (decoder error) when a verification error arrives.
+  feed.on('error', () => {});
   let verifyError: unknown = null;
   let importing = true;
   const ended = new Promise<void>((resolve, reject) => {

@@ -18,7 +18,7 @@ export default class Install extends BaseCommand {
     system: Flags.boolean({ description: 'Install as a system container (root).', exclusive: ['user'] }),
     user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
     name: Flags.string({ char: 'n', description: 'Container name (default: derived from the image).' }),
-    set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable; overrides manifest defaults.', multiple: true }),
+    set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable; overrides manifest defaults.', multiple: true, multipleNonGreedy: true }),
     rootfs: Flags.string({ description: 'Use an existing exploded rootfs read-only (not supported yet).', helpValue: 'PATH' }),
     runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
     display: Flags.boolean({ description: 'Show what would be done (prints the checkout path) and install nothing.' }),

@@ -34,3 +34,13 @@ export function atomic(env: CliEnv, args: string[], input?: string): CliResult {
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Run the CLI against a scratch sysroot (store, checkouts and /etc files all below it). */
+export function atomicSysroot(sysroot: string, args: string[], extra: Record<string, string> = {}, input = ''): CliResult {
+  const env: NodeJS.ProcessEnv = { ...process.env, ATOMIC_SYSROOT: sysroot, ...extra };
+  delete env.ATOMIC_OSTREE_REPO;
+  delete env.ATOMIC_OSTREE_CHECKOUT_PATH;
+  delete env.ATOMIC_CONF;
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env, timeout: 120_000 });
+  return { status: r.status ?? (r.signal ? 128 + (r.signal === 'SIGKILL' ? 9 : 15) : -1), stdout: r.stdout, stderr: r.stderr };
+}

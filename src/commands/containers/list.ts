@@ -7,7 +7,7 @@ export default class ContainersList extends BaseCommand {
   static override examples = ['<%= config.bin %> containers list -a', '<%= config.bin %> containers list --json'];
   static override flags = {
     all: Flags.boolean({ char: 'a', description: 'Show all containers, not only running ones.' }),
-    filter: Flags.string({ char: 'f', description: 'Filter: KEY=VALUE (container, image, command, created, state, runtime, backend); repeatable.', multiple: true }),
+    filter: Flags.string({ char: 'f', description: 'Filter: KEY=VALUE (container, image, command, created, state, runtime, backend); repeatable.', multiple: true, multipleNonGreedy: true }),
     noheading: Flags.boolean({ char: 'n', description: 'Do not print the header.' }),
     'no-trunc': Flags.boolean({ description: 'Do not truncate columns.' }),
     quiet: Flags.boolean({ char: 'q', description: 'Print only container ids.' }),

@@ -10,7 +10,7 @@ export default class ContainersUpdate extends BaseCommand {
   static override args = { name: Args.string({ required: false, description: 'Container name.' }) };
   static override flags = {
     rebase: Flags.string({ description: 'Move the container to another image (pulled if missing).', helpValue: 'IMAGE' }),
-    set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable.', multiple: true }),
+    set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable.', multiple: true, multipleNonGreedy: true }),
     all: Flags.boolean({ char: 'a', description: 'Update every installed system container.' }),
   };
 

@@ -7,7 +7,7 @@ export default class ImagesList extends BaseCommand {
   static override examples = ['<%= config.bin %> images list', '<%= config.bin %> images list -f repo=systest --no-trunc', '<%= config.bin %> images list --json'];
   static override flags = {
     all: Flags.boolean({ char: 'a', description: 'Also show layer and config refs (as <none> rows).' }),
-    filter: Flags.string({ char: 'f', description: 'Filter rows: KEY=VALUE, case-insensitive substring; repeatable (ANDed). Keys: repo, repository, tag, id, image, created, size, type, is_dangling.', multiple: true }),
+    filter: Flags.string({ char: 'f', description: 'Filter rows: KEY=VALUE, case-insensitive substring; repeatable (ANDed). Keys: repo, repository, tag, id, image, created, size, type, is_dangling.', multiple: true, multipleNonGreedy: true }),
     noheading: Flags.boolean({ char: 'n', description: 'Do not print the header line.' }),
     'no-trunc': Flags.boolean({ description: 'Show full image ids.' }),
     quiet: Flags.boolean({ char: 'q', description: 'Print only image ids.' }),

@@ -1,0 +1,41 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand, storageFlag } from '../../cli/base-command.js';
+import { imagesUpdate } from '../../app/images-update.js';
+import { ProgressPrinter } from '../../cli/progress.js';
+import { registryFlags, registryOptionsFromFlags } from '../../image/registry/cli-flags.js';
+
+export default class ImagesUpdate extends BaseCommand {
+  static override description = [
+    'Pull an image again from its registry and report whether it changed.',
+    'With --all, every stored image with a fully qualified name; unqualified names are skipped.',
+  ].join('\n');
+  static override examples = ['<%= config.bin %> images update registry.example.com/apps/etcd:3.5', '<%= config.bin %> images update --all'];
+  static override args = { image: Args.string({ required: false, description: 'Image name (as stored) or registry reference.' }) };
+  static override flags = {
+    storage: storageFlag,
+    all: Flags.boolean({ char: 'a', description: 'Update every image with a fully qualified name.', default: false }),
+    ...registryFlags,
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ImagesUpdate);
+    this.checkStorage(flags.storage);
+    const ctx = this.makeContext(flags);
+    const { registry, platform } = registryOptionsFromFlags(flags);
+    const progress = new ProgressPrinter(ctx.out);
+    try {
+      await imagesUpdate(ctx, args.image, {
+        all: flags.all,
+        registry,
+        platform,
+        onLine: (l) => progress.line(l),
+        onWarning: (w) => progress.warn(w),
+        onProgress: (ev) => {
+          if (ev.status === 'copying' && typeof ev.bytes === 'number') progress.progress({ id: String(ev.digest), done: ev.bytes, total: ev.size });
+        },
+      });
+    } finally {
+      progress.done();
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Invariant checks for a system container inside a scratch sysroot: either NAME points at a
+ * complete deployment whose host unit and tmpfiles equal the deployment's own copies, or the
+ * container is entirely absent from the host.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const CK = 'var/lib/containers/atomic';
+
+export interface DeployState {
+  kind: 'absent' | 'installed';
+  slot?: string;
+  problems: string[];
+}
+
+function read(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export function deployState(sysroot: string, name: string): DeployState {
+  const ck = path.join(sysroot, CK);
+  const link = path.join(ck, name);
+  const unit = path.join(sysroot, 'etc/systemd/system', `${name}.service`);
+  const tmpf = path.join(sysroot, 'etc/tmpfiles.d', `${name}.conf`);
+  const problems: string[] = [];
+  let target: string | null = null;
+  try {
+    target = fs.readlinkSync(link);
+  } catch {
+    target = null;
+  }
+  if (target === null) {
+    if (fs.existsSync(unit)) problems.push(`no ${name} link but ${unit} exists`);
+    if (fs.existsSync(tmpf)) problems.push(`no ${name} link but ${tmpf} exists`);
+    return { kind: 'absent', problems };
+  }
+  const slot = target;
+  for (const f of ['info', 'config.json', 'rootfs']) if (!fs.existsSync(path.join(slot, f))) problems.push(`${slot}/${f} missing`);
+  let info: Record<string, unknown> = {};
+  try {
+    info = JSON.parse(read(path.join(slot, 'info')) ?? 'null') as Record<string, unknown>;
+  } catch {
+    problems.push(`${slot}/info is not JSON`);
+  }
+  try {
+    JSON.parse(read(path.join(slot, 'config.json')) ?? '');
+  } catch {
+    problems.push(`${slot}/config.json is not JSON`);
+  }
+  if (info && info['has-container-service'] !== false) {
+    if (read(unit) !== read(path.join(slot, `${name}.service`)) || read(unit) === null) problems.push(`host unit differs from ${slot}/${name}.service`);
+  }
+  if (read(tmpf) !== read(path.join(slot, `tmpfiles-${name}.conf`))) problems.push(`host tmpfiles differ from ${slot}/tmpfiles-${name}.conf`);
+  return { kind: 'installed', slot: path.basename(slot), problems };
+}
+
+/** Every path below `root` (relative, sorted), skipping the given relative prefixes. */
+export function treeListing(root: string, skip: string[] = []): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(root, rel));
+    } catch {
+      return;
+    }
+    for (const n of names.sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      if (skip.some((s) => r === s || r.startsWith(`${s}/`))) continue;
+      const st = fs.lstatSync(path.join(root, r));
+      out.push(st.isDirectory() ? `${r}/` : st.isSymbolicLink() ? `${r} -> ${fs.readlinkSync(path.join(root, r))}` : r);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
+}

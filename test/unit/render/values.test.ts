@@ -1,0 +1,267 @@
+import { strict as assert } from 'node:assert';
+import {
+  computeValues,
+  DEFAULT_SERVICE_TEMPLATE,
+  KNOWN_CAPABILITIES,
+  allProcessCapabilities,
+  quoteSystemdArg,
+  templateSupportsPidfile,
+  type ValuesInput,
+} from '../../../src/render/values.js';
+import { FORCED_VARIABLES, OS_SET_VARIABLES } from '../../../src/app/image-exports.js';
+
+const FG_TEMPLATE = '[Service]\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\n';
+
+function input(over: Partial<ValuesInput> = {}): ValuesInput {
+  return {
+    name: 'etcd',
+    destDir: '/var/lib/containers/atomic/etcd.0',
+    imageName: 'registry.example/etcd:latest',
+    imageId: 'abc123',
+    runtime: '/usr/bin/runc',
+    userMode: false,
+    uid: 0,
+    gid: 0,
+    setValues: {},
+    manifestDefaults: {},
+    serviceTemplate: DEFAULT_SERVICE_TEMPLATE,
+    runtimeFeatures: { systemdCgroup: true, pidFile: true },
+    home: '/root',
+    atomicPath: '/usr/bin/atomic',
+    uuid: () => '00000000-0000-4000-8000-000000000000',
+    ...over,
+  };
+}
+
+describe('render/values: computeValues (§2.8)', () => {
+  it('DEFAULT_SERVICE_TEMPLATE is atomic\'s constant, byte for byte (leading empty line)', () => {
+    assert.equal(
+      DEFAULT_SERVICE_TEMPLATE,
+      '\n[Unit]\nDescription=$NAME\n\n[Service]\nExecStartPre=$EXEC_STARTPRE\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\nExecStopPost=$EXEC_STOPPOST\nRestart=on-failure\nWorkingDirectory=$DESTDIR\nPIDFile=$PIDFILE\n\n[Install]\nWantedBy=multi-user.target\n',
+    );
+    assert.ok(templateSupportsPidfile(DEFAULT_SERVICE_TEMPLATE));
+  });
+
+  it('root-mode OS defaults', () => {
+    const v = computeValues(input());
+    assert.equal(v.RUN_DIRECTORY, '/run');
+    assert.equal(v.PIDFILE, '/run/container-etcd.pid');
+    assert.equal(v.CONF_DIRECTORY, '/etc');
+    assert.equal(v.STATE_DIRECTORY, '/var/lib');
+    assert.equal(v.RUNTIME, '/usr/bin/runc');
+    assert.equal(v.ATOMIC, '/usr/bin/atomic');
+    assert.equal(v.UUID, '00000000-0000-4000-8000-000000000000');
+    assert.equal(v.ALL_PROCESS_CAPABILITIES, allProcessCapabilities());
+    for (const k of [...OS_SET_VARIABLES, ...FORCED_VARIABLES, 'RUNTIME', 'ATOMIC']) assert.ok(k in v, k);
+  });
+
+  const userCases: { title: string; over: Partial<ValuesInput>; run: string; pid: string }[] = [
+    { title: 'XDG_RUNTIME_DIR given', over: { runDirectory: '/run/user/1000' }, run: '/run/user/1000', pid: '/run/user/1000/container-etcd.pid' },
+    { title: 'no XDG_RUNTIME_DIR', over: {}, run: '/run/user/1000', pid: '/run/user/1000/container-etcd.pid' },
+    { title: 'other runtime dir', over: { runDirectory: '/tmp/xdg' }, run: '/tmp/xdg', pid: '/tmp/xdg/container-etcd.pid' },
+  ];
+  for (const c of userCases) {
+    it(`user-mode OS defaults (${c.title})`, () => {
+      const v = computeValues(input({ userMode: true, uid: 1000, gid: 1001, home: '/home/u', ...c.over }));
+      assert.equal(v.RUN_DIRECTORY, c.run);
+      assert.equal(v.PIDFILE, c.pid);
+      assert.equal(v.CONF_DIRECTORY, '/home/u/.config');
+      assert.equal(v.STATE_DIRECTORY, '/home/u/.data');
+      assert.equal(v.HOST_UID, '1000');
+      assert.equal(v.HOST_GID, '1001');
+    });
+  }
+
+  it('root mode ignores runDirectory (atomic always used /run)', () => {
+    assert.equal(computeValues(input({ runDirectory: '/run/user/0' })).RUN_DIRECTORY, '/run');
+  });
+
+  const precedence: { title: string; set: Record<string, string>; manifest: Record<string, string | number | boolean>; key: string; want: string }[] = [
+    { title: '--set beats manifest', set: { PORT: '9000' }, manifest: { PORT: '8081' }, key: 'PORT', want: '9000' },
+    { title: 'manifest default used', set: {}, manifest: { PORT: '8081' }, key: 'PORT', want: '8081' },
+    { title: 'manifest beats OS default', set: {}, manifest: { STATE_DIRECTORY: '/srv' }, key: 'STATE_DIRECTORY', want: '/srv' },
+    { title: '--set beats OS default', set: { CONF_DIRECTORY: '/opt/etc' }, manifest: {}, key: 'CONF_DIRECTORY', want: '/opt/etc' },
+    { title: 'PIDFILE follows a manifest RUN_DIRECTORY', set: {}, manifest: { RUN_DIRECTORY: '/var/run' }, key: 'PIDFILE', want: '/var/run/container-etcd.pid' },
+    { title: 'PIDFILE follows a --set RUN_DIRECTORY', set: { RUN_DIRECTORY: '/x' }, manifest: {}, key: 'PIDFILE', want: '/x/container-etcd.pid' },
+    { title: 'PIDFILE can be set', set: { PIDFILE: '/p.pid' }, manifest: {}, key: 'PIDFILE', want: '/p.pid' },
+    { title: 'RUNTIME can be set', set: { RUNTIME: '/bin/crun' }, manifest: {}, key: 'RUNTIME', want: '/bin/crun' },
+    { title: 'numbers become strings', set: {}, manifest: { PORT: 8080 }, key: 'PORT', want: '8080' },
+    { title: 'booleans become strings', set: {}, manifest: { DEBUG: true }, key: 'DEBUG', want: 'true' },
+    { title: 'stored UUID is kept (update)', set: { UUID: 'kept' }, manifest: {}, key: 'UUID', want: 'kept' },
+    { title: 'manifest UUID is kept', set: {}, manifest: { UUID: 'm' }, key: 'UUID', want: 'm' },
+  ];
+  for (const c of precedence) {
+    it(`precedence: ${c.title}`, () => {
+      assert.equal(computeValues(input({ setValues: c.set, manifestDefaults: c.manifest }))[c.key], c.want);
+    });
+  }
+
+  it('forced values overwrite --set and manifest defaults', () => {
+    const evil: Record<string, string> = {};
+    for (const k of FORCED_VARIABLES) evil[k] = 'evil';
+    const v = computeValues(input({ setValues: evil, manifestDefaults: evil, uid: 7, gid: 8 }));
+    assert.equal(v.DESTDIR, '/var/lib/containers/atomic/etcd.0');
+    assert.equal(v.NAME, 'etcd');
+    assert.equal(v.IMAGE_NAME, 'registry.example/etcd:latest');
+    assert.equal(v.IMAGE_ID, 'abc123');
+    assert.equal(v.HOST_UID, '7');
+    assert.equal(v.HOST_GID, '8');
+    for (const k of ['EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST']) assert.notEqual(v[k], 'evil');
+  });
+
+  it('the default UUID generator gives a random uuid4', () => {
+    const a = computeValues(input({ uuid: undefined })).UUID;
+    const b = computeValues(input({ uuid: undefined })).UUID;
+    assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notEqual(a, b);
+  });
+
+  it('inputs are not modified; a __proto__ key stays a plain value', () => {
+    const set = JSON.parse('{"__proto__":"x","PORT":"1"}') as Record<string, string>;
+    const snapshot = JSON.stringify(set);
+    const v = computeValues(input({ setValues: set }));
+    assert.equal(JSON.stringify(set), snapshot);
+    assert.ok(Object.prototype.hasOwnProperty.call(v, '__proto__'));
+    assert.equal(Object.getPrototypeOf(v), Object.prototype);
+  });
+
+  describe('ALL_PROCESS_CAPABILITIES', () => {
+    it('atomic\'s 38 names, quoted, ",\\n"-joined with a trailing newline', () => {
+      const s = allProcessCapabilities();
+      assert.equal(KNOWN_CAPABILITIES.length, 38);
+      assert.ok(s.startsWith('"CAP_CHOWN",\n"CAP_DAC_OVERRIDE",\n'));
+      assert.ok(s.endsWith(',\n"CAP_BLOCK_SUSPEND",\n"CAP_AUDIT_READ"\n'));
+      assert.equal(s.split(',\n').length, 38);
+    });
+    const table: [number, number, string][] = [
+      [0, 1, 'CAP_CHOWN'],
+      [36, 37, 'CAP_BLOCK_SUSPEND'],
+      [37, 38, 'CAP_AUDIT_READ'],
+      [40, 41, 'CAP_CHECKPOINT_RESTORE'],
+      [63, 41, 'CAP_CHECKPOINT_RESTORE'],
+    ];
+    for (const [last, n, lastName] of table) {
+      it(`cap_last_cap=${last} → ${n} names, last ${lastName}`, () => {
+        const s = computeValues(input({ capLastCap: last })).ALL_PROCESS_CAPABILITIES;
+        const names = s.trimEnd().split(',\n');
+        assert.equal(names.length, n);
+        assert.equal(names[names.length - 1], `"${lastName}"`);
+        assert.ok(s.endsWith('"\n'));
+      });
+    }
+  });
+
+  describe('EXEC_* directives', () => {
+    type Row = { title: string; over: Partial<ValuesInput>; start: string; stop: string; startpre: string; stoppost: string };
+    const rows: Row[] = [
+      {
+        title: 'default template, systemd-cgroup, pid-file → detached',
+        over: {},
+        start: "/usr/bin/runc  --systemd-cgroup run -d --pid-file /run/container-etcd.pid 'etcd'",
+        stop: '',
+        startpre: '',
+        stoppost: "/usr/bin/runc delete 'etcd'",
+      },
+      {
+        title: 'default template, no systemd-cgroup → detached, atomic\'s double space',
+        over: { runtimeFeatures: { systemdCgroup: false, pidFile: true } },
+        start: "/usr/bin/runc  run -d --pid-file /run/container-etcd.pid 'etcd'",
+        stop: '',
+        startpre: '',
+        stoppost: "/usr/bin/runc delete 'etcd'",
+      },
+      {
+        title: 'default template, runtime without --pid-file → foreground',
+        over: { runtimeFeatures: { systemdCgroup: true, pidFile: false } },
+        start: "/usr/bin/runc --systemd-cgroup run 'etcd'",
+        stop: "/usr/bin/runc --systemd-cgroup kill 'etcd'",
+        startpre: '',
+        stoppost: '',
+      },
+      {
+        title: 'template without $EXEC_STOPPOST → foreground',
+        over: { serviceTemplate: FG_TEMPLATE },
+        start: "/usr/bin/runc --systemd-cgroup run 'etcd'",
+        stop: "/usr/bin/runc --systemd-cgroup kill 'etcd'",
+        startpre: '',
+        stoppost: '',
+      },
+      {
+        title: 'braces ${EXEC_STOPPOST} ${PIDFILE} do not count → foreground',
+        over: { serviceTemplate: 'ExecStopPost=${EXEC_STOPPOST}\nPIDFile=${PIDFILE}\n' },
+        start: "/usr/bin/runc --systemd-cgroup run 'etcd'",
+        stop: "/usr/bin/runc --systemd-cgroup kill 'etcd'",
+        startpre: '',
+        stoppost: '',
+      },
+      {
+        title: 'foreground without systemd-cgroup',
+        over: { serviceTemplate: FG_TEMPLATE, runtimeFeatures: { systemdCgroup: false, pidFile: true } },
+        start: "/usr/bin/runc run 'etcd'",
+        stop: "/usr/bin/runc kill 'etcd'",
+        startpre: '',
+        stoppost: '',
+      },
+      {
+        title: 'user mode never uses --systemd-cgroup',
+        over: { userMode: true, uid: 1000, runDirectory: '/run/user/1000', serviceTemplate: FG_TEMPLATE },
+        start: "/usr/bin/runc run 'etcd'",
+        stop: "/usr/bin/runc kill 'etcd'",
+        startpre: '',
+        stoppost: '',
+      },
+      {
+        title: 'user mode detached uses the user PIDFILE',
+        over: { userMode: true, uid: 1000, runDirectory: '/run/user/1000' },
+        start: "/usr/bin/runc  run -d --pid-file /run/user/1000/container-etcd.pid 'etcd'",
+        stop: '',
+        startpre: '',
+        stoppost: "/usr/bin/runc delete 'etcd'",
+      },
+      {
+        title: '--runtime=/bin/ls appears as given',
+        over: { runtime: '/bin/ls', runtimeFeatures: { systemdCgroup: false, pidFile: false } },
+        start: "/bin/ls run 'etcd'",
+        stop: "/bin/ls kill 'etcd'",
+        startpre: '',
+        stoppost: '',
+      },
+      {
+        title: 'a PIDFILE with a space is quoted',
+        over: { setValues: { PIDFILE: '/run/my dir/p.pid' } },
+        start: "/usr/bin/runc  --systemd-cgroup run -d --pid-file '/run/my dir/p.pid' 'etcd'",
+        stop: '',
+        startpre: '',
+        stoppost: "/usr/bin/runc delete 'etcd'",
+      },
+    ];
+    for (const r of rows) {
+      it(r.title, () => {
+        const v = computeValues(input(r.over));
+        assert.deepEqual([v.EXEC_START, v.EXEC_STOP, v.EXEC_STARTPRE, v.EXEC_STOPPOST], [r.start, r.stop, r.startpre, r.stoppost]);
+      });
+    }
+  });
+
+  describe('container id quoting (atomic put NAME raw inside single quotes)', () => {
+    const table: [string, string][] = [
+      ['etcd', "'etcd'"],
+      ['my-app_1.2', "'my-app_1.2'"],
+      ["a'b", "'a\\'b'"],
+      ['a b', "'a b'"],
+      ['50%', "'50%%'"],
+      ['$HOME', "'$$HOME'"],
+      ['a\\b', "'a\\\\b'"],
+      ['a\nb', "'a\\x0ab'"],
+      ['a"b', "'a\\\"b'"],
+    ];
+    for (const [name, want] of table) {
+      it(`${JSON.stringify(name)} → ${want}`, () => {
+        assert.equal(quoteSystemdArg(name), want);
+        const v = computeValues(input({ name, serviceTemplate: FG_TEMPLATE, runtimeFeatures: { systemdCgroup: false, pidFile: false } }));
+        assert.equal(v.EXEC_START, `/usr/bin/runc run ${want}`);
+        assert.ok(!/[\n\r]/.test(v.EXEC_START));
+      });
+    }
+  });
+});
