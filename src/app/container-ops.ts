@@ -3,6 +3,7 @@
  * runtime choice, and crash recovery from the journal.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { AppContext } from './context.js';
 import { resolveImages, type ImageEntry } from './image-catalog.js';
 import { pullImage } from './pull.js';
@@ -80,8 +81,8 @@ export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Pro
     return `removed the incomplete install of ${cp.name}`;
   }
   if (j.phase === 'prepare') {
-    // the new slot may be half written and the host was not touched: drop the slot
-    if (j.to !== null && currentSlot(cp) !== j.to) fs.rmSync(cp.slotDir(j.to), { recursive: true, force: true });
+    // the host was not touched; a half-built deployment only exists in the staging dir
+    for (const sfx of ['0', '1', '0.old', '1.old']) fs.rmSync(path.join(cp.stateDir, 'staging', `${cp.name}.${sfx}`), { recursive: true, force: true });
     await clearJournal(cp.journal);
     return `discarded the incomplete ${j.op} of ${cp.name}`;
   }

@@ -19,7 +19,7 @@ import { writeDurable, syncFilesystem } from '../deploy/slot-files.js';
 import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot } from './paths.js';
 import { AtomicError } from '../util/errors.js';
-import { faultPoint } from '../util/atomic-write.js';
+import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 
 export interface PrepareInput {
   cp: ContainerPaths;
@@ -67,13 +67,25 @@ export function imageIdFor(img: ImageEntry): string {
 export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<PreparedSlot> {
   const { cp, slot } = inp;
   const slotDir = cp.slotDir(slot);
+  // build in a staging dir on the same filesystem; the slot (the old rollback deployment) is only
+  // replaced once the new one is complete, so a failed render leaves both slots as they were
+  const stageDir = path.join(cp.stateDir, 'staging', `${cp.name}.${slot}`);
+  fs.rmSync(stageDir, { recursive: true, force: true });
+  fs.mkdirSync(stageDir, { recursive: true, mode: 0o755 });
+  try {
+    return await buildSlot(ctx, inp, slotDir, stageDir);
+  } finally {
+    fs.rmSync(stageDir, { recursive: true, force: true });
+  }
+}
+
+async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
+  const { cp } = inp;
   const repo = await ctx.repo();
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const userMode = ctx.paths.userMode;
-  fs.rmSync(slotDir, { recursive: true, force: true });
-  fs.mkdirSync(slotDir, { recursive: true, mode: 0o755 });
-  const rootfs = path.join(slotDir, 'rootfs');
+  const rootfs = path.join(stageDir, 'rootfs');
   await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
 
   faultPoint('prepare:checked-out');
@@ -149,9 +161,9 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
   if (tmpfilesText.trim() === '') tmpfilesText = '';
 
   // everything rendered: now write the slot
-  await writeDurable(path.join(slotDir, 'config.json'), configText);
-  if (unitText !== null) await writeDurable(slotUnitCopy(slotDir, cp.name), unitText);
-  if (tmpfilesText) await writeDurable(slotTmpfilesCopy(slotDir, cp.name), tmpfilesText);
+  await writeDurable(path.join(stageDir, 'config.json'), configText);
+  if (unitText !== null) await writeDurable(slotUnitCopy(stageDir, cp.name), unitText);
+  if (tmpfilesText) await writeDurable(slotTmpfilesCopy(stageDir, cp.name), tmpfilesText);
   const info: DeploymentInfo = {
     image: inp.imageName,
     revision: imageIdFor(inp.image),
@@ -169,8 +181,15 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
     'use-links': manifest?.useLinks ?? true,
     runtime: inp.runtime,
   };
-  await writeInfo(slotDir, info);
-  syncFilesystem(slotDir);
+  await writeInfo(stageDir, info);
+  syncFilesystem(stageDir);
+  // swap the complete staging dir in as the slot
+  const trash = `${stageDir}.old`;
+  fs.rmSync(trash, { recursive: true, force: true });
+  if (fs.existsSync(slotDir)) fs.renameSync(slotDir, trash);
+  fs.renameSync(stageDir, slotDir);
+  await fsyncDir(path.dirname(slotDir));
+  fs.rmSync(trash, { recursive: true, force: true });
   faultPoint('prepare:done');
   return { slotDir, info, values, hasService, unitText, tmpfilesText: tmpfilesText || null, manifest };
 }

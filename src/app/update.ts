@@ -62,8 +62,7 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
     try {
       await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime });
     } catch (e) {
-      fs.rmSync(cp.slotDir(next), { recursive: true, force: true });
-      await clearJournal(cp.journal);
+      await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
       throw e;
     }
     try {
