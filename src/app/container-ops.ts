@@ -11,7 +11,8 @@ import { activateSlot, systemdFor } from './activate-slot.js';
 import { readJournal, clearJournal } from '../deploy/journal.js';
 import { removeHostfs } from '../deploy/hostfs.js';
 import { removeDurable, exists } from '../deploy/slot-files.js';
-import { currentSlot, type ContainerPaths } from '../deploy/layout.js';
+import { currentSlot, containerPaths, type ContainerPaths } from '../deploy/layout.js';
+import { lockContainer } from '../deploy/container-lock.js';
 import { defaultRuntime } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
@@ -130,4 +131,36 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
   faultPoint('uninstall:unlinked');
   fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
   fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+}
+
+/**
+ * Repair every container whose last operation was interrupted (a journal whose writer is gone),
+ * skipping containers another command is working on right now. Read-only commands call this so
+ * what they show is never a half-switched deployment.
+ */
+export async function recoverInterrupted(ctx: AppContext): Promise<void> {
+  const dir = path.join(ctx.paths.checkoutRoot, '.atomic', 'journal');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const cp = containerPaths(ctx.paths, name);
+    let lock;
+    try {
+      lock = await lockContainer(cp, 200);
+    } catch {
+      continue; // busy: its owner is alive and will finish
+    }
+    try {
+      const done = await recoverContainer(ctx, cp);
+      if (done) ctx.out.warn(`Note: ${done}`);
+    } catch (e) {
+      ctx.out.warn(`Warning: could not recover container ${name}: ${(e as Error).message}`);
+    } finally {
+      await lock.release();
+    }
+  }
 }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from './context.js';
 import { systemdFor } from './activate-slot.js';
+import { recoverInterrupted } from './container-ops.js';
 import { formatCreated, parseFilters, row } from '../cli/format.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
@@ -100,7 +101,8 @@ function filterValue(r: ContainerRow, k: string): string {
   }
 }
 
-export function containersList(ctx: AppContext, o: ContainerListOptions): { lines: string[]; rows: ContainerRow[] } {
+export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
+  await recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
   let rows = [...scan(ctx, ctx.paths.checkoutRoot), ...scan(ctx, ctx.paths.preinstalledRoot)];
   if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');

@@ -8,9 +8,8 @@
 import type { AppContext } from './context.js';
 import { pullImage, type PullEvents, type PullResult } from './pull.js';
 import { listImages } from './image-catalog.js';
-import { resolveImageRef } from '../image/stored-image.js';
+import { metaString, readImage, resolveImageRef } from '../image/stored-image.js';
 import { REF_PREFIX, imageRef, parseImageName, tryDecodeRefName } from '../image/name.js';
-import { metaString } from '../image/stored-image.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Platform } from '../image/source.js';
@@ -41,7 +40,16 @@ async function currentDigest(repo: OstreeRepo, ref: string): Promise<string | nu
 
 async function updateOne(ctx: AppContext, repo: OstreeRepo, src: string, storedName: string, opts: ImagesUpdateOptions): Promise<ImageUpdateResult> {
   const before = await currentDigest(repo, imageRef(storedName));
-  const pull = await pullImage(repo, src, { name: storedName, registry: opts.registry, platform: opts.platform, onLine: opts.onLine, onWarning: opts.onWarning, onProgress: opts.onProgress });
+  // Keep the platform the image was pulled for (e.g. an arm64 image from a multi-arch index).
+  let platform = opts.platform;
+  if (!platform && before !== null) {
+    const cfg = await readImage(repo, storedName).then((i) => i.config).catch(() => null);
+    if (cfg && typeof cfg.os === 'string' && typeof cfg.architecture === 'string') {
+      platform = { os: cfg.os, architecture: cfg.architecture };
+      if (typeof cfg.variant === 'string') platform.variant = cfg.variant;
+    }
+  }
+  const pull = await pullImage(repo, src, { name: storedName, registry: opts.registry, platform, onLine: opts.onLine, onWarning: opts.onWarning, onProgress: opts.onProgress });
   const after = pull.manifestDigest;
   const changed = before !== after;
   ctx.out.line(changed ? (before === null ? `Image ${pull.imageName} pulled (${after})` : `Image ${pull.imageName} updated: ${before} -> ${after}`) : `Image ${pull.imageName} is already up to date (${after})`);

@@ -137,7 +137,12 @@ async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWa
   blob.on('end', () => feed.end());
   blob.on('error', (e) => feed.destroy(e instanceof Error ? e : new Error(String(e))));
   try {
-    const res = await importLayerTar(tx, feed, { onWarning });
+    // A verification failure ends the import even when the importer is not reading yet.
+    const verifyFailed = new Promise<never>((_resolve, reject) => blob.on('error', reject));
+    verifyFailed.catch(() => {});
+    const imported = importLayerTar(tx, feed, { onWarning });
+    imported.catch(() => {});
+    const res = await Promise.race([imported, verifyFailed]);
     importing = false;
     blob.resume();
     await ended;

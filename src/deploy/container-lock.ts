@@ -7,10 +7,10 @@ import { acquireRepoLock, type RepoLock } from '../store/repo-lock.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import type { ContainerPaths } from './layout.js';
 
-export async function lockContainer(cp: ContainerPaths): Promise<RepoLock> {
+export async function lockContainer(cp: ContainerPaths, timeoutMs?: number): Promise<RepoLock> {
   fs.mkdirSync(cp.lockDir, { recursive: true });
   try {
-    return await acquireRepoLock(cp.lockDir, 'exclusive');
+    return await acquireRepoLock(cp.lockDir, 'exclusive', timeoutMs === undefined ? {} : { timeoutMs });
   } catch (e) {
     if (isAtomicError(e) && e.code === 'LOCK_BUSY') {
       throw new AtomicError('LOCK_BUSY', `container ${cp.name} is busy: another atomic command is working on it (${e.message})`, {

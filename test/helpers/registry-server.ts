@@ -48,11 +48,14 @@ export async function startRegistry(opts: { auth?: 'none' | 'htpasswd' | 'token'
   const dir = makeTempDir('atomic-registry-');
   for (let attempt = 0; ; attempt++) {
     const port = await freePortPair();
-    const env = { ...process.env, REG_DIR: dir, REG_PORT: String(port), TOKEN_PORT: String(port + 1), REG_AUTH: auth, REG_TLS: tls ? '1' : '0', REG_USER: 'tester', REG_PASS: 'secret' };
+    // distribution reads REGISTRY_* variables as configuration overrides (REGISTRY_AUTH_FILE!).
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+    const env = { ...base, REG_DIR: dir, REG_PORT: String(port), TOKEN_PORT: String(port + 1), REG_AUTH: auth, REG_TLS: tls ? '1' : '0', REG_USER: 'tester', REG_PASS: 'secret' };
     try {
       execFileSync('bash', [REGISTRY_SH, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       if (attempt < 3) continue; // lost a port race
+      fs.rmSync(dir, { recursive: true, force: true });
       throw e;
     }
     const reg: TestRegistry = {

@@ -21,7 +21,7 @@ export default class ContainersDelete extends BaseCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(ContainersDelete);
     const ctx = this.makeContext(flags);
-    const rows = containersList(ctx, { all: true }).rows;
+    const rows = (await containersList(ctx, { all: true })).rows;
     const names = flags.all ? rows.map((r) => r.name) : (argv as string[]);
     if (names.length === 0) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
     this.log(row([['ID', 12], ['NAME', 20], ['IMAGE_NAME', 25], ['STORAGE', 10]]).trimEnd());

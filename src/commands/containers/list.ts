@@ -16,7 +16,7 @@ export default class ContainersList extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ContainersList);
-    const r = containersList(this.makeContext(flags), { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json });
+    const r = (await containersList(this.makeContext(flags), { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json }));
     for (const l of r.lines) this.log(l);
   }
 }

@@ -21,7 +21,7 @@ export default class ContainersUpdate extends BaseCommand {
       if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
       if (flags.set?.length || flags.rebase) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
       let failed = 0;
-      for (const r of containersList(ctx, { all: true }).rows) {
+      for (const r of (await containersList(ctx, { all: true })).rows) {
         try {
           await updateContainer(ctx, { name: r.name });
         } catch (e) {

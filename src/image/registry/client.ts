@@ -97,6 +97,13 @@ export class RegistryClient {
         ],
       });
     }
+    if (isTlsProtocolError(e)) {
+      return new AtomicError('IO', `registry ${this.host} does not speak TLS at ${url.origin} (pulling ${this.image}): ${msg}`, {
+        ref: this.image,
+        cause: e,
+        suggestions: ['If the registry serves plain HTTP, use --tls-verify=false, the http: prefix, or mark it insecure in /etc/containers/registries.conf.'],
+      });
+    }
     if (e instanceof RedirectError) return new AtomicError('IO', `registry ${this.host} (pulling ${this.image}): ${msg}`, { ref: this.image, cause: e });
     return new AtomicError('IO', `cannot reach registry ${this.host} at ${url.origin} (pulling ${this.image}): ${msg}`, {
       ref: this.image,
