@@ -4,7 +4,13 @@
  * Prints times, ratios (ours / ostree; target <= 1.0) and our peak RSS.
  *
  * The tar is built once with `mmdebstrap --variant=minbase --skip=output/dev bookworm` (no device nodes: ostree refuses them) and cached in
- * $ATOMIC_BENCH_DIR (default /tmp/atomic-bench). Runs: $ATOMIC_BENCH_RUNS (default 3), median.
+ * $ATOMIC_BENCH_DIR (default /tmp/atomic-bench). Runs: $ATOMIC_BENCH_RUNS (default 5), median.
+ *
+ * Methodology: one untimed warm-up round of both sides (page cache of the tar, lazily loaded
+ * code), then the timed rounds, alternating which side goes first. Every round works in its own
+ * directory and all of them are removed only at the end: deleting ~20k inodes between rounds
+ * made whichever side ran next pay for it (ext4 without a journal skips recently deleted inodes
+ * on every allocation, which made file creation 10-20x slower for a minute or more).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +22,7 @@ import { checkoutLayers } from '../src/store/checkout.js';
 import type { Checksum } from '../src/store/types.js';
 
 const BENCH_DIR = process.env.ATOMIC_BENCH_DIR ?? '/tmp/atomic-bench';
-const RUNS = Number(process.env.ATOMIC_BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.ATOMIC_BENCH_RUNS ?? 5);
 const TAR = path.join(BENCH_DIR, 'debian-minbase.tar');
 const OSTREE_ENV = { ...process.env, LC_ALL: 'C.UTF-8' };
 
@@ -77,20 +83,30 @@ async function main(): Promise<void> {
   const s: Array<{ importMs: number; checkoutMs: number }> = [];
   let peakRss = 0;
   const timer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
-  for (let i = 0; i < RUNS; i++) {
-    const work = fs.mkdtempSync(path.join(BENCH_DIR, 'run-'));
-    try {
-      // alternate the order so neither side always gets the warm cache
+  const works: string[] = [];
+  const f2 = (ms: number) => (ms / 1000).toFixed(2);
+  try {
+    for (let i = -1; i < RUNS; i++) {
+      const work = fs.mkdtempSync(path.join(BENCH_DIR, 'run-'));
+      works.push(work);
+      // alternate the order so neither side always gets the warm cache; round -1 is the warm-up
+      let a: { importMs: number; checkoutMs: number };
+      let b: { importMs: number; checkoutMs: number };
       if (i % 2 === 0) {
-        s.push(ostree(work));
-        o.push(await ours(work));
+        b = ostree(work);
+        a = await ours(work);
       } else {
-        o.push(await ours(work));
-        s.push(ostree(work));
+        a = await ours(work);
+        b = ostree(work);
       }
-    } finally {
-      fs.rmSync(work, { recursive: true, force: true });
+      const tag = i < 0 ? 'warm-up' : `run ${i + 1}`;
+      console.log(`${tag.padEnd(8)} import ${f2(a.importMs)} s vs ${f2(b.importMs)} s, checkout ${f2(a.checkoutMs)} s vs ${f2(b.checkoutMs)} s (atomic vs ostree; ${i % 2 === 0 ? 'ostree' : 'atomic'} first)`);
+      if (i < 0) continue;
+      o.push(a);
+      s.push(b);
     }
+  } finally {
+    for (const w of works) fs.rmSync(w, { recursive: true, force: true });
   }
   clearInterval(timer);
   const oi = median(o.map((x) => x.importMs));

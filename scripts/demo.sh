@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run demo: build the bundled example image (exports-examples/hello-web) as an OCI layout,
-# pull it into a scratch OSTree store under a scratch sysroot, and inspect it with the CLI.
+# pull it into a scratch OSTree store under a scratch sysroot, inspect it, then install it as a
+# system container (offline: systemctl --root), update it, roll it back and uninstall it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x /bin/busybox ]; then
@@ -47,5 +48,37 @@ $A mount "$IMG" "$MNT"
 find "$MNT/exports" "$MNT/usr" | sort
 step "atomic umount $MNT"
 $A umount "$MNT"
+
+# --- install, update and roll back a system container, offline in the scratch sysroot ---
+mkdir -p "$ATOMIC_SYSROOT/etc/systemd/system" "$ATOMIC_SYSROOT/etc/tmpfiles.d"
+CK="$ATOMIC_SYSROOT/var/lib/containers/atomic"
+step "atomic install --system --name hello --set GREETING=Bonjour $IMG"
+$A install --system --name hello --set GREETING=Bonjour "$IMG"
+step "ls -l $CK   # hello -> hello.0"
+ls -l "$CK"
+step "cat $ATOMIC_SYSROOT/etc/systemd/system/hello.service"
+cat "$ATOMIC_SYSROOT/etc/systemd/system/hello.service"
+step "cat $ATOMIC_SYSROOT/etc/tmpfiles.d/hello.conf"
+cat "$ATOMIC_SYSROOT/etc/tmpfiles.d/hello.conf"
+step "atomic containers list -a"
+$A containers list -a
+step "atomic containers update --set PORT=8090 hello   # deploys into hello.1 and switches"
+$A containers update --set PORT=8090 hello
+step "ls -l $CK; grep -E 'Description|WorkingDirectory' $ATOMIC_SYSROOT/etc/systemd/system/hello.service"
+ls -l "$CK"
+grep -E 'Description|WorkingDirectory' "$ATOMIC_SYSROOT/etc/systemd/system/hello.service"
+step "atomic containers rollback hello"
+$A containers rollback hello
+step "ls -l $CK; grep -E 'Description|WorkingDirectory' $ATOMIC_SYSROOT/etc/systemd/system/hello.service"
+ls -l "$CK"
+grep -E 'Description|WorkingDirectory' "$ATOMIC_SYSROOT/etc/systemd/system/hello.service"
+step "find $CK/hello/ -maxdepth 1; jq .values.GREETING,.values.PORT $CK/hello/info"
+find "$CK/hello/" -maxdepth 1 | sort
+if command -v jq >/dev/null; then jq .values.GREETING,.values.PORT "$CK/hello/info"; fi
+step "atomic uninstall hello"
+$A uninstall hello
+step "ls $CK; ls $ATOMIC_SYSROOT/etc/systemd/system"
+ls "$CK"
+ls "$ATOMIC_SYSROOT/etc/systemd/system"
 echo
 echo "Scratch sysroot kept at $ATOMIC_SYSROOT (remove it with: rm -rf $SCRATCH)"

@@ -82,7 +82,7 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   faultPoint('activate:host-files');
 
   fs.mkdirSync(path.dirname(cp.link), { recursive: true });
-  await atomicSymlink(slotDir, cp.link);
+  await atomicSymlink(cp.slotView(target), cp.link);
   await writeJournal(cp.journal, { ...j, created, phase: 'switched' });
   faultPoint('activate:switched');
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { AppContext } from './context.js';
 import { systemdFor } from './activate-slot.js';
 import { recoverInterrupted } from './container-ops.js';
+import { containerPaths, liveSlotDir } from '../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../cli/format.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
@@ -50,9 +51,9 @@ function scan(ctx: AppContext, root: string): ContainerRow[] {
   const rows: ContainerRow[] = [];
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue;
-    const p = path.join(root, n);
     const m = /^(.+)\.[01]$/.exec(n);
     if (m) continue; // slots are reached through their NAME link; a slot without one is a leftover, not a container
+    const p = liveSlotDir(containerPaths(ctx.paths, n)) ?? path.join(root, n);
     let info: Record<string, unknown>;
     try {
       info = JSON.parse(fs.readFileSync(path.join(p, 'info'), 'utf8')) as Record<string, unknown>;

@@ -106,7 +106,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   const serviceTemplate = readText(serviceTemplatePath) ?? DEFAULT_SERVICE_TEMPLATE;
   const values = computeValues({
     name: cp.name,
-    destDir: slotDir,
+    destDir: cp.slotView(inp.slot),
     imageName: inp.imageName,
     imageId: imageIdFor(inp.image),
     runtime: inp.runtime,

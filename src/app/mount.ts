@@ -13,6 +13,7 @@ import { resolveImages, layerCommits } from './image-catalog.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { bindMountReadOnly, unmount, isMountPoint } from '../host/mount-cmd.js';
 import { AtomicError } from '../util/errors.js';
+import { containerPaths, liveSlotDir } from '../deploy/layout.js';
 import { atomicWrite } from '../util/atomic-write.js';
 
 const XATTR = 'user.atomic.type';
@@ -64,10 +65,10 @@ export async function mountImage(ctx: AppContext, target: string, dir: string, o
   const name = target.replace(/^(https?:|oci:)/, '');
   const lines: string[] = [];
   // a container first: CK/NAME symlink
-  const container = path.join(ctx.paths.checkoutRoot, name);
-  if (/^[^/]+$/.test(name) && fs.existsSync(path.join(container, 'rootfs')) && fs.lstatSync(container).isSymbolicLink()) {
+  const live = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/.test(name) ? liveSlotDir(containerPaths(ctx.paths, name)) : null;
+  if (live && fs.existsSync(path.join(live, 'rootfs'))) {
     if (!isRoot()) throw new AtomicError('PERMISSION', 'Need to be root to mount a container.');
-    const err = bindMountReadOnly(path.join(container, 'rootfs'), mountpoint);
+    const err = bindMountReadOnly(path.join(live, 'rootfs'), mountpoint);
     if (err) throw new AtomicError('MOUNT_FAILED', `Could not mount ${target}: ${err}`);
     await writeMarker(mountpoint, 'ostree-container');
     return { kind: 'ostree-container', lines };

@@ -38,6 +38,12 @@ export function underRoot(sysroot: string, p: string): string {
   return sysroot === '/' ? p : path.join(sysroot, p);
 }
 
+/** The path as the target system sees it (strip the sysroot prefix): used inside units, links, info. */
+export function hostView(sysroot: string, p: string): string {
+  if (sysroot === '/') return p;
+  return p === sysroot ? '/' : p.startsWith(`${sysroot}/`) ? p.slice(sysroot.length) : p;
+}
+
 export function resolveStorePaths(inp: PathInputs = {}): StorePaths {
   const env = inp.env ?? process.env;
   const euid = inp.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : 0);

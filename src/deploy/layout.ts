@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { StorePaths } from '../app/paths.js';
+import { hostView, type StorePaths } from '../app/paths.js';
 import { AtomicError } from '../util/errors.js';
 
 export type Slot = 0 | 1;
@@ -20,6 +20,8 @@ export interface ContainerPaths {
   stateDir: string;
   journal: string;
   lockDir: string;
+  /** slotDir as the target system sees it (differs from slotDir only with --sysroot). */
+  slotView(slot: Slot): string;
 }
 
 export const STATE_DIR = '.atomic';
@@ -36,6 +38,7 @@ export function containerPaths(p: StorePaths, name: string): ContainerPaths {
     stateDir,
     journal: path.join(stateDir, 'journal', `${name}.json`),
     lockDir: path.join(stateDir, 'locks', name),
+    slotView: (s: Slot) => hostView(p.sysroot, path.join(p.checkoutRoot, `${name}.${s}`)),
   };
 }
 
@@ -77,4 +80,10 @@ export function validateContainerName(name: string): void {
       suggestions: ['Pick a name with --name NAME.'],
     });
   }
+}
+
+/** The live slot's directory on this machine (follows NAME by name, so it works below a sysroot). */
+export function liveSlotDir(cp: ContainerPaths): string | null {
+  const s = currentSlot(cp);
+  return s === null ? null : cp.slotDir(s);
 }

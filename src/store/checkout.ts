@@ -13,22 +13,37 @@
  *    directory is ignored; a directory re-created after a whiteout or replacing a file takes the
  *    new layer's dirmeta). This never lets the synthetic metadata of implicit parents (see
  *    mtree.ts) override a real directory.
- * 3. Materialization: directories are made 0700 level by level, then files are hardlinked
- *    (bare / bare-user-only: symlink objects are symlinks and are hardlinked too; bare-user:
- *    symlink objects are regular files, so real symlinks are created), then, deepest first,
- *    directories get owner (not in userMode), xattrs (not in userMode) and mode - last, so a
- *    0555 directory can still be filled. All with limited concurrency.
+ * 3. Materialization, depth first with synchronous syscalls (like `ostree checkout`; thousands of
+ *    tiny syscalls are cheaper on the main thread than as thread-pool hops): each directory is
+ *    made, then its files are hardlinked (bare / bare-user-only: symlink objects are symlinks and
+ *    are hardlinked too; bare-user: symlink objects are regular files, so real symlinks are
+ *    created), then its subdirectories. A directory whose final metadata mkdir can give directly
+ *    (owner = us, no xattrs, no special bits, owner rwx, not masked by the umask, no inherited
+ *    setgid group) is made with its final mode; the others are made 0700 and, deepest first, get
+ *    owner (not in userMode), xattrs (not in userMode) and mode - last, so a 0555 directory can
+ *    still be filled.
  * On failure the partially created tree is removed (an existing empty dest is emptied again).
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { setAttribute } from '@napi-rs/xattr';
+import { setAttributeSync } from '@napi-rs/xattr';
 import type { Checksum, DirMeta } from './types.js';
+import { decodeDirMeta, decodeDirTree } from './object-codec.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 
 const CONCURRENCY = 32;
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
+
+function currentUmask(): number {
+  try {
+    return process.umask();
+  } catch {
+    return 0o777; // unknown: always chmod
+  }
+}
 const OPAQUE = '.wh..wh..opq';
 const WH = '.wh.';
 const META_PREFIX = '.wh..wh.';
@@ -59,38 +74,6 @@ async function pool<T>(items: T[], fn: (item: T) => Promise<void>, limit = CONCU
   // Wait for every worker (nothing may still be writing when the caller cleans up).
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (error !== null) throw (error as { e: unknown }).e;
-}
-
-/** Loads dirtrees recursively with bounded concurrency; each dirtree object is read once. */
-class TreeLoader {
-  private readonly cache = new Map<string, Promise<LTree>>();
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly repo: OstreeRepo) {}
-
-  private async slot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= CONCURRENCY) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-
-  load(c: Checksum): Promise<LTree> {
-    let p = this.cache.get(c);
-    if (p === undefined) {
-      p = (async () => {
-        const t = await this.slot(() => this.repo.readDirTree(c));
-        const dirs = await Promise.all(t.dirs.map(async (d) => ({ name: d.name, meta: d.meta, tree: await this.load(d.tree) })));
-        return { files: t.files, dirs };
-      })();
-      this.cache.set(c, p);
-    }
-    return p;
-  }
 }
 
 function applyLayer(dir: UDir, t: LTree): void {
@@ -177,87 +160,118 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
     });
   }
 
-  // 1. Union tree.
-  const loader = new TreeLoader(repo);
-  const layers = await Promise.all(commits.map(async (c) => {
-    const commit = await repo.readCommit(c);
-    return { meta: commit.rootMeta, tree: await loader.load(commit.rootTree) };
-  }));
-  const root: UDir = { kind: 'dir', meta: layers[0].meta, children: new Map() };
-  for (const l of layers) applyLayer(root, l.tree);
-
-  // 2. Flatten: directories by depth, files.
-  const levels: Array<Array<{ p: string; node: UDir }>> = [];
-  const files: Array<{ p: string; checksum: Checksum }> = [];
-  const walk = (d: UDir, p: string, depth: number) => {
-    (levels[depth] ??= []).push({ p, node: d });
-    for (const [name, child] of d.children) {
-      const cp = path.join(p, name);
-      if (child.kind === 'dir') walk(child, cp, depth + 1);
-      else files.push({ p: cp, checksum: child.checksum });
+  // 1. Union tree (each dirtree object read once).
+  const trees = new Map<string, LTree>();
+  const load = (c: Checksum): LTree => {
+    let t = trees.get(c);
+    if (t === undefined) {
+      const d = decodeDirTree(repo.readObjectBytesSync(c, 'dirtree'));
+      t = { files: d.files, dirs: d.dirs.map((x) => ({ name: x.name, meta: x.meta, tree: load(x.tree) })) };
+      trees.set(c, t);
     }
+    return t;
   };
-  walk(root, target, 0);
+  let root: UDir;
+  try {
+    const layers = (await Promise.all(commits.map((c) => repo.readCommit(c)))).map((commit) => ({ meta: commit.rootMeta, tree: load(commit.rootTree) }));
+    root = { kind: 'dir', meta: layers[0].meta, children: new Map() };
+    for (const l of layers) applyLayer(root, l.tree);
+  } catch (e) {
+    throw checkoutError(target, 'read layers', e);
+  }
 
-  const metaCache = new Map<string, Promise<DirMeta>>();
-  const dirMeta = (c: Checksum) => {
+  const metaCache = new Map<string, DirMeta>();
+  const dirMeta = (c: Checksum): DirMeta => {
     let m = metaCache.get(c);
-    if (m === undefined) metaCache.set(c, (m = repo.readDirMeta(c)));
+    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(repo.readObjectBytesSync(c, 'dirmeta'))));
     return m;
   };
   // bare-user: symlink objects are regular files, so each object's metadata is needed to know
-  // which ones to turn into real symlinks. bare / bare-user-only: everything is hardlinked
-  // as is, and files vs symlinks are counted from the directory listings afterwards.
+  // which ones to turn into real symlinks (read up front, concurrently). bare / bare-user-only:
+  // everything is hardlinked as is, and files vs symlinks are counted from the directory
+  // listings afterwards.
   const bareUser = repo.mode === 'bare-user';
-  const targetCache = new Map<string, Promise<string | null>>();
-  const symlinkTarget = (c: Checksum) => {
-    let k = targetCache.get(c);
-    if (k === undefined) {
-      k = repo.readFileMeta(c).then((fo) => ((fo.meta.mode & 0o170000) === 0o120000 ? fo.meta.symlinkTarget : null));
-      targetCache.set(c, k);
+  const links = new Map<string, string | null>();
+  if (bareUser) {
+    const sums = new Set<Checksum>();
+    const collect = (d: UDir) => {
+      for (const child of d.children.values()) {
+        if (child.kind === 'dir') collect(child);
+        else sums.add(child.checksum);
+      }
+    };
+    collect(root);
+    try {
+      await pool([...sums], async (c) => {
+        const fo = await repo.readFileMeta(c);
+        links.set(c, (fo.meta.mode & 0o170000) === 0o120000 ? fo.meta.symlinkTarget : null);
+      });
+    } catch (e) {
+      throw checkoutError(target, 'read objects', e);
     }
-    return k;
+  }
+
+  // A new directory inherits the group (and setgid) of a setgid parent: then owners are always set.
+  const inheritsGid = (anc.st.mode & 0o2000) !== 0;
+  const umask = currentUmask();
+  /** Final mode of a directory, and whether mkdir can give it all (no chown/xattrs/chmod after). */
+  const finalMode = (m: DirMeta): { mode: number; direct: boolean } => {
+    let mode = m.mode & 0o7777;
+    if (userMode) mode = (mode & ~0o6000) | 0o700;
+    const ownerOk = userMode || (m.uid === EUID && m.gid === EGID && m.xattrs.length === 0 && !inheritsGid);
+    return { mode, direct: ownerOk && (mode & 0o7000) === 0 && (mode & 0o700) === 0o700 && (mode & umask) === 0 };
   };
 
   let created = false;
   const counts = { files: 0, dirs: 0, symlinks: 0 };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
-    for (const level of levels) {
-      await pool(level, async ({ p }) => {
-        if (p === target && existed) return;
-        await fsp.mkdir(p, 0o700);
-        if (p === target) created = true;
-      });
-    }
-    counts.dirs = levels.reduce((n, l) => n + l.length, 0) - 1;
-    await pool(files, async ({ p, checksum }) => {
-      const link = bareUser ? await symlinkTarget(checksum) : null;
-      if (link !== null) {
-        counts.symlinks++;
-        await fsp.symlink(link, p);
-      } else {
-        if (bareUser) counts.files++;
-        await fsp.link(repo.objectPath(checksum, 'file'), p);
+    const objectPath = (c: Checksum) => `${objects}/${c.slice(0, 2)}/${c.slice(2)}.file`;
+    // Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse).
+    const pending: Array<{ p: string; m: DirMeta; mode: number }> = [];
+    const listed: string[] = [];
+    const make = (d: UDir, p: string, isRoot: boolean): void => {
+      const m = dirMeta(d.meta);
+      const f = finalMode(m);
+      if (!(isRoot && existed)) {
+        fs.mkdirSync(p, f.direct ? f.mode : 0o700);
+        if (isRoot) created = true;
+        else counts.dirs++;
       }
-    });
-    for (let depth = levels.length - 1; depth >= 0; depth--) {
-      await pool(levels[depth], async ({ p, node }) => {
-        if (!bareUser) {
-          for (const e of await fsp.readdir(p, { withFileTypes: true })) {
-            if (e.isSymbolicLink()) counts.symlinks++;
-            else if (!e.isDirectory()) counts.files++;
-          }
+      if (!f.direct || (isRoot && existed)) pending.push({ p, m, mode: f.mode });
+      if (!bareUser) listed.push(p);
+      const subdirs: Array<[string, UDir]> = [];
+      for (const [name, child] of d.children) {
+        const cp = `${p}/${name}`;
+        if (child.kind === 'dir') {
+          subdirs.push([cp, child]);
+          continue;
         }
-        const m = await dirMeta(node.meta);
-        let mode = m.mode & 0o7777;
-        if (userMode) mode = (mode & ~0o6000) | 0o700;
-        else {
-          await fsp.lchown(p, m.uid, m.gid);
-          for (const x of m.xattrs) await setAttribute(p, x.name, x.value);
+        const link = bareUser ? links.get(child.checksum)! : null;
+        if (link !== null) {
+          counts.symlinks++;
+          fs.symlinkSync(link, cp);
+        } else {
+          if (bareUser) counts.files++;
+          fs.linkSync(objectPath(child.checksum), cp);
         }
-        await fsp.chmod(p, mode);
-      });
+      }
+      for (const [cp, child] of subdirs) make(child, cp, false);
+    };
+    make(root, target, true);
+    for (const p of listed) {
+      for (const e of fs.readdirSync(p, { withFileTypes: true })) {
+        if (e.isSymbolicLink()) counts.symlinks++;
+        else if (!e.isDirectory()) counts.files++;
+      }
+    }
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const { p, m, mode } = pending[i];
+      if (!userMode) {
+        fs.lchownSync(p, m.uid, m.gid);
+        for (const x of m.xattrs) setAttributeSync(p, x.name, x.value);
+      }
+      fs.chmodSync(p, mode);
     }
   } catch (e) {
     if (created || existed) await removeTree(target, existed).catch(() => undefined);

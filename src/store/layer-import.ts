@@ -20,7 +20,7 @@
  * The caller owns the Transaction and aborts it when this rejects.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import type { Checksum, Digest, DirMeta, FileMeta, Xattr } from './types.js';
@@ -43,6 +43,8 @@ const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 /** Files up to this size are collected into a Buffer (the Transaction hashes them in memory). */
 const BUFFER_MAX = 1024 * 1024;
+/** Bytes of (decompressed) input read ahead while entries are being stored. */
+const READ_AHEAD = Number(process.env.ATOMIC_RA ?? 4 * 1024 * 1024);
 
 const SPECIAL: Record<string, string> = {
   'character-device': 'character device',
@@ -78,12 +80,6 @@ export function xattrsFromPax(pax: Map<string, Buffer>, entry: string): Xattr[] 
     if (name === '' || name.includes('\0')) throw layerInvalid(`Refusing tar entry ${JSON.stringify(entry)}: invalid xattr name ${JSON.stringify(name)}`);
   }
   return [...out].map(([name, value]) => ({ name, value }));
-}
-
-async function collect(entry: Readable | AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of entry) parts.push(c as Buffer);
-  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
 
 function mapError(e: unknown): AtomicError {
@@ -158,7 +154,8 @@ async function importEntry(tx: Transaction, tree: MutableTree, entry: TarEntry, 
   const size = g.size;
   let checksum: Checksum;
   if (size <= BUFFER_MAX) {
-    checksum = await tx.writeRegularFile(meta, await collect(entry), size);
+    // The Transaction collects the chunks (hashed and written without concatenating them).
+    checksum = await tx.writeRegularFile(meta, entry as unknown as NodeJS.ReadableStream, size);
   } else {
     const body = Readable.from(entry, { objectMode: false, highWaterMark: 256 * 1024 });
     checksum = await tx.writeRegularFile(meta, body, size);
@@ -189,7 +186,10 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
   });
   const extract = tar.extract();
   let pipeErr: unknown = null;
-  const piped = pipeline(stream, guard, extract as unknown as NodeJS.WritableStream).catch((e: unknown) => {
+  // A bounded read-ahead buffer keeps the input's reads (thread pool) and decompression going
+  // while entries are being stored, instead of waiting for each chunk.
+  const ahead = new PassThrough({ highWaterMark: READ_AHEAD });
+  const piped = pipeline(stream, ahead, guard, extract as unknown as NodeJS.WritableStream).catch((e: unknown) => {
     pipeErr = e;
   });
   const tree = new MutableTree();
@@ -206,6 +206,7 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
     }
   } catch (e) {
     stream.destroy();
+    ahead.destroy();
     guard.destroy();
     await piped;
     throw mapError(pipeErr !== null && !isAtomicError(e) ? pipeErr : e);

@@ -111,6 +111,17 @@ export class OstreeRepo {
     }
   }
 
+  /** Raw bytes of a metadata object, read synchronously (many tiny reads: cheaper than thread hops). */
+  readObjectBytesSync(c: Checksum, type: ObjectType): Buffer {
+    if (!isChecksum(c)) throw new AtomicError('STORE_CORRUPT', `invalid object checksum "${c}"`);
+    try {
+      return fs.readFileSync(this.objectPath(c, type));
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw missing(c, type, this.path, e);
+      throw wrapError(`read object ${c}.${type}`, e);
+    }
+  }
+
   async readDirTree(c: Checksum): Promise<DirTree> {
     return decodeDirTree(await this.readObjectBytes(c, 'dirtree'));
   }

@@ -1,11 +1,16 @@
 /**
- * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
+ * A write transaction: objects are staged flat under `tmp/staging-<pid>-<random>/<checksum>.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * hard-linked into objects/xx/ without replacing existing objects, object dirs fsynced,
- * and finally the queued refs are written with atomicWrite. Holds the SHARED repo lock.
+ * renamed into objects/xx/rest.ext (like libostree; only objects that were absent from objects/
+ * when staged are staged at all, and a same-named object written meanwhile by a concurrent
+ * transaction is identical), object dirs fsynced, and finally the queued refs are written with
+ * atomicWrite. Holds the SHARED repo lock.
  *
  * Small files (<= 1 MiB) are hashed from memory and written with synchronous syscalls
- * (cheapest per object in Node); big files stream to a temp file while hashing.
+ * (cheapest per object in Node), with as few of them as possible: created with their final
+ * mode when the umask allows it, chown/chmod only when needed; which objects already exist is
+ * learnt from one readdir per objects/xx (small dirs) instead of one lstat per object.
+ * Big files stream to a temp file while hashing.
  */
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -24,6 +29,31 @@ import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType
 
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
+/** objects/xx dirs up to this st_size are listed once instead of lstat-ing each object in them. */
+const LIST_DIR_MAX_BYTES = 256 * 1024;
+const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
+/** Small-file write-behind (see stageBehind): at most this many files / bytes in flight. */
+const WRITE_BEHIND = process.env.ATOMIC_NO_WRITE_BEHIND === undefined;
+const WRITE_BEHIND_MAX = Number(process.env.ATOMIC_WB_MAX ?? 4);
+const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
+
+function currentUmask(): number {
+  try {
+    return process.umask();
+  } catch {
+    return 0o777; // unknown: always fchmod
+  }
+}
+
+/** Write all of `chunks` at the current offset (looping over short writes). */
+function writeAllSync(fd: number, chunks: Buffer[]): void {
+  let parts = chunks.filter((b) => b.length > 0);
+  while (parts.length) {
+    let n = parts.length === 1 ? fs.writeSync(fd, parts[0]!) : fs.writevSync(fd, parts);
+    while (parts.length && n >= parts[0]!.length) n -= parts.shift()!.length;
+    if (n > 0) parts[0] = parts[0]!.subarray(n);
+  }
+}
 
 function toReadable(s: NodeJS.ReadableStream): AsyncIterable<Buffer> {
   if (Symbol.asyncIterator in s) return s as unknown as AsyncIterable<Buffer>;
@@ -39,8 +69,8 @@ async function runPool<T>(items: T[], limit: number, fn: (item: T) => Promise<vo
 }
 
 interface Staged {
-  rel: string; // xx/rest.ext
-  replace: boolean; // commitmeta: replace an existing one
+  name: string; // checksum.ext, in the staging dir
+  rel: string; // xx/rest.ext, in objects/
 }
 
 export class Transaction {
@@ -48,9 +78,16 @@ export class Transaction {
   private readonly staged: Staged[] = [];
   /** `checksum.ext` of objects known to exist (staged here or present in objects/). */
   private readonly known = new Set<string>();
-  private readonly stageSubdirs = new Set<string>();
+  /** objects/xx -> names it held when first looked at (null: too big to list, lstat instead). */
+  private readonly listed = new Map<string, Set<string> | null>();
+  private readonly umask = currentUmask();
   private readonly refs = new Map<string, Checksum | null>();
   private tmpCounter = 0;
+  /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
+  private inflight = 0;
+  private inflightBytes = 0;
+  private readonly slotWaiters: Array<() => void> = [];
+  private writeError: { e: unknown } | null = null;
   private state: 'open' | 'committing' | 'done' = 'open';
 
   private constructor(readonly repo: OstreeRepo, private readonly lock: RepoLock, readonly stagingDir: string) {}
@@ -75,33 +112,52 @@ export class Transaction {
   private exists(c: Checksum, ext: string): boolean {
     const key = `${c}.${ext}`;
     if (this.known.has(key)) return true;
-    const st = fs.lstatSync(path.join(this.repo.path, K.OBJECTS_DIR, this.rel(c, ext)), { throwIfNoEntry: false });
-    if (st) this.known.add(key);
-    return st !== undefined;
-  }
-
-  /** Path in the staging dir for `rel`, creating its xx/ subdir on first use. */
-  private stagePath(rel: string): string {
-    const sub = rel.slice(0, 2);
-    if (!this.stageSubdirs.has(sub)) {
-      fs.mkdirSync(path.join(this.stagingDir, sub), { recursive: true, mode: 0o755 });
-      this.stageSubdirs.add(sub);
+    const sub = c.slice(0, 2);
+    let names = this.listed.get(sub);
+    if (names === undefined) {
+      names = this.listObjectDir(sub);
+      this.listed.set(sub, names);
     }
-    return path.join(this.stagingDir, rel);
+    const found = names !== null ? names.has(`${c.slice(2)}.${ext}`) : fs.lstatSync(path.join(this.repo.path, K.OBJECTS_DIR, this.rel(c, ext)), { throwIfNoEntry: false }) !== undefined;
+    if (found) this.known.add(key);
+    return found;
   }
 
-  private markStaged(c: Checksum, ext: string, bytes: number, replace = false): void {
+  /** Names in objects/`sub` (empty if absent), or null when the directory is too big to list. */
+  private listObjectDir(sub: string): Set<string> | null {
+    const dir = path.join(this.repo.path, K.OBJECTS_DIR, sub);
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (st === undefined) return new Set();
+    if (st.size > LIST_DIR_MAX_BYTES) return null;
+    return new Set(fs.readdirSync(dir));
+  }
+
+  /** Path in the staging dir of object `c.ext`. */
+  private stagePath(c: Checksum, ext: string): string {
+    return `${this.stagingDir}/${c}.${ext}`;
+  }
+
+  private markStaged(c: Checksum, ext: string, bytes: number): void {
     this.known.add(`${c}.${ext}`);
-    this.staged.push({ rel: this.rel(c, ext), replace });
+    this.staged.push({ name: `${c}.${ext}`, rel: this.rel(c, ext) });
     this.stats.objectsWritten++;
     this.stats.bytesWritten += bytes;
   }
 
+  /** Mode to create a bare regular file with, and whether an fchmod is still needed after it. */
+  private createMode(meta: FileMeta): { mode: number; chmod: boolean } {
+    if (this.repo.mode !== 'bare') return { mode: 0o600, chmod: true };
+    const mode = meta.mode & 0o7777;
+    // open() applies the umask; setuid/setgid/sticky are set (and kept across chown) by fchmod.
+    if ((mode & 0o7000) !== 0 || (mode & this.umask) !== 0) return { mode: mode & 0o777, chmod: true };
+    return { mode, chmod: false };
+  }
+
   /** Apply owner/mode/xattrs/mtime of a regular content file to an open fd (mode per repo mode). */
-  private finishRegular(fd: number, p: string, meta: FileMeta): void {
+  private finishRegular(fd: number, p: string, meta: FileMeta, chmod = true): void {
     if (this.repo.mode === 'bare') {
       if (meta.uid !== EUID || meta.gid !== EGID) fs.fchownSync(fd, meta.uid, meta.gid);
-      fs.fchmodSync(fd, meta.mode & 0o7777); // after chown: chown clears setuid/setgid
+      if (chmod) fs.fchmodSync(fd, meta.mode & 0o7777); // after chown: chown clears setuid/setgid
       for (const x of meta.xattrs) setAttributeSync(p, x.name, x.value);
     } else {
       setAttributeSync(p, K.BAREUSER_XATTR, encodeBareUserMeta(meta));
@@ -125,9 +181,10 @@ export class Transaction {
   async writeRegularFile(meta: FileMeta, content: NodeJS.ReadableStream | Buffer, size: number): Promise<Checksum> {
     this.ensureOpen();
     this.checkMeta(meta, 'file');
+    await this.waitSlot();
     if (Buffer.isBuffer(content)) {
       if (content.length !== size) throw this.sizeMismatch(size, content.length);
-      return this.writeSmall(meta, content);
+      return this.writeSmall(meta, [content], size);
     }
     if (size <= K.SMALL_FILE_MAX) {
       const chunks: Buffer[] = [];
@@ -138,36 +195,87 @@ export class Transaction {
         chunks.push(chunk);
       }
       if (n !== size) throw this.sizeMismatch(size, n);
-      return this.writeSmall(meta, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
+      return this.writeSmall(meta, chunks, n);
     }
     return this.writeLarge(meta, content, size);
   }
 
-  private writeSmall(meta: FileMeta, data: Buffer): Checksum {
-    const c = createContentHasher(meta).update(data).digest('hex') as Checksum;
+  private writeSmall(meta: FileMeta, data: Buffer[], size: number): Checksum {
+    const h = createContentHasher(meta);
+    for (const d of data) h.update(d);
+    const c = h.digest('hex') as Checksum;
     if (this.exists(c, 'file')) {
       this.stats.objectsSkipped++;
       return c;
     }
-    const rel = this.rel(c, 'file');
-    const p = this.stagePath(rel);
+    const p = this.stagePath(c, 'file');
+    const cm = this.createMode(meta);
+    this.markStaged(c, 'file', size);
+    if (WRITE_BEHIND && this.repo.mode === 'bare' && meta.xattrs.length === 0) {
+      this.stageBehind(c, p, cm.mode, cm.chmod, meta, data, size);
+      return c;
+    }
     try {
-      const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+      const fd = fs.openSync(p, O_CREATE, cm.mode);
       try {
-        if (data.length) fs.writeSync(fd, data);
-        this.finishRegular(fd, p, meta);
+        writeAllSync(fd, data);
+        this.finishRegular(fd, p, meta, cm.chmod);
       } finally {
         fs.closeSync(fd);
       }
     } catch (e) {
       throw wrapError(`stage file object ${c}`, e);
     }
-    this.markStaged(c, 'file', data.length);
     return c;
   }
 
+  /**
+   * Create a staged regular file on the thread pool (inode allocation is the costly part and
+   * overlaps with hashing/parsing the next entries), then write it and set owner/mode/mtime.
+   * The caller is not told when it is done: drain() (commit, abort, writeCommit) waits for
+   * all of them and reports the first failure; later writes fail fast after one.
+   */
+  private stageBehind(c: Checksum, p: string, mode: number, chmod: boolean, meta: FileMeta, data: Buffer[], size: number): void {
+    this.inflight++;
+    this.inflightBytes += size;
+    fs.open(p, O_CREATE, mode, (err, fd) => {
+      let failure: unknown = err;
+      if (!err) {
+        try {
+          writeAllSync(fd, data);
+          this.finishRegular(fd, p, meta, chmod);
+        } catch (e) {
+          failure = e;
+        }
+        try {
+          fs.closeSync(fd);
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+      if (failure && this.writeError === null) this.writeError = { e: wrapError(`stage file object ${c}`, failure) };
+      this.inflight--;
+      this.inflightBytes -= size;
+      this.slotWaiters.shift()?.();
+    });
+  }
+
+  /** Wait until fewer than `max` write-behinds are in flight (and their bytes are bounded). */
+  private async waitSlot(max = WRITE_BEHIND_MAX): Promise<void> {
+    while (this.inflight > 0 && (this.inflight >= max || this.inflightBytes >= WRITE_BEHIND_BYTES)) {
+      await new Promise<void>((r) => this.slotWaiters.push(r));
+    }
+    if (this.writeError !== null) throw this.writeError.e;
+  }
+
+  /** Wait for every write-behind; throws the first failure. */
+  private async drain(): Promise<void> {
+    while (this.inflight > 0) await new Promise<void>((r) => this.slotWaiters.push(r));
+    if (this.writeError !== null) throw this.writeError.e;
+  }
+
   private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream, size: number): Promise<Checksum> {
-    const tmp = path.join(this.stagingDir, `tmp-${this.tmpCounter++}`);
+    const tmp = path.join(this.stagingDir, `tmp-${this.tmpCounter++}`); // never a checksum.ext name
     const hasher = createContentHasher(meta);
     const fh = await fsp.open(tmp, 'wx', 0o600);
     let n = 0;
@@ -193,8 +301,7 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const rel = this.rel(c, 'file');
-    await fsp.rename(tmp, this.stagePath(rel));
+    await fsp.rename(tmp, this.stagePath(c, 'file'));
     this.markStaged(c, 'file', n);
     return c;
   }
@@ -209,14 +316,14 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(this.rel(c, 'file'));
+    const p = this.stagePath(c, 'file');
     try {
       if (this.repo.mode === 'bare') {
         fs.symlinkSync(meta.symlinkTarget, p);
         if (meta.uid !== EUID || meta.gid !== EGID) fs.lchownSync(p, meta.uid, meta.gid);
         for (const x of meta.xattrs) setAttributeSync(p, x.name, x.value);
       } else {
-        const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
+        const fd = fs.openSync(p, O_CREATE, 0o644);
         try {
           fs.writeSync(fd, Buffer.from(meta.symlinkTarget + '\0', 'utf8'));
           this.finishRegular(fd, p, meta);
@@ -238,19 +345,19 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(this.rel(c, ext));
+    const p = this.stagePath(c, ext);
     try {
       const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
       try {
         fs.writeSync(fd, data);
-        fs.fchmodSync(fd, 0o644);
+        if ((0o644 & this.umask) !== 0) fs.fchmodSync(fd, 0o644);
       } finally {
         fs.closeSync(fd);
       }
     } catch (e) {
       throw wrapError(`stage ${type} object ${c}`, e);
     }
-    if (!(replace && this.known.has(`${c}.${ext}`) && this.staged.some((s) => s.rel === this.rel(c, ext)))) this.markStaged(c, ext, data.length, replace);
+    if (!(replace && this.staged.some((s) => s.name === `${c}.${ext}`))) this.markStaged(c, ext, data.length);
     return c;
   }
 
@@ -269,6 +376,7 @@ export class Transaction {
   /** Store a commit (and its detached metadata, replacing any existing one). */
   async writeCommit(c: Commit, detached?: Metadata): Promise<Checksum> {
     this.ensureOpen();
+    await this.drain();
     const data = encodeCommit(c);
     const sum = this.writeMetaObject(sha256Hex(data), 'commit', data);
     if (detached) this.writeMetaObject(sum, 'commitmeta', encodeMetadata(detached), true);
@@ -298,15 +406,18 @@ export class Transaction {
     this.ensureOpen();
     this.state = 'committing';
     try {
+      await this.drain();
       const objects = path.join(this.repo.path, K.OBJECTS_DIR);
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // create the objects/xx dirs first, then link + unlink each object (synchronous calls:
+        // create the objects/xx dirs first, then rename each object in (synchronous calls:
         // measured faster than a pool of async ones, whose thread hops cost more than they overlap)
         const touched = new Set(this.staged.map((s) => s.rel.slice(0, 2)));
         let newSubdir = false;
         for (const sub of touched) {
+          const l = this.listed.get(sub);
+          if (l === null || (l !== undefined && l.size > 0)) continue; // seen with objects in it: exists
           try {
             fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
             newSubdir = true;
@@ -314,20 +425,8 @@ export class Transaction {
             if (!isErrno(e, 'EEXIST')) throw e;
           }
         }
-        for (const s of this.staged) {
-          const from = path.join(this.stagingDir, s.rel);
-          const to = path.join(objects, s.rel);
-          if (s.replace) {
-            fs.renameSync(from, to);
-            continue;
-          }
-          try {
-            fs.linkSync(from, to);
-          } catch (e) {
-            if (!isErrno(e, 'EEXIST')) throw e;
-          }
-          fs.unlinkSync(from);
-        }
+        const stage = this.stagingDir;
+        for (const s of this.staged) fs.renameSync(`${stage}/${s.name}`, `${objects}/${s.rel}`);
         faultPoint('store:commit:after-link');
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);
@@ -362,6 +461,7 @@ export class Transaction {
   private async finish(): Promise<void> {
     this.state = 'done';
     try {
+      await this.drain().catch(() => undefined); // nothing may still be writing into the staging dir
       await fsp.rm(this.stagingDir, { recursive: true, force: true });
     } finally {
       await this.lock.release();

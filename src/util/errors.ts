@@ -43,7 +43,8 @@ export type ErrorCode =
   | 'RENDER_UNKNOWN_VARIABLE'
   | 'RENDER_UNSAFE_VALUE'
   | 'RENDER_INVALID_JSON'
-  | 'SCHEMA_INVALID';
+  | 'SCHEMA_INVALID'
+  | 'IMAGE_LABEL_MISSING';
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   USAGE: EXIT.USAGE,

@@ -39,7 +39,8 @@ export function deployState(sysroot: string, name: string): DeployState {
     if (fs.existsSync(tmpf)) problems.push(`no ${name} link but ${tmpf} exists`);
     return { kind: 'absent', problems };
   }
-  const slot = target;
+  // the link holds the path as the target system sees it; resolve it below the sysroot
+  const slot = path.join(ck, path.basename(target));
   for (const f of ['info', 'config.json', 'rootfs']) if (!fs.existsSync(path.join(slot, f))) problems.push(`${slot}/${f} missing`);
   let info: Record<string, unknown> = {};
   try {

@@ -93,3 +93,10 @@ export function registryBlobPath(reg: TestRegistry, digest: string): string {
   const hex = digest.replace(/^sha256:/, '');
   return path.join(reg.dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
 }
+
+/** GET requests for blobs answered by the registry so far (its "response completed" log lines). */
+export function blobRequests(reg: TestRegistry): string[] {
+  const log = fs.readFileSync(path.join(reg.dir, 'registry.log'), 'utf8');
+  return log.split('\n').filter((l) => /http\.request\.method=GET /.test(l) && /http\.request\.uri="?\/v2\/[^ ]*\/blobs\/sha256:/.test(l) && /http\.response\.status=/.test(l));
+}
+

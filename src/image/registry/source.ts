@@ -96,11 +96,18 @@ class StallHalfway extends Transform {
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     const room = this.limit - this.seen;
-    if (room <= 0) return; // never call back: the pull hangs here until it is killed
+    if (room <= 0) {
+      // Never call back: the pull hangs here (kept alive by a timer) until it is killed.
+      setInterval(() => {}, 60_000);
+      return;
+    }
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     this.seen += part.length;
     this.push(part);
-    if (this.seen >= this.limit) return;
+    if (this.seen >= this.limit) {
+      setInterval(() => {}, 60_000);
+      return;
+    }
     cb();
   }
 }

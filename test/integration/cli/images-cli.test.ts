@@ -190,6 +190,6 @@ describe('CLI: image commands on local sources', function () {
     assert.match(storage.stderr, /only the 'ostree' storage/);
     const reg = atomic(env, ['pull', 'oci:no-such-local-dir-or-registry-name']);
     assert.notEqual(reg.status, 0);
-    assert.match(reg.stderr, /not supported yet/i);
+    assert.match(reg.stderr, /not fully qualified/i);
   });
 });

@@ -52,12 +52,12 @@ describe('system containers in a scratch sysroot', function () {
     assert.match(r.stdout, new RegExp(`Extracting to ${ck('hello.0').replace(/[.]/g, '\\.')}\n`));
     assert.match(r.stdout, /systemctl --root=\S+ enable hello\n/);
     assert.match(r.stdout, /systemd-tmpfiles --root=\S+ --create \S+\/etc\/tmpfiles\.d\/hello\.conf\n/);
-    assert.equal(fs.readlinkSync(ck('hello')), ck('hello.0'));
+    assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.0`);
     const st = deployState(S, 'hello');
     assert.deepEqual(st, { kind: 'installed', slot: 'hello.0', problems: [] });
     const unit = fs.readFileSync(path.join(S, 'etc/systemd/system/hello.service'), 'utf8');
     const runtime = info('hello.0').values.RUNTIME;
-    golden('systest-hello.service', unit, { '@DESTDIR@': ck('hello.0'), '@RUNTIME@': runtime });
+    golden('systest-hello.service', unit, { '@DESTDIR@': `/${CK}/hello.0`, '@RUNTIME@': runtime });
     golden('systest-hello.tmpfiles', fs.readFileSync(path.join(S, 'etc/tmpfiles.d/hello.conf'), 'utf8'), {});
     assert.ok(fs.lstatSync(path.join(S, 'etc/systemd/system/multi-user.target.wants/hello.service')).isSymbolicLink());
     assert.ok(fs.statSync(path.join(S, 'run/hello')).isDirectory(), 'tmpfiles --create made ${RUN_DIRECTORY}/${NAME}');
@@ -70,7 +70,7 @@ describe('system containers in a scratch sysroot', function () {
     assert.equal(i.revision, '90f354a469e21c3135511c2e8fd20891ddefaca1ca5c9c443390bcea1059a319');
     assert.match(i.values.UUID, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(i.values.NAME, 'hello');
-    assert.equal(i.values.DESTDIR, ck('hello.0'));
+    assert.equal(i.values.DESTDIR, `/${CK}/hello.0`, 'paths inside the deployment are as the target system sees them');
     assert.ok(fs.statSync(ck('hello.0', 'rootfs', 'usr/bin/run.sh')).nlink >= 2, 'rootfs files are hardlinks into the store');
   });
 
@@ -102,39 +102,39 @@ describe('system containers in a scratch sysroot', function () {
     const r = a(['containers', 'update', '--set', 'PORT=8082', 'hello']);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /Extracting to .*hello\.1\n/);
-    assert.equal(fs.readlinkSync(ck('hello')), ck('hello.1'));
+    assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.1`);
     const after = info('hello.1');
     assert.equal(after.values.UUID, before.values.UUID);
     assert.equal(after.values.PORT, '8082');
     assert.equal(after.values.RECEIVER, 'Mars');
-    assert.equal(after.values.DESTDIR, ck('hello.1'), 'forced values are recomputed');
+    assert.equal(after.values.DESTDIR, `/${CK}/hello.1`, 'forced values are recomputed');
     assert.deepEqual(deployState(S, 'hello').problems, []);
     const unit = fs.readFileSync(path.join(S, 'etc/systemd/system/hello.service'), 'utf8');
     assert.match(unit, /port 8082/);
     const same = a(['containers', 'update', 'hello']);
     assert.equal(same.status, 0, same.stderr);
     assert.match(same.stdout, /Latest version already installed\./);
-    assert.equal(fs.readlinkSync(ck('hello')), ck('hello.1'));
+    assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.1`);
   });
 
   it('rollback restores the other slot with its own config and values; rolling back again toggles', () => {
     const r = a(['containers', 'rollback', 'hello']);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, new RegExp(`Rolling back container hello to the checkout at ${ck('hello.0').replace(/[.]/g, '\\.')}\n`));
-    assert.equal(fs.readlinkSync(ck('hello')), ck('hello.0'));
+    assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.0`);
     assert.deepEqual(deployState(S, 'hello').problems, []);
-    const cfg = fs.readFileSync(ck('hello', 'config.json'), 'utf8');
+    const cfg = fs.readFileSync(ck('hello.0', 'config.json'), 'utf8');
     assert.match(cfg, /PORT=8081/);
     assert.match(fs.readFileSync(path.join(S, 'etc/systemd/system/hello.service'), 'utf8'), /port 8081/);
     assert.equal(a(['containers', 'rollback', 'hello']).status, 0);
-    assert.equal(fs.readlinkSync(ck('hello')), ck('hello.1'));
+    assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.1`);
   });
 
   it('update --rebase moves to another image', () => {
     const r = a(['containers', 'update', '--rebase', `oci:${fx}/oci:systest-update`, 'hello']);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.equal(fs.readlinkSync(ck('hello')), ck('hello.0'));
-    assert.ok(fs.existsSync(ck('hello', 'rootfs/usr/share/systest/CHANGES')));
+    assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.0`);
+    assert.ok(fs.existsSync(ck('hello.0', 'rootfs/usr/share/systest/CHANGES')));
     assert.equal(info('hello.0').values.PORT, '8082', 'values carried over the rebase');
     assert.equal(info('hello.0').revision, 'a3721beb8210001c52162bf450a81b77ea2edad824c4e429299a25098d70c0ff');
   });
@@ -157,7 +157,7 @@ describe('system containers in a scratch sysroot', function () {
   it('--set values with spaces and $ survive into config.json and the unit; injection is refused', () => {
     const r = a(['install', '--system', '--name', 'spaces', '--set', 'RECEIVER=Big $Mars "x"', `oci:${fx}/oci:systest`]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    const cfg = JSON.parse(fs.readFileSync(ck('spaces', 'config.json'), 'utf8')) as { process: { env: string[] } };
+    const cfg = JSON.parse(fs.readFileSync(ck('spaces.0', 'config.json'), 'utf8')) as { process: { env: string[] } };
     assert.ok(cfg.process.env.includes('RECEIVER=Big $Mars "x"'), JSON.stringify(cfg.process.env));
     assert.match(fs.readFileSync(path.join(S, 'etc/systemd/system/spaces.service'), 'utf8'), /hello Big \$Mars "x" on port/);
     const bad = a(['install', '--system', '--name', 'inject', '--set', 'RECEIVER=x\n[Service]\nExecStartPre=/bin/evil', `oci:${fx}/oci:systest`]);

@@ -14,10 +14,28 @@ import { readImage } from '../../../src/app/pull.js';
 import { imageRef, layerRef } from '../../../src/image/name.js';
 import { BIN, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { atomic, cliEnvFor, type CliEnv } from '../../helpers/cli.js';
-import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
-import { blobRequests } from './registry-pull.test.js';
+import { blobRequests, startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
 
 const short = (d: string): string => d.slice(0, 'sha256:'.length + 12);
+
+/** Like atomic() but asynchronous, for tests that serve requests from this process meanwhile. */
+function atomicAsync(env: CliEnv, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ATOMIC_OSTREE_REPO: env.repo, ATOMIC_OSTREE_CHECKOUT_PATH: env.checkout, ATOMIC_CONF: '/nonexistent/atomic.conf', ...(env.extra ?? {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
+}
 
 function fsck(repo: string): void {
   const out = execFileSync('ostree', ['fsck', `--repo=${repo}`], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -195,12 +213,12 @@ describe('integration: registry CLI', function () {
     const port = (proxy.address() as net.AddressInfo).port;
     try {
       const env = envFor({ ATOMIC_REGISTRY_RETRY_DELAY_MS: '20' });
-      const ok = atomic(env, ['pull', `docker://127.0.0.1:${port}/fixtures/systest:1.0`]);
+      const ok = await atomicAsync(env, ['pull', `docker://127.0.0.1:${port}/fixtures/systest:1.0`]);
       assert.equal(ok.status, 0, ok.stderr);
       assert.ok(failures >= 8, `faults injected: ${failures}`);
       mode = 'down';
       const before = failures;
-      const down = atomic(envFor({ ATOMIC_REGISTRY_RETRY_DELAY_MS: '20' }), ['pull', `docker://127.0.0.1:${port}/fixtures/base`]);
+      const down = await atomicAsync(envFor({ ATOMIC_REGISTRY_RETRY_DELAY_MS: '20' }), ['pull', `docker://127.0.0.1:${port}/fixtures/base`]);
       assert.notEqual(down.status, 0);
       assert.match(down.stderr, /HTTP 503/);
       assert.equal(failures - before, 4, 'the probe: 1 try + 3 retries');

@@ -12,7 +12,7 @@ import { metaString } from '../../../src/image/stored-image.js';
 import { MT } from '../../../src/image/manifest.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { registryBlobPath, startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
+import { blobRequests, registryBlobPath, startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
 import type { Platform } from '../../../src/image/source.js';
 
 interface LayerShape {
@@ -31,12 +31,6 @@ async function layerShapes(repo: OstreeRepo, name: string): Promise<{ shapes: La
     shapes.push({ rootTree: c.rootTree, rootMeta: c.rootMeta, uncompressed: metaString(c.metadata, 'docker.uncompressed_digest') });
   }
   return { shapes, mediaType: img.manifest.mediaType, digests: img.layers.map((l) => l.digest) };
-}
-
-/** Requests for blobs in the registry log so far. */
-export function blobRequests(reg: TestRegistry): string[] {
-  const log = fs.readFileSync(path.join(reg.dir, 'registry.log'), 'utf8');
-  return log.split('\n').filter((l) => /http\.request\.uri="?\/v2\/[^ ]*\/blobs\/sha256:/.test(l) && /response\.status=|http\.response\.status=/.test(l));
 }
 
 describe('integration: registry pull', function () {

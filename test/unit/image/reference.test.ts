@@ -107,13 +107,37 @@ describe('image/reference', () => {
     const r = parseImageReference('docker:busybox:1.0');
     assert.deepEqual([r.transport, (r as { name: string }).name], ['docker-daemon', 'busybox:1.0']);
   });
-  it('registry and daemon sources are refused with NOT_SUPPORTED by openImageSource', async () => {
-    for (const raw of ['busybox', 'docker://busybox', 'http:reg/x', 'https:reg/x', 'oci:busybox', 'docker:busybox:1']) {
-      let err: unknown;
-      await openImageSource(raw).catch((e) => (err = e));
-      assert.ok(isAtomicError(err), raw);
-      assert.equal(err.code, 'NOT_SUPPORTED', raw);
-      if (raw !== 'docker:busybox:1') assert.match(err.message, /registry pulls are not supported yet/);
+  it('the daemon is refused with NOT_SUPPORTED; registry forms open registry sources (no network until used)', async () => {
+    let err: unknown;
+    await openImageSource('docker:busybox:1').catch((e) => (err = e));
+    assert.ok(isAtomicError(err));
+    assert.equal(err.code, 'NOT_SUPPORTED');
+    const saved = process.env.CONTAINERS_REGISTRIES_CONF;
+    process.env.CONTAINERS_REGISTRIES_CONF = '/nonexistent/registries.conf';
+    try {
+      for (const [raw, desc] of [
+        ['docker://reg.example.com/x', 'docker://reg.example.com/x:latest'],
+        ['http:reg.example.com/x:1', 'docker://reg.example.com/x:1'],
+        ['https:reg.example.com:5000/x', 'docker://reg.example.com:5000/x:latest'],
+        ['oci:reg.example.com/busybox', 'docker://reg.example.com/busybox:latest'],
+      ] as const) {
+        const src = await openImageSource(raw);
+        assert.equal(src.description, desc, raw);
+        await src.close();
+      }
+      // Unqualified names need a default registry (unqualified-search-registries).
+      for (const raw of ['busybox', 'docker://busybox', 'oci:busybox']) {
+        const warnings: string[] = [];
+        let e: unknown;
+        await openImageSource(raw, { onWarning: (w) => warnings.push(w) }).catch((x) => (e = x));
+        assert.ok(isAtomicError(e), raw);
+        assert.equal(e.code, 'USAGE', raw);
+        assert.match(e.message, /not fully qualified and no default registry/);
+        assert.deepEqual(warnings, ['The image `busybox` is not fully qualified.  The default registry configured for Skopeo will be used.']);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.CONTAINERS_REGISTRIES_CONF;
+      else process.env.CONTAINERS_REGISTRIES_CONF = saved;
     }
   });
   it('usage errors', async () => {
