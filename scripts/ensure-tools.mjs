@@ -16,6 +16,7 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh)
 };
 const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
 
