@@ -16,6 +16,15 @@ import { copyDurable, removeDurable, exists } from '../deploy/slot-files.js';
 import { writeJournal, readJournal, type JournalEntry } from '../deploy/journal.js';
 import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { Systemd } from '../host/systemd.js';
+import { reapContainer } from '../host/runtime.js';
+
+function readInfoOrNull(slotDir: string): { runtime?: string } | null {
+  try {
+    return readInfo(slotDir);
+  } catch {
+    return null;
+  }
+}
 
 export function systemdFor(ctx: AppContext): Systemd {
   return new Systemd({ sysroot: ctx.paths.sysroot, user: ctx.paths.userMode, echo: (l) => ctx.out.line(l) });
@@ -39,7 +48,13 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   await writeJournal(cp.journal, j);
   faultPoint('activate:begin');
 
-  if (o.stopFirst && sd.isActive(cp.name)) sd.stop(cp.name);
+  if (o.stopFirst && !sd.offline) {
+    const st = sd.state(cp.name);
+    if (st === 'active' || st === 'activating' || st === 'deactivating') sd.stop(cp.name);
+    // a runtime container the unit left behind (its runc was killed) would block the next start
+    const runtimes = new Set([info.runtime, readInfoOrNull(cp.slotDir(otherSlot(target)))?.runtime].filter((r): r is string => Boolean(r)));
+    for (const rt of runtimes) reapContainer(rt, cp.name, (l) => ctx.out.line(l));
+  }
   if (exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
   faultPoint('activate:stopped');
 

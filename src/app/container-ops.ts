@@ -13,7 +13,7 @@ import { removeHostfs } from '../deploy/hostfs.js';
 import { removeDurable, exists } from '../deploy/slot-files.js';
 import { currentSlot, containerPaths, type ContainerPaths } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
-import { defaultRuntime } from '../host/runtime.js';
+import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
 
@@ -101,16 +101,20 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
   const slot = currentSlot(cp);
   let checksums: Record<string, string> = {};
   let hasService = exists(cp.hostUnit);
+  let runtime: string | undefined;
   if (slot !== null) {
     try {
-      const info = JSON.parse(fs.readFileSync(`${cp.slotDir(slot)}/info`, 'utf8')) as { 'installed-files-checksum'?: Record<string, string>; 'has-container-service'?: boolean };
+      const info = JSON.parse(fs.readFileSync(`${cp.slotDir(slot)}/info`, 'utf8')) as { 'installed-files-checksum'?: Record<string, string>; 'has-container-service'?: boolean; runtime?: string };
       checksums = info['installed-files-checksum'] ?? {};
       hasService = hasService || info['has-container-service'] !== false;
+      runtime = info.runtime;
     } catch {
       /* half-written slot: remove what is there */
     }
   }
   if (hasService) sd.disableNow(cp.name);
+  // nothing of the container may outlive the unit: a runc that was killed leaves it running
+  if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
   faultPoint('uninstall:disabled');
   await removeDurable(cp.hostUnit);
   faultPoint('uninstall:unit-removed');
@@ -120,6 +124,7 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
     } catch {
       /* errors ignored, as atomic did */
     }
+    sd.resetFailed(cp.name);
   }
   if (exists(cp.hostTmpfiles)) {
     sd.tmpfilesRemove(cp.hostTmpfiles);

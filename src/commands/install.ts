@@ -4,9 +4,12 @@ import { installSystem } from '../app/install.js';
 import { AtomicError } from '../util/errors.js';
 
 export default class Install extends BaseCommand {
+  static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
   static override description = [
-    'Install a system container: check the image out to CK/NAME.0, render /exports templates,',
-    'write the systemd unit and tmpfiles, and enable the unit (it is not started).',
+    'Checks the image out to CK/NAME.0 (pulling it first if needed), renders config.json, the systemd unit and',
+    'tmpfiles from /exports with --set > manifest.json defaultValues > OS defaults, writes',
+    '/etc/systemd/system/NAME.service and /etc/tmpfiles.d/NAME.conf, points CK/NAME at the deployment and',
+    'enables the unit. Start it with `systemctl start NAME`.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> install --system --name hello --set PORT=8080 oci:/srv/images:hello',

@@ -5,8 +5,9 @@ import { ProgressPrinter } from '../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
 
 export default class Pull extends BaseCommand {
+  static override summary = 'Pull an image into the OSTree store (one commit per layer, file-level dedup).';
   static override description = [
-    'Pull an image into the OSTree store: one commit per layer, file-level dedup.',
+    'Blobs already in the store are not fetched again; every blob is verified against its digest and size.',
     'Sources: oci:DIR[:TAG] (OCI layout), oci-archive:FILE[:TAG], dockertar:/PATH and docker-archive:PATH (docker save),',
     'and registries: docker://HOST[:PORT]/REPO[:TAG|@DIGEST], NAME[:TAG], oci:NAME, http:NAME, https:NAME (docs/registries.md).',
   ].join('\n');

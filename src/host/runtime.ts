@@ -46,3 +46,25 @@ export function runtimeFeatures(runtime: string, userMode: boolean): RuntimeFeat
     pidFile: `${runHelp.stdout ?? ''}${runHelp.stderr ?? ''}`.includes('--pid-file'),
   };
 }
+
+/**
+ * Remove what is left of the runtime container NAME after its unit stopped: `<runtime> state NAME`
+ * succeeds only while the runtime still has state for it (running, created or stopped), and then
+ * `<runtime> delete -f NAME` kills what still runs and removes the state (and its cgroup or
+ * `runc-NAME.scope`). Needed because in atomic's foreground unit form (`runc run NAME` as the main
+ * process) a runc that is killed (SIGKILL, stop timeout) leaves the container running outside the
+ * unit's cgroup, and its state then makes every later `runc run NAME` fail with "container with id
+ * exists". Returns true when something was removed. Quiet when there is nothing to do.
+ */
+export function reapContainer(runtime: string, name: string, echo?: (line: string) => void): boolean {
+  const st = spawnSync(runtime, ['state', name], { stdio: 'ignore', timeout: 30_000 });
+  if (st.error || st.status !== 0) return false;
+  echo?.(`${path.basename(runtime)} delete -f ${name}`);
+  const r = spawnSync(runtime, ['delete', '-f', name], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  if (r.status !== 0) {
+    throw new AtomicError('IO', `${runtime} delete -f ${name} failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`, {
+      suggestions: [`Remove the container by hand: ${runtime} delete -f ${name}`],
+    });
+  }
+  return true;
+}

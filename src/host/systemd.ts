@@ -78,6 +78,12 @@ export class Systemd {
     this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--remove', file], true);
   }
 
+  /** Forget a failed state of a unit that is gone (quiet; after uninstall). */
+  resetFailed(name: string): void {
+    if (this.offline) return;
+    spawnSync(this.systemctl, [...this.base(), 'reset-failed', name], { stdio: 'ignore' });
+  }
+
   /** Quiet query (not echoed), like atomic's is-active / is-failed. */
   state(name: string): UnitState {
     if (this.offline) return 'inactive';
