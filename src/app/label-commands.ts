@@ -96,7 +96,7 @@ export async function uninstallByLabel(ctx: AppContext, o: { image: string; name
   }
   const labels = await imageLabels(repo, image);
   if (findLabel(labels, 'UNINSTALL') === undefined && isSystemType(labels)) return 0;
-  const imageName = image.name;
+  const imageName = o.image.replace(/^(oci:|http:|https:)/, '');
   const name = o.name ?? defaultLabelName(imageName);
   validateSystemName(name);
   return runLabelAction(ctx, { action: 'UNINSTALL', labels, image: imageName, name, args: o.args, display: o.display ?? false });
@@ -199,4 +199,18 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
   } finally {
     fs.rmSync(bundle, { recursive: true, force: true });
   }
+}
+
+/** Whether a system container (or what is left of one) called `name` exists: then `uninstall` means it. */
+export function systemContainerExists(ctx: AppContext, name: string): boolean {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/.test(name) || name.length > 255) return false;
+  const cp = containerPaths(ctx.paths, name);
+  return [cp.link, cp.slotDir(0), cp.slotDir(1), cp.hostUnit, cp.journal].some((p) => {
+    try {
+      fs.lstatSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -1,6 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { installSystem } from '../app/install.js';
+import { installByLabel } from '../app/label-commands.js';
+import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 
 export default class Install extends BaseCommand {
@@ -10,13 +12,16 @@ export default class Install extends BaseCommand {
     'tmpfiles from /exports with --set > manifest.json defaultValues > OS defaults, writes',
     '/etc/systemd/system/NAME.service and /etc/tmpfiles.d/NAME.conf, points CK/NAME at the deployment and',
     'enables the unit. Start it with `systemctl start NAME`.',
+    '',
+    'Without --system/--user the image decides (see docs/commands/install.md): an image labelled atomic.run=once is run once; one labelled atomic.type=system is installed as with --system; otherwise the command in its INSTALL label is run on the host with IMAGE, NAME, ${CONFDIR}, ${LOGDIR} and ${DATADIR} substituted and the ARGs after IMAGE appended; atomic exits with its exit status.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> install --system --name hello --set PORT=8080 oci:/srv/images:hello',
     '<%= config.bin %> install --system --sysroot /mnt/image-root systest:latest',
+    '<%= config.bin %> install -n ssh.2 --display jdeathe/centos-ssh --manager=systemd',
   ];
   static override strict = false;
-  static override args = { image: Args.string({ required: true, description: 'Image: a name in the store, or any pull source.' }) };
+  static override args = { image: Args.string({ required: true, description: 'Image: a name in the store, or any pull source. Without --system/--user, the ARGs after it go to the INSTALL command.' }) };
   static override flags = {
     system: Flags.boolean({ description: 'Install as a system container (root).', exclusive: ['user'] }),
     user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
@@ -24,18 +29,30 @@ export default class Install extends BaseCommand {
     set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable; overrides manifest defaults.', multiple: true, multipleNonGreedy: true }),
     rootfs: Flags.string({ description: 'Use an existing exploded rootfs read-only (not supported yet).', helpValue: 'PATH' }),
     runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
-    display: Flags.boolean({ description: 'Show what would be done (prints the checkout path) and install nothing.' }),
+    display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
     storage: storageFlag,
   };
 
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(Install);
+    // without --system/--user, everything after IMAGE is passed to the image's INSTALL command
+    const labelDriven = !this.argv.some((t) => t === '--system' || t === '--user');
+    const split = splitAtFirstPositional(this.argv, { ...Install.baseFlags, ...Install.flags } as Record<string, FlagShape>);
+    const { args, flags } = await this.parse(Install, labelDriven ? split.head : this.argv);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
     if (!flags.system && !flags.user) {
       if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');
-      throw new AtomicError('NOT_SUPPORTED', `label-driven installs (no --system/--user) are not supported yet`, { suggestions: [`Use: atomic install --system ${args.image}`] });
+      if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
+      process.exitCode = await installByLabel(ctx, {
+        image: args.image,
+        name: flags.name,
+        args: split.rest,
+        display: flags.display,
+        runtime: flags.runtime,
+        storageExplicit: this.argv.some((t) => t === '--storage' || t.startsWith('--storage=')),
+      });
+      return;
     }
     if (flags.system && ctx.paths.userMode) throw new AtomicError('PERMISSION', 'Only root can use --system', { suggestions: ['Use --user for an unprivileged install.'] });
     if (flags.user && !ctx.paths.userMode) throw new AtomicError('USAGE', '--user does not work for privileged user', { suggestions: ['Use --system as root.'] });

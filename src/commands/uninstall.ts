@@ -1,16 +1,36 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { uninstallContainer } from '../app/uninstall.js';
+import { uninstallByLabel, systemContainerExists } from '../app/label-commands.js';
+import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 
 export default class Uninstall extends BaseCommand {
-  static override description = 'Uninstall a system container: stop and disable it, remove its unit, tmpfiles, host files (unless modified) and both deployments. The image stays.';
-  static override examples = ['<%= config.bin %> uninstall hello'];
-  static override args = { name: Args.string({ required: true, description: 'Container name.' }) };
-  static override flags = { storage: storageFlag, name: Flags.string({ char: 'n', hidden: true }) };
+  static override description = [
+    'Uninstall a system container: stop and disable it, remove its unit, tmpfiles, host files (unless modified) and both deployments. The image stays.',
+    'When no system container has that name and IMAGE is an image in the store, the command in its UNINSTALL label is run on the host instead (IMAGE, NAME, ${CONFDIR}, ${LOGDIR}, ${DATADIR} substituted, the ARGs after IMAGE appended; the directories are not removed); atomic exits with its exit status.',
+  ].join('\n\n');
+  static override examples = ['<%= config.bin %> uninstall hello', '<%= config.bin %> uninstall -n ssh.2 jdeathe/centos-ssh'];
+  static override strict = false;
+  static override args = { name: Args.string({ required: true, description: 'Container name, or an image with an UNINSTALL label (then ARGs go to its command).' }) };
+  static override flags = {
+    storage: storageFlag,
+    name: Flags.string({ char: 'n', description: 'Container name (NAME in the UNINSTALL command; default: the image name without path and tag).' }),
+    display: Flags.boolean({ description: 'Print the resolved UNINSTALL command and run nothing.' }),
+  };
 
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(Uninstall);
+    const split = splitAtFirstPositional(this.argv, { ...Uninstall.baseFlags, ...Uninstall.flags } as Record<string, FlagShape>);
+    const { args, flags } = await this.parse(Uninstall, split.head);
     this.checkStorage(flags.storage);
-    await uninstallContainer(this.makeContext(flags), flags.name ?? args.name);
+    const ctx = this.makeContext(flags);
+    const name = flags.name ?? args.name;
+    if (!systemContainerExists(ctx, name)) {
+      const code = await uninstallByLabel(ctx, { image: args.name, name: flags.name, args: split.rest, display: flags.display });
+      if (code !== null) {
+        process.exitCode = code;
+        return;
+      }
+    }
+    await uninstallContainer(ctx, name);
   }
 }

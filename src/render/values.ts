@@ -171,13 +171,36 @@ export interface ExecDirectives {
   detached: boolean;
 }
 
+/** A word of a POSIX sh command line: bare when safe, else single-quoted. */
+function shWord(s: string): string {
+  return SYSTEMD_SAFE.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Seconds `ExecStop` of the foreground form waits for the container to exit after SIGTERM. */
+export const FOREGROUND_STOP_GRACE_SECONDS = 10;
+
 /**
- * atomic's `_generate_systemd_runtime_startstop_directives`, byte-compatible for safe names:
- * detached: `<rt> <SG> run -d --pid-file <PIDFILE> '<NAME>'` — note the format string puts TWO
- * spaces after the runtime whether or not SG (` --systemd-cgroup`) is present; kept on purpose
- * (systemd splits on any whitespace, so it is harmless, and units stay byte-identical to atomic's);
- * foreground: `<rt><SG> run '<NAME>'` / `<rt><SG> kill '<NAME>'`.
- * The name is quoted with quoteSystemdArg; runtime and PIDFILE are bare unless they need quoting.
+ * atomic's `_generate_systemd_runtime_startstop_directives`, with the foreground form hardened:
+ *
+ * detached (template has `$EXEC_STOPPOST` and `$PIDFILE`, runtime has `run --pid-file`), byte-
+ * compatible with atomic: `<rt> <SG> run -d --pid-file <PIDFILE> '<NAME>'` (TWO spaces after the
+ * runtime whether or not SG = ` --systemd-cgroup` is present, as atomic's format string has them;
+ * systemd splits on any whitespace), `ExecStopPost=<rt> delete '<NAME>'`. systemd supervises the
+ * container's init itself (MainPID from PIDFile=), so a stop or a crash of the container always
+ * ends in ExecStopPost's delete.
+ *
+ * foreground (any other template): atomic's `<rt><SG> run '<NAME>'` / `<rt><SG> kill '<NAME>'`
+ * leave the container behind whenever runc itself dies: the container lives in its own cgroup
+ * (`runc-NAME.scope` with --systemd-cgroup, `/system.slice/NAME` without), so systemd's final
+ * SIGKILL on a stop timeout (a PID 1 that ignores SIGTERM) reaches only runc, the container keeps
+ * running, and every later start fails with "container with given ID already exists" (measured
+ * under systemd 252 + runc 1.1.5, see docs/reliability.md). So, through /bin/sh:
+ *   ExecStart: `<rt> delete -f NAME` (a leftover of an earlier run) then `exec <rt><SG> run NAME`;
+ *   ExecStop:  `<rt><SG> kill NAME TERM`, wait up to FOREGROUND_STOP_GRACE_SECONDS for the state
+ *              to go, then `<rt><SG> delete -f NAME` (SIGKILL + state removal) — so a stop never
+ *              depends on systemd's SIGKILL, which cannot reach the container.
+ * The name is quoted for sh (names are validated to a safe charset anyway), the whole script with
+ * quoteSystemdArg (`$` doubled for systemd, `%` doubled).
  */
 export function execDirectives(opts: {
   name: string;
@@ -199,9 +222,17 @@ export function execDirectives(opts: {
       detached: true,
     };
   }
+  const r = shWord(opts.runtime);
+  const n = shWord(opts.name);
+  const tenths = FOREGROUND_STOP_GRACE_SECONDS * 10;
+  const start = `${r}${sg} delete -f ${n} >/dev/null 2>&1; exec ${r}${sg} run ${n}`;
+  const stop =
+    `${r}${sg} kill ${n} TERM >/dev/null 2>&1; i=0; ` +
+    `while [ $i -lt ${tenths} ] && ${r} state ${n} >/dev/null 2>&1; do sleep 0.1; i=$((i+1)); done; ` +
+    `${r}${sg} delete -f ${n} >/dev/null 2>&1; exit 0`;
   return {
-    EXEC_START: `${rt}${sg} run ${id}`,
-    EXEC_STOP: `${rt}${sg} kill ${id}`,
+    EXEC_START: `/bin/sh -c ${quoteSystemdArg(start)}`,
+    EXEC_STOP: `/bin/sh -c ${quoteSystemdArg(stop)}`,
     EXEC_STARTPRE: '',
     EXEC_STOPPOST: '',
     detached: false,

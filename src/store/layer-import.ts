@@ -20,6 +20,7 @@
  * The caller owns the Transaction and aborts it when this rejects.
  */
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
@@ -44,7 +45,7 @@ const S_IFLNK = 0o120000;
 /** Files up to this size are collected into a Buffer (the Transaction hashes them in memory). */
 const BUFFER_MAX = 1024 * 1024;
 /** Bytes of (decompressed) input read ahead while entries are being stored. */
-const READ_AHEAD = Number(process.env.ATOMIC_RA ?? 4 * 1024 * 1024);
+const READ_AHEAD = 2 * 1024 * 1024;
 
 const SPECIAL: Record<string, string> = {
   'character-device': 'character device',
@@ -92,6 +93,106 @@ function mapError(e: unknown): AtomicError {
     });
   }
   return wrapError('import layer', e);
+}
+
+/**
+ * sha256 of the uncompressed tar (the diff_id) computed on a worker thread, so that it overlaps
+ * with storing the entries instead of adding a second full hashing pass to the main thread.
+ * Bytes are batched (BATCH) and transferred; `backlog` counts bytes the worker has not hashed
+ * yet, and the importer waits between entries while it exceeds MAX_BACKLOG (bounded memory).
+ * Falls back to hashing inline if no worker can be started.
+ */
+class OffThreadHash {
+  private static readonly BATCH = 1024 * 1024;
+  static readonly MAX_BACKLOG = 8 * 1024 * 1024;
+  private static readonly SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const h = require('node:crypto').createHash('sha256');
+parentPort.on('message', (m) => {
+  if (m === null) parentPort.postMessage({ digest: h.digest('hex') });
+  else { h.update(m); parentPort.postMessage({ done: m.byteLength }); }
+});`;
+  private readonly worker: Worker | null;
+  private readonly inline = createHash('sha256');
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  backlog = 0;
+  private waiters: Array<() => void> = [];
+  private digestWaiter: ((d: string) => void) | null = null;
+  private failure: Error | null = null;
+
+  constructor() {
+    let w: Worker | null = null;
+    try {
+      w = new Worker(OffThreadHash.SOURCE, { eval: true });
+    } catch {
+      w = null;
+    }
+    this.worker = w;
+    w?.on('message', (m: { done?: number; digest?: string }) => {
+      if (m.done !== undefined) {
+        this.backlog -= m.done;
+        if (this.backlog <= OffThreadHash.MAX_BACKLOG) for (const r of this.waiters.splice(0)) r();
+      } else if (m.digest !== undefined) this.digestWaiter?.(m.digest);
+    });
+    w?.on('error', (e) => this.fail(e));
+    w?.on('exit', () => this.fail(new Error('diff_id hashing worker exited')));
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const r of this.waiters.splice(0)) r();
+    this.digestWaiter?.('');
+  }
+
+  update(chunk: Buffer): void {
+    if (this.worker === null) {
+      this.inline.update(chunk);
+      return;
+    }
+    this.parts.push(chunk);
+    this.partBytes += chunk.length;
+    if (this.partBytes >= OffThreadHash.BATCH) this.flush();
+  }
+
+  private flush(): void {
+    if (this.partBytes === 0 || this.worker === null) return;
+    // A fresh copy whose memory can be transferred (the input chunks may share pooled memory).
+    const batch = new Uint8Array(this.partBytes);
+    let off = 0;
+    for (const p of this.parts) {
+      batch.set(p, off);
+      off += p.length;
+    }
+    this.backlog += this.partBytes;
+    this.parts = [];
+    this.partBytes = 0;
+    this.worker.postMessage(batch, [batch.buffer]);
+  }
+
+  /** Resolves once the worker is not too far behind. */
+  async throttle(): Promise<void> {
+    while (this.backlog > OffThreadHash.MAX_BACKLOG && this.failure === null) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  async digest(): Promise<string> {
+    if (this.worker === null) return this.inline.digest('hex');
+    this.flush();
+    if (this.failure) throw this.failure;
+    const d = await new Promise<string>((r) => {
+      this.digestWaiter = r;
+      this.worker!.postMessage(null);
+    });
+    if (this.failure) throw this.failure;
+    return d;
+  }
+
+  close(): void {
+    if (this.worker === null) return;
+    this.worker.removeAllListeners('exit');
+    this.worker.on('error', () => undefined);
+    void this.worker.terminate();
+  }
 }
 
 type Stats = LayerImportResult['stats'];
@@ -171,7 +272,6 @@ async function importEntry(tx: Transaction, tree: MutableTree, entry: TarEntry, 
 /** Stream a layer tar into `tx`; see the module comment. Rejects with UNSAFE_PATH / LAYER_INVALID. */
 export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStream, opts: { onWarning?: (msg: string) => void } = {}): Promise<LayerImportResult> {
   const onWarning = opts.onWarning ?? (() => {});
-  const hash = createHash('sha256');
   let size = 0;
   let stream: Readable;
   try {
@@ -180,9 +280,18 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
     (input as Readable).destroy?.();
     throw mapError(e);
   }
+  const hash = new OffThreadHash();
+  try {
+    return await importWith(tx, stream, hash, onWarning, () => size, (n) => (size += n));
+  } finally {
+    hash.close();
+  }
+}
+
+async function importWith(tx: Transaction, stream: Readable, hash: OffThreadHash, onWarning: (m: string) => void, getSize: () => number, addSize: (n: number) => void): Promise<LayerImportResult> {
   const guard = new TarGuard((chunk) => {
     hash.update(chunk);
-    size += chunk.length;
+    addSize(chunk.length);
   });
   const extract = tar.extract();
   let pipeErr: unknown = null;
@@ -202,6 +311,7 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
         throw layerInvalid(`Layer tar is inconsistent at entry ${JSON.stringify(h.name)} (parsers disagree about its size or position)`);
       }
       guard.entries.delete(h.byteOffset!);
+      if (hash.backlog > OffThreadHash.MAX_BACKLOG) await hash.throttle();
       await importEntry(tx, tree, entry as unknown as TarEntry, g, stats, onWarning);
     }
   } catch (e) {
@@ -217,8 +327,8 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
   return {
     rootTree,
     rootMeta,
-    uncompressedDigest: `sha256:${hash.digest('hex')}` as Digest,
-    uncompressedSize: size,
+    uncompressedDigest: `sha256:${await hash.digest()}` as Digest,
+    uncompressedSize: getSize(),
     stats,
   };
 }

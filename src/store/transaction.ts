@@ -1,9 +1,9 @@
 /**
  * A write transaction: objects are staged flat under `tmp/staging-<pid>-<random>/<checksum>.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * renamed into objects/xx/rest.ext (like libostree; only objects that were absent from objects/
- * when staged are staged at all, and a same-named object written meanwhile by a concurrent
- * transaction is identical), object dirs fsynced, and finally the queued refs are written with
+ * hardlinked into objects/xx/rest.ext without ever replacing an existing object (EEXIST = a
+ * concurrent transaction stored the same object first; only objects absent from objects/ when
+ * staged are staged at all), object dirs fsynced, and finally the queued refs are written with
  * atomicWrite. Holds the SHARED repo lock.
  *
  * Small files (<= 1 MiB) are hashed from memory and written with synchronous syscalls
@@ -33,8 +33,7 @@ const EGID = process.getegid?.() ?? -1;
 const LIST_DIR_MAX_BYTES = 256 * 1024;
 const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
 /** Small-file write-behind (see stageBehind): at most this many files / bytes in flight. */
-const WRITE_BEHIND = process.env.ATOMIC_NO_WRITE_BEHIND === undefined;
-const WRITE_BEHIND_MAX = Number(process.env.ATOMIC_WB_MAX ?? 4);
+const WRITE_BEHIND_MAX = 4;
 const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 
 function currentUmask(): number {
@@ -211,7 +210,7 @@ export class Transaction {
     const p = this.stagePath(c, 'file');
     const cm = this.createMode(meta);
     this.markStaged(c, 'file', size);
-    if (WRITE_BEHIND && this.repo.mode === 'bare' && meta.xattrs.length === 0) {
+    if (this.repo.mode === 'bare' && meta.xattrs.length === 0) {
       this.stageBehind(c, p, cm.mode, cm.chmod, meta, data, size);
       return c;
     }
@@ -426,7 +425,22 @@ export class Transaction {
           }
         }
         const stage = this.stagingDir;
-        for (const s of this.staged) fs.renameSync(`${stage}/${s.name}`, `${objects}/${s.rel}`);
+        // never replace an object that is already there (it may be hardlinked into checkouts):
+        // link() fails with EEXIST instead; the staged copies go with the staging dir. Detached
+        // metadata (.commitmeta) is the one object kind that may legitimately change: renamed.
+        for (const s of this.staged) {
+          const from = `${stage}/${s.name}`;
+          const to = `${objects}/${s.rel}`;
+          if (s.rel.endsWith('.commitmeta')) {
+            fs.renameSync(from, to);
+            continue;
+          }
+          try {
+            fs.linkSync(from, to);
+          } catch (e) {
+            if (!isErrno(e, 'EEXIST')) throw e;
+          }
+        }
         faultPoint('store:commit:after-link');
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);

@@ -152,6 +152,23 @@ describe('render/values: computeValues (§2.8)', () => {
   });
 
   describe('EXEC_* directives', () => {
+    // the hardened foreground form (values.ts): sh wrappers that delete a leftover before run and
+    // never leave the container behind on stop
+    const fgStart = (rtsg: string, n: string) => `/bin/sh -c '${rtsg} delete -f ${n} >/dev/null 2>&1; exec ${rtsg} run ${n}'`;
+    const fgStop = (rtsg: string, rt: string, n: string) =>
+      `/bin/sh -c '${rtsg} kill ${n} TERM >/dev/null 2>&1; i=0; while [ $$i -lt 100 ] && ${rt} state ${n} >/dev/null 2>&1; do sleep 0.1; i=$$((i+1)); done; ${rtsg} delete -f ${n} >/dev/null 2>&1; exit 0'`;
+    it('foreground form, literally', () => {
+      const v = computeValues(input({ serviceTemplate: FG_TEMPLATE }));
+      assert.equal(v.EXEC_START, "/bin/sh -c '/usr/bin/runc --systemd-cgroup delete -f etcd >/dev/null 2>&1; exec /usr/bin/runc --systemd-cgroup run etcd'");
+      assert.equal(
+        v.EXEC_STOP,
+        "/bin/sh -c '/usr/bin/runc --systemd-cgroup kill etcd TERM >/dev/null 2>&1; i=0; while [ $$i -lt 100 ] && /usr/bin/runc state etcd >/dev/null 2>&1; do sleep 0.1; i=$$((i+1)); done; /usr/bin/runc --systemd-cgroup delete -f etcd >/dev/null 2>&1; exit 0'",
+      );
+    });
+    it('foreground form: a runtime path with a quote is quoted for sh, then for systemd', () => {
+      const v = computeValues(input({ serviceTemplate: FG_TEMPLATE, runtime: "/opt/it's/runc", runtimeFeatures: { systemdCgroup: false, pidFile: true } }));
+      assert.equal(v.EXEC_START, "/bin/sh -c '\\'/opt/it\\'\\\\\\'\\'s/runc\\' delete -f etcd >/dev/null 2>&1; exec \\'/opt/it\\'\\\\\\'\\'s/runc\\' run etcd'");
+    });
     type Row = { title: string; over: Partial<ValuesInput>; start: string; stop: string; startpre: string; stoppost: string };
     const rows: Row[] = [
       {
@@ -173,40 +190,40 @@ describe('render/values: computeValues (§2.8)', () => {
       {
         title: 'default template, runtime without --pid-file → foreground',
         over: { runtimeFeatures: { systemdCgroup: true, pidFile: false } },
-        start: "/usr/bin/runc --systemd-cgroup run 'etcd'",
-        stop: "/usr/bin/runc --systemd-cgroup kill 'etcd'",
+        start: fgStart('/usr/bin/runc --systemd-cgroup', 'etcd'),
+        stop: fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd'),
         startpre: '',
         stoppost: '',
       },
       {
         title: 'template without $EXEC_STOPPOST → foreground',
         over: { serviceTemplate: FG_TEMPLATE },
-        start: "/usr/bin/runc --systemd-cgroup run 'etcd'",
-        stop: "/usr/bin/runc --systemd-cgroup kill 'etcd'",
+        start: fgStart('/usr/bin/runc --systemd-cgroup', 'etcd'),
+        stop: fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd'),
         startpre: '',
         stoppost: '',
       },
       {
         title: 'braces ${EXEC_STOPPOST} ${PIDFILE} do not count → foreground',
         over: { serviceTemplate: 'ExecStopPost=${EXEC_STOPPOST}\nPIDFile=${PIDFILE}\n' },
-        start: "/usr/bin/runc --systemd-cgroup run 'etcd'",
-        stop: "/usr/bin/runc --systemd-cgroup kill 'etcd'",
+        start: fgStart('/usr/bin/runc --systemd-cgroup', 'etcd'),
+        stop: fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd'),
         startpre: '',
         stoppost: '',
       },
       {
         title: 'foreground without systemd-cgroup',
         over: { serviceTemplate: FG_TEMPLATE, runtimeFeatures: { systemdCgroup: false, pidFile: true } },
-        start: "/usr/bin/runc run 'etcd'",
-        stop: "/usr/bin/runc kill 'etcd'",
+        start: fgStart('/usr/bin/runc', 'etcd'),
+        stop: fgStop('/usr/bin/runc', '/usr/bin/runc', 'etcd'),
         startpre: '',
         stoppost: '',
       },
       {
         title: 'user mode never uses --systemd-cgroup',
         over: { userMode: true, uid: 1000, runDirectory: '/run/user/1000', serviceTemplate: FG_TEMPLATE },
-        start: "/usr/bin/runc run 'etcd'",
-        stop: "/usr/bin/runc kill 'etcd'",
+        start: fgStart('/usr/bin/runc', 'etcd'),
+        stop: fgStop('/usr/bin/runc', '/usr/bin/runc', 'etcd'),
         startpre: '',
         stoppost: '',
       },
@@ -221,8 +238,8 @@ describe('render/values: computeValues (§2.8)', () => {
       {
         title: '--runtime=/bin/ls appears as given',
         over: { runtime: '/bin/ls', runtimeFeatures: { systemdCgroup: false, pidFile: false } },
-        start: "/bin/ls run 'etcd'",
-        stop: "/bin/ls kill 'etcd'",
+        start: fgStart('/bin/ls', 'etcd'),
+        stop: fgStop('/bin/ls', '/bin/ls', 'etcd'),
         startpre: '',
         stoppost: '',
       },
@@ -258,9 +275,12 @@ describe('render/values: computeValues (§2.8)', () => {
     for (const [name, want] of table) {
       it(`${JSON.stringify(name)} → ${want}`, () => {
         assert.equal(quoteSystemdArg(name), want);
-        const v = computeValues(input({ name, serviceTemplate: FG_TEMPLATE, runtimeFeatures: { systemdCgroup: false, pidFile: false } }));
-        assert.equal(v.EXEC_START, `/usr/bin/runc run ${want}`);
+        // the detached form puts the name in directly (the foreground form wraps it in sh)
+        const v = computeValues(input({ name, runtimeFeatures: { systemdCgroup: false, pidFile: true } }));
+        assert.equal(v.EXEC_STOPPOST, `/usr/bin/runc delete ${want}`);
         assert.ok(!/[\n\r]/.test(v.EXEC_START));
+        const fg = computeValues(input({ name, serviceTemplate: FG_TEMPLATE }));
+        assert.ok(!/[\n\r]/.test(fg.EXEC_START + fg.EXEC_STOP));
       });
     }
   });

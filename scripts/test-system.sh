@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# npm run test:system — the system suite (test/system) inside a throw-away systemd:
+# ../shared/systemd-harness/with-systemd boots systemd as PID 1 (systemd-nspawn over a tmpfs
+# overlay of /) and runs mocha on dist/test/system there, with the project bind-mounted.
+# Needs root. WITH_SYSTEMD overrides the harness path; extra arguments go to mocha.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HARNESS=${WITH_SYSTEMD:-$(cd .. && pwd)/shared/systemd-harness/with-systemd}
+if [ "$(id -u)" != 0 ]; then
+  echo "test:system: needs root (the harness boots systemd in systemd-nspawn)" >&2
+  exit 1
+fi
+[ -x "$HARNESS" ] || { echo "test:system: harness not found at $HARNESS (set WITH_SYSTEMD)" >&2; exit 1; }
+export WITH_SYSTEMD_STOP_TIMEOUT=${WITH_SYSTEMD_STOP_TIMEOUT:-20}
+exec "$HARNESS" node node_modules/mocha/bin/mocha.js --forbid-only --timeout 600000 "${@:-dist/test/system/**/*.test.js}"

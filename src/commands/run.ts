@@ -1,0 +1,42 @@
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { runTarget } from '../app/label-commands.js';
+import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
+
+export default class Run extends BaseCommand {
+  static override summary = 'Start an installed container, or run an image: its RUN label, or once in the foreground.';
+  static override description = [
+    'NAME of an installed system container: without CMD `systemctl start NAME`; with CMD, `<runtime> exec NAME CMD` when it is active, else a one-off run of its config.json with CMD as the process.',
+    'IMAGE (pulled first if missing): the command in its RUN label (IMAGE, NAME, ${CONFDIR}, ${LOGDIR}, ${DATADIR} substituted, CMD appended), unless --storage ostree is given, the image is labelled atomic.run=once or it has no RUN label: then it runs once: a throw-away checkout, config.json from /exports (or generated from the image config), CMD replacing its command, the runtime in the foreground, the checkout removed afterwards.',
+    'atomic exits with the exit status of the command or container.',
+  ].join('\n\n');
+  static override examples = [
+    '<%= config.bin %> run etcd',
+    '<%= config.bin %> run --storage ostree --set RECEIVER=Mars oci:/srv/images:hello /bin/sh -c \'echo $RECEIVER\'',
+    '<%= config.bin %> run --display registry.example.com/tools:1.0',
+  ];
+  static override strict = false;
+  static override args = { target: Args.string({ required: true, description: 'Installed container NAME, or IMAGE (a name in the store or any pull source); the words after it are CMD.' }) };
+  static override flags = {
+    name: Flags.string({ char: 'n', description: 'NAME for the RUN command, or the container id of a run-once container (default: run-once-PID).' }),
+    display: Flags.boolean({ description: 'Print the command that would run and run nothing.' }),
+    set: Flags.string({ description: 'Template variable NAME=VALUE for a run-once container; repeatable.', multiple: true, multipleNonGreedy: true }),
+    runtime: Flags.string({ description: 'OCI runtime binary (default: atomic.conf runtime, $RUNC_PATH, runc from PATH).', helpValue: 'PATH' }),
+    storage: Flags.string({ description: "Storage backend; only 'ostree' is supported. Given explicitly, an image is always run once (its RUN label is ignored).", options: ['ostree', 'docker'] }),
+  };
+
+  async run(): Promise<void> {
+    const split = splitAtFirstPositional(this.argv, { ...Run.baseFlags, ...Run.flags } as Record<string, FlagShape>);
+    const { args, flags } = await this.parse(Run, split.head);
+    this.checkStorage(flags.storage);
+    process.exitCode = await runTarget(this.makeContext(flags), {
+      target: args.target,
+      command: split.rest,
+      name: flags.name,
+      display: flags.display,
+      set: flags.set,
+      runtime: flags.runtime,
+      storageExplicit: flags.storage !== undefined,
+    });
+  }
+}
