@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // build-example-image.mjs EXAMPLE_DIR OUT_OCI_DIR
+// The layout's single manifest is annotated with the full image name (org.opencontainers.image.ref.name),
+// so `atomic pull oci:OUT_OCI_DIR` stores it as NAME:TAG from image.json.
 // Builds a small OCI image layout from an exports-examples/<name>/ directory, deterministically:
 // layer 1 = /bin/busybox (static) with applet links, /etc/passwd, /tmp; layer 2 = EXAMPLE_DIR/rootfs.
 // Used by `npm run demo` and the tests; needs only Node and busybox-static on the host.
@@ -95,6 +97,6 @@ const md = putBlob(manifest);
 fs.writeFileSync(path.join(outDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
 fs.writeFileSync(path.join(outDir, 'index.json'), JSON.stringify({
   schemaVersion: 2,
-  manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': meta.tag } }],
+  manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': `${meta.name}:${meta.tag}` } }],
 }));
-console.log(`${outDir}:${meta.tag} ${md}`);
+console.log(`oci:${outDir} ${meta.name}:${meta.tag} ${md}`);

@@ -20,10 +20,10 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
 step "node scripts/build-example-image.mjs exports-examples/hello-web $SCRATCH/oci"
 node scripts/build-example-image.mjs exports-examples/hello-web "$SCRATCH/oci"
-step "atomic pull --storage ostree --name $IMG oci:$SCRATCH/oci:1.0"
-$A pull --storage ostree --name "$IMG" "oci:$SCRATCH/oci:1.0"
-step "atomic pull --storage ostree --name $IMG oci:$SCRATCH/oci:1.0   # again: nothing to fetch"
-$A pull --storage ostree --name "$IMG" "oci:$SCRATCH/oci:1.0"
+step "atomic pull --storage ostree oci:$SCRATCH/oci"
+$A pull --storage ostree "oci:$SCRATCH/oci"
+step "atomic pull --storage ostree oci:$SCRATCH/oci   # again: nothing to fetch"
+$A pull --storage ostree "oci:$SCRATCH/oci"
 step "atomic images list"
 $A images list
 step "atomic images list -a   # layers and config blob as <none> rows"

@@ -6,7 +6,8 @@ import { PROJECT_ROOT } from './fixtures.js';
 
 /**
  * Copy exports-examples/<example> to `work/<label>`, apply `edit(dir)` (write/patch files under
- * dir/rootfs, dir/image.json), build an OCI layout at `work/<label>-oci` and return the pull source.
+ * dir/rootfs, dir/image.json), build an OCI layout at `work/<label>-oci` and return the pull source (`oci:DIR`; the image is stored
+ * under image.json's name:tag).
  */
 export function buildExampleImage(example: string, work: string, label: string, edit?: (dir: string) => void): string {
   const dir = path.join(work, label);
@@ -14,6 +15,5 @@ export function buildExampleImage(example: string, work: string, label: string, 
   edit?.(dir);
   const out = path.join(work, `${label}-oci`);
   execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts', 'build-example-image.mjs'), dir, out], { stdio: 'ignore' });
-  const tag = (JSON.parse(fs.readFileSync(path.join(dir, 'image.json'), 'utf8')) as { tag: string }).tag;
-  return `oci:${out}:${tag}`;
+  return `oci:${out}`;
 }

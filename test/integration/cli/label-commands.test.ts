@@ -19,8 +19,8 @@ function labelledImage(work: string, tag: string, labels: Labels, config: Record
     fs.rmSync(path.join(d, 'rootfs', 'exports'), { recursive: true, force: true });
     const f = path.join(d, 'image.json');
     const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { name: string; tag: string; config: Record<string, unknown> };
-    j.name = `example.com/test/${tag}`;
-    j.tag = tag; // the oci layout's ref name: stored as `${tag}:latest`
+    j.name = tag; // stored as `${tag}:latest`
+    j.tag = 'latest';
     j.config = { ...j.config, ...config, Labels: labels };
     fs.writeFileSync(f, JSON.stringify(j));
     edit?.(d);

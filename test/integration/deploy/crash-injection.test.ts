@@ -1,17 +1,20 @@
 /**
- * Crash injection for install, update, rollback and uninstall: the command is SIGKILLed at every
- * step boundary (each fault point it reaches, enumerated with ATOMIC_FAULT_TRACE and hit with
- * ATOMIC_FAULT_AT=n). After each kill, once atomic has looked at it (any command replays the
+ * Crash injection for pull, install, update, rollback and uninstall: the command is SIGKILLed
+ * (1) at every step boundary (each fault point it reaches, enumerated with ATOMIC_FAULT_TRACE and
+ * hit with ATOMIC_FAULT_AT=n), and (2) at random times: after a delay drawn from a seeded PRNG
+ * (mulberry32; seed ATOMIC_CRASH_SEED, default below, printed with the totals) over the command's
+ * measured run time. After each kill, once atomic has looked at it (any command replays the
  * journal of an interrupted operation), the container must be entirely old or entirely new (or
- * absent); the real `ostree fsck` must pass, and re-running the same command must succeed and
- * leave a consistent deployment.
+ * absent), a pulled image complete or absent; the real `ostree fsck` must pass, and re-running the
+ * same command must succeed and leave a consistent deployment. Runs go two (ATOMIC_CRASH_JOBS) at
+ * a time, each in its own scratch sysroot.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { atomicSysroot } from '../../helpers/cli.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { fixtureImages, makeTempDir, BIN } from '../../helpers/fixtures.js';
+import { atomicSysroot, type CliResult } from '../../helpers/cli.js';
 import { deployState, CK } from '../../helpers/deploy-state.js';
 
 interface Scenario {
@@ -19,35 +22,104 @@ interface Scenario {
   setup: string[][];
   command: string[];
   /** state after the re-run */
-  final: 'installed' | 'absent';
+  final: 'installed' | 'absent' | 'pulled';
+  /** random-time kills of this scenario */
+  randomKills: number;
 }
 
 const NAME = 'crash';
-const SCENARIOS: Scenario[] = [
-  { op: 'install', setup: [], command: ['install', '--system', '--name', NAME, '--set', 'RECEIVER=Crash', 'systest'], final: 'installed' },
-  { op: 'update', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['containers', 'update', '--set', 'PORT=9009', NAME], final: 'installed' },
-  {
-    op: 'update --rebase',
-    setup: [['install', '--system', '--name', NAME, 'systest']],
-    command: ['containers', 'update', '--rebase', 'systest-update', NAME],
-    final: 'installed',
-  },
-  { op: 'rollback', setup: [['install', '--system', '--name', NAME, 'systest'], ['containers', 'update', '--set', 'PORT=9010', NAME]], command: ['containers', 'rollback', NAME], final: 'installed' },
-  { op: 'uninstall', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['uninstall', NAME], final: 'absent' },
-];
+const SEED = Number(process.env.ATOMIC_CRASH_SEED ?? 20261122);
+const JOBS = Math.max(1, Number(process.env.ATOMIC_CRASH_JOBS ?? 2));
+const RANDOM_KILLS = Number(process.env.ATOMIC_CRASH_RANDOM ?? 22);
 
-function fsck(repo: string): void {
-  execFileSync('ostree', ['fsck', '--quiet', `--repo=${repo}`], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'] });
+function scenarios(fx: string): Scenario[] {
+  return [
+    { op: 'pull', setup: [], command: ['pull', `oci:${fx}/oci:systest-update`], final: 'pulled', randomKills: RANDOM_KILLS },
+    { op: 'install', setup: [], command: ['install', '--system', '--name', NAME, '--set', 'RECEIVER=Crash', 'systest'], final: 'installed', randomKills: RANDOM_KILLS },
+    // install of an image that is not in the store yet: pull + deploy in one command
+    { op: 'install (pulls)', setup: [], command: ['install', '--system', '--name', NAME, `oci:${fx}/oci-zstd:systest`], final: 'installed', randomKills: RANDOM_KILLS },
+    { op: 'update', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['containers', 'update', '--set', 'PORT=9009', NAME], final: 'installed', randomKills: RANDOM_KILLS },
+    {
+      op: 'update --rebase',
+      setup: [['install', '--system', '--name', NAME, 'systest']],
+      command: ['containers', 'update', '--rebase', 'systest-update', NAME],
+      final: 'installed',
+      randomKills: RANDOM_KILLS,
+    },
+    {
+      op: 'rollback',
+      setup: [['install', '--system', '--name', NAME, 'systest'], ['containers', 'update', '--set', 'PORT=9010', NAME]],
+      command: ['containers', 'rollback', NAME],
+      final: 'installed',
+      randomKills: RANDOM_KILLS,
+    },
+    { op: 'uninstall', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['uninstall', NAME], final: 'absent', randomKills: RANDOM_KILLS },
+  ];
 }
 
-describe('crash injection: every step of install/update/rollback/uninstall', function () {
-  this.timeout(900_000);
+/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fsck(repo: string): string | null {
+  try {
+    execFileSync('ostree', ['fsck', '--quiet', `--repo=${repo}`], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    return null;
+  } catch (e) {
+    return (e as { stderr?: Buffer }).stderr?.toString() ?? String(e);
+  }
+}
+
+/** The CLI against a scratch sysroot, asynchronously; SIGKILLed after `killAfterMs` when given. */
+function atomicAsync(sysroot: string, args: string[], extra: Record<string, string> = {}, killAfterMs?: number): Promise<CliResult & { killed: boolean; ms: number }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ATOMIC_SYSROOT: sysroot, ...extra };
+  for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF']) delete env[k];
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const c = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => {
+      killed = c.kill('SIGKILL');
+    }, killAfterMs);
+    const guard = setTimeout(() => c.kill('SIGKILL'), 120_000);
+    c.on('close', (code, sig) => {
+      clearTimeout(timer);
+      clearTimeout(guard);
+      resolve({ status: code ?? (sig === 'SIGKILL' ? 137 : 128), stdout, stderr, killed: killed && sig === 'SIGKILL', ms: Date.now() - t0 });
+    });
+  });
+}
+
+async function pool<T>(items: T[], jobs: number, f: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, items.length) }, async () => {
+      while (next < items.length) await f(items[next++]);
+    }),
+  );
+}
+
+describe('crash injection: every step and random times of pull/install/update/rollback/uninstall', function () {
+  this.timeout(1_800_000);
   let work: string;
   let base: string;
-  let total = 0;
+  let fx: string;
+  const totals = { stepKills: 0, randomKills: 0, randomFinished: 0, runs: 0, failures: 0 };
 
   before(() => {
-    const fx = fixtureImages();
+    fx = fixtureImages();
     work = makeTempDir('atomic-crash-');
     base = path.join(work, 'base');
     for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(base, d), { recursive: true });
@@ -58,52 +130,100 @@ describe('crash injection: every step of install/update/rollback/uninstall', fun
   });
   after(() => {
     fs.rmSync(work, { recursive: true, force: true });
-    console.log(`      crash points covered: ${total}`);
+    const kills = totals.stepKills + totals.randomKills;
+    console.log(
+      `      crash injection (seed ${SEED}): ${kills} kills = ${totals.stepKills} at step boundaries + ${totals.randomKills} at random times ` +
+        `(${totals.randomFinished} random runs finished before their kill time); ${totals.runs} runs checked, ${totals.failures} failures`,
+    );
   });
 
-  for (const sc of SCENARIOS) {
-    it(`${sc.op}: killed at each step, then consistent and re-runnable`, () => {
-      const tmpl = path.join(work, `tmpl-${sc.op.replace(/\W+/g, '-')}`);
-      execFileSync('cp', ['-a', base, tmpl]);
+  /** Check one killed run's sysroot, then re-run the command and check again. */
+  async function checkAndRerun(root: string, sc: Scenario, where: string, failures: string[]): Promise<void> {
+    // what a user sees through atomic: any command repairs an interrupted operation first
+    const look = await atomicAsync(root, ['containers', 'list', '-a', '-q']);
+    if (look.status !== 0) failures.push(`${where}: containers list failed: ${look.stderr}`);
+    const st = deployState(root, NAME);
+    if (st.problems.length) failures.push(`${where}: inconsistent: ${st.problems.join('; ')}`);
+    const bad = fsck(path.join(root, CK, '.storage', 'ostree'));
+    if (bad !== null) failures.push(`${where}: ostree fsck failed: ${bad}`);
+    if (sc.final === 'pulled') {
+      // the image is complete (its ref resolves to a verifiable image) or absent
+      const info = await atomicAsync(root, ['images', 'info', 'systest-update']);
+      if (info.status !== 0 && !/not found|No such|IMAGE_NOT_FOUND|does not exist/i.test(info.stderr)) failures.push(`${where}: images info: ${info.status} ${info.stderr}`);
+    }
+    const again = await atomicAsync(root, sc.command);
+    if (again.status !== 0) failures.push(`${where}: re-run failed (${again.status}): ${again.stderr}`);
+    if (sc.final === 'pulled') {
+      const v = await atomicAsync(root, ['images', 'verify', 'systest-update']);
+      if (v.status !== 0) failures.push(`${where}: images verify after re-run: ${v.stderr}`);
+      const bad2 = fsck(path.join(root, CK, '.storage', 'ostree'));
+      if (bad2 !== null) failures.push(`${where}: ostree fsck after re-run failed: ${bad2}`);
+    } else {
+      const fin = deployState(root, NAME);
+      if (fin.problems.length || fin.kind !== sc.final) failures.push(`${where}: after re-run: ${fin.kind} ${fin.problems.join('; ')}`);
+    }
+    if (fs.existsSync(path.join(root, CK, '.atomic', 'journal', `${NAME}.json`))) failures.push(`${where}: journal left behind after re-run`);
+    totals.runs++;
+  }
+
+  const names = ['pull', 'install', 'install (pulls)', 'update', 'update --rebase', 'rollback', 'uninstall'];
+  for (const [idx, op] of names.entries()) {
+    it(`${op}: killed at each step and at random times, then consistent and re-runnable`, async () => {
+      const sc = scenarios(fx).find((s) => s.op === op)!;
+      const tmpl = path.join(work, `tmpl-${idx}`);
+      if (sc.op === 'pull' || sc.op === 'install (pulls)') {
+        // a sysroot whose store does not have the image yet
+        fs.mkdirSync(tmpl);
+        for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(tmpl, d), { recursive: true });
+        if (sc.op === 'pull') assert.equal(atomicSysroot(tmpl, ['pull', `oci:${fx}/oci:systest`]).status, 0); // shares the base layer
+      } else {
+        execFileSync('cp', ['-a', base, tmpl]);
+      }
       for (const s of sc.setup) {
         const r = atomicSysroot(tmpl, s);
         assert.equal(r.status, 0, `${s.join(' ')}: ${r.stderr}`);
       }
-      // enumerate the step boundaries of the command
-      const traceRoot = path.join(work, 'trace-root');
-      fs.rmSync(traceRoot, { recursive: true, force: true });
+      // enumerate the step boundaries of the command, and time it
+      const traceRoot = path.join(work, `trace-root-${idx}`);
       execFileSync('cp', ['-a', tmpl, traceRoot]);
-      const trace = path.join(work, 'trace.txt');
-      fs.rmSync(trace, { force: true });
-      const ok = atomicSysroot(traceRoot, sc.command, { ATOMIC_FAULT_TRACE: trace });
+      const trace = path.join(work, `trace-${idx}.txt`);
+      const ok = await atomicAsync(traceRoot, sc.command, { ATOMIC_FAULT_TRACE: trace });
       assert.equal(ok.status, 0, ok.stderr);
+      const durationMs = ok.ms;
+      fs.rmSync(traceRoot, { recursive: true, force: true });
       const points = fs.readFileSync(trace, 'utf8').trim().split('\n');
       assert.ok(points.length >= 5, `expected several step boundaries, got ${points.join(',')}`);
+
+      const rand = mulberry32(SEED + idx * 7919);
+      type Job = { kind: 'step'; i: number } | { kind: 'random'; i: number; delay: number };
+      const jobs: Job[] = [
+        ...points.map((_, k) => ({ kind: 'step' as const, i: k + 1 })),
+        ...Array.from({ length: sc.randomKills }, (_, k) => ({ kind: 'random' as const, i: k + 1, delay: Math.floor(rand() * durationMs * 1.1) })),
+      ];
       const failures: string[] = [];
-      for (let i = 1; i <= points.length; i++) {
-        const root = path.join(work, `run-${i}`);
+      let n = 0;
+      await pool(jobs, JOBS, async (job) => {
+        const root = path.join(work, `run-${idx}-${n++}`);
         execFileSync('cp', ['-a', tmpl, root]);
-        const killed = atomicSysroot(root, sc.command, { ATOMIC_FAULT_AT: String(i) });
-        total++;
-        const where = `${sc.op} killed at step ${i} (${points[i - 1]})`;
-        if (killed.status !== 137) failures.push(`${where}: expected SIGKILL, got ${killed.status} ${killed.stderr}`);
-        // what a user sees through atomic: any command repairs an interrupted operation first
-        const look = atomicSysroot(root, ['containers', 'list', '-a', '-q']);
-        if (look.status !== 0) failures.push(`${where}: containers list failed: ${look.stderr}`);
-        const st = deployState(root, NAME);
-        if (st.problems.length) failures.push(`${where}: inconsistent: ${st.problems.join('; ')}`);
-        try {
-          fsck(path.join(root, CK, '.storage', 'ostree'));
-        } catch (e) {
-          failures.push(`${where}: ostree fsck failed: ${(e as { stderr?: Buffer }).stderr?.toString()}`);
+        let where: string;
+        if (job.kind === 'step') {
+          where = `${sc.op} killed at step ${job.i} (${points[job.i - 1]})`;
+          const killed = await atomicAsync(root, sc.command, { ATOMIC_FAULT_AT: String(job.i) });
+          totals.stepKills++;
+          if (killed.status !== 137) failures.push(`${where}: expected SIGKILL, got ${killed.status} ${killed.stderr}`);
+        } else {
+          where = `${sc.op} killed after ${job.delay} ms (random #${job.i}, seed ${SEED})`;
+          const r = await atomicAsync(root, sc.command, {}, job.delay);
+          if (r.killed) totals.randomKills++;
+          else {
+            totals.randomFinished++;
+            if (r.status !== 0) failures.push(`${where}: finished before the kill with ${r.status}: ${r.stderr}`);
+          }
         }
-        const again = atomicSysroot(root, sc.command);
-        if (again.status !== 0) failures.push(`${where}: re-run failed (${again.status}): ${again.stderr}`);
-        const fin = deployState(root, NAME);
-        if (fin.problems.length || fin.kind !== sc.final) failures.push(`${where}: after re-run: ${fin.kind} ${fin.problems.join('; ')}`);
-        if (fs.existsSync(path.join(root, CK, '.atomic', 'journal', `${NAME}.json`))) failures.push(`${where}: journal left behind after re-run`);
+        await checkAndRerun(root, sc, where, failures);
         fs.rmSync(root, { recursive: true, force: true });
-      }
+      });
+      totals.failures += failures.length;
       assert.deepEqual(failures, []);
     });
   }
