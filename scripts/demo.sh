@@ -72,9 +72,10 @@ $A containers rollback hello
 step "ls -l $CK; grep -E 'Description|WorkingDirectory' $ATOMIC_SYSROOT/etc/systemd/system/hello.service"
 ls -l "$CK"
 grep -E 'Description|WorkingDirectory' "$ATOMIC_SYSROOT/etc/systemd/system/hello.service"
-step "find $CK/hello/ -maxdepth 1; jq .values.GREETING,.values.PORT $CK/hello/info"
-find "$CK/hello/" -maxdepth 1 | sort
-if command -v jq >/dev/null; then jq .values.GREETING,.values.PORT "$CK/hello/info"; fi
+LIVE="$CK/$(basename "$(readlink "$CK/hello")")"   # the link holds the path as the installed system sees it
+step "find $LIVE -maxdepth 1; jq .values.GREETING,.values.PORT $LIVE/info"
+find "$LIVE" -maxdepth 1 | sort
+if command -v jq >/dev/null; then jq .values.GREETING,.values.PORT "$LIVE/info"; fi
 step "atomic uninstall hello"
 $A uninstall hello
 step "ls $CK; ls $ATOMIC_SYSROOT/etc/systemd/system"
