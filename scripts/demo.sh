@@ -4,11 +4,18 @@
 # system container (offline: systemctl --root), update it, roll it back and uninstall it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /bin/busybox ]; then
+# tools the demo needs: busybox-static (the example image's userland), runc (checked by install),
+# systemd's systemctl/systemd-tmpfiles (used offline with --root)
+need=""
+[ -x /bin/busybox ] || need="$need busybox-static"
+command -v runc >/dev/null || [ -x /usr/sbin/runc ] || need="$need runc"
+command -v systemctl >/dev/null || need="$need systemd"
+if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y busybox-static >/dev/null 2>&1 || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y busybox-static >/dev/null; }
+    echo "demo: installing$need" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y $need >/dev/null 2>&1 || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y $need >/dev/null; }
   else
-    echo "demo: /bin/busybox is missing: apt-get install busybox-static (as root)" >&2; exit 1
+    echo "demo: missing$need: apt-get install$need (as root)" >&2; exit 1
   fi
 fi
 SCRATCH=$(mktemp -d /var/tmp/atomic-demo.XXXXXX)
