@@ -23,6 +23,7 @@ import { containerPaths, STATE_DIR } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
 import { fsyncDir } from '../util/atomic-write.js';
 import type { OstreeRepo } from '../store/repo.js';
+import type { Checksum } from '../store/types.js';
 
 const VALID_ENCODED = /^[A-Za-z0-9._-]+$/;
 
@@ -61,7 +62,7 @@ async function chooseRefs(ctx: AppContext, repo: OstreeRepo): Promise<string[]> 
   const used = new Set(deployments.map((d) => d.ostreeCommit).filter(Boolean));
   for (const commit of used) {
     try {
-      const img = await readImageEntry(repo, `${REF_PREFIX}deployment`, commit);
+      const img = await readImageEntry(repo, `${REF_PREFIX}deployment`, commit as Checksum);
       for (const l of img.layers) keep.add(l.replace(/^sha256:/, ''));
       if (img.configDigest) keep.add(img.configDigest.replace(/^sha256:/, ''));
     } catch {
