@@ -169,3 +169,28 @@ export async function recoverInterrupted(ctx: AppContext): Promise<void> {
     }
   }
 }
+
+/** Does `e` (or anything in its cause chain) come from ENOSPC? */
+function isNoSpace(e: unknown): e is Error {
+  for (let c: unknown = e, i = 0; c instanceof Error && i < 10; c = c.cause, i++) {
+    if ((c as NodeJS.ErrnoException).code === 'ENOSPC' || /no space left on device/i.test(c.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Turn a "no space left on device" from anywhere below (store, checkout, render, atomic writes)
+ * into one clear error that names the path (the file being written when the error knows it, else
+ * the directory the operation writes to) and says that the previous state was kept.
+ */
+export function explainNoSpace(e: unknown, op: string, ctx: AppContext, cp: ContainerPaths): unknown {
+  if (!isNoSpace(e)) return e;
+  let file: string | undefined;
+  for (let c: unknown = e, i = 0; c instanceof Error && i < 10; c = c.cause, i++) file ??= (c as NodeJS.ErrnoException).path;
+  const where = file ?? `${cp.checkoutRoot} (image store ${ctx.paths.repoPath})`;
+  const detail = (e as Error).message.replace(/^Error: /, '');
+  return new AtomicError('IO', `${op} ${cp.name}: no space left on device writing ${where} (${detail})`, {
+    cause: e,
+    suggestions: [`Free space on the filesystem holding ${file ? path.dirname(file) : cp.checkoutRoot} (df -h ${file ? path.dirname(file) : cp.checkoutRoot}) and run the command again; the previous state of ${cp.name} was kept.`],
+  });
+}

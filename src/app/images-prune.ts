@@ -21,7 +21,7 @@ import { isHexRef } from '../image/name.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { containerPaths, STATE_DIR } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
-import { fsyncDir } from '../util/atomic-write.js';
+import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Checksum } from '../store/types.js';
 
@@ -34,9 +34,11 @@ export async function imagesPrune(ctx: AppContext): Promise<{ refsDeleted: strin
   const lock = await acquireRepoLock(repo.path, 'exclusive');
   let del: string[] = [];
   try {
-    del = await chooseRefs(ctx, repo);
+    const chosen = await chooseRefs(ctx, repo);
+    del = chosen.del;
     for (const r of del) ctx.out.line(`Deleting ${r}`);
     await unlinkRefs(repo, del);
+    await pinDeployments(repo, chosen.used);
   } finally {
     await lock.release();
   }
@@ -45,8 +47,33 @@ export async function imagesPrune(ctx: AppContext): Promise<{ refsDeleted: strin
   return { refsDeleted: del, ...r, dirsRemoved };
 }
 
+/**
+ * Deployment pins: refs `atomic-deployment/<commit>` for every image commit a deployment slot was
+ * made from, so that the object prune keeps the commit (and the manifest in it) even after the
+ * image's name moved on to another commit (a re-pull, or the same name pulled from another
+ * source). Pins of commits no deployment uses any more are removed. Exclusive lock held.
+ */
+export const DEPLOYMENT_PIN_PREFIX = 'atomic-deployment/';
+async function pinDeployments(repo: OstreeRepo, used: Set<string>): Promise<void> {
+  const dir = path.join(repo.path, 'refs', 'heads', DEPLOYMENT_PIN_PREFIX);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const c of used) {
+    if (!/^[0-9a-f]{64}$/.test(c) || !(await repo.hasObject(c as Checksum, 'commit'))) continue;
+    const f = path.join(dir, c);
+    if (!fs.existsSync(f)) await atomicWrite(f, `${c}\n`);
+  }
+  let changed = false;
+  for (const n of fs.readdirSync(dir)) {
+    if (!used.has(n)) {
+      fs.rmSync(path.join(dir, n), { force: true });
+      changed = true;
+    }
+  }
+  if (changed) await fsyncDir(dir);
+}
+
 /** The refs to delete; called with the exclusive repo lock held. */
-async function chooseRefs(ctx: AppContext, repo: OstreeRepo): Promise<string[]> {
+async function chooseRefs(ctx: AppContext, repo: OstreeRepo): Promise<{ del: string[]; used: Set<string> }> {
   const refs = await repo.listRefs(REF_PREFIX);
   const keep = new Set<string>();
   for (const img of await listImages(repo)) {
@@ -80,7 +107,7 @@ async function chooseRefs(ctx: AppContext, repo: OstreeRepo): Promise<string[]> 
     const tail = full.slice(REF_PREFIX.length);
     if (isHexRef(tail) ? !keep.has(tail) : !VALID_ENCODED.test(tail)) del.push(full);
   }
-  return del;
+  return { del, used };
 }
 
 /** Delete ref files (refs/heads/<ref>) durably; the caller holds the exclusive lock. */

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from './context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer } from './container-ops.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, explainNoSpace } from './container-ops.js';
 import { prepareSlot } from './deploy-prepare.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { containerPaths, validateContainerName, type ContainerPaths } from '../deploy/layout.js';
@@ -31,9 +31,24 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
   const runtime = chooseRuntime(ctx, o.runtime);
   checkRuntime(runtime);
   const cp = containerPaths(ctx.paths, name);
-  fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
-  const lock = await lockContainer(cp);
+  let lock;
   try {
+    fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
+    lock = await lockContainer(cp);
+  } catch (e) {
+    throw explainNoSpace(e, 'install', ctx, cp);
+  }
+  try {
+    return await installLocked(ctx, o, cp, name, setValues, runtime);
+  } catch (e) {
+    throw explainNoSpace(e, 'install', ctx, cp);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPaths, name: string, setValues: Record<string, string>, runtime: string): Promise<{ name: string; installed: boolean }> {
+  {
     const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
@@ -57,8 +72,6 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
     }
     await clearJournal(cp.journal);
     return { name, installed: true };
-  } finally {
-    await lock.release();
   }
 }
 

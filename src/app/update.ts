@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from './context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer } from './container-ops.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, explainNoSpace } from './container-ops.js';
 import { resolveImages } from './image-catalog.js';
 import { prepareSlot, imageIdFor } from './deploy-prepare.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
-import { containerPaths, currentSlot, otherSlot } from '../deploy/layout.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
 import { readInfo } from '../deploy/info-file.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../deploy/journal.js';
@@ -26,8 +26,23 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
   const newValues = parseSetValues(o.set);
   const cp = containerPaths(ctx.paths, o.name);
   if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
-  const lock = await lockContainer(cp);
+  let lock;
   try {
+    lock = await lockContainer(cp);
+  } catch (e) {
+    throw explainNoSpace(e, 'update', ctx, cp);
+  }
+  try {
+    return await updateLocked(ctx, o, cp, newValues);
+  } catch (e) {
+    throw explainNoSpace(e, 'update', ctx, cp);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths, newValues: Record<string, string>): Promise<{ updated: boolean }> {
+  {
     const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     const cur = currentSlot(cp);
@@ -80,8 +95,6 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
     }
     await clearJournal(cp.journal);
     return { updated: true };
-  } finally {
-    await lock.release();
   }
 }
 

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { createInflateRaw } from 'node:zlib';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
@@ -75,10 +76,29 @@ export class OstreeRepo {
   static async openOrCreate(repoPath: string, mode: 'bare' | 'bare-user'): Promise<OstreeRepo> {
     const abs = path.resolve(repoPath);
     if (fs.existsSync(path.join(abs, K.CONFIG_FILE))) return OstreeRepo.open(abs);
+    const init = async (dir: string) => {
+      for (const d of K.INIT_DIRS) await fsp.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
+      await atomicWrite(path.join(dir, K.CONFIG_FILE), K.configText(mode), { mode: 0o644 });
+    };
     try {
-      await fsp.mkdir(abs, { recursive: true, mode: 0o755 });
-      for (const d of K.INIT_DIRS) await fsp.mkdir(path.join(abs, d), { recursive: true, mode: 0o755 });
-      await atomicWrite(path.join(abs, K.CONFIG_FILE), K.configText(mode), { mode: 0o644 });
+      if (fs.existsSync(abs)) {
+        await init(abs); // an existing (empty) directory chosen by the user: fill it in place
+      } else {
+        // build the whole repo beside its final place and rename it in, so a crash never leaves a
+        // repo directory without its config (which the real ostree could not open)
+        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        const tmp = `${abs}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+        await fsp.mkdir(tmp, { mode: 0o755 });
+        try {
+          await init(tmp);
+          await fsp.rename(tmp, abs);
+          await fsyncDir(path.dirname(abs));
+        } catch (e) {
+          await fsp.rm(tmp, { recursive: true, force: true });
+          // a concurrent process created it first: use theirs
+          if (!(isErrno(e, 'EEXIST') || isErrno(e, 'ENOTEMPTY')) || !fs.existsSync(path.join(abs, K.CONFIG_FILE))) throw e;
+        }
+      }
     } catch (e) {
       throw wrapError(`create repository ${abs}`, e);
     }

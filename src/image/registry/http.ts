@@ -43,6 +43,8 @@ export class RedirectError extends Error {
   }
 }
 
+const MIN_BYTES_PER_WINDOW = 1024;
+
 export class HttpClient {
   private readonly agents = new Map<string, http.Agent>();
   private readonly tlsFor: (host: string) => TlsSettings;
@@ -88,10 +90,35 @@ export class HttpClient {
       });
       req.on('error', reject);
       req.on('response', (res) => {
+        this.guardRate(res, url);
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
       });
       req.end();
     });
+  }
+
+  /**
+   * Slow-loris guard: besides the per-socket inactivity timeout, a body must deliver at least
+   * MIN_BYTES_PER_WINDOW bytes in every window of `timeoutMs` (default 1 KiB per 60 s), so a
+   * server that drips bytes just often enough to stay "active" cannot hold a pull forever.
+   */
+  private guardRate(res: http.IncomingMessage, url: URL): void {
+    const minBytes = Number(process.env.ATOMIC_REGISTRY_MIN_BYTES_PER_WINDOW) || MIN_BYTES_PER_WINDOW;
+    let got = 0;
+    res.on('data', (c: Buffer) => (got += c.length));
+    const timer = setInterval(() => {
+      if (got < minBytes && !res.complete) {
+        const e = new Error(`transfer from ${url.host} too slow: ${got} bytes in ${this.timeoutMs} ms (at least ${minBytes} expected)`) as NodeJS.ErrnoException;
+        e.code = 'ETIMEDOUT';
+        res.destroy(e);
+      }
+      got = 0;
+    }, this.timeoutMs);
+    timer.unref();
+    const stop = () => clearInterval(timer);
+    res.on('end', stop);
+    res.on('close', stop);
+    res.on('error', stop);
   }
 
   /** One request, following redirects. The caller must consume or destroy `body`. */
