@@ -104,15 +104,18 @@ export class HttpClient {
    */
   private guardRate(res: http.IncomingMessage, url: URL): void {
     const minBytes = Number(process.env.ATOMIC_REGISTRY_MIN_BYTES_PER_WINDOW) || MIN_BYTES_PER_WINDOW;
-    let got = 0;
-    res.on('data', (c: Buffer) => (got += c.length));
+    // count at the socket: listening for 'data' here would start the flow before the caller reads
+    const sock = res.socket;
+    let last = sock?.bytesRead ?? 0;
     const timer = setInterval(() => {
-      if (got < minBytes && !res.complete) {
-        const e = new Error(`transfer from ${url.host} too slow: ${got} bytes in ${this.timeoutMs} ms (at least ${minBytes} expected)`) as NodeJS.ErrnoException;
+      const now = sock?.bytesRead ?? 0;
+      // unread data in our buffer means the consumer is the slow side (backpressure): not the server's fault
+      if (now - last < minBytes && !res.complete && res.readableLength === 0 && !res.destroyed) {
+        const e = new Error(`transfer from ${url.host} too slow: ${now - last} bytes in ${this.timeoutMs} ms (at least ${minBytes} expected)`) as NodeJS.ErrnoException;
         e.code = 'ETIMEDOUT';
         res.destroy(e);
       }
-      got = 0;
+      last = now;
     }, this.timeoutMs);
     timer.unref();
     const stop = () => clearInterval(timer);
