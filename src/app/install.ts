@@ -9,6 +9,7 @@ import { prepareSlot } from './deploy-prepare.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { containerPaths, validateContainerName, type ContainerPaths } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
+import { acquireRepoLock } from '../store/repo-lock.js';
 import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../deploy/journal.js';
 import { removeHostfs } from '../deploy/hostfs.js';
 import { removeDurable, exists } from '../deploy/slot-files.js';
@@ -32,6 +33,7 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
   checkRuntime(runtime);
   const cp = containerPaths(ctx.paths, name);
   let lock;
+  let storeLock;
   try {
     fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
     lock = await lockContainer(cp);
@@ -39,10 +41,19 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
     throw explainNoSpace(e, 'install', ctx, cp);
   }
   try {
+    // hold the store (shared) from image resolution to the end of the checkout, so a concurrent
+    // `images prune` (exclusive) cannot delete the layers this deployment is being built from
+    storeLock = await acquireRepoLock((await ctx.repo()).path, 'shared');
+  } catch (e) {
+    await lock.release();
+    throw explainNoSpace(e, 'install', ctx, cp);
+  }
+  try {
     return await installLocked(ctx, o, cp, name, setValues, runtime);
   } catch (e) {
     throw explainNoSpace(e, 'install', ctx, cp);
   } finally {
+    await storeLock.release();
     await lock.release();
   }
 }

@@ -12,6 +12,7 @@ import { prepareSlot, imageIdFor } from './deploy-prepare.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
+import { acquireRepoLock } from '../store/repo-lock.js';
 import { readInfo } from '../deploy/info-file.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../deploy/journal.js';
 import { AtomicError } from '../util/errors.js';
@@ -27,9 +28,18 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
   const cp = containerPaths(ctx.paths, o.name);
   if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
   let lock;
+  let storeLock;
   try {
     lock = await lockContainer(cp);
   } catch (e) {
+    throw explainNoSpace(e, 'update', ctx, cp);
+  }
+  try {
+    // hold the store (shared) from image resolution to the end of the checkout, so a concurrent
+    // `images prune` (exclusive) cannot delete the layers this deployment is being built from
+    storeLock = await acquireRepoLock((await ctx.repo()).path, 'shared');
+  } catch (e) {
+    await lock.release();
     throw explainNoSpace(e, 'update', ctx, cp);
   }
   try {
@@ -37,6 +47,7 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
   } catch (e) {
     throw explainNoSpace(e, 'update', ctx, cp);
   } finally {
+    await storeLock.release();
     await lock.release();
   }
 }

@@ -252,28 +252,76 @@ export async function acquireRepoLock(repoPath: string, mode: LockMode, opts: Lo
     return { mode, release };
   }
 
-  const file = path.join(dir, `${SHARED_LOCK_PREFIX}${process.pid}-${token}`);
-  for (;;) {
-    const h = await liveExclusive(dir);
-    if (h === null) {
-      const tmp = await writeTemp(dir, content);
-      await fsp.rename(tmp, file);
-      held.add(file);
-      const again = await liveExclusive(dir);
-      if (again === null) break;
-      held.delete(file);
-      await fsp.rm(file, { force: true });
-      if (Date.now() >= deadline) throw busy(repoPath, mode, asHolder(again), 'exclusive');
-    } else if (Date.now() >= deadline) {
-      throw busy(repoPath, mode, asHolder(h), 'exclusive');
+  // re-entrant within a process: a shared lock this process already holds (e.g. install holding
+  // the store while its pull opens transactions) is shared again, never queued behind a waiting
+  // exclusive locker (that would deadlock: the exclusive waits for our first shared lock)
+  const mine = sharedHeld.get(dir);
+  if (mine) {
+    mine.count++;
+    try {
+      await mine.ready; // the first acquisition of this process may still be in progress
+    } catch (e) {
+      mine.count--;
+      throw e;
     }
-    await wait();
+    let released = false;
+    return {
+      mode,
+      release: async () => {
+        if (released) return;
+        released = true;
+        await releaseShared(dir);
+      },
+    };
   }
+  const file = path.join(dir, `${SHARED_LOCK_PREFIX}${process.pid}-${token}`);
+  let ready!: { resolve: () => void; reject: (e: unknown) => void };
+  const entry = { count: 1, file, ready: new Promise<void>((resolve, reject) => (ready = { resolve, reject })) };
+  entry.ready.catch(() => undefined);
+  sharedHeld.set(dir, entry);
+  try {
+    for (;;) {
+      const h = await liveExclusive(dir);
+      if (h === null) {
+        const tmp = await writeTemp(dir, content);
+        await fsp.rename(tmp, file);
+        held.add(file);
+        const again = await liveExclusive(dir);
+        if (again === null) break;
+        held.delete(file);
+        await fsp.rm(file, { force: true });
+        if (Date.now() >= deadline) throw busy(repoPath, mode, asHolder(again), 'exclusive');
+      } else if (Date.now() >= deadline) {
+        throw busy(repoPath, mode, asHolder(h), 'exclusive');
+      }
+      await wait();
+    }
+  } catch (e) {
+    sharedHeld.delete(dir);
+    ready.reject(e);
+    throw e;
+  }
+  ready.resolve();
+  let released = false;
   return {
     mode,
     release: async () => {
-      held.delete(file);
-      await fsp.rm(file, { force: true });
+      if (released) return;
+      released = true;
+      await releaseShared(dir);
     },
   };
+}
+
+/** Shared locks this process holds, per lock dir, with a use count. */
+const sharedHeld = new Map<string, { count: number; file: string; ready: Promise<void> }>();
+
+async function releaseShared(dir: string): Promise<void> {
+  const mine = sharedHeld.get(dir);
+  if (!mine) return;
+  mine.count--;
+  if (mine.count > 0) return;
+  sharedHeld.delete(dir);
+  held.delete(mine.file);
+  await fsp.rm(mine.file, { force: true });
 }

@@ -34,10 +34,12 @@ describe('store/repo-lock', function () {
   });
   afterEach(() => fs.rmSync(repo, { recursive: true, force: true }));
 
-  it('grants concurrent shared locks and cleans up on release', async () => {
+  it('grants concurrent shared locks (re-entrant within a process) and cleans up on the last release', async () => {
     const [a, b] = await Promise.all([acquireRepoLock(repo, 'shared', { timeoutMs: 1000 }), acquireRepoLock(repo, 'shared', { timeoutMs: 1000 })]);
-    assert.equal(fs.readdirSync(lockDir()).filter((n) => n.startsWith('shared-')).length, 2);
+    assert.equal(fs.readdirSync(lockDir()).filter((n) => n.startsWith('shared-')).length, 1, 'one holder file per process');
     await a.release();
+    await a.release(); // idempotent
+    assert.equal(fs.readdirSync(lockDir()).length, 1, 'still held by b');
     await b.release();
     assert.deepEqual(fs.readdirSync(lockDir()), []);
   });
@@ -48,10 +50,17 @@ describe('store/repo-lock', function () {
     const excl = acquireRepoLock(repo, 'exclusive', { timeoutMs: 10_000 }).then((l) => ((exclusiveAt = Date.now()), l));
     await sleep(300);
     assert.equal(exclusiveAt, 0, 'exclusive granted while a shared lock is held');
+    // another process's new shared lock waits behind the pending exclusive (no writer starvation);
+    // this process's own re-entrant shared lock does not (it would deadlock on itself)
+    const script = `import { acquireRepoLock } from ${JSON.stringify(LOCK_JS)};
+      const l = await acquireRepoLock(process.argv[1], 'shared', { timeoutMs: 10000 }); console.log('shared-granted'); await l.release();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, repo], { stdio: ['ignore', 'pipe', 'inherit'] });
     let sharedAt = 0;
-    const shared2 = acquireRepoLock(repo, 'shared', { timeoutMs: 10_000 }).then((l) => ((sharedAt = Date.now()), l));
-    await sleep(200);
-    assert.equal(sharedAt, 0, 'a new shared lock must wait behind a pending exclusive');
+    const childGranted = waitLine(child, 'shared-granted').then(() => (sharedAt = Date.now()));
+    await sleep(400);
+    assert.equal(sharedAt, 0, 'a new shared lock of another process must wait behind a pending exclusive');
+    const again = await acquireRepoLock(repo, 'shared', { timeoutMs: 1000 });
+    await again.release();
     const releasedAt = Date.now();
     await shared.release();
     const x = await excl;
@@ -59,7 +68,7 @@ describe('store/repo-lock', function () {
     await sleep(200);
     assert.equal(sharedAt, 0, 'shared granted while exclusive held');
     await x.release();
-    await (await shared2).release();
+    await childGranted;
     assert.ok(sharedAt >= exclusiveAt);
   });
 
