@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from './context.js';
+import { resolveRemoteRootfs } from './deploy-prepare.js';
 import { slotUnitCopy, slotTmpfilesCopy, otherSlot, type ContainerPaths, type Slot } from '../deploy/layout.js';
 import { readInfo, writeInfo } from '../deploy/info-file.js';
 import { copyHostfs, removeHostfs } from '../deploy/hostfs.js';
@@ -74,7 +75,7 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   }
   const created: string[] = [];
   const hostfs = copyHostfs({
-    rootfs: path.join(slotDir, 'rootfs'),
+    rootfs: info.remote ? resolveRemoteRootfs(ctx, info.remote) : path.join(slotDir, 'rootfs'),
     sysroot: ctx.paths.sysroot,
     values: info.values,
     renameFiles: info['rename-installed-files'] ?? {},

@@ -17,7 +17,7 @@ import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from '
 import { writeInfo, type DeploymentInfo } from '../deploy/info-file.js';
 import { writeDurable, syncFilesystem } from '../deploy/slot-files.js';
 import { runtimeFeatures } from '../host/runtime.js';
-import { underRoot } from './paths.js';
+import { underRoot, hostView } from './paths.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 
@@ -30,6 +30,8 @@ export interface PrepareInput {
   /** --set values (install) or stored values merged with --set (update). */
   setValues: Record<string, string>;
   runtime: string;
+  /** `--rootfs PATH` as given (atomic's "remote" rootfs): no checkout, the slot's rootfs links to it. */
+  remote?: string | null;
 }
 
 export interface PreparedSlot {
@@ -60,6 +62,44 @@ function subIds(file: string, user: string, uid: number): { start: number; count
   return undefined;
 }
 
+/**
+ * atomic's --rootfs resolution (§2.12): PATH must exist; PATH/rootfs is the rootfs when present,
+ * else PATH itself when it looks like one (has usr/); anything else is refused.
+ */
+export function resolveRemoteRootfs(ctx: AppContext, given: string): string {
+  const abs = given.startsWith('/') ? underRoot(ctx.paths.sysroot, given) : path.resolve(given);
+  let real: string;
+  try {
+    real = realpathUnder(ctx.paths.sysroot, abs);
+  } catch {
+    throw new AtomicError('NOT_FOUND', "The container's rootfs is set to remote, but the remote rootfs does not exist", { suggestions: [`Check the path given to --rootfs: ${given}`] });
+  }
+  if (fs.existsSync(path.join(real, 'rootfs'))) return path.join(real, 'rootfs');
+  if (fs.existsSync(path.join(real, 'usr'))) return real;
+  throw new AtomicError('USAGE', '--remote was specified but the given location does not contain a rootfs', { suggestions: [`${given} must be a rootfs (with usr/) or a directory holding rootfs/`] });
+}
+
+/** realpath that re-roots absolute symlink targets at the sysroot (links below a sysroot hold target-system paths). */
+function realpathUnder(sysroot: string, p: string): string {
+  if (sysroot === '/' || !p.startsWith(`${sysroot}/`)) return fs.realpathSync(p);
+  let parts = path.relative(sysroot, p).split('/').filter(Boolean);
+  let cur = sysroot;
+  for (let hops = 0; parts.length; ) {
+    const next = path.join(cur, parts.shift() as string);
+    const st = fs.lstatSync(next);
+    if (!st.isSymbolicLink()) {
+      cur = next;
+      continue;
+    }
+    if (++hops > 40) throw new Error(`too many symbolic links at ${next}`);
+    const t = fs.readlinkSync(next);
+    const target = t.startsWith('/') ? path.join(sysroot, t) : path.join(cur, t);
+    parts = [...path.relative(sysroot, target).split('/').filter(Boolean), ...parts];
+    cur = sysroot;
+  }
+  return cur;
+}
+
 export function imageIdFor(img: ImageEntry): string {
   return process.env.ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID ?? img.id;
 }
@@ -85,8 +125,15 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const userMode = ctx.paths.userMode;
-  const rootfs = path.join(stageDir, 'rootfs');
-  await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
+  const remoteRootfs = inp.remote ? resolveRemoteRootfs(ctx, inp.remote) : null;
+  const rootfs = remoteRootfs ?? path.join(stageDir, 'rootfs');
+  if (remoteRootfs) {
+    ctx.out.line(`The remote rootfs for this container is set to be ${remoteRootfs}`);
+    // the deployment only points at the shared rootfs (as the target system sees it)
+    fs.symlinkSync(hostView(ctx.paths.sysroot, remoteRootfs), path.join(stageDir, 'rootfs'));
+  } else {
+    await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
+  }
 
   faultPoint('prepare:checked-out');
   const exportsDir = path.join(rootfs, 'exports');
@@ -148,8 +195,13 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     config = configureUserNamespace(config, uid, gid, subIds('/etc/subuid', user, uid), subIds('/etc/subgid', user, uid)) as Record<string, unknown>;
     configText = JSON.stringify(config, null, 4) + '\n';
   }
+  if (remoteRootfs) {
+    // atomic rewrote root.path to the absolute remote rootfs (§2.12 step 13)
+    config = { ...config, root: { ...((config.root as Record<string, unknown>) ?? {}), path: hostView(ctx.paths.sysroot, remoteRootfs) } };
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
   const { missingBindSources } = validateRuntimeConfig(config, {
-    remote: false,
+    remote: remoteRootfs !== null,
     file: path.join(slotDir, 'config.json'),
     exists: (p: string) => fs.existsSync(underRoot(ctx.paths.sysroot, p)),
   });
@@ -177,7 +229,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     'rename-installed-files': manifest?.renameFiles ?? {},
     'rpm-installed': null,
     'system-package': 'no',
-    remote: null,
+    remote: inp.remote ?? null,
     'use-links': manifest?.useLinks ?? true,
     runtime: inp.runtime,
   };

@@ -23,6 +23,8 @@ export interface InstallOptions {
   set?: string[];
   runtime?: string;
   display?: boolean;
+  /** --rootfs PATH: use an existing exploded rootfs read-only (§2.12). */
+  rootfs?: string;
 }
 
 export async function installSystem(ctx: AppContext, o: InstallOptions): Promise<{ name: string; installed: boolean }> {
@@ -75,7 +77,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime });
+      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null });
       await activateSlot(ctx, cp, 0, { journal, enable: true, start: false, stopFirst: false });
     } catch (e) {
       await undoInstall(ctx, cp);

@@ -80,13 +80,14 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       return { updated: false };
     }
     const runtime = chooseRuntime(ctx, undefined, info.runtime);
+    if (info.remote) ctx.out.line('Updating a container with a remote rootfs. Only changes to config will be applied.');
     const next = otherSlot(cur);
     ctx.out.line(`Extracting to ${cp.slotDir(next)}`);
     const wasActive = systemdFor(ctx).isActive(o.name);
     const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime });
+      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null });
     } catch (e) {
       await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
       throw e;

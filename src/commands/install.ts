@@ -27,7 +27,7 @@ export default class Install extends BaseCommand {
     user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
     name: Flags.string({ char: 'n', description: 'Container name (default: derived from the image).' }),
     set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable; overrides manifest defaults.', multiple: true, multipleNonGreedy: true }),
-    rootfs: Flags.string({ description: 'Use an existing exploded rootfs read-only (not supported yet).', helpValue: 'PATH' }),
+    rootfs: Flags.string({ description: 'Use an existing exploded rootfs read-only (e.g. shared over NFS, or another container\'s CK/NAME): only config, unit and tmpfiles are generated.', helpValue: 'PATH' }),
     runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
     display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
@@ -56,10 +56,9 @@ export default class Install extends BaseCommand {
     }
     if (flags.system && ctx.paths.userMode) throw new AtomicError('PERMISSION', 'Only root can use --system', { suggestions: ['Use --user for an unprivileged install.'] });
     if (flags.user && !ctx.paths.userMode) throw new AtomicError('USAGE', '--user does not work for privileged user', { suggestions: ['Use --system as root.'] });
-    if (flags.rootfs) throw new AtomicError('NOT_SUPPORTED', '--rootfs is not supported yet', { suggestions: ['Install from an image.'] });
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    await installSystem(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display });
+    await installSystem(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs });
   }
 }

@@ -41,7 +41,15 @@ export function deployState(sysroot: string, name: string): DeployState {
   }
   // the link holds the path as the target system sees it; resolve it below the sysroot
   const slot = path.join(ck, path.basename(target));
-  for (const f of ['info', 'config.json', 'rootfs']) if (!fs.existsSync(path.join(slot, f))) problems.push(`${slot}/${f} missing`);
+  const present = (p: string) => {
+    try {
+      fs.lstatSync(p); // a --rootfs deployment's rootfs is a link holding a target-system path
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const f of ['info', 'config.json', 'rootfs']) if (!present(path.join(slot, f))) problems.push(`${slot}/${f} missing`);
   let info: Record<string, unknown> = {};
   try {
     info = JSON.parse(read(path.join(slot, 'info')) ?? 'null') as Record<string, unknown>;

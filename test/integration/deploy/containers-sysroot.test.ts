@@ -139,6 +139,27 @@ describe('system containers in a scratch sysroot', function () {
     assert.equal(info('hello.0').revision, 'a3721beb8210001c52162bf450a81b77ea2edad824c4e429299a25098d70c0ff');
   });
 
+  it('--rootfs shares another deployment\'s rootfs read-only: only config, unit and tmpfiles are generated', () => {
+    const r = a(['install', '--system', '--name', 'remote1', '--rootfs', `/${CK}/hello`, 'systest']);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /The remote rootfs for this container is set to be \S+\/hello\.0\/rootfs\n/);
+    assert.equal(fs.readlinkSync(ck('remote1.0', 'rootfs')), `/${CK}/hello.0/rootfs`, 'a link, not a checkout');
+    const cfg = JSON.parse(fs.readFileSync(ck('remote1.0', 'config.json'), 'utf8')) as { root: { path: string; readonly: boolean } };
+    assert.deepEqual(cfg.root, { path: `/${CK}/hello.0/rootfs`, readonly: true });
+    assert.equal((info('remote1.0') as unknown as { remote: string }).remote, `/${CK}/hello`);
+    assert.deepEqual(deployState(S, 'remote1').problems, []);
+    const u = a(['containers', 'update', '--set', 'PORT=9999', 'remote1']);
+    assert.equal(u.status, 0, u.stderr + u.stdout);
+    assert.match(u.stdout, /Updating a container with a remote rootfs\. Only changes to config will be applied\./);
+    assert.equal(fs.readlinkSync(ck('remote1.1', 'rootfs')), `/${CK}/hello.0/rootfs`);
+    assert.equal(a(['uninstall', 'remote1']).status, 0);
+    assert.ok(fs.existsSync(ck('hello.0', 'rootfs/usr/bin/run.sh')), 'uninstalling the remote container leaves the shared rootfs alone');
+    const bad = a(['install', '--system', '--name', 'remote2', '--rootfs', '/no/such/dir', 'systest']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /the remote rootfs does not exist/);
+    assert.equal(deployState(S, 'remote2').kind, 'absent');
+  });
+
   it('a template with an undefined variable fails with atomic\'s message and changes nothing', () => {
     const src = buildExampleImage('hello-web', work, 'novar', (d) => {
       fs.appendFileSync(path.join(d, 'rootfs/exports/service.template'), '# needs $VAR_WITH_NO_DEFAULT\n');
@@ -173,7 +194,7 @@ describe('system containers in a scratch sysroot', function () {
     assert.equal(deployState(S, 'hello').kind, 'absent');
     const left = treeListing(S, [`${CK}/.storage`, `${CK}/.atomic`]).filter((p) => !beforeInstall.includes(p));
     // tmpfiles 'd' lines are not removed by systemd-tmpfiles --remove (state stays), as on a real host
-    assert.deepEqual(left.filter((p) => !/^(run|var\/lib)\/(hello|spaces)\/?$/.test(p) && !/^(run|var\/lib|var)\/$/.test(p)), []);
+    assert.deepEqual(left.filter((p) => !/^(run|var\/lib)\/(hello|spaces|remote1)\/?$/.test(p) && !/^(run|var\/lib|var)\/$/.test(p)), []);
     assert.equal(a(['uninstall', 'hello']).status, 0, 'uninstalling an absent container exits 0');
   });
 });
