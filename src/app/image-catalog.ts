@@ -4,9 +4,11 @@
  * and by atomic+skopeo.
  */
 import type { OstreeRepo } from '../store/repo.js';
-import type { Checksum, Metadata } from '../store/types.js';
-import { readCommitFile } from '../store/commit-path.js';
-import { decodeRefName, isHexRef, imageRef } from '../image/name.js';
+import type { Checksum, Digest } from '../store/types.js';
+import { decodeRefName, isHexRef } from '../image/name.js';
+import { metaString, resolveImageRef, readStoredConfig } from '../image/stored-image.js';
+
+export { metaString };
 import { AtomicError } from '../util/errors.js';
 
 export const REF_PREFIX = 'ociimage/';
@@ -27,15 +29,6 @@ export interface ImageEntry {
   configDigest: string | null;
   manifest: Record<string, unknown> | null;
   isLayer: boolean;
-}
-
-export function metaString(md: Metadata, key: string): string | undefined {
-  const e = md.find(([k]) => k === key);
-  if (!e) return undefined;
-  const v = e[1].value;
-  if (typeof v === 'string') return v;
-  if (typeof v === 'bigint' || typeof v === 'number') return String(v);
-  return undefined;
 }
 
 /** Layer digests of a stored manifest: schema2/OCI `layers`, schema1 `fsLayers` reversed, legacy `Layers`. */
@@ -115,49 +108,22 @@ export async function listImages(repo: OstreeRepo, opts: { all?: boolean } = {})
 }
 
 /**
- * Resolve a user-given image (§2.3): exact name, then with ":latest", then an alphanumeric
- * prefix of a tagged image's id. Ambiguous prefixes are refused unless `multiple`.
+ * Resolve a user-given image (§2.3) with the image layer's resolver (exact name, name:latest,
+ * then an ImageId prefix of a tagged image). With `multiple`, an id prefix may name several
+ * images (images delete), as atomic allowed.
  */
 export async function resolveImages(repo: OstreeRepo, input: string, multiple = false): Promise<ImageEntry[]> {
-  const candidates = [input, input.includes(':') && input.lastIndexOf(':') > input.lastIndexOf('/') ? null : `${input}:latest`];
-  for (const n of candidates) {
-    if (!n) continue;
-    let ref: string;
-    try {
-      ref = imageRef(n);
-    } catch {
-      continue;
-    }
-    const c = await repo.resolveRef(ref);
-    if (c) return [await readImageEntry(repo, ref, c)];
+  if (multiple && /^[0-9a-f]+$/i.test(input)) {
+    const hits = (await listImages(repo)).filter((e) => e.id.startsWith(input.toLowerCase()));
+    if (hits.length > 1) return hits;
   }
-  if (/^[A-Za-z0-9]+$/.test(input)) {
-    const all = await listImages(repo);
-    const m = all.filter((e) => e.id.startsWith(input.toLowerCase()));
-    if (m.length > 1 && !multiple) {
-      throw new AtomicError('USAGE', `more images matching prefix \`${input}\``, { suggestions: ['Use a longer id prefix or the image name.'] });
-    }
-    if (m.length) return m;
-  }
-  throw new AtomicError('IMAGE_NOT_FOUND', `Image ${input} not found`, {
-    suggestions: [`Pull it first: atomic pull --storage ostree ${input}`, 'List the images in the store with: atomic images list'],
-  });
+  const { ref, commit } = await resolveImageRef(repo, input);
+  return [await readImageEntry(repo, ref, commit)];
 }
 
 /** The image config JSON (from the config blob commit `/content`), or null when not stored. */
 export async function readImageConfig(repo: OstreeRepo, img: ImageEntry): Promise<Record<string, unknown> | null> {
-  if (!img.configDigest) return null;
-  const c = await repo.resolveRef(REF_PREFIX + hexOf(img.configDigest));
-  if (!c) return null;
-  const buf = await readCommitFile(repo, c, '/content');
-  if (!buf) return null;
-  try {
-    return JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw new AtomicError('STORE_CORRUPT', `the config blob ${img.configDigest} of image ${img.name} is not valid JSON`, {
-      suggestions: [`Pull the image again: atomic pull --storage ostree ${img.name}`],
-    });
-  }
+  return img.configDigest ? readStoredConfig(repo, img.configDigest as Digest) : null;
 }
 
 /** Labels of an image: config.Labels (or manifest Labels for legacy atomic imports). */

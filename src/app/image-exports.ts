@@ -5,7 +5,7 @@
  */
 import type { OstreeRepo } from '../store/repo.js';
 import type { Checksum } from '../store/types.js';
-import { lookupPath, readCommitFile } from '../store/commit-path.js';
+import { lookupPath, readContentObject } from '../store/commit-path.js';
 import { identifiers } from '../render/python-template.js';
 
 const WH = '.wh.';
@@ -53,7 +53,7 @@ async function walk(repo: OstreeRepo, tree: Checksum, prefix: string, layer: Che
 export async function readExportsFile(repo: OstreeRepo, files: Map<string, { checksum: Checksum; layer: Checksum }>, rel: string): Promise<Buffer | null> {
   const e = files.get(rel);
   if (!e) return null;
-  return readCommitFile(repo, e.layer, `/exports/${rel}`);
+  return readContentObject(repo, e.checksum, 4 << 20, `/exports/${rel}`);
 }
 
 /** Variables forced by atomic (never shown by `images info`, never overridable). */

@@ -46,3 +46,18 @@ export class ProgressPrinter {
     }
   }
 }
+
+/** The pull event callbacks (lines, warnings, per-blob byte progress) wired to a printer. */
+export function pullEventsFor(p: ProgressPrinter): {
+  onLine(l: string): void;
+  onWarning(w: string): void;
+  onProgress(ev: { status: string; digest: string; bytes?: number; size?: number }): void;
+} {
+  return {
+    onLine: (l) => p.line(l),
+    onWarning: (w) => p.warn(w),
+    onProgress: (ev) => {
+      if (ev.status === 'copying' && typeof ev.bytes === 'number') p.progress({ id: String(ev.digest), done: ev.bytes, total: ev.size });
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { pullImage } from '../app/pull.js';
-import { ProgressPrinter } from '../cli/progress.js';
+import { ProgressPrinter, pullEventsFor } from '../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
 
 export default class Pull extends BaseCommand {
@@ -36,14 +36,9 @@ export default class Pull extends BaseCommand {
         name: flags.name,
         registry,
         platform,
-        onLine: (l) => progress.line(l),
-        onWarning: (w) => progress.warn(w),
-        onProgress: (ev) => {
-          if (ev.status === 'copying' && typeof ev.bytes === 'number') progress.progress({ id: String(ev.digest), done: ev.bytes, total: ev.size });
-        },
+        ...pullEventsFor(progress),
       });
-      progress.done();
-      ctx.out.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);
+      progress.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);
     } finally {
       progress.done();
     }

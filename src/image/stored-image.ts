@@ -43,7 +43,7 @@ export function imageIdOf(meta: Metadata, commit: Checksum): string {
 }
 
 function notFound(input: string): AtomicError {
-  return new AtomicError('IMAGE_NOT_FOUND', `Image "${input}" not found`, {
+  return new AtomicError('IMAGE_NOT_FOUND', `Image ${input} not found`, {
     ref: input,
     suggestions: [`Pull it first: atomic pull --storage ostree ${input}`, 'List the pulled images with: atomic images list'],
   });

@@ -29,17 +29,12 @@ export async function lookupPath(repo: OstreeRepo, commit: Checksum, p: string):
   return node;
 }
 
-/** Read a regular file from a commit into memory, refusing files above `limit` bytes. */
-export async function readCommitFile(repo: OstreeRepo, commit: Checksum, p: string, limit = 4 << 20): Promise<Buffer | null> {
-  const node = await lookupPath(repo, commit, p);
-  if (!node || node.kind !== 'file') return null;
-  const fo = await repo.readFileMeta(node.checksum);
+/** Read a regular-file content object into memory (null for a symlink), refusing more than `limit` bytes. */
+export async function readContentObject(repo: OstreeRepo, checksum: Checksum, limit: number, what: string): Promise<Buffer | null> {
+  const fo = await repo.readFileMeta(checksum);
   if ((fo.meta.mode & 0o170000) !== 0o100000) return null;
-  if (fo.size > limit) {
-    throw new AtomicError('IMAGE_TOO_LARGE', `file "${p}" in commit ${commit.slice(0, 12)} is ${fo.size} bytes, above the ${limit}-byte limit`);
-  }
+  if (fo.size > limit) throw new AtomicError('IMAGE_TOO_LARGE', `${what} is ${fo.size} bytes, above the ${limit}-byte limit`);
   const chunks: Buffer[] = [];
-  const s = await repo.openFileContent(node.checksum);
-  for await (const ch of s as AsyncIterable<Buffer>) chunks.push(Buffer.from(ch));
+  for await (const ch of (await repo.openFileContent(checksum)) as AsyncIterable<Buffer>) chunks.push(Buffer.from(ch));
   return Buffer.concat(chunks);
 }

@@ -264,15 +264,7 @@ export async function acquireRepoLock(repoPath: string, mode: LockMode, opts: Lo
       mine.count--;
       throw e;
     }
-    let released = false;
-    return {
-      mode,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await releaseShared(dir);
-      },
-    };
+    return sharedHandle(dir);
   }
   const file = path.join(dir, `${SHARED_LOCK_PREFIX}${process.pid}-${token}`);
   let ready!: { resolve: () => void; reject: (e: unknown) => void };
@@ -302,9 +294,14 @@ export async function acquireRepoLock(repoPath: string, mode: LockMode, opts: Lo
     throw e;
   }
   ready.resolve();
+  return sharedHandle(dir);
+}
+
+/** One use of this process's shared lock on `dir`; releasing twice is harmless. */
+function sharedHandle(dir: string): RepoLock {
   let released = false;
   return {
-    mode,
+    mode: 'shared',
     release: async () => {
       if (released) return;
       released = true;

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
 import { imagesUpdate } from '../../app/images-update.js';
-import { ProgressPrinter } from '../../cli/progress.js';
+import { ProgressPrinter, pullEventsFor } from '../../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../../image/registry/cli-flags.js';
 
 export default class ImagesUpdate extends BaseCommand {
@@ -28,11 +28,7 @@ export default class ImagesUpdate extends BaseCommand {
         all: flags.all,
         registry,
         platform,
-        onLine: (l) => progress.line(l),
-        onWarning: (w) => progress.warn(w),
-        onProgress: (ev) => {
-          if (ev.status === 'copying' && typeof ev.bytes === 'number') progress.progress({ id: String(ev.digest), done: ev.bytes, total: ev.size });
-        },
+        ...pullEventsFor(progress),
       });
     } finally {
       progress.done();

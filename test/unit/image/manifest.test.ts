@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hostPlatform, layerCompression, MT, parseManifest, selectPlatform, type ImageIndex } from '../../../src/image/manifest.js';
 import { isAtomicError } from '../../../src/util/errors.js';
+import { code } from '../../helpers/error-code.js';
 import { fixtureImages } from '../../helpers/fixtures.js';
 import type { Descriptor } from '../../../src/image/source.js';
 
@@ -10,16 +11,6 @@ const D = (c: string): string => 'sha256:' + c.repeat(64);
 const cfg = { mediaType: MT.ociConfig, digest: D('a'), size: 10 };
 const lay = (mt: string, c = 'b'): Descriptor => ({ mediaType: mt, digest: D(c), size: 20 } as Descriptor);
 const buf = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    return e.code;
-  }
-  return 'OK';
-}
 
 describe('image/manifest', () => {
   it('parses the umoci fixture manifest (no mediaType)', () => {

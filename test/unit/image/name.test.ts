@@ -3,17 +3,7 @@ import {
   decodeRefName, defaultSystemName, encodeRefName, imageRef, isHexRef, layerRef, normalizeImageName,
   parseImageName, tryDecodeRefName, validateImageName, validateSystemName,
 } from '../../../src/image/name.js';
-import { isAtomicError } from '../../../src/util/errors.js';
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    return e.code;
-  }
-  return 'OK';
-}
+import { code } from '../../helpers/error-code.js';
 
 describe('image/name', () => {
   describe('encodeRefName / decodeRefName', () => {

@@ -4,17 +4,8 @@ import * as path from 'node:path';
 import { describeReference, parseImageReference } from '../../../src/image/reference.js';
 import { openImageSource } from '../../../src/image/transports.js';
 import { isAtomicError } from '../../../src/util/errors.js';
+import { codeOf } from '../../helpers/error-code.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
-
-async function codeOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    return e.code;
-  }
-  return 'OK';
-}
 
 describe('image/reference', () => {
   let dir: string;

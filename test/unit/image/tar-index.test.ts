@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TarIndex, normalizeTarName } from '../../../src/image/tar-index.js';
 import { readStreamAtMost } from '../../../src/util/bounded-read.js';
-import { isAtomicError } from '../../../src/util/errors.js';
+import { codeOf } from '../../helpers/error-code.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 interface H { name: string; type?: string; size?: number; linkname?: string; prefix?: string; base256?: boolean; badSum?: boolean }
@@ -50,16 +50,6 @@ function pax(records: Record<string, string>): Buffer {
   return Buffer.from(out);
 }
 const END = Buffer.alloc(1024);
-
-async function codeOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    return e.code;
-  }
-  return 'OK';
-}
 
 describe('image/tar-index', () => {
   let dir: string;

@@ -6,19 +6,10 @@ import { Readable } from 'node:stream';
 import { parseDigest, verifyBuffer, verifyStream } from '../../../src/image/verified-stream.js';
 import { parseJson, readFileAtMost, readStreamAtMost } from '../../../src/util/bounded-read.js';
 import { isAtomicError } from '../../../src/util/errors.js';
+import { codeOf } from '../../helpers/error-code.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function codeOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-  } catch (e) {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    return e.code;
-  }
-  return 'OK';
-}
 
 describe('image/verified-stream and util/bounded-read', () => {
   const data = Buffer.from('x'.repeat(100_000));
