@@ -13,6 +13,7 @@ import { removeHostfs } from '../deploy/hostfs.js';
 import { removeDurable, exists } from '../deploy/slot-files.js';
 import { currentSlot, containerPaths, type ContainerPaths } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
+import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
@@ -193,4 +194,31 @@ export function explainNoSpace(e: unknown, op: string, ctx: AppContext, cp: Cont
     cause: e,
     suggestions: [`Free space on the filesystem holding ${file ? path.dirname(file) : cp.checkoutRoot} (df -h ${file ? path.dirname(file) : cp.checkoutRoot}) and run the command again; the previous state of ${cp.name} was kept.`],
   });
+}
+
+/**
+ * Run a deploying operation (install, update) under the container's lock and a shared hold on the
+ * store from image resolution to the end of the checkout, so a concurrent `images prune`
+ * (exclusive) cannot delete the layers the deployment is built from. ENOSPC is explained.
+ */
+export async function withDeployLocks<T>(ctx: AppContext, cp: ContainerPaths, op: string, fn: () => Promise<T>): Promise<T> {
+  let lock;
+  try {
+    fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
+    lock = await lockContainer(cp);
+  } catch (e) {
+    throw explainNoSpace(e, op, ctx, cp);
+  }
+  try {
+    const storeLock = await acquireRepoLock((await ctx.repo()).path, 'shared');
+    try {
+      return await fn();
+    } finally {
+      await storeLock.release();
+    }
+  } catch (e) {
+    throw explainNoSpace(e, op, ctx, cp);
+  } finally {
+    await lock.release();
+  }
 }

@@ -4,12 +4,10 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from './context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, explainNoSpace } from './container-ops.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from './container-ops.js';
 import { prepareSlot } from './deploy-prepare.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { containerPaths, validateContainerName, type ContainerPaths } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
-import { acquireRepoLock } from '../store/repo-lock.js';
 import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../deploy/journal.js';
 import { removeHostfs } from '../deploy/hostfs.js';
 import { removeDurable, exists } from '../deploy/slot-files.js';
@@ -34,30 +32,7 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
   const runtime = chooseRuntime(ctx, o.runtime);
   checkRuntime(runtime);
   const cp = containerPaths(ctx.paths, name);
-  let lock;
-  let storeLock;
-  try {
-    fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
-    lock = await lockContainer(cp);
-  } catch (e) {
-    throw explainNoSpace(e, 'install', ctx, cp);
-  }
-  try {
-    // hold the store (shared) from image resolution to the end of the checkout, so a concurrent
-    // `images prune` (exclusive) cannot delete the layers this deployment is being built from
-    storeLock = await acquireRepoLock((await ctx.repo()).path, 'shared');
-  } catch (e) {
-    await lock.release();
-    throw explainNoSpace(e, 'install', ctx, cp);
-  }
-  try {
-    return await installLocked(ctx, o, cp, name, setValues, runtime);
-  } catch (e) {
-    throw explainNoSpace(e, 'install', ctx, cp);
-  } finally {
-    await storeLock.release();
-    await lock.release();
-  }
+  return withDeployLocks(ctx, cp, 'install', () => installLocked(ctx, o, cp, name, setValues, runtime));
 }
 
 async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPaths, name: string, setValues: Record<string, string>, runtime: string): Promise<{ name: string; installed: boolean }> {

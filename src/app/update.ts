@@ -6,13 +6,11 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from './context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, explainNoSpace } from './container-ops.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from './container-ops.js';
 import { resolveImages } from './image-catalog.js';
 import { prepareSlot, imageIdFor } from './deploy-prepare.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
-import { acquireRepoLock } from '../store/repo-lock.js';
 import { readInfo } from '../deploy/info-file.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../deploy/journal.js';
 import { AtomicError } from '../util/errors.js';
@@ -27,29 +25,7 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
   const newValues = parseSetValues(o.set);
   const cp = containerPaths(ctx.paths, o.name);
   if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
-  let lock;
-  let storeLock;
-  try {
-    lock = await lockContainer(cp);
-  } catch (e) {
-    throw explainNoSpace(e, 'update', ctx, cp);
-  }
-  try {
-    // hold the store (shared) from image resolution to the end of the checkout, so a concurrent
-    // `images prune` (exclusive) cannot delete the layers this deployment is being built from
-    storeLock = await acquireRepoLock((await ctx.repo()).path, 'shared');
-  } catch (e) {
-    await lock.release();
-    throw explainNoSpace(e, 'update', ctx, cp);
-  }
-  try {
-    return await updateLocked(ctx, o, cp, newValues);
-  } catch (e) {
-    throw explainNoSpace(e, 'update', ctx, cp);
-  } finally {
-    await storeLock.release();
-    await lock.release();
-  }
+  return withDeployLocks(ctx, cp, 'update', () => updateLocked(ctx, o, cp, newValues));
 }
 
 async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths, newValues: Record<string, string>): Promise<{ updated: boolean }> {
