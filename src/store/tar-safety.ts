@@ -43,7 +43,7 @@ export function layerInvalid(msg: string, ...suggestions: string[]): AtomicError
 export function normalizeEntryPath(name: string, what = 'name'): string[] {
   if (name.includes('\0')) throw unsafe(name, `its ${what} contains a NUL byte`);
   if (name.includes('\uFFFD')) {
-    throw new AtomicError('LAYER_INVALID', `Refusing tar entry ${printable(name)}: its ${what} is not valid UTF-8`, { suggestions: [FIX], ref: name });
+    throw new AtomicError('LAYER_INVALID', `Refusing tar entry ${printable(name)}: its ${what} is not valid UTF-8, and an ostree store can only hold UTF-8 names`, { suggestions: ['Rename the file in the image to a UTF-8 name and rebuild it.'], ref: name });
   }
   if (Buffer.byteLength(name) > MAX_PATH_BYTES) throw unsafe(name, `its ${what} is longer than ${MAX_PATH_BYTES} bytes`);
   let p = name;
