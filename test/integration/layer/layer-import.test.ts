@@ -98,6 +98,38 @@ describe('layer import (importLayerTar)', function () {
     assert.match(ls, /d01777 0 0\s+0 \/sticky/);
   });
 
+  it('stores GNU tar sparse files (gnu S headers, PAX 0.0/0.1/1.0) dense, and V7 / absolute-name (tar -P) archives', async () => {
+    const src = makeTempDir('atomic-sparse-');
+    try {
+      const f = path.join(src, 'sparse');
+      fs.writeFileSync(f, '');
+      fs.truncateSync(f, 3 * 1024 * 1024);
+      const fd = fs.openSync(f, 'r+');
+      fs.writeSync(fd, Buffer.from('head'), 0, 4, 0);
+      fs.writeSync(fd, Buffer.from('middle'), 0, 6, 1024 * 1024 + 7);
+      fs.closeSync(fd);
+      const dense = fs.readFileSync(f);
+      const expect = await importAndCommit(await tarOf([{ header: { name: 'sparse', mode: 0o644, mtime: fs.statSync(f).mtime }, data: dense }]));
+      const want = (await lookup(expect.rootTree, 'sparse')).file;
+      for (const args of [['--format=gnu'], ['--format=oldgnu'], ['--format=pax', '--sparse-version=0.0'], ['--format=pax', '--sparse-version=0.1'], ['--format=pax', '--sparse-version=1.0']]) {
+        const t = path.join(src, 'out.tar');
+        execFileSync('tar', ['-C', src, ...args, '--sparse', '--numeric-owner', '--owner=0', '--group=0', '--mode=0644', '-cf', t, 'sparse']);
+        const r = await importAndCommit(fs.readFileSync(t));
+        const fo = await repo.readFileMeta((await lookup(r.rootTree, 'sparse')).file!);
+        assert.equal(fo.size, dense.length, args.join(' '));
+        assert.equal((await lookup(r.rootTree, 'sparse')).file, want, `${args.join(' ')}: the same object as the dense file`);
+      }
+      execFileSync('tar', ['-C', src, '--format=v7', '--owner=0', '--group=0', '-cf', path.join(src, 'v7.tar'), 'sparse']);
+      assert.equal((await lookup((await importAndCommit(fs.readFileSync(path.join(src, 'v7.tar')))).rootTree, 'sparse')).file, want, 'V7');
+      execFileSync('tar', ['-P', '--format=gnu', '--owner=0', '--group=0', '-cf', path.join(src, 'abs.tar'), f]);
+      const abs = await importAndCommit(fs.readFileSync(path.join(src, 'abs.tar')));
+      assert.equal((await lookup(abs.rootTree, `${f.slice(1)}`)).file, want, 'tar -P: the leading / is dropped');
+      ostree(['fsck', `--repo=${repo.path}`]);
+    } finally {
+      fs.rmSync(src, { recursive: true, force: true });
+    }
+  });
+
   it('gives the same tree for a gzip, a plain and a truncated-end (no EOF blocks) tar, and refuses gzip trailing garbage', async () => {
     const plain = fs.readFileSync(path.join(VECTORS_DIR, 'input-tree.tar'));
     const a = await importAndCommit(plain);
