@@ -27,7 +27,7 @@ const CACHE = '/var/tmp/atomic-interop-cache';
 const DEBIAN_TAR = path.join(CACHE, 'debian-bookworm-minbase.tar');
 const SCRIPT = path.join(PROJECT_ROOT, 'test', 'fixtures', 'interop', 'make-corpus.sh');
 /** Cases also unpacked by podman's storage (buildah from + mount), to cross-check the oracle. */
-const BUILDAH_CROSS_CHECK = ['union-implicit-parents-through-symlinks', 'union-explicit-dirs-replace-meta-and-symlink', 'union-replace-and-lower-hardlinks', 'debian-minbase-plus-bin-sbin-chmod'];
+const BUILDAH_CROSS_CHECK = ['union-implicit-parents-through-symlinks', 'union-explicit-dirs-replace-meta-and-symlink', 'union-replace-and-lower-hardlinks', 'union-three-layers'];
 
 const run = (cmd: string, args: string[], opts: { cwd?: string } = {}) =>
   execFileSync(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C.UTF-8' } }).toString();
@@ -164,6 +164,7 @@ describe('interop corpus: real producers, checked out exactly as umoci unpacks t
           oracle = gnuTarView(c.oracle, path.join(tmp, `gnutar-${i}`));
         }
       }
+      const oracleFull = new Map(oracle);
       let diffs: string[];
       const diffs0: string[] = [];
       try {
@@ -185,8 +186,8 @@ describe('interop corpus: real producers, checked out exactly as umoci unpacks t
       if (diffs.length === 0) byOracle[kind]++;
       else failures.push(`${c.name} (${c.source}, oracle ${kind}):\n    ${diffs.slice(0, 15).join('\n    ')}${diffs.length > 15 ? `\n    ... ${diffs.length - 15} more` : ''}`);
       if (kind === 'umoci' && BUILDAH_CROSS_CHECK.includes(c.name)) {
-        oracle.delete('/');
-        const d = buildahView(c.oracle, (m) => compareRootfs(oracle, m));
+        oracleFull.delete('/');
+        const d = buildahView(c.oracle, (m) => compareRootfs(oracleFull, m));
         if (d.length === 0) crossIdentical++;
         else cross.push(`${c.name}: buildah vs umoci:\n    ${d.slice(0, 10).join('\n    ')}`);
       }
