@@ -17,8 +17,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
-import { pullImage } from '../../../src/app/pull.js';
-import { layerCommits, resolveImages } from '../../../src/app/image-catalog.js';
+import { pullImage } from '../../../src/app/images/pull.js';
+import { layerCommits, resolveImages } from '../../../src/image/catalog.js';
 import { PROJECT_ROOT, makeTempDir } from '../../helpers/fixtures.js';
 import { compareRootfs, rootfsManifest } from '../../helpers/rootfs-compare.js';
 
