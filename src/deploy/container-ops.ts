@@ -4,15 +4,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { resolveImages, type ImageEntry } from './image-catalog.js';
-import { pullImage } from './pull.js';
+import type { AppContext } from '../app/context.js';
+import { resolveImages, type ImageEntry } from '../image/catalog.js';
+import { pullImage } from '../app/images/pull.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
-import { readJournal, clearJournal } from '../deploy/journal.js';
-import { removeHostfs } from '../deploy/hostfs.js';
-import { removeDurable, exists } from '../deploy/slot-files.js';
-import { currentSlot, containerPaths, type ContainerPaths } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
+import { readJournal, clearJournal } from './journal.js';
+import { removeHostfs } from './hostfs.js';
+import { removeDurable, exists } from './slot-files.js';
+import { currentSlot, containerPaths, type ContainerPaths } from './layout.js';
+import { lockContainer } from './container-lock.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';

@@ -1,11 +1,11 @@
 /** `atomic containers list` (§1.11): system containers with atomic's columns, filters and JSON. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { systemdFor } from './activate-slot.js';
-import { recoverInterrupted } from './container-ops.js';
-import { containerPaths, liveSlotDir } from '../deploy/layout.js';
-import { formatCreated, parseFilters, row } from '../cli/format.js';
+import type { AppContext } from '../context.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
+import { recoverInterrupted } from '../../deploy/container-ops.js';
+import { containerPaths, liveSlotDir } from '../../deploy/layout.js';
+import { formatCreated, parseFilters, row } from '../../cli/format.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
 

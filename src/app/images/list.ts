@@ -1,8 +1,8 @@
 /** `atomic images list`: rows and JSON exactly as atomic printed them (§1.6). */
-import type { AppContext } from './context.js';
-import { listImages, type ImageEntry } from './image-catalog.js';
-import { usedImageIds } from './deployments-scan.js';
-import { convertSize, formatCreated, parseFilters, row } from '../cli/format.js';
+import type { AppContext } from '../context.js';
+import { listImages, type ImageEntry } from '../../image/catalog.js';
+import { usedImageIds } from '../containers/deployments-scan.js';
+import { convertSize, formatCreated, parseFilters, row } from '../../cli/format.js';
 
 export const IMAGE_FILTER_KEYS = ['repo', 'repository', 'tag', 'id', 'image', 'created', 'size', 'type', 'is_dangling'];
 
