@@ -16,6 +16,7 @@ import { parseExportsManifest, type ExportsManifest } from '../render/exports-ma
 import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from '../deploy/layout.js';
 import { writeInfo, type DeploymentInfo } from '../deploy/info-file.js';
 import { writeDurable, syncFilesystem } from '../deploy/slot-files.js';
+import { ensurePrivateDir } from '../deploy/journal.js';
 import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from './paths.js';
 import { AtomicError } from '../util/errors.js';
@@ -111,7 +112,9 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
   // replaced once the new one is complete, so a failed render leaves both slots as they were
   const stageDir = path.join(cp.stateDir, 'staging', `${cp.name}.${slot}`);
   fs.rmSync(stageDir, { recursive: true, force: true });
-  fs.mkdirSync(stageDir, { recursive: true, mode: 0o755 });
+  ensurePrivateDir(path.dirname(stageDir));
+  fs.mkdirSync(stageDir, { mode: 0o755 });
+  fs.chmodSync(stageDir, 0o755);
   try {
     return await buildSlot(ctx, inp, slotDir, stageDir);
   } finally {

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { readAtomicConf } from './atomic-conf.js';
+import { secureJoin } from '../util/safe-join.js';
 
 export interface StorePaths {
   sysroot: string;
@@ -33,9 +34,14 @@ export interface PathInputs {
   home?: string;
 }
 
-/** Join an absolute host path below the sysroot ('/' = no prefix). */
+/**
+ * An absolute host path below the sysroot ('/' = no prefix). Below a sysroot every existing
+ * component is resolved the way the target system sees it and never leaves the sysroot (a
+ * `var/run` or `etc/systemd/system` that is a symlink to the build host's own directory is
+ * followed inside the sysroot instead): util/safe-join.ts.
+ */
 export function underRoot(sysroot: string, p: string): string {
-  return sysroot === '/' ? p : path.join(sysroot, p);
+  return sysroot === '/' ? p : secureJoin(sysroot, p);
 }
 
 /** The path as the target system sees it (strip the sysroot prefix): used inside units, links, info. */
