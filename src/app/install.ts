@@ -41,6 +41,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
   {
     const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
+    refuseCollision(cp);
     if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
       ctx.out.line(`${name} already present`);
       return { name, installed: false };
@@ -71,7 +72,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
  * (`app` vs `app.0`), and CK/NAME.0 / CK/NAME.1 must not hold anything (an install never deletes
  * a directory it did not create; an empty one is reused).
  */
-function refuseForeignSlots(cp: ContainerPaths): void {
+function refuseCollision(cp: ContainerPaths): void {
   const other = slotCollision(cp.checkoutRoot, cp.name);
   if (other !== null) {
     const [slotOwner, slotName] = other.length < cp.name.length ? [other, cp.name] : [cp.name, other];
@@ -79,6 +80,20 @@ function refuseForeignSlots(cp: ContainerPaths): void {
       suggestions: [`Install under another name with --name, or uninstall ${other} first (atomic uninstall ${other}).`],
     });
   }
+  let link: fs.Stats | null = null;
+  try {
+    link = fs.lstatSync(cp.link);
+  } catch {
+    link = null;
+  }
+  if (link !== null && !link.isSymbolicLink()) {
+    throw new AtomicError('USAGE', `Cannot install ${cp.name}: ${cp.link} exists and is not a container link`, {
+      suggestions: [`Move ${cp.link} away (atomic did not create it) or install under another name with --name.`],
+    });
+  }
+}
+
+function refuseForeignSlots(cp: ContainerPaths): void {
   for (const s of [0, 1] as const) {
     const dir = cp.slotDir(s);
     let entries: string[];
