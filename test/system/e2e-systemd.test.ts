@@ -164,7 +164,7 @@ describe('system: generated units under a real systemd with real runc', function
 
     it('uninstall stops and removes everything; the store fscks clean with the real ostree', async () => {
       const out = ok(atomicHost(['uninstall', NAME]), 'uninstall');
-      assert.match(out, /^systemctl disable --now hello$/m);
+      assert.match(out, /^systemctl disable --now hello\.service$/m);
       assert.ok(await waitClosed(P1), 'port closed');
       assert.deepEqual(leftovers(NAME), []);
       assert.ok(!fs.existsSync('/etc/tmpfiles.d/hello.conf'));

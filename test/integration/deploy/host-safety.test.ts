@@ -245,8 +245,8 @@ describe('host safety: uninstall, unit names, store paths, /exports, slots, jour
       assert.equal(fs.existsSync(path.join(S2, outside, 'pwned')), false);
       fs.rmSync(S2, { recursive: true, force: true });
     });
-    for (const [kind, target] of [['absolute', (o: string) => o], ['relative, climbing above the sysroot', (o: string) => `../../..${'/..'.repeat(12)}${o}`]] as const) {
-      it(`a sysroot whose etc/systemd/system is an ${kind} symlink out of it: nothing is written outside`, () => {
+    for (const [kind, target] of [['an absolute', (o: string) => o], ['a relative (climbing above the sysroot)', (o: string) => `../../..${'/..'.repeat(12)}${o}`]] as const) {
+      it(`a sysroot whose etc/systemd/system is ${kind} symlink out of it: nothing is written outside`, () => {
         hostile++;
         const S3 = path.join(work, 'sysroot3');
         const outUnits = path.join(outside, 'units');
