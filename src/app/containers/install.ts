@@ -1,0 +1,136 @@
+/**
+ * `atomic install --system` (§1.1, §2.6): checkout into CK/NAME.0, render, then activate — with
+ * a per-container lock, a journal, and a full undo on failure (nothing of the container remains).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AppContext } from '../context.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { prepareSlot } from '../../deploy/prepare-slot.js';
+import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, type ContainerPaths } from '../../deploy/layout.js';
+import { validateContainerName, unitName, slotCollision } from '../../deploy/container-name.js';
+import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../../deploy/journal.js';
+import { removeHostfs } from '../../deploy/hostfs.js';
+import { removeDurable, exists } from '../../deploy/slot-files.js';
+import { checkRuntime } from '../../host/runtime.js';
+import { defaultSystemName } from '../../image/name.js';
+import { AtomicError } from '../../util/errors.js';
+
+export interface InstallOptions {
+  image: string;
+  name?: string;
+  set?: string[];
+  runtime?: string;
+  display?: boolean;
+  /** --rootfs PATH: use an existing exploded rootfs read-only (§2.12). */
+  rootfs?: string;
+}
+
+export async function installSystem(ctx: AppContext, o: InstallOptions): Promise<{ name: string; installed: boolean }> {
+  const setValues = parseSetValues(o.set);
+  const name = o.name ?? defaultSystemName(o.image);
+  validateContainerName(name);
+  const runtime = chooseRuntime(ctx, o.runtime);
+  checkRuntime(runtime);
+  const cp = containerPaths(ctx.paths, name);
+  return withDeployLocks(ctx, cp, 'install', () => installLocked(ctx, o, cp, name, setValues, runtime));
+}
+
+async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPaths, name: string, setValues: Record<string, string>, runtime: string): Promise<{ name: string; installed: boolean }> {
+  {
+    const recovered = await recoverContainer(ctx, cp);
+    if (recovered) ctx.out.warn(`Note: ${recovered}`);
+    refuseCollision(cp);
+    if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
+      ctx.out.line(`${name} already present`);
+      return { name, installed: false };
+    }
+    refuseForeignSlots(cp);
+    const { image, name: imageName } = await ensureImage(ctx, o.image);
+    for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
+      if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
+    }
+    ctx.out.line(`Extracting to ${cp.slotDir(0)}`);
+    if (o.display) return { name, installed: false };
+    const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
+    await writeJournal(cp.journal, journal);
+    try {
+      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null });
+      await activateSlot(ctx, cp, 0, { journal, enable: true, start: false, stopFirst: false });
+    } catch (e) {
+      await undoInstall(ctx, cp);
+      throw e;
+    }
+    await clearJournal(cp.journal);
+    return { name, installed: true };
+  }
+}
+
+/**
+ * Before anything is written: `name` must not collide with another container's link or slots
+ * (`app` vs `app.0`), and CK/NAME.0 / CK/NAME.1 must not hold anything (an install never deletes
+ * a directory it did not create; an empty one is reused).
+ */
+function refuseCollision(cp: ContainerPaths): void {
+  const other = slotCollision(cp.checkoutRoot, cp.name);
+  if (other !== null) {
+    const [slotOwner, slotName] = other.length < cp.name.length ? [other, cp.name] : [cp.name, other];
+    throw new AtomicError('USAGE', `Cannot install ${cp.name}: it collides with the installed container ${other} (${path.join(cp.checkoutRoot, slotName)} is ${slotOwner === other ? `a deployment of ${other}` : `the link of ${other}`})`, {
+      suggestions: [`Install under another name with --name, or uninstall ${other} first (atomic uninstall ${other}).`],
+    });
+  }
+  let link: fs.Stats | null = null;
+  try {
+    link = fs.lstatSync(cp.link);
+  } catch {
+    link = null;
+  }
+  if (link !== null && !link.isSymbolicLink()) {
+    throw new AtomicError('USAGE', `Cannot install ${cp.name}: ${cp.link} exists and is not a container link`, {
+      suggestions: [`Move ${cp.link} away (atomic did not create it) or install under another name with --name.`],
+    });
+  }
+}
+
+function refuseForeignSlots(cp: ContainerPaths): void {
+  for (const s of [0, 1] as const) {
+    const dir = cp.slotDir(s);
+    let entries: string[];
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) entries = ['(not a directory)'];
+      else entries = fs.readdirSync(dir);
+    } catch {
+      continue; // absent
+    }
+    if (entries.length > 0) {
+      throw new AtomicError('USAGE', `Cannot install ${cp.name}: ${dir} already exists and is not empty, and it is not a deployment of an installed container`, {
+        suggestions: [`Move ${dir} away (it was not created by this installation) or install under another name with --name.`],
+      });
+    }
+  }
+}
+
+/** Remove every trace of a failed install (host files it created, link, slots, journal). */
+async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
+  const j = readJournal(cp.journal);
+  const sd = systemdFor(ctx);
+  try {
+    if (exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
+  } catch {
+    /* best effort */
+  }
+  if (exists(cp.hostUnit)) {
+    try {
+      sd.disableNow(unitName(cp.name));
+    } catch {
+      /* best effort */
+    }
+  }
+  for (const f of j?.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
+  await removeDurable(cp.link);
+  await removeDurable(cp.hostUnit);
+  await removeDurable(cp.hostTmpfiles);
+  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+  await clearJournal(cp.journal);
+}
