@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { AppContext } from './context.js';
 import { resolveImages, type ImageEntry } from './image-catalog.js';
 import { pullImage } from './pull.js';
+import { recheckStoredTrust } from '../image/trust/check.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { readJournal, clearJournal } from '../deploy/journal.js';
 import { removeHostfs } from '../deploy/hostfs.js';
@@ -38,14 +39,21 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
   if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
     try {
       const [image] = await resolveImages(repo, bare);
+      // The stored image is used as it is: its signatures are checked again, offline, against the current policy.
+      await recheckStoredTrust(repo, image.commit, image.name, { settings: trustSettings(ctx), onLine: (l) => ctx.out.line(l), what: `use of ${image.name}` });
       return { image, name: bare };
     } catch (e) {
       if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
     }
   }
-  const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
+  const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };
+}
+
+/** The context's signature policy settings (user mode from the store paths). */
+export function trustSettings(ctx: AppContext): import('../image/trust/policy.js').TrustSettings {
+  return { userMode: ctx.paths.userMode, ...(ctx.trust ?? {}) };
 }
 
 export function chooseRuntime(ctx: AppContext, flag: string | undefined, stored?: string): string {
