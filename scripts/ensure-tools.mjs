@@ -17,6 +17,9 @@ const TOOLS = {
   openssl: 'openssl',
   runc: 'runc',
   buildah: 'buildah', // multi-arch index fixture (make-images.sh)
+  gpg: 'gpg', // trust tests: GPG keys for skopeo --sign-by
+  gpgv: 'gpgv', // signedBy verification (also needed at run time)
+  'gpg-agent': 'gpg-agent', // gpg --quick-gen-key / skopeo --sign-by
 };
 const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
 

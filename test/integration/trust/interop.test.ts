@@ -16,6 +16,7 @@ import { pullImage } from '../../../src/app/pull.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
+import { atomic, atomicSysroot, cliEnvFor } from '../../helpers/cli.js';
 import { gpgEnv, makeCosignKey, makeGpgKey, signSigstore, skopeoPush, type CosignKey, type GpgKey } from '../../helpers/signing.js';
 
 type Decision = 'accept' | 'refuse';
@@ -110,6 +111,10 @@ describe('signature policy: our decisions equal skopeo\'s on real signatures', f
     push(base, 'mirror/gpg/signed:1');
     fs.mkdirSync(sigDir('mirror/gpg/signed', baseDigest), { recursive: true });
     fs.copyFileSync(path.join(sigDir('gpg/signed', baseDigest), 'signature-1'), path.join(sigDir('mirror/gpg/signed', baseDigest), 'signature-1'));
+
+    // two signed releases of an image with /exports, for install / update --rebase / rollback
+    push(`oci:${fx}/oci:systest`, 'gpg/app:1', ['--sign-by', right.fingerprint]);
+    push(`oci:${fx}/oci:systest-update`, 'gpg/app:2', ['--sign-by', right.fingerprint]);
 
     // sigstore
     push(base, 'sig/unsigned:1');
@@ -217,4 +222,96 @@ describe('signature policy: our decisions equal skopeo\'s on real signatures', f
     assert.equal(agree + noOracle, rows.length);
     assert.ok(agree >= 19, `at least the ${19} GPG / generic rows must have skopeo as oracle (got ${agree})`);
   });
+
+  function policyFile(name: string, doc: unknown): string {
+    const f = path.join(work, `${name}.json`);
+    fs.writeFileSync(f, JSON.stringify(doc));
+    return f;
+  }
+  const gpgPolicy = (key: GpgKey, extra: Record<string, unknown> = {}) => ({
+    default: [{ type: 'reject' }],
+    transports: { docker: { [`${R}/gpg`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: key.publicKey }], [`${R}/sig`]: [{ type: 'sigstoreSigned', keyPath: cosRight.publicKey }], ...extra } },
+  });
+
+  it('CLI: pull says what was verified (key fingerprint / key file), images info shows the signers, images verify re-checks offline', () => {
+    const env = cliEnvFor(path.join(work, 'cli'));
+    const ok = policyFile('cli-right', gpgPolicy(right));
+    const bad = policyFile('cli-wrong', gpgPolicy(wrong));
+    const flags = ['--signature-policy', ok, '--registries.d', regd];
+    const p = atomic(env, ['pull', ...flags, `docker://${R}/gpg/signed:1`]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stdout, /^Getting image source signatures\n/m);
+    assert.match(p.stdout, new RegExp(`^Signature verified: GPG key ${right.fingerprint} \\(signedBy, ${right.publicKey.replace(/[.]/g, '\\.')}\\), identity ${R}/gpg/signed:1$`, 'm'));
+    assert.match(p.stdout, /^Storing signatures$/m);
+    const s = atomic(env, ['pull', ...flags, `docker://${R}/sig/signed:1`]);
+    assert.equal(s.status, 0, s.stderr);
+    assert.match(s.stdout, new RegExp(`^Signature verified: sigstore key ${cosRight.publicKey.replace(/[.]/g, '\\.')} \\(sigstoreSigned\\), identity ${R}/sig/signed:1$`, 'm'));
+
+    const info = atomic(env, ['images', 'info', `${R}/gpg/signed:1`]);
+    assert.equal(info.status, 0, info.stderr);
+    assert.match(info.stdout, new RegExp(`Signatures \\(verified when pulled\\):\nGPG key ${right.fingerprint} .*identity ${R}/gpg/signed:1`));
+    const j = JSON.parse(atomic(env, ['images', 'info', '--json', `${R}/sig/signed:1`]).stdout) as { signatures: { verified: Array<{ kind: string; key: string }> } };
+    assert.deepEqual(j.signatures.verified.map((v) => [v.kind, v.key]), [['sigstore', cosRight.publicKey]]);
+
+    // offline: the registry's signatures are not read again
+    const v = atomic(env, ['images', 'verify', '--signature-policy', ok, `${R}/gpg/signed:1`]);
+    assert.equal(v.status, 0, v.stderr + v.stdout);
+    assert.match(v.stdout, new RegExp(`signature: Signature verified: GPG key ${right.fingerprint}`));
+    const vb = atomic(env, ['images', 'verify', '--signature-policy', bad, `${R}/gpg/signed:1`]);
+    assert.equal(vb.status, 7, vb.stderr + vb.stdout);
+    assert.match(vb.stderr, /Source image rejected: .*not one of the policy's keys/);
+    assert.match(vb.stdout, /^signature: FAILED/m);
+
+    // a refusal names the requirement, the scope and the policy file, exit 7, nothing stored
+    const r = atomic(env, ['pull', '--signature-policy', bad, '--registries.d', regd, `docker://${R}/gpg/unsigned:1`]);
+    assert.equal(r.status, 7, r.stderr);
+    assert.match(r.stderr, new RegExp(`A signature was required, but no GPG signature exists .*requirement "signedBy" of transports\\.docker\\["${R.replace(/[.]/g, '\\.')}/gpg"\\] in ${bad.replace(/[.]/g, '\\.')}`));
+    assert.match(r.stderr, /Try this: /);
+    assert.doesNotMatch(atomic(env, ['images', 'list']).stdout, /gpg\/unsigned/);
+
+    // a missing policy file is an error, not an accept
+    const m = atomic(env, ['pull', '--signature-policy', path.join(work, 'nonexistent.json'), `oci:${fx}/oci:base`]);
+    assert.equal(m.status, 7, m.stderr);
+    assert.match(m.stderr, /no signature policy at .*nonexistent\.json/);
+    // accept-anything is said
+    const a = atomic(env, ['pull', '--signature-policy', policyFile('accept', { default: [{ type: 'insecureAcceptAnything' }] }), `oci:${fx}/oci:base`]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stdout, /^Accepting oci:\S+ without checking signatures: the policy "default" in \S+accept\.json is insecureAcceptAnything$/m);
+    assert.doesNotMatch(a.stdout, /Getting image source signatures/);
+  });
+
+  it('rollback to a deployment whose signature the changed policy no longer accepts is refused; --insecure-policy overrides', () => {
+    const S = path.join(work, 'sysroot');
+    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    const ok = policyFile('deploy-right', gpgPolicy(right));
+    const flags = ['--signature-policy', ok, '--registries.d', regd];
+    const i = atomicSysroot(S, ['install', '--system', '--name', 'signed', ...flags, `docker://${R}/gpg/app:1`]);
+    assert.equal(i.status, 0, i.stderr + i.stdout);
+    assert.match(i.stdout, new RegExp(`Signature verified: GPG key ${right.fingerprint}`));
+    const u = atomicSysroot(S, ['containers', 'update', ...flags, '--rebase', `docker://${R}/gpg/app:2`, 'signed']);
+    assert.equal(u.status, 0, u.stderr + u.stdout);
+    assert.match(u.stdout, new RegExp(`Signature verified: GPG key ${right.fingerprint}`));
+    // release 1 is no longer trusted: only the wrong key is accepted for it
+    const changed = policyFile('deploy-changed', gpgPolicy(right, { [`${R}/gpg/app:1`]: [{ type: 'signedBy', keyType: 'GPGKeys', keyPath: wrong.publicKey }] }));
+    const ck = path.join(S, 'var/lib/containers/atomic');
+    const before = fs.readlinkSync(path.join(ck, 'signed'));
+    const r = atomicSysroot(S, ['containers', 'rollback', '--signature-policy', changed, 'signed']);
+    assert.equal(r.status, 7, r.stderr + r.stdout);
+    assert.match(r.stderr, /rollback of signed refused: the image's stored signatures do not satisfy the current policy/);
+    assert.match(r.stderr, /--insecure-policy/);
+    assert.equal(fs.readlinkSync(path.join(ck, 'signed')), before, 'the refused rollback changed nothing');
+    // the still-trusted policy accepts the rollback (offline: the registry is not needed)
+    const o = atomicSysroot(S, ['containers', 'rollback', '--insecure-policy', 'signed']);
+    assert.equal(o.status, 0, o.stderr + o.stdout);
+    assert.match(o.stdout, /Signature policy not checked for the rollback of signed: --insecure-policy/);
+    assert.notEqual(fs.readlinkSync(path.join(ck, 'signed')), before);
+    const back = atomicSysroot(S, ['containers', 'rollback', '--signature-policy', ok, 'signed']);
+    assert.equal(back.status, 0, back.stderr + back.stdout);
+    assert.equal(fs.readlinkSync(path.join(ck, 'signed')), before);
+    // install of a stored image re-checks it offline too
+    const i2 = atomicSysroot(S, ['install', '--system', '--name', 'again', '--signature-policy', changed, `${R}/gpg/app:1`]);
+    assert.equal(i2.status, 7, i2.stderr + i2.stdout);
+    assert.match(i2.stderr, /use of .*app:1 refused/);
+  });
 });
+
