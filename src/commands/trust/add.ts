@@ -20,7 +20,7 @@ export default class TrustAdd extends BaseCommand {
   static override flags = {
     type: Flags.string({ description: 'Requirement type (default: signedBy, or as --sigstoretype says).', options: ['signedBy', 'sigstoreSigned', 'reject', 'insecureAcceptAnything', 'accept'] }),
     sigstoretype: Flags.string({ description: 'lookaside: GPG signatures from a lookaside store; sigstore: cosign signatures from the registry.', options: ['lookaside', 'sigstore'] }),
-    pubkeys: Flags.string({ description: 'Public key file (GPG key, or cosign.pub for sigstore); repeatable.', multiple: true, helpValue: 'FILE' }),
+    pubkeys: Flags.string({ description: 'Public key file (GPG key, or cosign.pub for sigstore); repeatable.', multiple: true, multipleNonGreedy: true, helpValue: 'FILE' }),
     sigstore: Flags.string({ description: 'Lookaside URL of the GPG signatures (file://, http://, https://).', helpValue: 'URL' }),
     transport: Flags.string({ description: 'Policy transport of the scope.', options: ['docker', 'oci', 'oci-archive', 'docker-archive'], default: 'docker' }),
     'signature-policy': trustFlags['signature-policy'],
