@@ -16,12 +16,19 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
-  buildah: 'buildah', // multi-arch index fixture (make-images.sh)
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh), interop corpus
+  // interop corpus (test/fixtures/interop/make-corpus.sh): real producers and oracles
+  podman: 'podman',
+  bsdtar: 'libarchive-tools',
+  setfattr: 'attr',
+  setfacl: 'acl',
+  mmdebstrap: 'mmdebstrap',
+  python3: 'python3',
   gpg: 'gpg', // trust tests: GPG keys for skopeo --sign-by
   gpgv: 'gpgv', // signedBy verification (also needed at run time)
   'gpg-agent': 'gpg-agent', // gpg --quick-gen-key / skopeo --sign-by
 };
-const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
+const BENCH_TOOLS = {};
 
 function have(tool) {
   if (tool.startsWith('/')) return existsSync(tool);

@@ -8,11 +8,11 @@ import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { AtomicError } from '../../util/errors.js';
 import { policyPathForWrite, registriesDirForWrite, type Requirement } from '../../image/trust/policy.js';
+import { trustSettings } from '../../image/trust/policy.js';
 import { deleteRegistryEntry, deleteScope, setDefault, setRegistryEntry, setScope } from '../../image/trust/policy-edit.js';
 import { dearmor } from '../../image/trust/gpg.js';
 import { parsePublicKeys } from '../../image/trust/sigstore.js';
 import { parseDockerRef } from '../../image/trust/docker-ref.js';
-import { trustSettings } from '../container-ops.js';
 
 export interface TrustAddOptions {
   scope: string;

@@ -1,9 +1,9 @@
 /** `atomic trust show [--json]`: the policy's scopes with their requirement, keys and signature store. */
 import type { AppContext } from '../context.js';
 import { loadPolicy, registriesDirFor, type Requirement } from '../../image/trust/policy.js';
+import { trustSettings } from '../../image/trust/policy.js';
 import { loadRegistriesD, lookasideFor, useSigstoreAttachments } from '../../image/trust/registries-d.js';
 import { parseDockerRef } from '../../image/trust/docker-ref.js';
-import { trustSettings } from '../container-ops.js';
 
 export interface TrustRow {
   transport: string;

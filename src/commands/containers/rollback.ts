@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { rollbackContainer } from '../../app/rollback.js';
+import { rollbackContainer } from '../../app/containers/rollback.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
 export default class ContainersRollback extends BaseCommand {

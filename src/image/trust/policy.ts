@@ -43,6 +43,11 @@ export interface TrustSettings {
   home?: string;
 }
 
+/** The settings of a use-case context: its --signature-policy etc., user mode from its store paths. */
+export function trustSettings(ctx: { paths: { userMode: boolean }; trust?: TrustSettings }): TrustSettings {
+  return { userMode: ctx.paths.userMode, ...(ctx.trust ?? {}) };
+}
+
 export const SYSTEM_POLICY = '/etc/containers/policy.json';
 export const SYSTEM_REGISTRIES_D = '/etc/containers/registries.d';
 const MAX_POLICY = 4 * 1024 * 1024;

@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
-import { pullImage } from '../../../src/app/pull.js';
+import { pullImage } from '../../../src/app/images/pull.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js';

@@ -1,0 +1,66 @@
+/** `atomic containers rollback NAME` (§1.3): switch to the other slot with its own saved files. */
+import * as path from 'node:path';
+import type { AppContext } from '../context.js';
+import { recoverContainer } from '../../deploy/container-ops.js';
+import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, currentSlot, otherSlot, slotUnitCopy } from '../../deploy/layout.js';
+import { lockContainer } from '../../deploy/container-lock.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
+import { exists } from '../../deploy/slot-files.js';
+import { AtomicError } from '../../util/errors.js';
+import { recheckStoredTrust } from '../../image/trust/check.js';
+import { trustSettings } from '../../image/trust/policy.js';
+import type { Checksum } from '../../store/types.js';
+
+export async function rollbackContainer(ctx: AppContext, name: string): Promise<{ slotDir: string }> {
+  const cp = containerPaths(ctx.paths, name);
+  const lock = await lockContainer(cp);
+  try {
+    const recovered = await recoverContainer(ctx, cp);
+    if (recovered) ctx.out.warn(`Note: ${recovered}`);
+    const cur = currentSlot(cp);
+    if (cur === null) throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`);
+    ctx.out.line(`Attempting to roll back system container: ${name}`);
+    const target = otherSlot(cur);
+    const dir = cp.slotDir(target);
+    if (!exists(path.join(dir, 'info'))) {
+      throw new AtomicError('NOT_FOUND', `Error: Cannot find a previous deployment to rollback located at ${dir}`, { suggestions: ['A rollback needs an earlier update: atomic containers update NAME'] });
+    }
+    const info = readInfo(dir);
+    if (info['has-container-service'] !== false && !exists(slotUnitCopy(dir, name))) {
+      throw new AtomicError('STORE_CORRUPT', `Error: Cannot find systemd service file for previous version. The previous checkout at ${dir} may be corrupted.`);
+    }
+    await recheckDeployment(ctx, name, info['ostree-commit'], info.image);
+    ctx.out.line(`Rolling back container ${name} to the checkout at ${dir}`);
+    const wasActive = systemdFor(ctx).isActive(name);
+    const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
+    await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
+    await clearJournal(cp.journal);
+    return { slotDir: dir };
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * The previous deployment's image must still satisfy the signature policy (checked offline with
+ * the signatures stored with it): a policy that no longer trusts it refuses the rollback, unless
+ * --insecure-policy.
+ */
+async function recheckDeployment(ctx: AppContext, name: string, commitText: string | undefined, image: string): Promise<void> {
+  const settings = trustSettings(ctx);
+  if (settings.insecurePolicy) {
+    ctx.out.line(`Signature policy not checked for the rollback of ${name}: --insecure-policy`);
+    return;
+  }
+  const repo = await ctx.repoIfExists();
+  const commit = commitText ? (commitText as Checksum) : undefined;
+  const have = repo && commit ? await repo.readCommit(commit).then(() => true, () => false) : false;
+  if (!repo || !commit || !have) {
+    throw new AtomicError('POLICY_REJECTED', `rollback of ${name} refused: the image of the previous deployment (${image}, commit ${commit || 'unknown'}) is no longer in the store, so its signatures cannot be checked`, {
+      suggestions: [`Pull ${image} again, or pass --insecure-policy to roll back without the signature check.`],
+    });
+  }
+  await recheckStoredTrust(repo, commit, image, { settings, onLine: (l) => ctx.out.line(l), what: `rollback of ${name}` });
+}
