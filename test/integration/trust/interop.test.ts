@@ -8,7 +8,7 @@
  * Every refused pull must leave the store exactly as it was (refs, object count), `ostree fsck` clean.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
@@ -17,7 +17,7 @@ import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
 import { atomic, atomicSysroot, cliEnvFor } from '../../helpers/cli.js';
-import { gpgEnv, makeCosignKey, makeGpgKey, signSigstore, skopeoPush, type CosignKey, type GpgKey } from '../../helpers/signing.js';
+import { gpgEnv, makeCosignKey, makeGpgKey, signSigstore, type CosignKey, type GpgKey } from '../../helpers/signing.js';
 
 type Decision = 'accept' | 'refuse';
 interface Row {
@@ -83,51 +83,57 @@ describe('signature policy: our decisions equal skopeo\'s on real signatures', f
     const env = gpgEnv(gh);
     const base = `oci:${fx}/oci:base`;
     const layered = `oci:${fx}/oci:layered`;
-    const push = (src: string, repo: string, extra: string[] = []): void => {
-      const r = skopeoPush(src, `docker://${R}/${repo}`, ['--registries.d', regd, ...extra], env);
-      assert.equal(r.status, 0, r.stderr);
-    };
-    // GPG: signed by skopeo with the right / wrong key, unsigned, signed for another identity
-    push(base, 'gpg/signed:1', ['--sign-by', right.fingerprint]);
-    push(base, 'gpg/wrongkey:1', ['--sign-by', wrong.fingerprint]);
-    push(base, 'gpg/unsigned:1');
-    push(base, 'gpg/idmismatch:1', ['--sign-by', right.fingerprint, '--sign-identity', `${R}/gpg/someone-else:1`]);
+    const pushArgs = (src: string, repo: string, extra: string[] = []): string[] => ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', '--registries.d', regd, ...extra, src, `docker://${R}/${repo}`];
+    const pushAsync = (src: string, repo: string, extra: string[] = []): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const c = spawn('skopeo', pushArgs(src, repo, extra), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`skopeo push ${repo}: ${err}`))));
+      });
+    // the blobs first (sequentially), then every push at once, 4 at a time
+    await pushAsync(base, 'gpg/unsigned:1');
+    await pushAsync(layered, 'gpg/otherdigest:1');
+    const jobs: Array<[string, string, string[]]> = [
+      // GPG: signed by skopeo with the right / wrong key, signed for another identity
+      [base, 'gpg/signed:1', ['--sign-by', right.fingerprint]],
+      [base, 'gpg/wrongkey:1', ['--sign-by', wrong.fingerprint]],
+      [base, 'gpg/idmismatch:1', ['--sign-by', right.fingerprint, '--sign-identity', `${R}/gpg/someone-else:1`]],
+      // a valid signature (right key, right identity) for another digest: signed on `decoy`, copied to `otherdigest`
+      [base, 'gpg/decoy:1', ['--sign-by', right.fingerprint, '--sign-identity', `${R}/gpg/otherdigest:1`]],
+      [base, 'gpg/tampered:1', ['--sign-by', right.fingerprint]],
+      [base, 'mirror/gpg/signed:1', []],
+      // two signed releases of an image with /exports, for install / update --rebase / rollback
+      [`oci:${fx}/oci:systest`, 'gpg/app:1', ['--sign-by', right.fingerprint]],
+      [`oci:${fx}/oci:systest-update`, 'gpg/app:2', ['--sign-by', right.fingerprint]],
+      // sigstore (signed below)
+      ...['sig/unsigned', 'sig/signed', 'sig/wrongkey', 'sig/tampered', 'sig/idmismatch'].map((r): [string, string, string[]] => [base, `${r}:1`, []]),
+      [layered, 'sig/otherdigest:1', []],
+    ];
+    for (let i = 0; i < jobs.length; i += 4) await Promise.all(jobs.slice(i, i + 4).map(([src, repo, extra]) => pushAsync(src, repo, extra)));
     baseDigest = digestOf(`${R}/gpg/signed:1`);
-    const sigDir = (repo: string, digest: string): string => path.join(lookaside, `${repo}@${digest.replace(':', '=')}`);
-    // a valid signature (right key, right identity) for another digest: signed on `decoy`, copied to `otherdigest`
-    push(base, 'gpg/decoy:1', ['--sign-by', right.fingerprint, '--sign-identity', `${R}/gpg/otherdigest:1`]);
-    push(layered, 'gpg/otherdigest:1');
     const layeredDigest = digestOf(`${R}/gpg/otherdigest:1`);
     assert.notEqual(layeredDigest, baseDigest);
+    const sigDir = (repo: string, digest: string): string => path.join(lookaside, `${repo}@${digest.replace(':', '=')}`);
     fs.mkdirSync(sigDir('gpg/otherdigest', layeredDigest), { recursive: true });
     fs.copyFileSync(path.join(sigDir('gpg/decoy', baseDigest), 'signature-1'), path.join(sigDir('gpg/otherdigest', layeredDigest), 'signature-1'));
     // tampered: a good signature with one byte of the signature packet changed
-    push(base, 'gpg/tampered:1', ['--sign-by', right.fingerprint]);
     const tf = path.join(sigDir('gpg/tampered', baseDigest), 'signature-1');
     const t = fs.readFileSync(tf);
     t[t.length - 4] ^= 0x01;
     fs.writeFileSync(tf, t);
     // a mirror whose signature names the original repository (remapIdentity)
-    push(base, 'mirror/gpg/signed:1');
     fs.mkdirSync(sigDir('mirror/gpg/signed', baseDigest), { recursive: true });
     fs.copyFileSync(path.join(sigDir('gpg/signed', baseDigest), 'signature-1'), path.join(sigDir('mirror/gpg/signed', baseDigest), 'signature-1'));
 
-    // two signed releases of an image with /exports, for install / update --rebase / rollback
-    push(`oci:${fx}/oci:systest`, 'gpg/app:1', ['--sign-by', right.fingerprint]);
-    push(`oci:${fx}/oci:systest-update`, 'gpg/app:2', ['--sign-by', right.fingerprint]);
-
-    // sigstore
-    push(base, 'sig/unsigned:1');
     for (const [repo, key, o] of [
       ['sig/signed', cosRight, {}],
       ['sig/wrongkey', cosWrong, {}],
       ['sig/tampered', cosRight, { tamper: true }],
       ['sig/idmismatch', cosRight, { identity: `${R}/sig/someone-else:1` }],
     ] as Array<[string, CosignKey, { tamper?: boolean; identity?: string }]>) {
-      push(base, `${repo}:1`);
       sigstoreTool = await signSigstore(R, repo, '1', base, baseDigest, key, { registriesD: regd, ...o });
     }
-    push(layered, 'sig/otherdigest:1');
     await signSigstore(R, 'sig/otherdigest', '1', layered, layeredDigest, cosRight, { registriesD: regd, forDigest: baseDigest });
 
     const accept = [{ type: 'insecureAcceptAnything' }];
