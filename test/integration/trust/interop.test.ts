@@ -268,6 +268,13 @@ describe('signature policy: our decisions equal skopeo\'s on real signatures', f
     assert.match(vb.stderr, /Source image rejected: .*not one of the policy's keys/);
     assert.match(vb.stdout, /^signature: FAILED/m);
 
+    // images update verifies too; a refused update keeps the stored image as it was
+    const listBefore = atomic(env, ['images', 'list']).stdout;
+    const up = atomic(env, ['images', 'update', '--signature-policy', bad, '--registries.d', regd, `${R}/gpg/signed:1`]);
+    assert.equal(up.status, 7, up.stderr + up.stdout);
+    assert.match(up.stderr, /Source image rejected/);
+    assert.equal(atomic(env, ['images', 'list']).stdout, listBefore);
+
     // a refusal names the requirement, the scope and the policy file, exit 7, nothing stored
     const r = atomic(env, ['pull', '--signature-policy', bad, '--registries.d', regd, `docker://${R}/gpg/unsigned:1`]);
     assert.equal(r.status, 7, r.stderr);
