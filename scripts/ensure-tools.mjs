@@ -24,6 +24,9 @@ const TOOLS = {
   setfacl: 'acl',
   mmdebstrap: 'mmdebstrap',
   python3: 'python3',
+  gpg: 'gpg', // trust tests: GPG keys for skopeo --sign-by
+  gpgv: 'gpgv', // signedBy verification (also needed at run time)
+  'gpg-agent': 'gpg-agent', // gpg --quick-gen-key / skopeo --sign-by
 };
 const BENCH_TOOLS = {};
 

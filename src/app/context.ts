@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { OstreeRepo } from '../store/repo.js';
 import { resolveStorePaths, type StorePaths, type PathInputs } from '../host/paths.js';
 import { AtomicError } from '../util/errors.js';
+import type { TrustSettings } from '../image/trust/policy.js';
 
 export interface Output {
   /** An informational line for stdout ("Extracting to ...", echoed systemctl commands). */
@@ -23,6 +24,8 @@ export interface AppContext {
   repo(): Promise<OstreeRepo>;
   /** Open the store if it exists, else null (read-only commands on a fresh host). */
   repoIfExists(): Promise<OstreeRepo | null>;
+  /** Signature policy settings (--signature-policy, --registries.d, --insecure-policy) for pulls and re-checks. */
+  trust?: TrustSettings;
 }
 
 export const consoleOutput: Output = {

@@ -4,6 +4,7 @@ import { installSystem } from '../app/containers/install.js';
 import { installByLabel } from '../app/labels/commands.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
+import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
 
 export default class Install extends BaseCommand {
   static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
@@ -32,6 +33,7 @@ export default class Install extends BaseCommand {
     display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
     storage: storageFlag,
+    ...trustFlags,
   };
 
   async run(): Promise<void> {
@@ -41,6 +43,7 @@ export default class Install extends BaseCommand {
     const { args, flags } = await this.parse(Install, labelDriven ? split.head : this.argv);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
+    ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     if (!flags.system && !flags.user) {
       if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');

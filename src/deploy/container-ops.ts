@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { resolveImages, type ImageEntry } from '../image/catalog.js';
 import { pullImage } from '../app/images/pull.js';
+import { recheckStoredTrust } from '../image/trust/check.js';
+import { trustSettings } from '../image/trust/policy.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { readJournal, clearJournal } from './journal.js';
 import { removeHostfs, plannedHostfsPaths } from './hostfs.js';
@@ -42,12 +44,14 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
   if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
     try {
       const [image] = await resolveImages(repo, bare);
+      // The stored image is used as it is: its signatures are checked again, offline, against the current policy.
+      await recheckStoredTrust(repo, image.commit, image.name, { settings: trustSettings(ctx), onLine: (l) => ctx.out.line(l), what: `use of ${image.name}` });
       return { image, name: bare };
     } catch (e) {
       if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
     }
   }
-  const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
+  const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };
 }
