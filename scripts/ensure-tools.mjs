@@ -18,7 +18,7 @@ const TOOLS = {
   runc: 'runc',
   buildah: 'buildah', // multi-arch index fixture (make-images.sh)
 };
-const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
+const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap', podman: 'podman', unshare: 'util-linux', '/usr/bin/time': 'time' };
 
 function have(tool) {
   if (tool.startsWith('/')) return existsSync(tool);
