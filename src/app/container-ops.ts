@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from './context.js';
 import { resolveImages, type ImageEntry } from './image-catalog.js';
-import { pullImage } from './pull.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { readJournal, clearJournal } from '../deploy/journal.js';
 import { removeHostfs } from '../deploy/hostfs.js';
@@ -43,6 +42,7 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
       if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
     }
   }
+  const { pullImage } = await import('./pull.js'); // the import pipeline only when the image is not stored yet
   const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BIN, PROJECT_ROOT, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { loadFreshManifest, distFingerprint, MANIFEST_FILE } from '../../../src/cli/manifest.js';
+import { loadFreshManifest, distFingerprint, manifestSources, MANIFEST_FILE } from '../../../src/cli/manifest.js';
 import { parseFastFlags } from '../../../src/cli/fast-path.js';
 
 /** Preloaded into the CLI: reports on stderr whether @oclif/core was loaded. */
@@ -69,7 +69,15 @@ describe('start-up: oclif manifest and fast path', function () {
     fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ version: '1.2.3' }));
     const js = path.join(root, 'dist', 'src', 'commands', 'x.js');
     fs.writeFileSync(js, 'export default 1;\n');
-    const write = (version: string) => fs.writeFileSync(path.join(root, MANIFEST_FILE), JSON.stringify({ version, commands: {}, atomic: { fingerprint: distFingerprint(root) } }));
+    fs.mkdirSync(path.join(root, 'dist', 'src', 'cli'));
+    const base = path.join(root, 'dist', 'src', 'cli', 'base.js');
+    fs.writeFileSync(base, "import { Flags } from '@oclif/core';\n");
+    fs.writeFileSync(path.join(root, 'dist', 'src', 'cli', 'other.js'), 'export {};\n');
+    const write = (version: string) => {
+      const files = manifestSources(root);
+      assert.deepEqual(files, ['cli/base.js', 'commands/x.js'].filter((f) => fs.existsSync(path.join(root, 'dist', 'src', f))));
+      fs.writeFileSync(path.join(root, MANIFEST_FILE), JSON.stringify({ version, commands: {}, atomic: { fingerprint: distFingerprint(root, files), files } }));
+    };
     write('1.2.3');
     assert.ok(loadFreshManifest(root));
     write('1.2.4');
@@ -78,8 +86,15 @@ describe('start-up: oclif manifest and fast path', function () {
     fs.writeFileSync(js, 'export default 22;\n');
     assert.equal(loadFreshManifest(root), null, 'a rebuilt command file');
     write('1.2.3');
+    fs.writeFileSync(base, "import { Flags } from '@oclif/core';\nexport const f = 1;\n");
+    assert.equal(loadFreshManifest(root), null, 'a rebuilt flag-defining file');
+    write('1.2.3');
     fs.writeFileSync(path.join(root, 'dist', 'src', 'commands', 'y.js'), '');
     assert.equal(loadFreshManifest(root), null, 'a new command file');
+    fs.rmSync(path.join(root, 'dist', 'src', 'commands', 'y.js'));
+    assert.ok(loadFreshManifest(root), 'back as it was');
+    fs.rmSync(js);
+    assert.equal(loadFreshManifest(root), null, 'a removed command file');
     fs.writeFileSync(path.join(root, MANIFEST_FILE), '{');
     assert.equal(loadFreshManifest(root), null, 'garbage');
   });
