@@ -21,14 +21,14 @@ export type LineSink = (line: string) => void;
 export async function runImagesList(flags: ListFlags, log: LineSink): Promise<void> {
   checkStorage(flags.storage);
   const ctx = contextFromFlags(flags);
-  const { imagesList } = await import('../app/images-list.js');
+  const { imagesList } = await import('../app/images/list.js');
   const r = await imagesList(ctx, { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json });
   for (const l of r.lines) log(l);
 }
 
 export async function runContainersList(flags: ListFlags, log: LineSink): Promise<void> {
   const ctx = contextFromFlags(flags);
-  const { containersList } = await import('../app/containers-list.js');
+  const { containersList } = await import('../app/containers/list.js');
   const r = await containersList(ctx, { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json });
   for (const l of r.lines) log(l);
 }

@@ -5,8 +5,8 @@
  */
 import type { OstreeRepo } from '../store/repo.js';
 import type { Checksum, Digest } from '../store/types.js';
-import { decodeRefName, isHexRef } from '../image/name.js';
-import { metaString, resolveImageRef, readStoredConfig } from '../image/stored-image.js';
+import { decodeRefName, isHexRef } from './name.js';
+import { metaString, resolveImageRef, readStoredConfig } from './stored-image.js';
 
 export { metaString };
 import { AtomicError } from '../util/errors.js';

@@ -14,18 +14,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { ensureImage, chooseRuntime, parseSetValues } from './container-ops.js';
-import { imageLabels, resolveImages } from './image-catalog.js';
-import { installSystem } from './install.js';
-import { systemdFor } from './activate-slot.js';
-import { runLabelAction, runForeground, defaultLabelName, findLabel, shellQuote } from './label-run.js';
-import { runOnce } from './run-image.js';
-import { containerPaths, currentSlot } from '../deploy/layout.js';
-import { readInfo } from '../deploy/info-file.js';
-import { defaultSystemName, validateSystemName } from '../image/name.js';
-import { checkRuntime } from '../host/runtime.js';
-import { AtomicError, isAtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { ensureImage, chooseRuntime, parseSetValues } from '../../deploy/container-ops.js';
+import { imageLabels, resolveImages } from '../../image/catalog.js';
+import { installSystem } from '../containers/install.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
+import { runLabelAction, runForeground, defaultLabelName, findLabel, shellQuote } from './run.js';
+import { runOnce } from '../containers/run-once.js';
+import { containerPaths, currentSlot } from '../../deploy/layout.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { defaultSystemName, validateSystemName } from '../../image/name.js';
+import { checkRuntime } from '../../host/runtime.js';
+import { AtomicError, isAtomicError } from '../../util/errors.js';
 
 export const BACKEND_SWITCH_NOTE =
   "Note: Switching from the 'docker' backend to the 'ostree' backend based on the 'atomic.type' label in the image.  You can use --storage to override this behaviour.";

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { readAtomicConf } from './atomic-conf.js';
+import { underRoot } from './sysroot.js';
 
 export interface StorePaths {
   sysroot: string;
@@ -31,17 +32,6 @@ export interface PathInputs {
   env?: NodeJS.ProcessEnv;
   euid?: number;
   home?: string;
-}
-
-/** Join an absolute host path below the sysroot ('/' = no prefix). */
-export function underRoot(sysroot: string, p: string): string {
-  return sysroot === '/' ? p : path.join(sysroot, p);
-}
-
-/** The path as the target system sees it (strip the sysroot prefix): used inside units, links, info. */
-export function hostView(sysroot: string, p: string): string {
-  if (sysroot === '/') return p;
-  return p === sysroot ? '/' : p.startsWith(`${sysroot}/`) ? p.slice(sysroot.length) : p;
 }
 
 export function resolveStorePaths(inp: PathInputs = {}): StorePaths {

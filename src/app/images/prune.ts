@@ -14,16 +14,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { listImages, readImageEntry, REF_PREFIX } from './image-catalog.js';
-import { scanDeployments } from './deployments-scan.js';
-import { isHexRef } from '../image/name.js';
-import { acquireRepoLock } from '../store/repo-lock.js';
-import { containerPaths, STATE_DIR } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
-import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
-import type { OstreeRepo } from '../store/repo.js';
-import type { Checksum } from '../store/types.js';
+import type { AppContext } from '../context.js';
+import { listImages, readImageEntry, REF_PREFIX } from '../../image/catalog.js';
+import { scanDeployments } from '../containers/deployments-scan.js';
+import { isHexRef } from '../../image/name.js';
+import { acquireRepoLock } from '../../store/repo-lock.js';
+import { containerPaths, STATE_DIR } from '../../deploy/layout.js';
+import { lockContainer } from '../../deploy/container-lock.js';
+import { atomicWrite, fsyncDir } from '../../util/atomic-write.js';
+import type { OstreeRepo } from '../../store/repo.js';
+import type { Checksum } from '../../store/types.js';
 
 const VALID_ENCODED = /^[A-Za-z0-9._-]+$/;
 

@@ -4,14 +4,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { resolveImages, type ImageEntry } from './image-catalog.js';
+import type { AppContext } from '../app/context.js';
+import { resolveImages, type ImageEntry } from '../image/catalog.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
-import { readJournal, clearJournal } from '../deploy/journal.js';
-import { removeHostfs } from '../deploy/hostfs.js';
-import { removeDurable, exists } from '../deploy/slot-files.js';
-import { currentSlot, containerPaths, type ContainerPaths } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
+import { readJournal, clearJournal } from './journal.js';
+import { removeHostfs } from './hostfs.js';
+import { removeDurable, exists } from './slot-files.js';
+import { currentSlot, containerPaths, type ContainerPaths } from './layout.js';
+import { lockContainer } from './container-lock.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
@@ -42,7 +42,7 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
       if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
     }
   }
-  const { pullImage } = await import('./pull.js'); // the import pipeline only when the image is not stored yet
+  const { pullImage } = await import('../app/images/pull.js'); // the import pipeline only when the image is not stored yet
   const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };

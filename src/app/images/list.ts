@@ -1,8 +1,8 @@
 /** `atomic images list`: rows and JSON exactly as atomic printed them (§1.6). */
-import type { AppContext } from './context.js';
-import type { ImageEntry } from './image-catalog.js';
-import { usedImageIds } from './deployments-scan.js';
-import { convertSize, formatCreated, parseFilters, row } from '../cli/format.js';
+import type { AppContext } from '../context.js';
+import type { ImageEntry } from '../../image/catalog.js';
+import { usedImageIds } from '../containers/deployments-scan.js';
+import { convertSize, formatCreated, parseFilters, row } from '../../cli/format.js';
 
 export const IMAGE_FILTER_KEYS = ['repo', 'repository', 'tag', 'id', 'image', 'created', 'size', 'type', 'is_dangling'];
 
@@ -56,7 +56,7 @@ export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promi
   const filters = parseFilters(opts.filters, IMAGE_FILTER_KEYS);
   const repo = await ctx.repoIfExists();
   // the catalog (and the image modules it loads) only when there is a store: start-up time on a fresh host
-  const entries: ImageEntry[] = repo ? await (await import('./image-catalog.js')).listImages(repo, { all: opts.all }) : [];
+  const entries: ImageEntry[] = repo ? await (await import('../../image/catalog.js')).listImages(repo, { all: opts.all }) : [];
   const used = await usedImageIds(ctx);
   let rows: ImageListJson[] = entries.map((e) => ({
     repo: e.repo,

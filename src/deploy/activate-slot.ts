@@ -8,13 +8,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { resolveRemoteRootfs } from './deploy-prepare.js';
-import { slotUnitCopy, slotTmpfilesCopy, otherSlot, type ContainerPaths, type Slot } from '../deploy/layout.js';
-import { readInfo, writeInfo } from '../deploy/info-file.js';
-import { copyHostfs, removeHostfs } from '../deploy/hostfs.js';
-import { copyDurable, removeDurable, exists } from '../deploy/slot-files.js';
-import { writeJournal, readJournal, type JournalEntry } from '../deploy/journal.js';
+import type { AppContext } from '../app/context.js';
+import { resolveRemoteRootfs } from './prepare-slot.js';
+import { slotUnitCopy, slotTmpfilesCopy, otherSlot, type ContainerPaths, type Slot } from './layout.js';
+import { readInfo, writeInfo } from './info-file.js';
+import { copyHostfs, removeHostfs } from './hostfs.js';
+import { copyDurable, removeDurable, exists } from './slot-files.js';
+import { writeJournal, readJournal, type JournalEntry } from './journal.js';
 import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { Systemd } from '../host/systemd.js';
 import { reapContainer } from '../host/runtime.js';

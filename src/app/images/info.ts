@@ -1,8 +1,8 @@
 /** `atomic images info IMAGE` / `atomic info IMAGE` (§1.8): name, labels, template variables. */
-import type { AppContext } from './context.js';
-import { resolveImages, imageLabels, layerCommits } from './image-catalog.js';
-import { templateVariables } from './image-exports.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { resolveImages, imageLabels, layerCommits } from '../../image/catalog.js';
+import { templateVariables } from './exports.js';
+import { AtomicError } from '../../util/errors.js';
 
 export async function imagesInfo(ctx: AppContext, image: string): Promise<{ lines: string[]; json: Record<string, unknown> }> {
   const repo = await ctx.repoIfExists();

@@ -1,14 +1,14 @@
 /** `atomic containers rollback NAME` (§1.3): switch to the other slot with its own saved files. */
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { recoverContainer } from './container-ops.js';
-import { activateSlot, systemdFor } from './activate-slot.js';
-import { containerPaths, currentSlot, otherSlot, slotUnitCopy } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
-import { readInfo } from '../deploy/info-file.js';
-import { clearJournal, type JournalEntry } from '../deploy/journal.js';
-import { exists } from '../deploy/slot-files.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { recoverContainer } from '../../deploy/container-ops.js';
+import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, currentSlot, otherSlot, slotUnitCopy } from '../../deploy/layout.js';
+import { lockContainer } from '../../deploy/container-lock.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
+import { exists } from '../../deploy/slot-files.js';
+import { AtomicError } from '../../util/errors.js';
 
 export async function rollbackContainer(ctx: AppContext, name: string): Promise<{ slotDir: string }> {
   const cp = containerPaths(ctx.paths, name);

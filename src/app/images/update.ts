@@ -5,15 +5,15 @@
  * qualified (has a registry host) and skips the others, as atomic did, with
  * "Image NAME not fully qualified: skipping" on stderr.
  */
-import type { AppContext } from './context.js';
+import type { AppContext } from '../context.js';
 import { pullImage, type PullEvents, type PullResult } from './pull.js';
-import { listImages } from './image-catalog.js';
-import { metaString, readImage, resolveImageRef } from '../image/stored-image.js';
-import { REF_PREFIX, imageRef, parseImageName, tryDecodeRefName } from '../image/name.js';
-import { AtomicError, isAtomicError } from '../util/errors.js';
-import type { OstreeRepo } from '../store/repo.js';
-import type { Platform } from '../image/source.js';
-import type { RegistrySourceOptions } from '../image/registry/source.js';
+import { listImages } from '../../image/catalog.js';
+import { metaString, readImage, resolveImageRef } from '../../image/stored-image.js';
+import { REF_PREFIX, imageRef, parseImageName, tryDecodeRefName } from '../../image/name.js';
+import { AtomicError, isAtomicError } from '../../util/errors.js';
+import type { OstreeRepo } from '../../store/repo.js';
+import type { Platform } from '../../image/source.js';
+import type { RegistrySourceOptions } from '../../image/registry/source.js';
 
 export interface ImagesUpdateOptions extends PullEvents {
   all?: boolean;

@@ -1,8 +1,8 @@
 /** `atomic stop NAME` (§1.12): `systemctl stop NAME` for an installed system container. */
-import type { AppContext } from './context.js';
-import { systemdFor } from './activate-slot.js';
-import { containerPaths, currentSlot, validateContainerName } from '../deploy/layout.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, currentSlot, validateContainerName } from '../../deploy/layout.js';
+import { AtomicError } from '../../util/errors.js';
 
 export async function stopContainer(ctx: AppContext, name: string): Promise<void> {
   validateContainerName(name);

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveStorePaths } from '../../../src/app/paths.js';
-import { parseAtomicConf } from '../../../src/app/atomic-conf.js';
+import { resolveStorePaths } from '../../../src/host/paths.js';
+import { parseAtomicConf } from '../../../src/host/atomic-conf.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 describe('store and checkout locations (reference §2.1, §2.2)', () => {

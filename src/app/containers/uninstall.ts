@@ -1,10 +1,10 @@
 /** `atomic uninstall NAME` / `atomic containers delete NAME` (§1.4). Absent container: exit 0 silently. */
-import type { AppContext } from './context.js';
-import { recoverContainer, finishUninstall } from './container-ops.js';
-import { containerPaths, currentSlot, validateContainerName } from '../deploy/layout.js';
-import { lockContainer } from '../deploy/container-lock.js';
-import { writeJournal, clearJournal } from '../deploy/journal.js';
-import { exists } from '../deploy/slot-files.js';
+import type { AppContext } from '../context.js';
+import { recoverContainer, finishUninstall } from '../../deploy/container-ops.js';
+import { containerPaths, currentSlot, validateContainerName } from '../../deploy/layout.js';
+import { lockContainer } from '../../deploy/container-lock.js';
+import { writeJournal, clearJournal } from '../../deploy/journal.js';
+import { exists } from '../../deploy/slot-files.js';
 
 export async function uninstallContainer(ctx: AppContext, name: string): Promise<{ removed: boolean }> {
   validateContainerName(name);

@@ -6,20 +6,20 @@
  * transaction, so the image ref only appears (or moves) once everything it needs is durable.
  */
 import { PassThrough } from 'node:stream';
-import { AtomicError, isAtomicError } from '../util/errors.js';
-import { LIMITS, isJsonObject, parseJson, readStreamAtMost, tooLarge } from '../util/bounded-read.js';
-import { openImageSource } from '../image/transports.js';
-import { imageRef, layerRef, normalizeImageName } from '../image/name.js';
-import { layerCompression } from '../image/manifest.js';
-import { metaString, readStoredConfig } from '../image/stored-image.js';
-import type { RegistrySourceOptions } from '../image/registry/source.js';
-import { importLayerTar, type LayerImportResult } from '../store/layer-import.js';
-import type { Descriptor, ImageSource, Platform } from '../image/source.js';
-import type { OstreeRepo } from '../store/repo.js';
-import type { Transaction } from '../store/transaction.js';
-import type { Checksum, Digest, Metadata, Variant } from '../store/types.js';
+import { AtomicError, isAtomicError } from '../../util/errors.js';
+import { LIMITS, isJsonObject, parseJson, readStreamAtMost, tooLarge } from '../../util/bounded-read.js';
+import { openImageSource } from '../../image/transports.js';
+import { imageRef, layerRef, normalizeImageName } from '../../image/name.js';
+import { layerCompression } from '../../image/manifest.js';
+import { metaString, readStoredConfig } from '../../image/stored-image.js';
+import type { RegistrySourceOptions } from '../../image/registry/source.js';
+import { importLayerTar, type LayerImportResult } from '../../store/layer-import.js';
+import type { Descriptor, ImageSource, Platform } from '../../image/source.js';
+import type { OstreeRepo } from '../../store/repo.js';
+import type { Transaction } from '../../store/transaction.js';
+import type { Checksum, Digest, Metadata, Variant } from '../../store/types.js';
 
-export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../image/stored-image.js';
+export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../../image/stored-image.js';
 
 export interface PullProgressEvent {
   phase: 'layer' | 'config' | 'manifest';

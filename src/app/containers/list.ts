@@ -1,10 +1,10 @@
 /** `atomic containers list` (§1.11): system containers with atomic's columns, filters and JSON. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import type { Systemd } from '../host/systemd.js';
-import { containerPaths, liveSlotDir, STATE_DIR } from '../deploy/layout.js';
-import { formatCreated, parseFilters, row } from '../cli/format.js';
+import type { AppContext } from '../context.js';
+import type { Systemd } from '../../host/systemd.js';
+import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
+import { formatCreated, parseFilters, row } from '../../cli/format.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
 
@@ -105,12 +105,12 @@ function filterValue(r: ContainerRow, k: string): string {
 export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
   // The deploy machinery (and all it loads) only when there is something to recover or list:
   // a list on an empty host stays a start-up-time command.
-  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('./container-ops.js')).recoverInterrupted(ctx);
+  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/container-ops.js')).recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
   const found = [ctx.paths.checkoutRoot, ctx.paths.preinstalledRoot].map((root) => [root, entries(root)] as const);
   let rows: ContainerRow[] = [];
   if (found.some(([, names]) => names.length > 0)) {
-    const sd = (await import('./activate-slot.js')).systemdFor(ctx);
+    const sd = (await import('../../deploy/activate-slot.js')).systemdFor(ctx);
     for (const [root, names] of found) rows.push(...scan(ctx, root, names, sd));
   }
   if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');

@@ -3,17 +3,17 @@
  * a per-container lock, a journal, and a full undo on failure (nothing of the container remains).
  */
 import * as fs from 'node:fs';
-import type { AppContext } from './context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from './container-ops.js';
-import { prepareSlot } from './deploy-prepare.js';
-import { activateSlot, systemdFor } from './activate-slot.js';
-import { containerPaths, validateContainerName, type ContainerPaths } from '../deploy/layout.js';
-import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../deploy/journal.js';
-import { removeHostfs } from '../deploy/hostfs.js';
-import { removeDurable, exists } from '../deploy/slot-files.js';
-import { checkRuntime } from '../host/runtime.js';
-import { defaultSystemName } from '../image/name.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { prepareSlot } from '../../deploy/prepare-slot.js';
+import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, validateContainerName, type ContainerPaths } from '../../deploy/layout.js';
+import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../../deploy/journal.js';
+import { removeHostfs } from '../../deploy/hostfs.js';
+import { removeDurable, exists } from '../../deploy/slot-files.js';
+import { checkRuntime } from '../../host/runtime.js';
+import { defaultSystemName } from '../../image/name.js';
+import { AtomicError } from '../../util/errors.js';
 
 export interface InstallOptions {
   image: string;

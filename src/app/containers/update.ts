@@ -5,15 +5,15 @@
  * as they were (the host side is re-activated from the old slot's own files).
  */
 import * as fs from 'node:fs';
-import type { AppContext } from './context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from './container-ops.js';
-import { resolveImages } from './image-catalog.js';
-import { prepareSlot, imageIdFor } from './deploy-prepare.js';
-import { activateSlot, systemdFor } from './activate-slot.js';
-import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../deploy/layout.js';
-import { readInfo } from '../deploy/info-file.js';
-import { writeJournal, clearJournal, type JournalEntry } from '../deploy/journal.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { resolveImages } from '../../image/catalog.js';
+import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
+import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../../deploy/layout.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
+import { AtomicError } from '../../util/errors.js';
 
 export interface UpdateOptions {
   name: string;

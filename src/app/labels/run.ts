@@ -21,9 +21,9 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { AppContext } from './context.js';
-import { underRoot } from './paths.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { underRoot } from '../../host/sysroot.js';
+import { AtomicError } from '../../util/errors.js';
 
 export type LabelAction = 'INSTALL' | 'UNINSTALL' | 'RUN';
 

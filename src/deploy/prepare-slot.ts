@@ -5,19 +5,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import type { ImageEntry } from './image-catalog.js';
-import { layerCommits, readImageConfig } from './image-catalog.js';
+import type { AppContext } from '../app/context.js';
+import type { ImageEntry } from '../image/catalog.js';
+import { layerCommits, readImageConfig } from '../image/catalog.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
 import { renderConfigJsonTemplate, renderUnitTemplate, renderTmpfilesTemplate, generateMissingBindTmpfiles } from '../render/render-files.js';
 import { generateDefaultConfig, validateRuntimeConfig, configureUserNamespace } from '../render/config-json.js';
 import { parseExportsManifest, type ExportsManifest } from '../render/exports-manifest.js';
-import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from '../deploy/layout.js';
-import { writeInfo, type DeploymentInfo } from '../deploy/info-file.js';
-import { writeDurable, syncFilesystem } from '../deploy/slot-files.js';
+import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from './layout.js';
+import { writeInfo, type DeploymentInfo } from './info-file.js';
+import { writeDurable, syncFilesystem } from './slot-files.js';
 import { runtimeFeatures } from '../host/runtime.js';
-import { underRoot, hostView } from './paths.js';
+import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 

@@ -1,8 +1,8 @@
 /** `atomic images delete [-y] IMAGE...` (§1.7): removes only the image refs; layers stay until prune. */
-import type { AppContext } from './context.js';
-import { resolveImages, type ImageEntry } from './image-catalog.js';
-import { row } from '../cli/format.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { resolveImages, type ImageEntry } from '../../image/catalog.js';
+import { row } from '../../cli/format.js';
+import { AtomicError } from '../../util/errors.js';
 
 export async function planImagesDelete(ctx: AppContext, images: string[]): Promise<ImageEntry[]> {
   const repo = await ctx.repoIfExists();

@@ -2,9 +2,9 @@
  * `atomic images verify IMAGE`: re-checksum every object of the image (image commit, config
  * commit, every layer commit and all objects they reach). Returns one line per problem.
  */
-import type { AppContext } from './context.js';
-import { resolveImages, REF_PREFIX } from './image-catalog.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { resolveImages, REF_PREFIX } from '../../image/catalog.js';
+import { AtomicError } from '../../util/errors.js';
 
 export async function imagesVerify(ctx: AppContext, image: string): Promise<{ checked: number; problems: string[]; lines: string[] }> {
   const repo = await ctx.repoIfExists();

@@ -3,10 +3,10 @@
  * removes a lower entry, `.wh..wh..opq` clears the directory), read straight from the store
  * without a checkout. Used by `images info` (template variables) and label handling.
  */
-import type { OstreeRepo } from '../store/repo.js';
-import type { Checksum } from '../store/types.js';
-import { lookupPath, readContentObject } from '../store/commit-path.js';
-import { identifiers } from '../render/python-template.js';
+import type { OstreeRepo } from '../../store/repo.js';
+import type { Checksum } from '../../store/types.js';
+import { lookupPath, readContentObject } from '../../store/commit-path.js';
+import { identifiers } from '../../render/python-template.js';
 
 const WH = '.wh.';
 const OPQ = '.wh..wh..opq';

@@ -16,18 +16,18 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
-import { layerCommits, readImageConfig, type ImageEntry } from './image-catalog.js';
-import { imageIdFor } from './deploy-prepare.js';
-import { runForeground } from './label-run.js';
-import { checkoutLayers } from '../store/checkout.js';
-import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
-import { renderConfigJsonTemplate, renderTmpfilesTemplate } from '../render/render-files.js';
-import { generateDefaultConfig, configureUserNamespace, parseSubIdFile, type OciRuntimeConfig } from '../render/config-json.js';
-import { parseExportsManifest } from '../render/exports-manifest.js';
-import { runtimeFeatures, checkRuntime } from '../host/runtime.js';
-import { Systemd } from '../host/systemd.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../context.js';
+import { layerCommits, readImageConfig, type ImageEntry } from '../../image/catalog.js';
+import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { runForeground } from '../labels/run.js';
+import { checkoutLayers } from '../../store/checkout.js';
+import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../../render/values.js';
+import { renderConfigJsonTemplate, renderTmpfilesTemplate } from '../../render/render-files.js';
+import { generateDefaultConfig, configureUserNamespace, parseSubIdFile, type OciRuntimeConfig } from '../../render/config-json.js';
+import { parseExportsManifest } from '../../render/exports-manifest.js';
+import { runtimeFeatures, checkRuntime } from '../../host/runtime.js';
+import { Systemd } from '../../host/systemd.js';
+import { AtomicError } from '../../util/errors.js';
 
 export interface RunOnceOptions {
   image: ImageEntry;

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../context.js';
 
 export interface DeploymentInfoRef {
   name: string;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { buildLabelCommand, findLabel, defaultLabelName, labelVars, shellQuote } from '../../../src/app/label-run.js';
-import { splitAtFirstPositional } from '../../../src/cli/passthrough.js';
+import { buildLabelCommand, findLabel, defaultLabelName, labelVars, shellQuote } from '../../../../src/app/labels/run.js';
+import { splitAtFirstPositional } from '../../../../src/cli/passthrough.js';
 
 describe('label commands (INSTALL/UNINSTALL/RUN)', () => {
   const vars = labelVars('/', 'ssh.2', 'docker.io/jdeathe/centos-ssh:2.6.1');
