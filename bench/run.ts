@@ -95,7 +95,9 @@ function podmanReset(p: string): void {
 
 /* ----------------------------------------- start-up ----------------------------------------- */
 
-function benchStartup(work: string): void {
+async function benchStartup(work: string): Promise<void> {
+  const { loadFreshManifest } = await import('../src/cli/manifest.js');
+  if (!loadFreshManifest(ROOT)) console.log('  WARNING: oclif.manifest.json is missing or stale (run npm run build; a copy must keep mtimes): start-up measured on the slow path');
   const empty = path.join(work, 'empty-sysroot');
   fs.mkdirSync(empty, { recursive: true });
   const env = { ...process.env, ATOMIC_SYSROOT: empty, NODE_NO_WARNINGS: '1' };
@@ -379,7 +381,7 @@ async function main(): Promise<void> {
     if (want('import') || want('pull')) ensureTar();
     const fx = want('install') || want('downtime') ? fixtures() : '';
     console.log(`bench: ${os.cpus().length} CPUs, load average ${loadBefore}; ${RUNS} runs (pulls/downtime ${SLOW_RUNS}), medians after a warm-up`);
-    if (want('startup')) benchStartup(work);
+    if (want('startup')) await benchStartup(work);
     if (want('install')) benchInstall(work, fx);
     if (want('import')) benchImport(work);
     if (want('pull')) await benchPull(work);
