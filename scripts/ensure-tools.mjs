@@ -16,9 +16,17 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
-  buildah: 'buildah', // multi-arch index fixture (make-images.sh)
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh), interop corpus
+  // interop corpus (test/fixtures/interop/make-corpus.sh): real producers and oracles
+  podman: 'podman',
+  bsdtar: 'libarchive-tools',
+  setfattr: 'attr',
+  setfacl: 'acl',
+  mmdebstrap: 'mmdebstrap',
+  python3: 'python3',
 };
-const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap', podman: 'podman', unshare: 'util-linux', '/usr/bin/time': 'time' };
+// the bench also times podman (above) in a private mount namespace, under GNU time
+const BENCH_TOOLS = { unshare: 'util-linux', '/usr/bin/time': 'time' };
 
 function have(tool) {
   if (tool.startsWith('/')) return existsSync(tool);

@@ -190,6 +190,7 @@ async function importLayer(repo: OstreeRepo, source: ImageSource, d: Descriptor,
       ['docker.size', s(String(d.size))],
       ['docker.uncompressed_size', s(String(res.uncompressedSize))],
       ['docker.uncompressed_digest', s(res.uncompressedDigest)],
+      ...res.unionMetadata,
     ];
     const commit = await tx.writeCommit({
       metadata, parent: null, related: [], subject: '', body: '',
