@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { resolveImages, type ImageEntry } from '../image/catalog.js';
-import { pullImage } from '../app/images/pull.js';
 import { recheckStoredTrust } from '../image/trust/check.js';
 import { trustSettings } from '../image/trust/policy.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
@@ -51,6 +50,7 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
       if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
     }
   }
+  const { pullImage } = await import('../app/images/pull.js'); // the import pipeline only when the image is not stored yet
   const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };

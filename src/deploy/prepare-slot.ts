@@ -170,7 +170,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     setValues: inp.setValues,
     manifestDefaults: Object.fromEntries(Object.entries(manifest?.defaultValues ?? {}).map(([k, v]) => [k, String(v)])),
     serviceTemplate,
-    runtimeFeatures: runtimeFeatures(inp.runtime, userMode),
+    runtimeFeatures: runtimeFeatures(inp.runtime, userMode, cp.stateDir),
     runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
     home: process.env.HOME ?? '/root',
     atomicPath: process.argv[1] ?? 'atomic',

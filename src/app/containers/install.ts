@@ -32,8 +32,8 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
   const name = o.name ?? defaultSystemName(o.image);
   validateContainerName(name);
   const runtime = chooseRuntime(ctx, o.runtime);
-  checkRuntime(runtime);
   const cp = containerPaths(ctx.paths, name);
+  checkRuntime(runtime, cp.stateDir);
   return withDeployLocks(ctx, cp, 'install', () => installLocked(ctx, o, cp, name, setValues, runtime));
 }
 

@@ -2,9 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { systemdFor } from '../../deploy/activate-slot.js';
-import { recoverInterrupted } from '../../deploy/container-ops.js';
-import { containerPaths, liveSlotDir } from '../../deploy/layout.js';
+import type { Systemd } from '../../host/systemd.js';
+import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../../cli/format.js';
 import { unitName, isValidContainerName } from '../../deploy/container-name.js';
 
@@ -41,15 +40,16 @@ function displayImage(image: string): string {
   return colon > slash ? bare : `${bare}:latest`;
 }
 
-/** `links`: the checkout root, where a container is the NAME link (NAME.0/NAME.1 directories are slots, but a link named `app.0` is the container app.0); else preinstalled directories. */
-function scan(ctx: AppContext, root: string, links: boolean): ContainerRow[] {
-  let names: string[];
+function entries(root: string): string[] {
   try {
-    names = fs.readdirSync(root);
+    return fs.readdirSync(root).filter((n) => !n.startsWith('.'));
   } catch {
     return [];
   }
-  const sd = systemdFor(ctx);
+}
+
+/** `links`: the checkout root, where a container is the NAME link (NAME.0/NAME.1 directories are slots, but a link named `app.0` is the container app.0); else preinstalled directories. */
+function scan(ctx: AppContext, root: string, names: string[], sd: Systemd, links: boolean): ContainerRow[] {
   const rows: ContainerRow[] = [];
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue;
@@ -112,9 +112,16 @@ function filterValue(r: ContainerRow, k: string): string {
 }
 
 export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
-  await recoverInterrupted(ctx);
+  // The deploy machinery (and all it loads) only when there is something to recover or list:
+  // a list on an empty host stays a start-up-time command.
+  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/container-ops.js')).recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
-  let rows = [...scan(ctx, ctx.paths.checkoutRoot, true), ...scan(ctx, ctx.paths.preinstalledRoot, false)];
+  const found = [ctx.paths.checkoutRoot, ctx.paths.preinstalledRoot].map((root) => [root, entries(root)] as const);
+  let rows: ContainerRow[] = [];
+  if (found.some(([, names]) => names.length > 0)) {
+    const sd = (await import('../../deploy/activate-slot.js')).systemdFor(ctx);
+    for (const [root, names] of found) rows.push(...scan(ctx, root, names, sd, root === ctx.paths.checkoutRoot));
+  }
   if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');
   rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
   if (o.json) return { lines: [JSON.stringify(rows, null, 4)], rows };
