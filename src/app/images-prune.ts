@@ -21,7 +21,7 @@ import { isHexRef } from '../image/name.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { containerPaths, STATE_DIR } from '../deploy/layout.js';
 import { lockContainer } from '../deploy/container-lock.js';
-import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
+import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Checksum } from '../store/types.js';
 
@@ -38,7 +38,9 @@ export async function imagesPrune(ctx: AppContext): Promise<{ refsDeleted: strin
     del = chosen.del;
     for (const r of del) ctx.out.line(`Deleting ${r}`);
     await unlinkRefs(repo, del);
+    faultPoint('prune:refs-deleted');
     await pinDeployments(repo, chosen.used);
+    faultPoint('prune:pinned');
   } finally {
     await lock.release();
   }

@@ -30,6 +30,8 @@ import * as path from 'node:path';
 import { setAttributeSync } from '@napi-rs/xattr';
 import type { Checksum, DirMeta } from './types.js';
 import { decodeDirMeta, decodeDirTree } from './object-codec.js';
+import { readVerifiedMetaSync, verifyContentObjects } from './object-verify.js';
+import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 
@@ -130,9 +132,29 @@ async function removeTree(p: string, keepRoot: boolean): Promise<void> {
   }
 }
 
+/** Every content object of the union tree. */
+function collectFileSums(root: UDir): Set<Checksum> {
+  const sums = new Set<Checksum>();
+  const collect = (d: UDir) => {
+    for (const child of d.children.values()) {
+      if (child.kind === 'dir') collect(child);
+      else sums.add(child.checksum);
+    }
+  };
+  collect(root);
+  return sums;
+}
+
 /** Union-checkout `commits` (bottom first) into `dest`; see the module comment. */
-export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest: string, opts: { userMode?: boolean; onWarning?: (msg: string) => void } = {}): Promise<{ files: number; dirs: number; symlinks: number }> {
+export async function checkoutLayers(
+  repo: OstreeRepo,
+  commits: Checksum[],
+  dest: string,
+  /** verify: check every object against its checksum first (object-verify.ts; default true). */
+  opts: { userMode?: boolean; onWarning?: (msg: string) => void; verify?: boolean } = {},
+): Promise<{ files: number; dirs: number; symlinks: number; copies: number }> {
   const userMode = opts.userMode ?? false;
+  const verify = opts.verify ?? true;
   const target = path.resolve(dest);
   if (repo.mode === 'archive') {
     throw new AtomicError('STORE_UNSUPPORTED_MODE', `Cannot check out from ${repo.path}: archive repositories cannot be hardlinked`, { ref: repo.path, suggestions: ['Use a bare or bare-user repository (ATOMIC_OSTREE_REPO).'] });
@@ -165,7 +187,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   const load = (c: Checksum): LTree => {
     let t = trees.get(c);
     if (t === undefined) {
-      const d = decodeDirTree(repo.readObjectBytesSync(c, 'dirtree'));
+      const d = decodeDirTree(verify ? readVerifiedMetaSync(repo, c, 'dirtree') : repo.readObjectBytesSync(c, 'dirtree'));
       t = { files: d.files, dirs: d.dirs.map((x) => ({ name: x.name, meta: x.meta, tree: load(x.tree) })) };
       trees.set(c, t);
     }
@@ -183,7 +205,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   const metaCache = new Map<string, DirMeta>();
   const dirMeta = (c: Checksum): DirMeta => {
     let m = metaCache.get(c);
-    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(repo.readObjectBytesSync(c, 'dirmeta'))));
+    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(verify ? readVerifiedMetaSync(repo, c, 'dirmeta') : repo.readObjectBytesSync(c, 'dirmeta'))));
     return m;
   };
   // bare-user: symlink objects are regular files, so each object's metadata is needed to know
@@ -192,15 +214,15 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   // listings afterwards.
   const bareUser = repo.mode === 'bare-user';
   const links = new Map<string, string | null>();
+  const sums = bareUser || verify ? collectFileSums(root) : new Set<Checksum>();
+  if (verify) {
+    try {
+      await verifyContentObjects(repo, sums);
+    } catch (e) {
+      throw checkoutError(target, 'verify objects', e);
+    }
+  }
   if (bareUser) {
-    const sums = new Set<Checksum>();
-    const collect = (d: UDir) => {
-      for (const child of d.children.values()) {
-        if (child.kind === 'dir') collect(child);
-        else sums.add(child.checksum);
-      }
-    };
-    collect(root);
     try {
       await pool([...sums], async (c) => {
         const fo = await repo.readFileMeta(c);
@@ -223,7 +245,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   };
 
   let created = false;
-  const counts = { files: 0, dirs: 0, symlinks: 0 };
+  const counts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const objectPath = (c: Checksum) => `${objects}/${c.slice(0, 2)}/${c.slice(2)}.file`;
@@ -253,7 +275,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
           fs.symlinkSync(link, cp);
         } else {
           if (bareUser) counts.files++;
-          fs.linkSync(objectPath(child.checksum), cp);
+          if (linkOrCopySync(objectPath(child.checksum), cp)) counts.copies++;
         }
       }
       for (const [cp, child] of subdirs) make(child, cp, false);

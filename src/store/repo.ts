@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { createInflateRaw } from 'node:zlib';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
-import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
+import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { compactVerifiedObjects } from './object-verify.js';
 import * as K from './constants.js';
 import {
   bareUserDiskMode, createContentHasher, decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree,
@@ -324,6 +325,7 @@ export class OstreeRepo {
         try {
           await fsp.unlink(f);
           dirs.add(path.dirname(f));
+          faultPoint('store:ref-deleted');
         } catch (e) {
           if (!isErrno(e, 'ENOENT')) throw wrapError(`delete ref ${ref}`, e);
         }
@@ -380,33 +382,49 @@ export class OstreeRepo {
     return keep;
   }
 
-  /** Remove every object not reachable from a ref. EXCLUSIVE lock. */
+  /**
+   * Remove every object not reachable from a ref. EXCLUSIVE lock. Crash-safe for `ostree fsck`
+   * (which walks every commit object present): commit objects go first (and are made durable),
+   * then the dirtrees and dirmetas they alone reached, then content objects, so a kill at any
+   * moment never leaves a commit whose tree is incomplete.
+   */
   async prune(): Promise<{ objectsDeleted: number; bytesFreed: number }> {
     const lock = await acquireRepoLock(this.path, 'exclusive');
     try {
       await this.sweepStaging();
       const keep = await this.reachable(await this.allRefTargets());
       const objects = path.join(this.path, K.OBJECTS_DIR);
-      let objectsDeleted = 0;
-      let bytesFreed = 0;
+      const doomed: Record<'commit' | 'meta' | 'file', Array<{ sub: string; name: string }>> = { commit: [], meta: [], file: [] };
       const subdirs = (await fsp.readdir(objects)).filter((d) => /^[0-9a-f]{2}$/.test(d));
       await runPool(subdirs, 8, async (sub) => {
-        const dir = path.join(objects, sub);
-        let deletedHere = 0;
-        for (const name of await fsp.readdir(dir)) {
+        for (const name of await fsp.readdir(path.join(objects, sub))) {
           const dot = name.indexOf('.');
           const type = K.EXT_TO_TYPE[name.slice(dot + 1)];
           if (dot !== 62 || !type) continue;
           if (keep.has(`${sub}${name.slice(0, dot)}.${type}`)) continue;
-          const p = path.join(dir, name);
-          const st = await fsp.lstat(p);
-          await fsp.unlink(p);
-          objectsDeleted++;
-          deletedHere++;
-          if (st.nlink <= 1) bytesFreed += st.size;
+          doomed[type === 'commit' || type === 'commitmeta' ? 'commit' : type === 'file' ? 'file' : 'meta'].push({ sub, name });
         }
-        if (deletedHere) await fsyncDir(dir);
       });
+      let objectsDeleted = 0;
+      let bytesFreed = 0;
+      for (const phase of ['commit', 'meta', 'file'] as const) {
+        const bySub = new Map<string, string[]>();
+        for (const o of doomed[phase]) bySub.set(o.sub, [...(bySub.get(o.sub) ?? []), o.name]);
+        await runPool([...bySub], 8, async ([sub, names]) => {
+          const dir = path.join(objects, sub);
+          for (const name of names) {
+            const p = path.join(dir, name);
+            const st = await fsp.lstat(p).catch(() => null);
+            if (!st) continue;
+            await fsp.unlink(p);
+            objectsDeleted++;
+            if (st.nlink <= 1) bytesFreed += st.size;
+          }
+          await fsyncDir(dir);
+        });
+        faultPoint(`store:prune:${phase}-deleted`);
+      }
+      await compactVerifiedObjects(this, (c) => keep.has(`${c}.file`)).catch(() => undefined);
       return { objectsDeleted, bytesFreed };
     } finally {
       await lock.release();
