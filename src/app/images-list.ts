@@ -1,6 +1,6 @@
 /** `atomic images list`: rows and JSON exactly as atomic printed them (§1.6). */
 import type { AppContext } from './context.js';
-import { listImages, type ImageEntry } from './image-catalog.js';
+import { listImages, warnBrokenImage, type ImageEntry } from './image-catalog.js';
 import { usedImageIds } from './deployments-scan.js';
 import { convertSize, formatCreated, parseFilters, row } from '../cli/format.js';
 
@@ -55,7 +55,7 @@ function filterValue(e: ImageListJson, key: string): string {
 export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promise<{ lines: string[]; json: ImageListJson[] }> {
   const filters = parseFilters(opts.filters, IMAGE_FILTER_KEYS);
   const repo = await ctx.repoIfExists();
-  const entries: ImageEntry[] = repo ? await listImages(repo, { all: opts.all }) : [];
+  const entries: ImageEntry[] = repo ? await listImages(repo, { all: opts.all, onBroken: warnBrokenImage((m) => ctx.out.warn(m)) }) : [];
   const used = await usedImageIds(ctx);
   let rows: ImageListJson[] = entries.map((e) => ({
     repo: e.repo,

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from './context.js';
-import { listImages, readImageEntry, REF_PREFIX } from './image-catalog.js';
+import { listImages, readImageEntry, REF_PREFIX, warnBrokenImage } from './image-catalog.js';
 import { scanDeployments } from './deployments-scan.js';
 import { isHexRef } from '../image/name.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
@@ -78,7 +78,7 @@ async function pinDeployments(repo: OstreeRepo, used: Set<string>): Promise<void
 async function chooseRefs(ctx: AppContext, repo: OstreeRepo): Promise<{ del: string[]; used: Set<string> }> {
   const refs = await repo.listRefs(REF_PREFIX);
   const keep = new Set<string>();
-  for (const img of await listImages(repo)) {
+  for (const img of await listImages(repo, { onBroken: warnBrokenImage((m) => ctx.out.warn(m)) })) {
     for (const l of img.layers) keep.add(l.replace(/^sha256:/, ''));
     if (img.configDigest) keep.add(img.configDigest.replace(/^sha256:/, ''));
   }

@@ -269,7 +269,9 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
     opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
     const current = await repo.resolveRef(ref);
     let commit: Checksum;
-    if (current && imported === 0 && metaString((await repo.readCommit(current)).metadata, 'docker.digest') === m.digest && (await repo.resolveRef(layerRef(m.config.digest)))) {
+    // a dangling image ref (its commit missing or unreadable) is simply replaced
+    const currentDigest = current ? await repo.readCommit(current).then((c) => metaString(c.metadata, 'docker.digest'), () => undefined) : undefined;
+    if (current && imported === 0 && currentDigest === m.digest && (await repo.resolveRef(layerRef(m.config.digest)))) {
       commit = current;
       line(`Image ${imageName} is up to date`);
       opts.onProgress?.({ phase: 'manifest', status: 'skipped', digest: m.digest });
