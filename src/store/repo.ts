@@ -34,7 +34,10 @@ export async function runPool<T>(items: Iterable<T>, limit: number, fn: (item: T
 
 function missing(c: string, type: ObjectType, repoPath: string, cause?: unknown): AtomicError {
   return new AtomicError('STORE_OBJECT_MISSING', `object ${c}.${type} is missing from repository ${repoPath}`, {
-    cause, ref: c, suggestions: ['Pull the image again to restore the missing objects, or run `ostree fsck` on the repository.'],
+    cause, ref: c, suggestions: [
+      `Run \`atomic images verify IMAGE\` (or \`ostree fsck --repo=${repoPath}\`) to see what else is damaged.`,
+      'Repair: `atomic images delete IMAGE`, `atomic images prune` (uninstall the containers using the image first), then pull the image again.',
+    ],
   });
 }
 
@@ -62,13 +65,27 @@ export class OstreeRepo {
         cause: e, ref: abs, suggestions: ['Check the path (ATOMIC_OSTREE_REPO), or create the repository with `ostree init --mode=bare --repo=PATH`.'],
       });
     }
-    const m = /^\s*mode\s*=\s*(\S+)\s*$/m.exec(text);
+    // a key file with a [core] group holding repo_version, as libostree requires; anything else
+    // (garbage, a truncated write, another file) is refused instead of being read as `bare`
+    const core = /^\s*\[core\]\s*$/m.exec(text);
+    const coreBody = core ? text.slice(core.index + core[0].length).split(/^\s*\[/m)[0] : '';
+    if (!core || !/^\s*repo_version\s*=/m.test(coreBody) || text.includes('\0')) {
+      const cfg = path.join(abs, K.CONFIG_FILE);
+      throw new AtomicError('STORE_INVALID', `${cfg} is not a valid OSTree repository config (expected a [core] group with repo_version=1 and mode=...; it starts with ${JSON.stringify(text.slice(0, 40))})`, {
+        ref: cfg,
+        suggestions: [
+          `If the objects are intact, rewrite it: printf '[core]\\nrepo_version=1\\nmode=bare\\n' > ${cfg} (mode=bare-user for a --user store), then check with: ostree fsck --repo=${abs}`,
+          `Otherwise move ${abs} away and pull the images again.`,
+        ],
+      });
+    }
+    const m = /^\s*mode\s*=\s*(\S+)\s*$/m.exec(coreBody);
     const raw = m ? m[1]! : 'bare';
     const mode: RepoMode | undefined = raw === 'archive-z2' || raw === 'archive' ? 'archive' : (['bare', 'bare-user', 'bare-user-only'] as const).find((x) => x === raw);
     if (!mode) {
       throw new AtomicError('STORE_UNSUPPORTED_MODE', `repository ${abs} has unsupported mode "${raw}"`, { ref: abs, suggestions: ['Use a repository in mode bare, bare-user, bare-user-only or archive.'] });
     }
-    const ver = /^\s*repo_version\s*=\s*(\d+)/m.exec(text);
+    const ver = /^\s*repo_version\s*=\s*(\d+)/m.exec(coreBody);
     if (ver && ver[1] !== '1') throw new AtomicError('STORE_INVALID', `repository ${abs} has unsupported repo_version ${ver[1]}`, { ref: abs });
     return new OstreeRepo(abs, mode);
   }

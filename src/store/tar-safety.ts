@@ -71,6 +71,14 @@ export function checkSymlinkTarget(entry: string, target: string): void {
 export { unsafe as unsafePathError, printable as printableName };
 
 /** What the guard learned about one entry, keyed by the offset of its data (header offset + 512). */
+/** Recompute a header block's checksum field (sum of the bytes with the field as spaces). */
+function setHeaderChecksum(b: Buffer): void {
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+}
+
 export interface GuardedEntry {
   /** Data size after PAX `size`. */
   size: number;
@@ -132,6 +140,7 @@ export class TarGuard extends Transform {
   private state: GuardState = 'header';
   private remaining = 0; // bytes of data (incl. padding) or long header still to pass
   private longFlag = '';
+  private hadLongName = false;
   private longParts: Buffer[] = [];
   private longSize = 0;
   private localPax: Map<string, Buffer> | null = null;
@@ -166,8 +175,7 @@ export class TarGuard extends Transform {
         } else {
           if (this.buf.length - pos < 512) break;
           const block = this.buf.subarray(pos, pos + 512);
-          out.push(block);
-          this.header(block, this.offset + pos);
+          out.push(this.header(block, this.offset + pos) ?? block);
           pos += 512;
         }
       }
@@ -188,7 +196,8 @@ export class TarGuard extends Transform {
     cb();
   }
 
-  private header(block: Buffer, at: number): void {
+  /** Checks one header block; returns a replacement block when the parser must see another one. */
+  private header(block: Buffer, at: number): Buffer | undefined {
     if (block.every((b) => b === 0)) {
       if (this.localPax || this.longFlag) throw layerInvalid('Layer tar has an extended header followed by an empty block');
       this.zeroBlocks++;
@@ -229,7 +238,19 @@ export class TarGuard extends Transform {
     let nameLen = block.subarray(0, 100).indexOf(0);
     if (nameLen < 0) nameLen = 100;
     const ustarPrefix = block.subarray(257, 263).toString('latin1') === 'ustar\0' && block[345] !== 0;
-    const dirByName = (flag === '\0' || flag === '0') && (nameLen > 0 ? block[nameLen - 1] === 47 : ustarPrefix);
+    let dirByName = (flag === '\0' || flag === '0') && (nameLen > 0 ? block[nameLen - 1] === 47 : ustarPrefix);
+    // GNU tar and Python's tarfile write a truncated ustar fallback name for long paths, which
+    // may end in '/' on a regular file; the PAX path (or GNU long name) is the real name. The
+    // parser would take the entry for a directory: it gets the fallback name without the '/'.
+    let replaced: Buffer | undefined;
+    if (dirByName && (pax.has('path') || this.hadLongName)) {
+      dirByName = false;
+      replaced = Buffer.from(block);
+      if (nameLen > 0) replaced[nameLen - 1] = 0;
+      else replaced[0] = 0x5f; // '_': name was empty (prefix only)
+      setHeaderChecksum(replaced);
+    }
+    this.hadLongName = false;
     if (REGULAR_FLAGS.has(flag) && !dirByName) {
       this.remaining = Math.ceil(dataSize / 512) * 512;
     } else if (NO_DATA_FLAGS.has(flag) || dirByName) {
@@ -241,12 +262,14 @@ export class TarGuard extends Transform {
     }
     this.entries.set(at + 512, { size: dataSize, pax });
     this.state = this.remaining > 0 ? 'data' : 'header';
+    return replaced;
   }
 
   private finishLong(): void {
     const body = Buffer.concat(this.longParts).subarray(0, this.longSize);
     this.longParts = [];
     this.state = 'header';
+    if (this.longFlag === 'L') this.hadLongName = true;
     if (this.longFlag === 'x') this.localPax = parsePaxRecords(body);
     else if (this.longFlag === 'g') {
       const g = parsePaxRecords(body);
