@@ -15,6 +15,9 @@ import { decompressLayer, ZSTD_MAX_WINDOW, ZstdFrameGuard } from '../../../src/s
 import { verifiedMarkerPath, verifyContentObjects } from '../../../src/store/object-verify.js';
 import type { Checksum, FileMeta } from '../../../src/store/types.js';
 import { isAtomicError } from '../../../src/util/errors.js';
+import { importLayerTar } from '../../../src/store/layer-import.js';
+import { renderTmpfilesTemplate, renderUnitTemplate } from '../../../src/render/render-files.js';
+import * as tar from 'tar-stream';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 let hostileCases = 0;
@@ -176,6 +179,78 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
         assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024, 'no window was allocated');
       });
     }
+  });
+
+  describe('clear errors (item 13)', () => {
+    async function importBytes(r: OstreeRepo, data: Buffer): Promise<void> {
+      const tx = await r.beginTransaction();
+      try {
+        await importLayerTar(tx, Readable.from([data]));
+        await tx.commit();
+      } catch (e) {
+        await tx.abort();
+        throw e;
+      }
+    }
+    async function xattrTar(size: number): Promise<Buffer> {
+      const p = tar.pack();
+      p.entry({ name: 'big', mode: 0o644, mtime: new Date(0), pax: { 'SCHILY.xattr.user.big': 'x'.repeat(size) } } as tar.Header, Buffer.from('hi'));
+      p.finalize();
+      const parts: Buffer[] = [];
+      for await (const c of p) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    }
+
+    it('accepts a PAX entry (Python tarfile) whose ustar fallback name ends in "/" as the regular file it is', async () => {
+      const py = spawnSync('python3', ['-c', `
+import tarfile, io, sys
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as t:
+    data = b'long path file\\n'
+    ti = tarfile.TarInfo('a'*99 + '/' + 'file'); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+sys.stdout.buffer.write(buf.getvalue())`]);
+      assert.equal(py.status, 0, py.stderr.toString());
+      const data = py.stdout as Buffer;
+      assert.equal(data.subarray(1024 + 99, 1024 + 100).toString(), '/', 'the fallback name really ends in /');
+      const tx = await repo.beginTransaction();
+      const r = await importLayerTar(tx, Readable.from([data]));
+      const c = await tx.writeCommit({ metadata: [], parent: null, related: [], subject: '', body: '', timestamp: 0, rootTree: r.rootTree, rootMeta: r.rootMeta });
+      tx.setRef('pax-slash', c);
+      await tx.commit();
+      const d = dest();
+      await checkoutLayers(repo, [c], d);
+      assert.equal(fs.readFileSync(path.join(d, 'a'.repeat(99), 'file'), 'utf8'), 'long path file\n');
+    });
+
+    it('refuses an xattr larger than Linux allows, and one the filesystem cannot hold, naming it', async () => {
+      hostileCases += 2;
+      await expectError(importBytes(repo, await xattrTar(70_000)), 'LAYER_INVALID', /tar entry "big": its xattr "user.big" has a 8-byte name and a 70000-byte value; Linux allows at most 255 and 65536/);
+      // ext4 (here) keeps a file's xattrs in one block: 8 KB is refused by the filesystem
+      await expectError(importBytes(repo, await xattrTar(8000)), 'LAYER_INVALID', /refused its extended attributes \(8008 bytes: user\.big \(8000 bytes\)\)/);
+    });
+
+    it('refuses a garbage repository config instead of reading it as bare', async () => {
+      hostileCases += 3;
+      for (const garbage of ['\u0000\u0001garbage', 'mode=bare\n', '[core]\nmode=bare\n']) {
+        const r = path.join(tmp, `garbage-${n++}`);
+        fs.mkdirSync(path.join(r, 'objects'), { recursive: true });
+        fs.writeFileSync(path.join(r, 'config'), garbage);
+        await expectError(OstreeRepo.open(r), 'STORE_INVALID', new RegExp(`${r}/config is not a valid OSTree repository config`));
+      }
+      const ok = path.join(tmp, `ostree-init-${n++}`);
+      assert.equal(spawnSync('ostree', ['init', `--repo=${ok}`, '--mode=bare-user']).status, 0);
+      assert.equal((await OstreeRepo.open(ok)).mode, 'bare-user');
+    });
+
+    it('refuses a 1.5 MB template value (systemd LONG_LINE_MAX) before anything is written', () => {
+      hostileCases += 2;
+      const big = 'x'.repeat(1_500_000);
+      assert.throws(() => renderUnitTemplate('[Service]\nEnvironment=A=$VALUE\n', { VALUE: big }, 'service.template'), /The value of VALUE cannot be used in the template file 'service.template': it is 1500000 bytes long, and systemd refuses lines of 1048576 bytes or more/);
+      assert.throws(() => renderTmpfilesTemplate('d /var/lib/x 0700 - - - $VALUE\n', { VALUE: big }, 'tmpfiles.template'), /1500000 bytes long/);
+      // two values under the limit on one line: the rendered line is refused
+      const half = 'y'.repeat(600_000);
+      assert.throws(() => renderUnitTemplate('[Service]\nEnvironment=A=$V B=$V\n', { V: half }, 'service.template'), /Line 2 of the file rendered from 'service.template' is 1200017 bytes long/);
+    });
   });
 
   describe('link-count exhaustion (item 10)', () => {
