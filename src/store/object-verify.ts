@@ -50,9 +50,8 @@ function loadMarkers(file: string): Map<string, string> {
     return out;
   }
   for (const line of text.split('\n')) {
-    // a torn line (crash while appending) does not have 8 fields and is ignored
-    const sp = line.indexOf(' ');
-    if (sp !== 64 || line.split(' ').length !== 8) continue;
+    // a torn line (crash while appending) holds a prefix of a signature, which never equals one
+    if (line.length < 66 || line.charCodeAt(64) !== 32) continue;
     out.set(line.slice(0, 64), line.slice(65));
   }
   return out;
