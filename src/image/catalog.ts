@@ -5,11 +5,11 @@
  */
 import type { OstreeRepo } from '../store/repo.js';
 import type { Checksum, Digest } from '../store/types.js';
-import { decodeRefName, isHexRef } from './name.js';
+import { decodeRefName, isHexRef, tryDecodeRefName } from './name.js';
 import { metaString, resolveImageRef, readStoredConfig } from './stored-image.js';
 
 export { metaString };
-import { AtomicError } from '../util/errors.js';
+import { AtomicError, isAtomicError } from '../util/errors.js';
 
 export const REF_PREFIX = 'ociimage/';
 
@@ -94,17 +94,51 @@ export async function readImageEntry(repo: OstreeRepo, ref: string, commit: Chec
   return { name, repo: r, tag, ref, commit, id, created: new Date(c.timestamp * 1000), virtualSize, layers, configDigest: cfg, manifest, isLayer };
 }
 
-/** All images (and with `all`, layer/config refs too), sorted by name. */
-export async function listImages(repo: OstreeRepo, opts: { all?: boolean } = {}): Promise<ImageEntry[]> {
+/** The error for an image ref whose commit cannot be read (dangling ref, damaged commit). */
+export function brokenImageError(ref: string, commit: Checksum, cause: unknown): AtomicError {
+  const tail = ref.slice(REF_PREFIX.length);
+  const name = isHexRef(tail) ? tail : (tryDecodeRefName(tail) ?? tail);
+  const why = isAtomicError(cause) && cause.code === 'STORE_OBJECT_MISSING' ? 'which is missing from the store' : `which cannot be read (${cause instanceof Error ? cause.message : String(cause)})`;
+  return new AtomicError('STORE_OBJECT_MISSING', `Image ${name} is damaged: its ref ${ref} points at commit ${commit}, ${why}`, {
+    cause,
+    ref,
+    suggestions: [`Delete it with: atomic images delete ${name}`, `then pull it again: atomic pull --storage ostree ${isHexRef(tail) ? 'IMAGE' : name}`],
+  });
+}
+
+/** An entry for an image whose commit cannot be read: enough to list it in errors and delete its ref. */
+function brokenEntry(ref: string, commit: Checksum): ImageEntry {
+  const tail = ref.slice(REF_PREFIX.length);
+  const name = isHexRef(tail) ? '<none>' : (tryDecodeRefName(tail) ?? tail);
+  const { repo, tag } = splitRepoTag(name);
+  return { name, repo, tag, ref, commit, id: commit, created: new Date(0), virtualSize: null, layers: [], configDigest: null, manifest: null, isLayer: isHexRef(tail) };
+}
+
+/**
+ * All images (and with `all`, layer/config refs too), sorted by name. An image whose commit
+ * cannot be read (a dangling ref) is skipped and reported through `onBroken` (the others are
+ * still listed).
+ */
+export async function listImages(repo: OstreeRepo, opts: { all?: boolean; onBroken?: (e: AtomicError) => void } = {}): Promise<ImageEntry[]> {
   const refs = await repo.listRefs(REF_PREFIX);
   const out: ImageEntry[] = [];
   for (const [ref, commit] of [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const full = ref.startsWith(REF_PREFIX) ? ref : REF_PREFIX + ref;
     const tail = full.slice(REF_PREFIX.length);
     if (!opts.all && isHexRef(tail)) continue;
-    out.push(await readImageEntry(repo, full, commit));
+    try {
+      out.push(await readImageEntry(repo, full, commit));
+    } catch (e) {
+      if (!isAtomicError(e) || !/^STORE_/.test(e.code)) throw e;
+      opts.onBroken?.(brokenImageError(full, commit, e));
+    }
   }
   return out;
+}
+
+/** `onBroken` for commands that list images: a warning line naming the image and the fix. */
+export function warnBrokenImage(warn: (msg: string) => void): (e: AtomicError) => void {
+  return (e) => warn(`Skipping: ${e.message}. ${e.suggestions.join(', ')}`);
 }
 
 /**
@@ -112,13 +146,20 @@ export async function listImages(repo: OstreeRepo, opts: { all?: boolean } = {})
  * then an ImageId prefix of a tagged image). With `multiple`, an id prefix may name several
  * images (images delete), as atomic allowed.
  */
-export async function resolveImages(repo: OstreeRepo, input: string, multiple = false): Promise<ImageEntry[]> {
+export async function resolveImages(repo: OstreeRepo, input: string, multiple = false, opts: { allowBroken?: boolean } = {}): Promise<ImageEntry[]> {
   if (multiple && /^[0-9a-f]+$/i.test(input)) {
     const hits = (await listImages(repo)).filter((e) => e.id.startsWith(input.toLowerCase()));
     if (hits.length > 1) return hits;
   }
   const { ref, commit } = await resolveImageRef(repo, input);
-  return [await readImageEntry(repo, ref, commit)];
+  try {
+    return [await readImageEntry(repo, ref, commit)];
+  } catch (e) {
+    if (!isAtomicError(e) || !/^STORE_/.test(e.code)) throw e;
+    // a dangling image ref: images delete removes it; everything else says what to do
+    if (opts.allowBroken) return [brokenEntry(ref, commit)];
+    throw brokenImageError(ref, commit, e);
+  }
 }
 
 /** The image config JSON (from the config blob commit `/content`), or null when not stored. */

@@ -73,7 +73,12 @@ export async function resolveImageRef(repo: OstreeRepo, input: string): Promise<
       const full = name.startsWith(REF_PREFIX) ? name : REF_PREFIX + name;
       const tail = full.slice(REF_PREFIX.length);
       if (isHexRef(tail) || tryDecodeRefName(tail) === null) continue;
-      const c = await repo.readCommit(commit);
+      let c;
+      try {
+        c = await repo.readCommit(commit);
+      } catch {
+        continue; // a dangling image ref: not a candidate (images list reports it)
+      }
       const id = imageIdOf(c.metadata, commit);
       if (id.startsWith(prefix) && !hits.has(id)) hits.set(id, { ref: full, commit });
     }

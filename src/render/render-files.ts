@@ -100,9 +100,43 @@ export function renderConfigJsonTemplate(text: string, values: Record<string, st
 
 const LINE_BREAK = /[\n\r\0]/;
 
+/**
+ * systemd reads unit and tmpfiles.d files with read_line(LONG_LINE_MAX = 1 MiB): a longer line
+ * makes the whole file fail to load (after tmpfiles may already have acted on earlier lines).
+ * A value that long is refused when it is substituted, and every rendered line is checked.
+ */
+export const SYSTEMD_LINE_MAX = 1024 * 1024;
+
+function checkLineLength(key: string, value: string, file: string): void {
+  const n = Buffer.byteLength(value);
+  if (n >= SYSTEMD_LINE_MAX) {
+    throw unsafe(key, file, `it is ${n} bytes long, and systemd refuses lines of ${SYSTEMD_LINE_MAX} bytes or more (LONG_LINE_MAX), so the whole file would not load`, `Set ${key} to a shorter value (pass large data through a file in the container instead).`);
+  }
+}
+
+function checkRenderedLines(text: string, file: string): string {
+  let line = 1;
+  for (const l of text.split('\n')) {
+    const n = Buffer.byteLength(l);
+    if (n >= SYSTEMD_LINE_MAX) {
+      throw new AtomicError('RENDER_UNSAFE_VALUE', `Line ${line} of the file rendered from '${file}' is ${n} bytes long; systemd refuses lines of ${SYSTEMD_LINE_MAX} bytes or more (LONG_LINE_MAX)`, {
+        ref: file,
+        suggestions: ['Use shorter values for the variables on that line (--set KEY=VALUE).'],
+      });
+    }
+    line++;
+  }
+  return text;
+}
+
 /** Render exports/service.template (or the default template) into a systemd unit. */
 export function renderUnitTemplate(text: string, values: Record<string, string>, file: string): string {
+  return checkRenderedLines(renderUnit(text, values, file), file);
+}
+
+function renderUnit(text: string, values: Record<string, string>, file: string): string {
   return substitute(text, values, file, (key: string, value: string) => {
+    checkLineLength(key, value, file);
     if (LINE_BREAK.test(value)) {
       throw unsafe(
         key,
@@ -131,7 +165,12 @@ function tmpfilesField(t: string, offset: number): number {
 
 /** Render exports/tmpfiles.template. */
 export function renderTmpfilesTemplate(text: string, values: Record<string, string>, file: string): string {
+  return checkRenderedLines(renderTmpfiles(text, values, file), file);
+}
+
+function renderTmpfiles(text: string, values: Record<string, string>, file: string): string {
   return substitute(text, values, file, (key: string, value: string, ctx: PlaceholderContext) => {
+    checkLineLength(key, value, file);
     if (LINE_BREAK.test(value)) {
       throw unsafe(key, file, 'it contains a newline, carriage return or NUL character, which would add tmpfiles lines', `Set ${key} to a single-line value.`);
     }

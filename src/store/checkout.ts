@@ -40,6 +40,8 @@ import { decodeBareUserMeta, decodeDirMeta, decodeDirTree } from './object-codec
 import { BAREUSER_XATTR } from './constants.js';
 import { IMPLICIT_DIR_META } from './mtree.js';
 import { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './layer-import.js';
+import { readVerifiedMetaSync, verifyContentObjects } from './object-verify.js';
+import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 
@@ -257,9 +259,29 @@ function copyObject(objectFile: string, dest: string, userMode: boolean): void {
   fs.chmodSync(dest, st.mode & 0o7777);
 }
 
+/** Every content object of the union tree. */
+function collectFileSums(root: UDir): Set<Checksum> {
+  const sums = new Set<Checksum>();
+  const collect = (d: UDir) => {
+    for (const child of d.children.values()) {
+      if (child.kind === 'dir') collect(child);
+      else sums.add(child.checksum);
+    }
+  };
+  collect(root);
+  return sums;
+}
+
 /** Union-checkout `commits` (bottom first) into `dest`; see the module comment. */
-export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest: string, opts: { userMode?: boolean; onWarning?: (msg: string) => void } = {}): Promise<{ files: number; dirs: number; symlinks: number }> {
+export async function checkoutLayers(
+  repo: OstreeRepo,
+  commits: Checksum[],
+  dest: string,
+  /** verify: check every object against its checksum first (object-verify.ts; default true). */
+  opts: { userMode?: boolean; onWarning?: (msg: string) => void; verify?: boolean } = {},
+): Promise<{ files: number; dirs: number; symlinks: number; copies: number }> {
   const userMode = opts.userMode ?? false;
+  const verify = opts.verify ?? true;
   const target = path.resolve(dest);
   if (repo.mode === 'archive') {
     throw new AtomicError('STORE_UNSUPPORTED_MODE', `Cannot check out from ${repo.path}: archive repositories cannot be hardlinked`, { ref: repo.path, suggestions: ['Use a bare or bare-user repository (ATOMIC_OSTREE_REPO).'] });
@@ -292,7 +314,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   const load = (c: Checksum): LTree => {
     let t = trees.get(c);
     if (t === undefined) {
-      const d = decodeDirTree(repo.readObjectBytesSync(c, 'dirtree'));
+      const d = decodeDirTree(verify ? readVerifiedMetaSync(repo, c, 'dirtree') : repo.readObjectBytesSync(c, 'dirtree'));
       t = { files: d.files, dirs: d.dirs.map((x) => ({ name: x.name, meta: x.meta, tree: load(x.tree) })) };
       trees.set(c, t);
     }
@@ -301,7 +323,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   const metaCache = new Map<string, DirMeta>();
   const dirMeta = (c: Checksum): DirMeta => {
     let m = metaCache.get(c);
-    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(repo.readObjectBytesSync(c, 'dirmeta'))));
+    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(verify ? readVerifiedMetaSync(repo, c, 'dirmeta') : repo.readObjectBytesSync(c, 'dirmeta'))));
     return m;
   };
   const objectPath = (c: Checksum) => `${objects}/${c.slice(0, 2)}/${c.slice(2)}.file`;
@@ -350,15 +372,15 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   /** Objects whose file is writable by group or others: checked out as copies (see groupOtherWritable). */
   const writable = new Set<string>();
   const writableCache = new Map<string, boolean>();
+  const sums = bareUser || verify ? collectFileSums(root) : new Set<Checksum>();
+  if (verify) {
+    try {
+      await verifyContentObjects(repo, sums);
+    } catch (e) {
+      throw checkoutError(target, 'verify objects', e);
+    }
+  }
   if (bareUser) {
-    const sums = new Set<Checksum>();
-    const collect = (d: UDir) => {
-      for (const child of d.children.values()) {
-        if (child.kind === 'dir') collect(child);
-        else sums.add(child.checksum);
-      }
-    };
-    collect(root);
     try {
       await pool([...sums], async (c) => {
         const fo = await repo.readFileMeta(c);
@@ -383,7 +405,7 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   };
 
   let created = false;
-  const counts = { files: 0, dirs: 0, symlinks: 0 };
+  const counts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const isWritable = (c: Checksum): boolean => {
@@ -418,8 +440,10 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
           fs.symlinkSync(link, cp);
         } else {
           if (bareUser) counts.files++;
-          if (isWritable(child.checksum)) copyObject(objectPath(child.checksum), cp, userMode);
-          else fs.linkSync(objectPath(child.checksum), cp);
+          if (isWritable(child.checksum)) {
+            copyObject(objectPath(child.checksum), cp, userMode);
+            counts.copies++;
+          } else if (linkOrCopySync(objectPath(child.checksum), cp)) counts.copies++;
         }
       }
       for (const [cp, child] of subdirs) make(child, cp, false);

@@ -92,6 +92,11 @@ export function xattrsFromPax(pax: Map<string, Buffer>, entry: string): Xattr[] 
   }
   for (const name of out.keys()) {
     if (name === '' || name.includes('\0')) throw layerInvalid(`Refusing tar entry ${JSON.stringify(entry)}: invalid xattr name ${JSON.stringify(name)}`);
+    // Linux limits (XATTR_NAME_MAX, XATTR_SIZE_MAX): no filesystem could store more
+    const v = out.get(name)!;
+    if (Buffer.byteLength(name) > 255 || v.length > 65536) {
+      throw layerInvalid(`Refusing tar entry ${JSON.stringify(entry)}: its xattr ${JSON.stringify(name.slice(0, 80))} has a ${Buffer.byteLength(name)}-byte name and a ${v.length}-byte value; Linux allows at most 255 and 65536`, 'Rebuild the image without this extended attribute.');
+    }
   }
   return [...out].map(([name, value]) => ({ name, value }));
 }

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { createInflateRaw } from 'node:zlib';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
-import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
+import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { compactVerifiedObjects } from './object-verify.js';
 import * as K from './constants.js';
 import {
   bareUserDiskMode, createContentHasher, decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree,
@@ -33,7 +34,10 @@ export async function runPool<T>(items: Iterable<T>, limit: number, fn: (item: T
 
 function missing(c: string, type: ObjectType, repoPath: string, cause?: unknown): AtomicError {
   return new AtomicError('STORE_OBJECT_MISSING', `object ${c}.${type} is missing from repository ${repoPath}`, {
-    cause, ref: c, suggestions: ['Pull the image again to restore the missing objects, or run `ostree fsck` on the repository.'],
+    cause, ref: c, suggestions: [
+      `Run \`atomic images verify IMAGE\` (or \`ostree fsck --repo=${repoPath}\`) to see what else is damaged.`,
+      'Repair: `atomic images delete IMAGE`, `atomic images prune` (uninstall the containers using the image first), then pull the image again.',
+    ],
   });
 }
 
@@ -77,13 +81,27 @@ export class OstreeRepo {
         cause: e, ref: abs, suggestions: ['Check the path (ATOMIC_OSTREE_REPO), or create the repository with `ostree init --mode=bare --repo=PATH`.'],
       });
     }
-    const m = /^\s*mode\s*=\s*(\S+)\s*$/m.exec(text);
+    // a key file with a [core] group holding repo_version, as libostree requires; anything else
+    // (garbage, a truncated write, another file) is refused instead of being read as `bare`
+    const core = /^\s*\[core\]\s*$/m.exec(text);
+    const coreBody = core ? text.slice(core.index + core[0].length).split(/^\s*\[/m)[0] : '';
+    if (!core || !/^\s*repo_version\s*=/m.test(coreBody) || text.includes('\0')) {
+      const cfg = path.join(abs, K.CONFIG_FILE);
+      throw new AtomicError('STORE_INVALID', `${cfg} is not a valid OSTree repository config (expected a [core] group with repo_version=1 and mode=...; it starts with ${JSON.stringify(text.slice(0, 40))})`, {
+        ref: cfg,
+        suggestions: [
+          `If the objects are intact, rewrite it: printf '[core]\\nrepo_version=1\\nmode=bare\\n' > ${cfg} (mode=bare-user for a --user store), then check with: ostree fsck --repo=${abs}`,
+          `Otherwise move ${abs} away and pull the images again.`,
+        ],
+      });
+    }
+    const m = /^\s*mode\s*=\s*(\S+)\s*$/m.exec(coreBody);
     const raw = m ? m[1]! : 'bare';
     const mode: RepoMode | undefined = raw === 'archive-z2' || raw === 'archive' ? 'archive' : (['bare', 'bare-user', 'bare-user-only'] as const).find((x) => x === raw);
     if (!mode) {
       throw new AtomicError('STORE_UNSUPPORTED_MODE', `repository ${abs} has unsupported mode "${raw}"`, { ref: abs, suggestions: ['Use a repository in mode bare, bare-user, bare-user-only or archive.'] });
     }
-    const ver = /^\s*repo_version\s*=\s*(\d+)/m.exec(text);
+    const ver = /^\s*repo_version\s*=\s*(\d+)/m.exec(coreBody);
     if (ver && ver[1] !== '1') throw new AtomicError('STORE_INVALID', `repository ${abs} has unsupported repo_version ${ver[1]}`, { ref: abs });
     return new OstreeRepo(abs, mode);
   }
@@ -344,6 +362,7 @@ export class OstreeRepo {
         try {
           await fsp.unlink(f);
           dirs.add(path.dirname(f));
+          faultPoint('store:ref-deleted');
         } catch (e) {
           if (!isErrno(e, 'ENOENT')) throw wrapError(`delete ref ${ref}`, e);
         }
@@ -400,33 +419,49 @@ export class OstreeRepo {
     return keep;
   }
 
-  /** Remove every object not reachable from a ref. EXCLUSIVE lock. */
+  /**
+   * Remove every object not reachable from a ref. EXCLUSIVE lock. Crash-safe for `ostree fsck`
+   * (which walks every commit object present): commit objects go first (and are made durable),
+   * then the dirtrees and dirmetas they alone reached, then content objects, so a kill at any
+   * moment never leaves a commit whose tree is incomplete.
+   */
   async prune(): Promise<{ objectsDeleted: number; bytesFreed: number }> {
     const lock = await acquireRepoLock(this.path, 'exclusive');
     try {
       await this.sweepStaging();
       const keep = await this.reachable(await this.allRefTargets());
       const objects = path.join(this.path, K.OBJECTS_DIR);
-      let objectsDeleted = 0;
-      let bytesFreed = 0;
+      const doomed: Record<'commit' | 'meta' | 'file', Array<{ sub: string; name: string }>> = { commit: [], meta: [], file: [] };
       const subdirs = (await fsp.readdir(objects)).filter((d) => /^[0-9a-f]{2}$/.test(d));
       await runPool(subdirs, 8, async (sub) => {
-        const dir = path.join(objects, sub);
-        let deletedHere = 0;
-        for (const name of await fsp.readdir(dir)) {
+        for (const name of await fsp.readdir(path.join(objects, sub))) {
           const dot = name.indexOf('.');
           const type = K.EXT_TO_TYPE[name.slice(dot + 1)];
           if (dot !== 62 || !type) continue;
           if (keep.has(`${sub}${name.slice(0, dot)}.${type}`)) continue;
-          const p = path.join(dir, name);
-          const st = await fsp.lstat(p);
-          await fsp.unlink(p);
-          objectsDeleted++;
-          deletedHere++;
-          if (st.nlink <= 1) bytesFreed += st.size;
+          doomed[type === 'commit' || type === 'commitmeta' ? 'commit' : type === 'file' ? 'file' : 'meta'].push({ sub, name });
         }
-        if (deletedHere) await fsyncDir(dir);
       });
+      let objectsDeleted = 0;
+      let bytesFreed = 0;
+      for (const phase of ['commit', 'meta', 'file'] as const) {
+        const bySub = new Map<string, string[]>();
+        for (const o of doomed[phase]) bySub.set(o.sub, [...(bySub.get(o.sub) ?? []), o.name]);
+        await runPool([...bySub], 8, async ([sub, names]) => {
+          const dir = path.join(objects, sub);
+          for (const name of names) {
+            const p = path.join(dir, name);
+            const st = await fsp.lstat(p).catch(() => null);
+            if (!st) continue;
+            await fsp.unlink(p);
+            objectsDeleted++;
+            if (st.nlink <= 1) bytesFreed += st.size;
+          }
+          await fsyncDir(dir);
+        });
+        faultPoint(`store:prune:${phase}-deleted`);
+      }
+      await compactVerifiedObjects(this, (c) => keep.has(`${c}.file`)).catch(() => undefined);
       return { objectsDeleted, bytesFreed };
     } finally {
       await lock.release();

@@ -59,6 +59,19 @@ function toReadable(s: NodeJS.ReadableStream): AsyncIterable<Buffer> {
   return new Readable().wrap(s);
 }
 
+/** ENOSPC/E2BIG while storing a file with xattrs: the filesystem refused them, say so (not "disk full"). */
+function xattrStageError(c: Checksum, meta: FileMeta, e: unknown): AtomicError | null {
+  // @napi-rs/xattr reports "... (os error 28)" (ENOSPC) / "(os error 7)" (E2BIG), without a code
+  const refused = isErrno(e, 'ENOSPC') || isErrno(e, 'E2BIG') || /\(os error (28|7)\)/.test(e instanceof Error ? e.message : '');
+  if (meta.xattrs.length === 0 || !refused) return null;
+  const bytes = meta.xattrs.reduce((n, x) => n + x.name.length + x.value.length, 0);
+  const names = meta.xattrs.map((x) => `${x.name} (${x.value.length} bytes)`).join(', ');
+  return new AtomicError('LAYER_INVALID', `stage file object ${c}: the filesystem holding the store refused its extended attributes (${bytes} bytes: ${names}): ${(e as Error).message}`, {
+    cause: e,
+    suggestions: ['ext4 keeps all xattrs of a file in one block (about 4 KB) unless created with `-O ea_inode`: rebuild the image without these xattrs, or keep the store on a filesystem that takes them (xfs, btrfs).'],
+  });
+}
+
 async function runPool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let i = 0;
   const worker = async () => {
@@ -223,7 +236,7 @@ export class Transaction {
         fs.closeSync(fd);
       }
     } catch (e) {
-      throw wrapError(`stage file object ${c}`, e);
+      throw xattrStageError(c, meta, e) ?? wrapError(`stage file object ${c}`, e);
     }
     return c;
   }

@@ -6,6 +6,7 @@ import type { Systemd } from '../../host/systemd.js';
 import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../../cli/format.js';
 import { unitName, isValidContainerName } from '../../deploy/container-name.js';
+import { isAtomicError, isErrno } from '../../util/errors.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
 
@@ -62,12 +63,27 @@ function scan(ctx: AppContext, root: string, names: string[], sd: Systemd, links
       }
     }
     if (!isValidContainerName(n)) continue;
-    const p = liveSlotDir(containerPaths(ctx.paths, n)) ?? path.join(root, n);
+    // One broken container (a link to a missing or foreign directory, an unreadable or garbage
+    // `info`) is reported and skipped; the others are still listed.
+    const skip = (why: string, fix = `remove it with: atomic uninstall ${n}`) => ctx.out.warn(`Skipping container ${n}: ${why}; ${fix}`);
+    let p: string;
+    try {
+      p = liveSlotDir(containerPaths(ctx.paths, n)) ?? path.join(root, n);
+    } catch (e) {
+      skip(e instanceof Error ? e.message : String(e), isAtomicError(e) && e.suggestions.length ? e.suggestions[0] : undefined);
+      continue;
+    }
     let info: Record<string, unknown>;
     try {
       info = JSON.parse(fs.readFileSync(path.join(p, 'info'), 'utf8')) as Record<string, unknown>;
-    } catch {
-      continue;
+      if (typeof info !== 'object' || info === null || Array.isArray(info)) throw new Error('not a JSON object');
+    } catch (e) {
+      const st = fs.lstatSync(path.join(root, n), { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) {
+        const target = fs.readlinkSync(path.join(root, n));
+        skip(fs.existsSync(p) ? `its deployment info ${path.join(p, 'info')} is unreadable (${isErrno(e) ? e.code : (e as Error).message.replace(/\s+/g, ' ')})` : `its link points at ${target}, which does not exist`);
+      }
+      continue; // a plain directory without info: not a container (atomic ignored those too)
     }
     let command = '';
     try {
@@ -89,7 +105,7 @@ function scan(ctx: AppContext, root: string, names: string[], sd: Systemd, links
       image_name: displayImage(String(info.image ?? '')),
       name: n,
       command,
-      created: formatCreated(new Date(Number(info.created ?? 0) * 1000)),
+      created: Number.isFinite(Number(info.created ?? 0)) ? formatCreated(new Date(Number(info.created ?? 0) * 1000)) : '',
       state,
       backend: 'ostree',
       runtime: String(info.runtime ?? ''),

@@ -8,7 +8,7 @@ export async function planImagesDelete(ctx: AppContext, images: string[]): Promi
   const repo = await ctx.repoIfExists();
   if (!repo) throw new AtomicError('IMAGE_NOT_FOUND', `Image ${images[0]} not found`, { suggestions: ['List the images with: atomic images list'] });
   const seen = new Map<string, ImageEntry>();
-  for (const i of images) for (const e of await resolveImages(repo, i, true)) seen.set(e.ref, e);
+  for (const i of images) for (const e of await resolveImages(repo, i, true, { allowBroken: true })) seen.set(e.ref, e);
   return [...seen.values()];
 }
 

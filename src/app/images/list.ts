@@ -56,7 +56,11 @@ export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promi
   const filters = parseFilters(opts.filters, IMAGE_FILTER_KEYS);
   const repo = await ctx.repoIfExists();
   // the catalog (and the image modules it loads) only when there is a store: start-up time on a fresh host
-  const entries: ImageEntry[] = repo ? await (await import('../../image/catalog.js')).listImages(repo, { all: opts.all }) : [];
+  let entries: ImageEntry[] = [];
+  if (repo) {
+    const cat = await import('../../image/catalog.js');
+    entries = await cat.listImages(repo, { all: opts.all, onBroken: cat.warnBrokenImage((m) => ctx.out.warn(m)) });
+  }
   const used = await usedImageIds(ctx);
   let rows: ImageListJson[] = entries.map((e) => ({
     repo: e.repo,

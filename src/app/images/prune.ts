@@ -15,13 +15,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { listImages, readImageEntry, REF_PREFIX } from '../../image/catalog.js';
+import { listImages, readImageEntry, REF_PREFIX, warnBrokenImage } from '../../image/catalog.js';
 import { scanDeployments } from '../containers/deployments-scan.js';
 import { isHexRef } from '../../image/name.js';
 import { acquireRepoLock } from '../../store/repo-lock.js';
 import { containerPaths, STATE_DIR } from '../../deploy/layout.js';
 import { lockContainer } from '../../deploy/container-lock.js';
-import { atomicWrite, fsyncDir } from '../../util/atomic-write.js';
+import { atomicWrite, faultPoint, fsyncDir } from '../../util/atomic-write.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Checksum } from '../../store/types.js';
 
@@ -38,7 +38,9 @@ export async function imagesPrune(ctx: AppContext): Promise<{ refsDeleted: strin
     del = chosen.del;
     for (const r of del) ctx.out.line(`Deleting ${r}`);
     await unlinkRefs(repo, del);
+    faultPoint('prune:refs-deleted');
     await pinDeployments(repo, chosen.used);
+    faultPoint('prune:pinned');
   } finally {
     await lock.release();
   }
@@ -76,7 +78,7 @@ async function pinDeployments(repo: OstreeRepo, used: Set<string>): Promise<void
 async function chooseRefs(ctx: AppContext, repo: OstreeRepo): Promise<{ del: string[]; used: Set<string> }> {
   const refs = await repo.listRefs(REF_PREFIX);
   const keep = new Set<string>();
-  for (const img of await listImages(repo)) {
+  for (const img of await listImages(repo, { onBroken: warnBrokenImage((m) => ctx.out.warn(m)) })) {
     for (const l of img.layers) keep.add(l.replace(/^sha256:/, ''));
     if (img.configDigest) keep.add(img.configDigest.replace(/^sha256:/, ''));
   }

@@ -283,7 +283,8 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
     opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
     const current = await repo.resolveRef(ref);
     let commit: Checksum;
-    const currentMeta = current ? (await repo.readCommit(current)).metadata : null;
+    // a dangling image ref (its commit missing or unreadable) is simply replaced
+    const currentMeta = current ? await repo.readCommit(current).then((c) => c.metadata, () => null) : null;
     if (current && currentMeta && imported === 0 && metaString(currentMeta, 'docker.digest') === m.digest && metaString(currentMeta, TRUST_META_KEY) === JSON.stringify(trust) && (await repo.resolveRef(layerRef(m.config.digest)))) {
       commit = current;
       line(`Image ${imageName} is up to date`);

@@ -7,7 +7,7 @@
  */
 import type { AppContext } from '../context.js';
 import { pullImage, type PullEvents, type PullResult } from './pull.js';
-import { listImages } from '../../image/catalog.js';
+import { listImages, warnBrokenImage } from '../../image/catalog.js';
 import { metaString, readImage, resolveImageRef } from '../../image/stored-image.js';
 import { REF_PREFIX, imageRef, parseImageName, tryDecodeRefName } from '../../image/name.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
@@ -78,7 +78,7 @@ export async function imagesUpdate(ctx: AppContext, image: string | undefined, o
     }
     return [await updateOne(ctx, repo, name, name, opts)];
   }
-  const names = [...new Set((await listImages(repo)).map((e) => e.name).filter((n) => n && n !== '<none>' && !n.startsWith('<none>')))].sort();
+  const names = [...new Set((await listImages(repo, { onBroken: warnBrokenImage((m) => ctx.out.warn(m)) })).map((e) => e.name).filter((n) => n && n !== '<none>' && !n.startsWith('<none>')))].sort();
   const results: ImageUpdateResult[] = [];
   const failed: string[] = [];
   for (const name of names) {

@@ -4,6 +4,7 @@
  * manifest list is resolved for the platform), and blobs streamed through digest and size checks.
  * See docs/registries.md for name resolution, credentials, TLS and plain-HTTP rules.
  */
+import { resumableBlob } from './blob-resume.js';
 import { Transform, type TransformCallback } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { AtomicError } from '../../util/errors.js';
@@ -121,6 +122,8 @@ export class RegistrySource implements ImageSource {
   private resolved?: Promise<SourceManifest>;
   /** The manifest as first fetched (an index when the image was picked from one): what signatures sign. */
   private top?: { raw: Buffer; digest: Digest };
+  /** Told about each resumed blob download. */
+  onWarning?: (msg: string) => void;
 
   constructor(img: ResolvedRegistryImage, client: RegistryClient, platform: Partial<Platform> = {}) {
     this.img = img;
@@ -198,7 +201,9 @@ export class RegistrySource implements ImageSource {
       res.body.destroy();
       throw sizeMismatch(d.digest, d.size, `${len} (Content-Length from ${this.img.host})`, `blob of ${this.img.display}`);
     }
-    let body: NodeJS.ReadableStream = res.body;
+    const what = `blob ${d.digest} of ${this.img.display}`;
+    const reopen = async (from: number) => this.client.get(`blobs/${d.digest}`, { headers: { Range: `bytes=${from}-` } });
+    let body: NodeJS.ReadableStream = resumableBlob(res, d.size, what, reopen, this.onWarning);
     if (process.env.ATOMIC_FAULT_REGISTRY_STALL === d.digest) body = res.body.pipe(new StallHalfway(Math.floor(d.size / 2)));
     return verifyStream(body, d.digest, d.size, `blob of ${this.img.display}`);
   }
@@ -218,5 +223,7 @@ export async function openRegistrySource(ref: RegistryReference, opts: OpenRegis
     allowHttp: img.allowHttp,
     creds: findCredentials(img.host, img.repository, opts.creds),
   });
-  return new RegistrySource(img, client, opts.platform);
+  const source = new RegistrySource(img, client, opts.platform);
+  source.onWarning = opts.onWarning;
+  return source;
 }

@@ -1,5 +1,5 @@
 /**
- * Crash injection for pull, install, update, rollback and uninstall: the command is SIGKILLed
+ * Crash injection for pull, install, update, rollback, uninstall, images prune and images delete: the command is SIGKILLed
  * (1) at every step boundary (each fault point it reaches, enumerated with ATOMIC_FAULT_TRACE and
  * hit with ATOMIC_FAULT_AT=n), and (2) at random times: after a delay drawn from a seeded PRNG
  * (mulberry32; seed ATOMIC_CRASH_SEED, default below, printed with the totals) over the command's
@@ -21,8 +21,12 @@ interface Scenario {
   op: string;
   setup: string[][];
   command: string[];
-  /** state after the re-run */
-  final: 'installed' | 'absent' | 'pulled';
+  /** state after the re-run ('images': no container; the images left must verify) */
+  final: 'installed' | 'absent' | 'pulled' | 'images';
+  /** images that must still verify after each kill and after the re-run */
+  keepImages?: string[];
+  /** images that must be gone after the re-run */
+  goneImages?: string[];
   /** random-time kills of this scenario */
   randomKills: number;
 }
@@ -54,6 +58,17 @@ function scenarios(fx: string): Scenario[] {
       randomKills: RANDOM_KILLS,
     },
     { op: 'uninstall', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['uninstall', NAME], final: 'absent', randomKills: RANDOM_KILLS },
+    // the store's own deletions: an image deleted by name, then its layers pruned while a
+    // container still uses another image (its layers must survive every kill)
+    {
+      op: 'images prune',
+      setup: [['install', '--system', '--name', NAME, 'systest'], ['images', 'delete', '-y', 'systest-update']],
+      command: ['images', 'prune'],
+      final: 'installed',
+      keepImages: ['systest'],
+      randomKills: RANDOM_KILLS,
+    },
+    { op: 'images delete', setup: [], command: ['images', 'delete', '-y', 'systest-update', 'systest'], final: 'images', goneImages: ['systest', 'systest-update'], randomKills: RANDOM_KILLS },
   ];
 }
 
@@ -111,7 +126,7 @@ async function pool<T>(items: T[], jobs: number, f: (t: T) => Promise<void>): Pr
   );
 }
 
-describe('crash injection: every step and random times of pull/install/update/rollback/uninstall', function () {
+describe('crash injection: every step and random times of pull/install/update/rollback/uninstall/images prune/images delete', function () {
   this.timeout(1_800_000);
   let work: string;
   let base: string;
@@ -157,12 +172,27 @@ describe('crash injection: every step and random times of pull/install/update/ro
       const bad = fsck(repoDir);
       if (bad !== null) failures.push(`${where}: ostree fsck failed: ${bad}`);
     }
+    for (const img of sc.keepImages ?? []) {
+      const v = await atomicAsync(root, ['images', 'verify', img]);
+      if (v.status !== 0) failures.push(`${where}: images verify ${img} after the kill: ${v.stderr}`);
+    }
+    if (sc.final === 'images') {
+      const l = await atomicAsync(root, ['images', 'list']);
+      if (l.status !== 0) failures.push(`${where}: images list after the kill: ${l.stderr}`);
+    }
     if (sc.final === 'pulled') {
       // the image is complete (its ref resolves to a verifiable image) or absent
       const info = await atomicAsync(root, ['images', 'info', 'systest-update']);
       if (info.status !== 0 && !/not found|No such|IMAGE_NOT_FOUND|does not exist/i.test(info.stderr)) failures.push(`${where}: images info: ${info.status} ${info.stderr}`);
     }
-    const again = await atomicAsync(root, sc.command);
+    let command = sc.command;
+    if (sc.op === 'images delete') {
+      // the kill may have deleted some of them already: delete the others (atomic refuses an unknown image)
+      const left: string[] = [];
+      for (const img of sc.goneImages ?? []) if ((await atomicAsync(root, ['images', 'info', img])).status === 0) left.push(img);
+      command = left.length ? ['images', 'delete', '-y', ...left] : ['images', 'list'];
+    }
+    const again = await atomicAsync(root, command);
     if (again.status !== 0) failures.push(`${where}: re-run failed (${again.status}): ${again.stderr}`);
     if (sc.final === 'pulled') {
       const v = await atomicAsync(root, ['images', 'verify', 'systest-update']);
@@ -171,13 +201,26 @@ describe('crash injection: every step and random times of pull/install/update/ro
       if (bad2 !== null) failures.push(`${where}: ostree fsck after re-run failed: ${bad2}`);
     } else {
       const fin = deployState(root, NAME);
-      if (fin.problems.length || fin.kind !== sc.final) failures.push(`${where}: after re-run: ${fin.kind} ${fin.problems.join('; ')}`);
+      const want = sc.final === 'images' ? 'absent' : sc.final;
+      if (fin.problems.length || fin.kind !== want) failures.push(`${where}: after re-run: ${fin.kind} ${fin.problems.join('; ')}`);
+      if (sc.final === 'images' || sc.op === 'images prune') {
+        const bad2 = fsck(path.join(root, CK, '.storage', 'ostree'));
+        if (bad2 !== null) failures.push(`${where}: ostree fsck after re-run failed: ${bad2}`);
+      }
+    }
+    for (const img of sc.keepImages ?? []) {
+      const v = await atomicAsync(root, ['images', 'verify', img]);
+      if (v.status !== 0) failures.push(`${where}: images verify ${img} after re-run: ${v.stderr}`);
+    }
+    for (const img of sc.goneImages ?? []) {
+      const v = await atomicAsync(root, ['images', 'info', img]);
+      if (v.status === 0) failures.push(`${where}: image ${img} still there after re-run`);
     }
     if (fs.existsSync(path.join(root, CK, '.atomic', 'journal', `${NAME}.json`))) failures.push(`${where}: journal left behind after re-run`);
     totals.runs++;
   }
 
-  const names = ['pull', 'install', 'install (pulls)', 'update', 'update --rebase', 'rollback', 'uninstall'];
+  const names = ['pull', 'install', 'install (pulls)', 'update', 'update --rebase', 'rollback', 'uninstall', 'images prune', 'images delete'];
   for (const [idx, op] of names.entries()) {
     it(`${op}: killed at each step and at random times, then consistent and re-runnable`, async () => {
       const sc = scenarios(fx).find((s) => s.op === op)!;
@@ -200,10 +243,11 @@ describe('crash injection: every step and random times of pull/install/update/ro
       const trace = path.join(work, `trace-${idx}.txt`);
       const ok = await atomicAsync(traceRoot, sc.command, { ATOMIC_FAULT_TRACE: trace });
       assert.equal(ok.status, 0, ok.stderr);
+      if (sc.op === 'images prune') assert.match(ok.stdout, /Deleting ociimage\//, 'the prune must have something to delete');
       const durationMs = ok.ms;
       fs.rmSync(traceRoot, { recursive: true, force: true });
       const points = fs.readFileSync(trace, 'utf8').trim().split('\n');
-      assert.ok(points.length >= 5, `expected several step boundaries, got ${points.join(',')}`);
+      assert.ok(points.length >= (sc.op === 'images delete' ? 2 : 5), `expected several step boundaries, got ${points.join(',')}`);
 
       const rand = mulberry32(SEED + idx * 7919);
       type Job = { kind: 'step'; i: number } | { kind: 'random'; i: number; delay: number };

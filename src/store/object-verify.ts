@@ -1,0 +1,160 @@
+/**
+ * Verified-object markers: what a checkout hardlinks must match its checksum.
+ *
+ * A content object is re-hashed (header + content, as `ostree fsck` does) the first time a
+ * checkout uses it; then a marker is recorded in `extensions/atomic/verified-objects`: one line
+ * `<checksum> <dev> <ino> <size> <mode> <uid> <gid> <mtimeMs>` per object. Later checkouts
+ * only lstat the object and compare: a write or truncation (mtime, size), chmod, chown or
+ * replacement of the object (inode) makes it hashed again. ctime is not part of the signature:
+ * every hardlink a checkout makes or an uninstall removes changes it, so it would invalidate
+ * every marker. What a marker cannot see: a change below the filesystem (bit rot, a raw write to
+ * the block device), or a write by the file's owner who then resets mtime with utimensat (only
+ * root or the file's uid can) - `atomic images verify` re-hashes everything. fs-verity would be
+ * the kernel-level answer; it is not used: it needs a filesystem created with the verity
+ * feature (not the ext4 here) and makes files immutable, which ostree's bare mode does not expect.
+ *
+ * The file is append-only (one write per checkout; a torn last line after a crash is ignored),
+ * rewritten without the entries of deleted objects by `images prune` (compactVerifiedObjects).
+ * It is owned by the repository owner and mode 0600: whoever could forge it could write the
+ * objects themselves.
+ *
+ * Metadata objects (dirtree, dirmeta) read by a checkout are hashed every time: they are small
+ * and read anyway (readVerifiedMetaSync).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
+import { atomicWrite } from '../util/atomic-write.js';
+import { createContentHasher, sha256Hex } from './object-codec.js';
+import { EXTENSIONS_DIR, S_IFMT, S_IFREG } from './constants.js';
+import type { OstreeRepo } from './repo.js';
+import type { Checksum, ObjectType } from './types.js';
+
+const MARKER_FILE = 'atomic/verified-objects';
+const CONCURRENCY = 16;
+
+export function verifiedMarkerPath(repo: OstreeRepo): string {
+  return path.join(repo.path, EXTENSIONS_DIR, MARKER_FILE);
+}
+
+function signature(st: fs.Stats): string {
+  return `${st.dev} ${st.ino} ${st.size} ${st.mode} ${st.uid} ${st.gid} ${st.mtimeMs}`;
+}
+
+function loadMarkers(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'latin1');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    // a torn line (crash while appending) holds a prefix of a signature, which never equals one
+    if (line.length < 66 || line.charCodeAt(64) !== 32) continue;
+    out.set(line.slice(0, 64), line.slice(65));
+  }
+  return out;
+}
+
+/** How to repair a store whose object does not match its checksum. */
+export function corruptObjectSuggestions(repo: OstreeRepo): string[] {
+  return [
+    `Run \`atomic images verify IMAGE\` (or \`ostree fsck --repo=${repo.path}\`) to list every damaged object.`,
+    'Repair: `atomic images delete IMAGE`, `atomic images prune` (uninstall the containers using the image first: their rootfs shares the damaged files), then pull the image again.',
+  ];
+}
+
+export function corruptObjectError(repo: OstreeRepo, c: Checksum, type: ObjectType, detail: string): AtomicError {
+  return new AtomicError('STORE_CORRUPT', `object ${c}.${type} in ${repo.path} does not match its checksum (${detail}); refusing to deploy it`, {
+    ref: c,
+    suggestions: corruptObjectSuggestions(repo),
+  });
+}
+
+/** Bytes of a metadata object, checked against its checksum (small, read anyway by checkouts). */
+export function readVerifiedMetaSync(repo: OstreeRepo, c: Checksum, type: ObjectType): Buffer {
+  const raw = repo.readObjectBytesSync(c, type);
+  const got = sha256Hex(raw);
+  if (got !== c) throw corruptObjectError(repo, c, type, `its content hashes to ${got}`);
+  return raw;
+}
+
+async function hashContentObject(repo: OstreeRepo, c: Checksum): Promise<void> {
+  const fo = await repo.readFileMeta(c);
+  const h = createContentHasher(fo.meta);
+  let n = 0;
+  if ((fo.meta.mode & S_IFMT) === S_IFREG) {
+    for await (const chunk of (await repo.openFileContent(c)) as AsyncIterable<Buffer>) {
+      h.update(chunk);
+      n += chunk.length;
+    }
+  }
+  const got = h.digest('hex');
+  if (got !== c) throw corruptObjectError(repo, c, 'file', `its header and content hash to ${got}`);
+  if (n !== fo.size) throw corruptObjectError(repo, c, 'file', `read ${n} bytes, the object has ${fo.size}`);
+}
+
+/**
+ * Check that every content object in `sums` matches its checksum: objects with a current marker
+ * cost one lstat, the others are hashed (CONCURRENCY at a time) and get a marker. Throws
+ * STORE_CORRUPT naming the first damaged object and how to repair; STORE_OBJECT_MISSING when one
+ * is absent. Returns how many objects were hashed.
+ */
+export async function verifyContentObjects(repo: OstreeRepo, sums: Iterable<Checksum>): Promise<{ checked: number; hashed: number }> {
+  const file = verifiedMarkerPath(repo);
+  const markers = loadMarkers(file);
+  const todo: Checksum[] = [];
+  let checked = 0;
+  for (const c of sums) {
+    checked++;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(repo.objectPath(c, 'file'));
+    } catch {
+      todo.push(c); // missing: hashContentObject reports it with its own message
+      continue;
+    }
+    if (markers.get(c) !== signature(st)) todo.push(c);
+  }
+  if (todo.length === 0) return { checked, hashed: 0 };
+  const fresh: string[] = [];
+  let i = 0;
+  let failure: unknown = null;
+  const worker = async (): Promise<void> => {
+    while (failure === null && i < todo.length) {
+      const c = todo[i++];
+      try {
+        const before = fs.lstatSync(repo.objectPath(c, 'file'), { throwIfNoEntry: false });
+        await hashContentObject(repo, c); // STORE_OBJECT_MISSING when absent
+        const after = fs.lstatSync(repo.objectPath(c, 'file'));
+        if (!before) continue;
+        // changed while being read: not recorded (the next checkout hashes it again)
+        if (signature(before) === signature(after)) fresh.push(`${c} ${signature(after)}\n`);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, todo.length) }, worker));
+  if (fresh.length) {
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      fs.appendFileSync(file, fresh.join(''), { mode: 0o600 });
+    } catch {
+      /* a read-only store: nothing recorded, the next checkout hashes again */
+    }
+  }
+  if (failure !== null) throw isAtomicError(failure) ? failure : wrapError('verify store objects', failure);
+  return { checked, hashed: todo.length };
+}
+
+/** Drop the markers of objects that are gone (after a prune). */
+export async function compactVerifiedObjects(repo: OstreeRepo, keep: (c: string) => boolean): Promise<void> {
+  const file = verifiedMarkerPath(repo);
+  if (!fs.existsSync(file)) return;
+  const markers = loadMarkers(file);
+  const lines: string[] = [];
+  for (const [c, sig] of markers) if (keep(c)) lines.push(`${c} ${sig}\n`);
+  await atomicWrite(file, lines.join(''), { mode: 0o600 });
+}
