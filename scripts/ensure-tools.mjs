@@ -16,7 +16,9 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
-  buildah: 'buildah', // multi-arch index fixture (make-images.sh)
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh); test/compat image builds
+  podman: 'podman', // docker: transport (podman save) in test/compat and its tests
+  python3: 'python3', // test/compat (upstream's tests use $PYTHON)
 };
 const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
 

@@ -2,11 +2,11 @@
  * Transport registry: SRC string (or parsed reference) → ImageSource. The pull logic only sees
  * the ImageSource interface; adding a transport means a new reference variant and a case here.
  */
-import { AtomicError } from '../util/errors.js';
-import { describeReference, parseImageReference, type ImageReference } from './reference.js';
+import { parseImageReference, type ImageReference } from './reference.js';
 import { openOciLayout } from './transports/oci-layout.js';
 import { openOciArchive } from './transports/oci-archive.js';
 import { openDockerArchive } from './transports/docker-archive.js';
+import { openDockerDaemon } from './transports/docker-daemon.js';
 import { openRegistrySource, type RegistrySourceOptions } from './registry/source.js';
 import type { ImageSource, OpenSourceOptions } from './source.js';
 
@@ -29,9 +29,6 @@ export async function openImageSource(ref: string | ImageReference, opts: OpenIm
     case 'registry':
       return openRegistrySource(r, { ...opts.registry, platform: opts.platform, onWarning: opts.onWarning });
     case 'docker-daemon':
-      throw new AtomicError('NOT_SUPPORTED', `pulling from the local docker daemon ("${describeReference(r)}") is not supported`, {
-        ref: r.raw,
-        suggestions: [`Export the image with docker save -o /tmp/img.tar ${r.name}, then pull dockertar://tmp/img.tar.`],
-      });
+      return openDockerDaemon(r);
   }
 }
