@@ -112,7 +112,11 @@ export interface RunOptions {
   runtime?: string;
   /** `--storage ostree` given explicitly: run the image once even when it has a RUN label. */
   storageExplicit?: boolean;
+  /** `-d/--detach`: `<runtime> exec --detach` in a running container (atomic's only detached form). */
+  detach?: boolean;
 }
+
+const DETACH_NOT_RUNNING = 'Cannot use --detach with not running containers';
 
 /** The installed container called `target`, or null. */
 function installedContainer(ctx: AppContext, target: string): { name: string; slotDir: string } | null {
@@ -138,6 +142,7 @@ export async function runTarget(ctx: AppContext, o: RunOptions): Promise<number>
     validateSystemName(name);
     return runLabelAction(ctx, { action: 'RUN', labels, image: imageName, name, args: o.command, display: o.display ?? false });
   }
+  if (o.detach) throw new AtomicError('USAGE', DETACH_NOT_RUNNING, { suggestions: [`Install it (atomic install --system ${o.target}) and start it, or run without --detach.`] });
   const id = o.name ?? `run-once-${process.pid}`;
   validateSystemName(id);
   const runtime = chooseRuntime(ctx, o.runtime);
@@ -168,7 +173,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
   const runtime = chooseRuntime(ctx, o.runtime, stored);
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (sd.isActive(c.name)) {
-    const args = ['exec', ...(tty ? ['--tty'] : []), c.name, ...o.command];
+    const args = ['exec', ...(tty ? ['--tty'] : []), ...(o.detach ? ['--detach'] : []), c.name, ...o.command];
     if (o.display) {
       ctx.out.line([runtime, ...args].map(shellQuote).join(' '));
       return 0;
@@ -177,6 +182,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
     return runForeground(runtime, args);
   }
   // not running: its config.json with CMD, in a temp bundle dir; the rootfs stays the deployment's
+  if (o.detach) throw new AtomicError('USAGE', DETACH_NOT_RUNNING, { suggestions: [`Start it first: systemctl start ${c.name}`] });
   let config: Record<string, unknown> & { process?: Record<string, unknown>; root?: { path?: string; readonly?: boolean } };
   try {
     config = JSON.parse(fs.readFileSync(path.join(c.slotDir, 'config.json'), 'utf8')) as typeof config;

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { installSystem } from '../app/install.js';
 import { installByLabel } from '../app/label-commands.js';
+import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 
@@ -23,6 +24,7 @@ export default class Install extends BaseCommand {
   static override strict = false;
   static override args = { image: Args.string({ required: true, description: 'Image: a name in the store, or any pull source. Without --system/--user, the ARGs after it go to the INSTALL command.' }) };
   static override flags = {
+    ...optFlags,
     system: Flags.boolean({ description: 'Install as a system container (root).', exclusive: ['user'] }),
     user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
     name: Flags.string({ char: 'n', description: 'Container name (default: derived from the image).' }),
@@ -39,6 +41,7 @@ export default class Install extends BaseCommand {
     const labelDriven = !this.argv.some((t) => t === '--system' || t === '--user');
     const split = splitAtFirstPositional(this.argv, { ...Install.baseFlags, ...Install.flags } as Record<string, FlagShape>);
     const { args, flags } = await this.parse(Install, labelDriven ? split.head : this.argv);
+    exportOptEnv(flags);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
     if (!flags.system && !flags.user) {

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { runTarget } from '../app/label-commands.js';
+import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 
 export default class Run extends BaseCommand {
@@ -18,16 +19,19 @@ export default class Run extends BaseCommand {
   static override strict = false;
   static override args = { target: Args.string({ required: true, description: 'Installed container NAME, or IMAGE (a name in the store or any pull source); the words after it are CMD.' }) };
   static override flags = {
+    ...optFlags,
     name: Flags.string({ char: 'n', description: 'NAME for the RUN command, or the container id of a run-once container (default: run-once-PID).' }),
     display: Flags.boolean({ description: 'Print the command that would run and run nothing.' }),
     set: Flags.string({ description: 'Template variable NAME=VALUE for a run-once container; repeatable.', multiple: true, multipleNonGreedy: true }),
     runtime: Flags.string({ description: 'OCI runtime binary (default: atomic.conf runtime, $RUNC_PATH, runc from PATH).', helpValue: 'PATH' }),
+    detach: Flags.boolean({ char: 'd', description: 'With CMD in a running container: `<runtime> exec --detach` (atomic: "Cannot use --detach with not running containers" otherwise).' }),
     storage: Flags.string({ description: "Storage backend; only 'ostree' is supported. Given explicitly, an image is always run once (its RUN label is ignored).", options: ['ostree', 'docker'] }),
   };
 
   async run(): Promise<void> {
     const split = splitAtFirstPositional(this.argv, { ...Run.baseFlags, ...Run.flags } as Record<string, FlagShape>);
     const { args, flags } = await this.parse(Run, split.head);
+    exportOptEnv(flags);
     this.checkStorage(flags.storage);
     process.exitCode = await runTarget(this.makeContext(flags), {
       target: args.target,
@@ -37,6 +41,7 @@ export default class Run extends BaseCommand {
       set: flags.set,
       runtime: flags.runtime,
       storageExplicit: flags.storage !== undefined,
+      detach: flags.detach,
     });
   }
 }

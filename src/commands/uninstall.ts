@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { uninstallContainer } from '../app/uninstall.js';
 import { uninstallByLabel, systemContainerExists } from '../app/label-commands.js';
+import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 
 export default class Uninstall extends BaseCommand {
@@ -13,6 +14,7 @@ export default class Uninstall extends BaseCommand {
   static override strict = false;
   static override args = { name: Args.string({ required: true, description: 'Container name, or an image with an UNINSTALL label (then ARGs go to its command).' }) };
   static override flags = {
+    ...optFlags,
     storage: storageFlag,
     name: Flags.string({ char: 'n', description: 'Container name (NAME in the UNINSTALL command; default: the image name without path and tag).' }),
     display: Flags.boolean({ description: 'Print the resolved UNINSTALL command and run nothing.' }),
@@ -21,6 +23,7 @@ export default class Uninstall extends BaseCommand {
   async run(): Promise<void> {
     const split = splitAtFirstPositional(this.argv, { ...Uninstall.baseFlags, ...Uninstall.flags } as Record<string, FlagShape>);
     const { args, flags } = await this.parse(Uninstall, split.head);
+    exportOptEnv(flags);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
     const name = flags.name ?? args.name;

@@ -33,6 +33,9 @@ exec "$(command -v node)" "$ROOT/bin/run.js" "\$@"
 SH
 chmod +x "$W/bin/atomic"
 export ATOMIC=$'atomic\n--debug' ATOMIC_NO_DEBUG=atomic
+# upstream's tests call `--runtime /usr/bin/runc` (Fedora's path); Debian installs /usr/sbin/runc.
+# The harness root is a throw-away overlay: give it Fedora's path too.
+[ -e /usr/bin/runc ] || ln -s "$(command -v runc)" /usr/bin/runc
 
 # Docker Hub -> the local registry (busybox is upstream's only Docker Hub image)
 export REG_DIR=$W/registry REG_PORT=5000

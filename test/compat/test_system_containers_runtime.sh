@@ -87,7 +87,11 @@ step ${ATOMIC} containers list > ${WORK_DIR}/ps.out
 assert_matches "/usr/bin/r" ${WORK_DIR}/ps.out
 assert_matches "running" ${WORK_DIR}/ps.out
 assert_matches "ostree" ${WORK_DIR}/ps.out
+# Port: upstream prints info.runtime[0:10] in RUNTIME ("/usr/bin/r" for /usr/bin/runc), so this
+# grep cannot match upstream's own table either; kept, reported as a known upstream divergence.
+pending "upstream-divergence: RUNTIME is the runtime path cut to 10 characters (/usr/bin/r), as upstream printed it"
 assert_matches "runc" ${WORK_DIR}/ps.out
+end_pending
 
 step ${ATOMIC} containers list --no-trunc > ${WORK_DIR}/ps.out
 assert_matches "test-system" ${WORK_DIR}/ps.out
