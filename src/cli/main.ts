@@ -2,6 +2,9 @@
  * Process entry: normalizes atomic-style global options, runs the oclif command, and is the one
  * place that turns errors into "Error: ... / Try this: ..." output and an exit code.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { run, flush, Errors } from '@oclif/core';
 import { isAtomicError, EXIT } from '../util/errors.js';
 import { printError } from './print-error.js';
@@ -27,6 +30,11 @@ export function normalizeArgv(argv: string[]): string[] {
 
 export async function main(argv: string[], importMetaUrl: string): Promise<void> {
   const args = normalizeArgv(argv);
+  if (args.length === 1 && args[0] === '--version') {
+    // atomic's `-v/--version` (argparse action='version'): the bare version number on one line
+    process.stdout.write(`${packageVersion(importMetaUrl)}\n`);
+    return;
+  }
   if (args.includes('--debug')) process.env.ATOMIC_DEBUG = '1';
   try {
     await run(args, importMetaUrl);
@@ -34,6 +42,18 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
   } catch (err) {
     process.exitCode = exitCodeFor(err);
     if (!isSilentExit(err)) printError(err, args.includes('--json'));
+  }
+}
+
+/** The version in our package.json (found upwards from the entry point). */
+export function packageVersion(importMetaUrl: string): string {
+  let dir = path.dirname(fileURLToPath(importMetaUrl));
+  for (;;) {
+    const f = path.join(dir, 'package.json');
+    if (fs.existsSync(f)) return String((JSON.parse(fs.readFileSync(f, 'utf8')) as { version?: string }).version ?? '0.0.0');
+    const up = path.dirname(dir);
+    if (up === dir) return '0.0.0';
+    dir = up;
   }
 }
 

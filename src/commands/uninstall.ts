@@ -18,6 +18,7 @@ export default class Uninstall extends BaseCommand {
     storage: storageFlag,
     name: Flags.string({ char: 'n', description: 'Container name (NAME in the UNINSTALL command; default: the image name without path and tag).' }),
     display: Flags.boolean({ description: 'Print the resolved UNINSTALL command and run nothing.' }),
+    force: Flags.boolean({ char: 'f', description: "atomic's -f/--force (remove the image's docker containers first); a system container is always removed with both deployments, so it changes nothing here." }),
   };
 
   async run(): Promise<void> {

@@ -1,10 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
+import { AtomicError } from '../../util/errors.js';
 import { imagesUpdate } from '../../app/images-update.js';
 import { ProgressPrinter, pullEventsFor } from '../../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../../image/registry/cli-flags.js';
 
 export default class ImagesUpdate extends BaseCommand {
+  static override aliases = ['update'];
   static override description = [
     'Pull an image again from its registry and report whether it changed.',
     'With --all, every stored image with a fully qualified name; unqualified names are skipped.',
@@ -13,6 +15,7 @@ export default class ImagesUpdate extends BaseCommand {
   static override args = { image: Args.string({ required: false, description: 'Image name (as stored) or registry reference.' }) };
   static override flags = {
     storage: storageFlag,
+    force: Flags.boolean({ char: 'f', description: 'atomic: remove the containers of the outdated image (docker storage); refused for ostree images, as atomic did.' }),
     all: Flags.boolean({ char: 'a', description: 'Update every image with a fully qualified name.', default: false }),
     ...registryFlags,
   };
@@ -20,6 +23,7 @@ export default class ImagesUpdate extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagesUpdate);
     this.checkStorage(flags.storage);
+    if (flags.force) throw new AtomicError('NOT_SUPPORTED', '--force is not supported by ostree images', { suggestions: ['Run it without --force; update the containers with: atomic containers update NAME'] });
     const ctx = this.makeContext(flags);
     const { registry, platform } = registryOptionsFromFlags(flags);
     const progress = new ProgressPrinter(ctx.out);
