@@ -139,6 +139,13 @@ export function parseImageReference(raw: string, opts: ParseReferenceOptions = {
     if (s.exists) return { transport: 'oci', path: s.path, tag: checkTag(s.suffix, raw), raw };
     // atomic's meaning of oci:NAME is a registry image; an explicit path must exist though.
     if (looksLikePath(rest)) throw notFound('OCI layout directory', s.path, raw);
+    // `oci:build/app:1.0` where ./build exists but not ./build/app: a mistyped relative layout
+    // directory, not a registry name (whose first component would be a host or a namespace that is
+    // not a local directory)
+    const first = rest.split('/')[0]!;
+    if (rest.includes('/') && !/[.:]/.test(first) && first !== 'localhost' && statKind(path.resolve(cwd, first)) === 'dir') {
+      throw notFound('OCI layout directory', s.path, raw);
+    }
     return registry(rest, raw, false);
   }
   if (raw.startsWith('docker://')) return registry(raw.slice('docker://'.length), raw, false);
