@@ -56,13 +56,14 @@ skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$W/images/busybox:
 
 echo "compat: images built and registry up in $((SECONDS - t0))s"
 SECRET=$(dd if=/dev/urandom bs=4096 count=1 2> /dev/null | sha256sum)
-export SECRET
+export SECRET COMPAT_SHARED=$SHARED
 
 failed=0
 total_pass=0 total_steps=0 total_pending_fail=0 total_pending_pass=0
 : > "$OUT/pending.txt"
-for t in ${COMPAT_TESTS:-install runtime images pull}; do
+for t in ${COMPAT_TESTS:-install runtime images pull migration}; do
   f=$HERE/test_system_containers_$t.sh
+  [ $t = migration ] && f=$HERE/test_migration_from_atomic.sh
   export WORK_DIR; WORK_DIR=$(mktemp -d "$W/work-$t.XXXX")
   export COMPAT_RESULTS=$OUT/$t.results
   : > "$COMPAT_RESULTS"
