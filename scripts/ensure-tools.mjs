@@ -16,11 +16,16 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
-  buildah: 'buildah', // multi-arch index fixture (make-images.sh); test/compat image builds
-  podman: 'podman', // docker: transport (podman save) in test/compat and its tests
-  python3: 'python3', // test/compat (upstream's tests use $PYTHON)
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh), interop corpus, test/compat images
+  // interop corpus (test/fixtures/interop/make-corpus.sh): real producers and oracles
+  podman: 'podman', // also the docker: transport (podman save) in test/compat
+  bsdtar: 'libarchive-tools',
+  setfattr: 'attr',
+  setfacl: 'acl',
+  mmdebstrap: 'mmdebstrap',
+  python3: 'python3',
 };
-const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
+const BENCH_TOOLS = {};
 
 function have(tool) {
   if (tool.startsWith('/')) return existsSync(tool);

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { installSystem } from '../app/install.js';
-import { installByLabel } from '../app/label-commands.js';
+import { installSystem } from '../app/containers/install.js';
+import { installByLabel } from '../app/labels/commands.js';
 import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';

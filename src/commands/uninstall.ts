@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { uninstallContainer } from '../app/uninstall.js';
-import { uninstallByLabel, systemContainerExists } from '../app/label-commands.js';
+import { uninstallContainer } from '../app/containers/uninstall.js';
+import { uninstallByLabel, systemContainerExists } from '../app/labels/commands.js';
 import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { uninstallContainer } from '../../app/uninstall.js';
-import { containersList } from '../../app/containers-list.js';
+import { uninstallContainer } from '../../app/containers/uninstall.js';
+import { containersList } from '../../app/containers/list.js';
 import { confirm } from '../../cli/confirm.js';
 import { row } from '../../cli/format.js';
 import { AtomicError } from '../../util/errors.js';

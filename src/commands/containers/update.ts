@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { updateContainer } from '../../app/update.js';
-import { containersList } from '../../app/containers-list.js';
+import { updateContainer } from '../../app/containers/update.js';
+import { containersList } from '../../app/containers/list.js';
 import { AtomicError } from '../../util/errors.js';
 
 export default class ContainersUpdate extends BaseCommand {

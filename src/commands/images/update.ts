@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
 import { AtomicError } from '../../util/errors.js';
-import { imagesUpdate } from '../../app/images-update.js';
+import { imagesUpdate } from '../../app/images/update.js';
 import { ProgressPrinter, pullEventsFor } from '../../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../../image/registry/cli-flags.js';
 
