@@ -17,6 +17,7 @@ const TOOLS = {
   openssl: 'openssl',
   runc: 'runc',
   buildah: 'buildah', // multi-arch index fixture (make-images.sh)
+  ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
 const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
 

@@ -101,7 +101,7 @@ describe('integration: registry CLI', function () {
     const before = blobRequests(reg).length;
     const again = atomic(env, ['pull', src]);
     assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stdout, new RegExp(`Copying blob ${short(l0)} skipped: already exists`));
+    assert.match(again.stdout, new RegExp(`Skipping blob ${short(l0)} \\(already present\\)`));
     assert.match(again.stdout, new RegExp(`^Copying blob ${short(l1)}$`, 'm'));
     assert.match(again.stdout, new RegExp(`^Copying blob ${short(l2)}$`, 'm'));
     // Two missing layers and the config (stored only with the image) are fetched, nothing else.
@@ -137,7 +137,7 @@ describe('integration: registry CLI', function () {
     const changed = atomic(env, ['images', 'update', name]);
     assert.equal(changed.status, 0, changed.stderr);
     assert.match(changed.stdout, /updated: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64}/);
-    assert.match(changed.stdout, /skipped: already exists/);
+    assert.match(changed.stdout, /Skipping blob sha256:[0-9a-f]{12} \(already present\)/);
     assert.equal(blobRequests(reg).length - before, 2, 'the new layer and the new config');
 
     const all = atomic(env, ['images', 'update', '--all']);
