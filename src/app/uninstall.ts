@@ -25,9 +25,11 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
   if (!exists(ctx.paths.checkoutRoot)) return { removed: false };
   const lock = await lockContainer(cp);
   try {
-    await recoverContainer(ctx, cp);
+    // an interrupted operation is finished first; one that ends with the container gone (an
+    // uninstall, an install before its switch) counts as removed
+    const recovered = await recoverContainer(ctx, cp);
     const cur = currentSlot(cp);
-    if (cur === null && !exists(cp.slotDir(0)) && !exists(cp.slotDir(1)) && !exists(cp.hostUnit)) return { removed: false };
+    if (cur === null && !exists(cp.slotDir(0)) && !exists(cp.slotDir(1)) && !exists(cp.hostUnit)) return { removed: recovered !== null };
     await writeJournal(cp.journal, { op: 'uninstall', name, from: cur, to: cur, phase: 'host', wasActive: false, created: [], pid: process.pid, time: Date.now() });
     await finishUninstall(ctx, cp);
     await clearJournal(cp.journal);

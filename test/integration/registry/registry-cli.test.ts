@@ -144,6 +144,14 @@ describe('integration: registry CLI', function () {
     assert.equal(all.status, 0, all.stderr);
     assert.match(all.stderr, /Image base:latest not fully qualified: skipping/);
     assert.match(all.stdout, /is already up to date/);
+    // atomic's progress line per image and its SUMMARY table (exit 0)
+    const lines = all.stdout.split('\n');
+    assert.ok(lines.includes(`Checking image ${name}...`), all.stdout);
+    assert.ok(!lines.includes('Checking image base:latest...'), 'unqualified names are skipped');
+    const i = lines.indexOf('SUMMARY');
+    assert.ok(i > 0 && lines[i - 1] === '' && lines[i + 1] === '', all.stdout);
+    assert.equal(lines[i + 2], `${'Image'.padEnd(50)} ${'Image ID before update'.padEnd(32)} ${'Image ID after update'.padEnd(32)} Status         `);
+    assert.match(lines.slice(i + 3).find((l) => l.startsWith(`${name} `)) ?? '', new RegExp(`^${name.replace(/\./g, '\\.')} {${50 - name.length + 1}}([0-9a-f]{32}) \\1 Updated {8}$`));
   });
 
   it('unqualified names warn and resolve through unqualified-search-registries; a clear error without one', async () => {
