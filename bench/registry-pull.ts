@@ -23,7 +23,7 @@ import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { OstreeRepo } from '../src/store/repo.js';
-import { pullImage } from '../src/app/pull.js';
+import { pullImage } from '../src/app/images/pull.js';
 import { openImageSource } from '../src/image/transports.js';
 
 const BENCH_DIR = process.env.ATOMIC_BENCH_DIR ?? '/tmp/atomic-bench';

@@ -16,10 +16,17 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
-  buildah: 'buildah', // multi-arch index fixture (make-images.sh)
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh), interop corpus
+  // interop corpus (test/fixtures/interop/make-corpus.sh): real producers and oracles
+  podman: 'podman',
+  bsdtar: 'libarchive-tools',
+  setfattr: 'attr',
+  setfacl: 'acl',
+  mmdebstrap: 'mmdebstrap',
+  python3: 'python3',
   ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
-const BENCH_TOOLS = { mmdebstrap: 'mmdebstrap' };
+const BENCH_TOOLS = {};
 
 function have(tool) {
   if (tool.startsWith('/')) return existsSync(tool);

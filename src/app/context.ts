@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { OstreeRepo } from '../store/repo.js';
-import { resolveStorePaths, type StorePaths, type PathInputs } from './paths.js';
+import { resolveStorePaths, type StorePaths, type PathInputs } from '../host/paths.js';
 import { AtomicError } from '../util/errors.js';
 
 export interface Output {

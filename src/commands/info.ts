@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { imagesInfo } from '../app/images-info.js';
+import { imagesInfo } from '../app/images/info.js';
 
 export default class Info extends BaseCommand {
   static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults).';

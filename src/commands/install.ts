@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/label-commands.js';
+import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/labels/commands.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { pullImage } from '../app/pull.js';
+import { pullImage } from '../app/images/pull.js';
 import { ProgressPrinter, pullEventsFor } from '../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
 

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
-import { runTarget, ostreeStorage } from '../app/label-commands.js';
+import { runTarget, ostreeStorage } from '../app/labels/commands.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 
 export default class Run extends BaseCommand {

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { stopContainer } from '../app/stop.js';
+import { stopContainer } from '../app/containers/stop.js';
 
 export default class Stop extends BaseCommand {
   static override summary = 'Stop an installed system container (systemctl stop NAME).';

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { uninstallContainer, unableToFind } from '../app/uninstall.js';
-import { uninstallByLabel, systemContainerExists } from '../app/label-commands.js';
+import { uninstallContainer, unableToFind } from '../app/containers/uninstall.js';
+import { uninstallByLabel, systemContainerExists } from '../app/labels/commands.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { substitute } from '../render/python-template.js';
-import { underRoot } from '../app/paths.js';
+import { underRoot } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 
 export interface HostfsResult {

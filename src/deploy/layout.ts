@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hostView, type StorePaths } from '../app/paths.js';
+import type { StorePaths } from '../host/paths.js';
+import { hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 
 export type Slot = 0 | 1;

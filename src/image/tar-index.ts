@@ -219,8 +219,9 @@ async function walk(fh: fsp.FileHandle, file: string): Promise<Map<string, TarEn
 
   for (;;) {
     if (pos + BLOCK > fileSize) {
-      // EOF without end-of-archive blocks is tolerated (umoci omits them) unless mid-header
-      if (pos === fileSize) break;
+      // EOF without end-of-archive blocks, or right after an unpadded last entry, is tolerated
+      // (umoci writes such archives; Go's archive/tar reads them) unless mid-header
+      if (pos >= fileSize) break;
       throw invalid(file, `truncated header at offset ${pos}`);
     }
     await readAt(header, pos);
@@ -264,7 +265,8 @@ async function walk(fh: fsp.FileHandle, file: string): Promise<Map<string, TarEn
     pax = null;
     longName = null;
     longLink = null;
-    const type = TYPES[typeflag] ?? 'other';
+    // Go's rule (archive/tar): a type-'\0' entry whose final name ends in '/' is a directory.
+    const type = typeflag === '\0' && name.endsWith('/') ? 'dir' : (TYPES[typeflag] ?? 'other');
     const dataSize = type === 'file' || type === 'other' ? size : 0;
     if (type === 'file' && dataStart + size > fileSize) throw invalid(file, `entry "${name}" is truncated (needs ${size} bytes at offset ${dataStart}, archive has ${fileSize})`);
     const norm = normalizeTarName(name);

@@ -4,15 +4,22 @@
  * be on the repo's filesystem and stay read-only).
  *
  * 1. The union tree is built in memory from the layers' dirtrees (loaded concurrently, shared
- *    subtrees read once). Per directory of a layer: `.wh..wh..opq` drops everything the lower
+ *    subtrees read once), applying each layer like umoci / containers-storage extract it (OCI
+ *    image-spec layer.md). Per directory of a layer: `.wh..wh..opq` drops everything the lower
  *    layers put there; `.wh.NAME` deletes NAME of the lower layers; other `.wh..wh.*` names are
  *    ignored; no `.wh.*` name is ever materialized. Then the layer's entries replace same-named
  *    lower entries (a file replaces a directory and vice versa; two directories merge).
- * 2. Directory metadata follows libostree's UNION_FILES checkout, as atomic did: a directory gets
- *    the dirmeta of the lowest layer that created it (later layers' dirmeta for an existing
- *    directory is ignored; a directory re-created after a whiteout or replacing a file takes the
- *    new layer's dirmeta). This never lets the synthetic metadata of implicit parents (see
- *    mtree.ts) override a real directory.
+ * 2. Directories: the layer commit lists the directories that had no tar entry of their own
+ *    (UNION_IMPLICIT_DIRS, written by layer-import.ts). An EXPLICIT directory replaces the mode,
+ *    uid, gid and xattrs of an existing directory, and replaces a symlink or file. An IMPLICIT
+ *    directory changes nothing that exists; where a lower layer has a symlink, the path goes
+ *    through it (securejoin: resolved inside the rootfs, `..` stops at the root, absolute targets
+ *    start at the root, at most 255 links), so `bin/hello` over `bin -> usr/bin` lands in
+ *    `usr/bin/hello`; missing directories are created 0:0 0755. Hardlinks to lower-layer files
+ *    (UNION_LOWER_LINKS) are resolved in the union below the layer, the same way.
+ *    Commits without the record (stores written before it, skopeo's) fall back to: every
+ *    directory of such a layer is implicit (existing directories keep their metadata, symlinks
+ *    are followed), and a directory the layer creates takes the layer's dirmeta.
  * 3. Materialization, depth first with synchronous syscalls (like `ostree checkout`; thousands of
  *    tiny syscalls are cheaper on the main thread than as thread-pool hops): each directory is
  *    made, then its files are hardlinked (bare / bare-user-only: symlink objects are symlinks and
@@ -27,9 +34,12 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { setAttributeSync } from '@napi-rs/xattr';
-import type { Checksum, DirMeta } from './types.js';
-import { decodeDirMeta, decodeDirTree } from './object-codec.js';
+import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
+import type { Checksum, DirMeta, Metadata } from './types.js';
+import { decodeBareUserMeta, decodeDirMeta, decodeDirTree } from './object-codec.js';
+import { BAREUSER_XATTR } from './constants.js';
+import { IMPLICIT_DIR_META } from './mtree.js';
+import { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './layer-import.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 
@@ -49,7 +59,7 @@ const WH = '.wh.';
 const META_PREFIX = '.wh..wh.';
 
 interface UFile { kind: 'file'; checksum: Checksum }
-interface UDir { kind: 'dir'; meta: Checksum; children: Map<string, UNode> }
+interface UDir { kind: 'dir'; meta: DirMeta; children: Map<string, UNode> }
 type UNode = UFile | UDir;
 
 /** A layer's tree as loaded from its dirtree objects. */
@@ -76,22 +86,121 @@ async function pool<T>(items: T[], fn: (item: T) => Promise<void>, limit = CONCU
   if (error !== null) throw (error as { e: unknown }).e;
 }
 
-function applyLayer(dir: UDir, t: LTree): void {
-  if (t.files.some((f) => f.name === OPAQUE)) dir.children.clear();
-  for (const f of t.files) {
-    if (f.name.startsWith(WH) && !f.name.startsWith(META_PREFIX)) dir.children.delete(f.name.slice(WH.length));
+/** A layer as checkout applies it. `implicit` null: the commit has no record (see 2.). */
+interface Layer {
+  commit: Checksum;
+  rootMeta: Checksum;
+  tree: LTree;
+  implicit: Set<string> | null;
+  lowerLinks: Array<[string, string]>;
+}
+
+function metaValue(md: Metadata, key: string): unknown {
+  return md.find(([k]) => k === key)?.[1].value;
+}
+
+const MAX_SYMLINKS = 255;
+
+class Union {
+  readonly root: UDir;
+  constructor(
+    rootMeta: DirMeta,
+    private readonly dirMeta: (c: Checksum) => DirMeta,
+    private readonly symlinkTarget: (c: Checksum) => string | null,
+  ) {
+    this.root = { kind: 'dir', meta: rootMeta, children: new Map() };
   }
-  for (const f of t.files) {
-    if (!f.name.startsWith(WH)) dir.children.set(f.name, { kind: 'file', checksum: f.checksum });
-  }
-  for (const d of t.dirs) {
-    if (d.name.startsWith(WH)) continue;
-    let node = dir.children.get(d.name);
-    if (node === undefined || node.kind !== 'dir') {
-      node = { kind: 'dir', meta: d.meta, children: new Map() };
-      dir.children.set(d.name, node);
+
+  /**
+   * Walk `parts` from the directory chain `from` (root first), following symlinks of the union
+   * inside the root (securejoin). With `create`, missing directories are made 0:0 0755 (and a
+   * non-directory in the way is replaced); without, null when the path does not resolve.
+   */
+  resolve(from: UDir[], parts: string[], create: boolean, what: string): UDir[] | null {
+    let stack = [...from];
+    const todo = [...parts].reverse();
+    let links = 0;
+    while (todo.length) {
+      const c = todo.pop()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        if (stack.length > 1) stack.pop();
+        continue;
+      }
+      const cur = stack[stack.length - 1];
+      let n = cur.children.get(c);
+      if (n?.kind === 'file') {
+        const t = this.symlinkTarget(n.checksum);
+        if (t !== null) {
+          if (++links > MAX_SYMLINKS) throw new AtomicError('LAYER_INVALID', `Cannot apply ${what}: more than ${MAX_SYMLINKS} symlinks on its path (a symlink loop)`, { suggestions: ['The image is malformed; rebuild it.'] });
+          if (t.startsWith('/')) stack = [this.root];
+          const tp = t.split('/');
+          for (let i = tp.length - 1; i >= 0; i--) todo.push(tp[i]);
+          continue;
+        }
+        if (!create) return null;
+        n = undefined;
+      }
+      if (n === undefined) {
+        if (!create) return null;
+        n = { kind: 'dir', meta: IMPLICIT_DIR_META, children: new Map() };
+        cur.children.set(c, n);
+      }
+      stack.push(n);
     }
-    applyLayer(node, d.tree);
+    return stack;
+  }
+
+  apply(l: Layer): void {
+    // Hardlinks to lower layers: the target is looked up in the union below this layer (at the
+    // link's entry, the tar held no such path of its own), then linked once the layer is applied.
+    const links = l.lowerLinks.map(([p, target]) => {
+      const what = `the hardlink ${JSON.stringify(p)} -> ${JSON.stringify(target)} of layer ${l.commit}`;
+      const tp = target.split('/');
+      const tdir = this.resolve([this.root], tp.slice(0, -1), false, what);
+      const node = tdir?.[tdir.length - 1].children.get(tp[tp.length - 1]);
+      if (node === undefined || node.kind !== 'file') {
+        throw new AtomicError('LAYER_INVALID', `Cannot apply ${what}: the target is not an earlier entry of the layer nor a file of the layers below it`, { suggestions: ['The image is malformed; rebuild it with a standard tool.'] });
+      }
+      return { p, what, checksum: node.checksum };
+    });
+    if (l.implicit !== null && !l.implicit.has('.')) this.root.meta = this.dirMeta(l.rootMeta);
+    this.applyDir([this.root], l.tree, '', l);
+    for (const { p, what, checksum } of links) {
+      const pp = p.split('/');
+      const pdir = this.resolve([this.root], pp.slice(0, -1), true, what)!;
+      pdir[pdir.length - 1].children.set(pp[pp.length - 1], { kind: 'file', checksum });
+    }
+  }
+
+  private applyDir(stack: UDir[], t: LTree, rel: string, l: Layer): void {
+    const dir = stack[stack.length - 1];
+    if (t.files.some((f) => f.name === OPAQUE)) dir.children.clear();
+    for (const f of t.files) {
+      if (f.name.startsWith(WH) && !f.name.startsWith(META_PREFIX)) dir.children.delete(f.name.slice(WH.length));
+    }
+    for (const f of t.files) {
+      if (!f.name.startsWith(WH)) dir.children.set(f.name, { kind: 'file', checksum: f.checksum });
+    }
+    for (const d of t.dirs) {
+      if (d.name.startsWith(WH)) continue;
+      const childRel = rel === '' ? d.name : `${rel}/${d.name}`;
+      const explicit = l.implicit !== null && !l.implicit.has(childRel);
+      const node = dir.children.get(d.name);
+      let next: UDir[] | null = null;
+      if (node?.kind === 'dir') {
+        if (explicit) node.meta = this.dirMeta(d.meta);
+        next = [...stack, node];
+      } else if (node !== undefined && !explicit && this.symlinkTarget(node.checksum) !== null) {
+        next = this.resolve(stack, [d.name], true, `the directory ${JSON.stringify(childRel)} of layer ${l.commit}`);
+      }
+      if (next === null) {
+        const created: UDir = { kind: 'dir', meta: this.dirMeta(d.meta), children: new Map() };
+        dir.children.set(d.name, created);
+        next = [...stack, created];
+      }
+      this.applyDir(next, d.tree, childRel, l);
+    }
   }
 }
 
@@ -171,21 +280,49 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
     }
     return t;
   };
-  let root: UDir;
-  try {
-    const layers = (await Promise.all(commits.map((c) => repo.readCommit(c)))).map((commit) => ({ meta: commit.rootMeta, tree: load(commit.rootTree) }));
-    root = { kind: 'dir', meta: layers[0].meta, children: new Map() };
-    for (const l of layers) applyLayer(root, l.tree);
-  } catch (e) {
-    throw checkoutError(target, 'read layers', e);
-  }
-
   const metaCache = new Map<string, DirMeta>();
   const dirMeta = (c: Checksum): DirMeta => {
     let m = metaCache.get(c);
     if (m === undefined) metaCache.set(c, (m = decodeDirMeta(repo.readObjectBytesSync(c, 'dirmeta'))));
     return m;
   };
+  const objectPath = (c: Checksum) => `${objects}/${c.slice(0, 2)}/${c.slice(2)}.file`;
+  /** Target of a symlink object, null for a regular file (read only where a directory meets a file). */
+  const targets = new Map<string, string | null>();
+  const symlinkTarget = (c: Checksum): string | null => {
+    let t = targets.get(c);
+    if (t !== undefined) return t;
+    const p = objectPath(c);
+    if (repo.mode === 'bare-user') {
+      const raw = getAttributeSync(p, BAREUSER_XATTR);
+      if (!raw) throw new AtomicError('STORE_CORRUPT', `object ${c}.file in bare-user repository ${repo.path} has no ${BAREUSER_XATTR} xattr`, { ref: c });
+      const isLink = (decodeBareUserMeta(raw).mode & 0o170000) === 0o120000;
+      const data = isLink ? fs.readFileSync(p) : null;
+      t = data === null ? null : (data.length && data[data.length - 1] === 0 ? data.subarray(0, data.length - 1) : data).toString('utf8');
+    } else t = fs.lstatSync(p).isSymbolicLink() ? fs.readlinkSync(p) : null;
+    targets.set(c, t);
+    return t;
+  };
+  let root: UDir;
+  try {
+    const layers: Layer[] = (await Promise.all(commits.map(async (c) => ({ c, commit: await repo.readCommit(c) })))).map(({ c, commit }) => {
+      const implicit = metaValue(commit.metadata, UNION_IMPLICIT_DIRS);
+      const links = metaValue(commit.metadata, UNION_LOWER_LINKS);
+      return {
+        commit: c,
+        rootMeta: commit.rootMeta,
+        tree: load(commit.rootTree),
+        implicit: Array.isArray(implicit) ? new Set(implicit as string[]) : null,
+        lowerLinks: Array.isArray(links) ? (links as Array<[string, string]>) : [],
+      };
+    });
+    const union = new Union(dirMeta(layers[0].rootMeta), dirMeta, symlinkTarget);
+    for (const l of layers) union.apply(l);
+    root = union.root;
+  } catch (e) {
+    throw checkoutError(target, 'read layers', e);
+  }
+
   // bare-user: symlink objects are regular files, so each object's metadata is needed to know
   // which ones to turn into real symlinks (read up front, concurrently). bare / bare-user-only:
   // everything is hardlinked as is, and files vs symlinks are counted from the directory
@@ -226,12 +363,11 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   const counts = { files: 0, dirs: 0, symlinks: 0 };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
-    const objectPath = (c: Checksum) => `${objects}/${c.slice(0, 2)}/${c.slice(2)}.file`;
     // Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse).
     const pending: Array<{ p: string; m: DirMeta; mode: number }> = [];
     const listed: string[] = [];
     const make = (d: UDir, p: string, isRoot: boolean): void => {
-      const m = dirMeta(d.meta);
+      const m = d.meta;
       const f = finalMode(m);
       if (!(isRoot && existed)) {
         fs.mkdirSync(p, f.direct ? f.mode : 0o700);

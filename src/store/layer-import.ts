@@ -3,15 +3,21 @@
  * straight into a Transaction, the way `ostree commit --tree=tar= --tar-autocreate-parents`
  * would, without extracting anything to disk and without buffering whole layers.
  *
- * - Content checksums come from the Transaction; dirtrees/dirmetas from MutableTree, whose
- *   implicit-parent rules copy ostree's (see mtree.ts). The result reproduces the root
- *   dirtree/dirmeta of the vec/fromtar vector byte for byte.
+ * - Content checksums come from the Transaction; dirtrees/dirmetas from MutableTree (implicit
+ *   parents: see mtree.ts). For a tar with an entry for every directory the result reproduces the
+ *   root dirtree/dirmeta of the vec/fromtar vector byte for byte.
+ * - `unionMetadata` is what the layer commit must carry for checkout.ts to apply the layer as
+ *   umoci does: the directories that were implicit, and hardlinks to files of lower layers.
  * - uid/gid/mode (setuid/setgid/sticky included) are kept; file types come from the tar type;
  *   symlink targets are kept exactly as written (mode forced to 0120777: that is what the object
  *   is on disk in bare repos); xattrs come from PAX `SCHILY.xattr.*` (raw bytes) and
  *   `LIBARCHIVE.xattr.*` (base64).
- * - Hardlinks get the checksum of their target, which must be an earlier file or symlink of
- *   this layer (resolved at the entry, like extraction; ostree defers them to the end).
+ * - Hardlinks get the checksum of their target when it is an earlier file or symlink of this
+ *   layer (resolved at the entry, like extraction; ostree defers them to the end); otherwise the
+ *   target is a file of a lower layer of the image: the link is recorded (UNION_LOWER_LINKS) and
+ *   resolved by checkout in the union of the layers below.
+ * - Sparse files (GNU 'S', PAX 0.0/0.1/1.0; TarGuard gives the map) are stored dense.
+ * - Absolute names lose their leading '/', like GNU tar, bsdtar and umoci (tar-safety.ts).
  * - Device nodes and FIFOs are skipped with a warning (ostree refuses them outright).
  * - Whiteouts (`.wh.*`) are stored as ordinary files; checkout interprets them.
  * - A later entry for a path replaces the earlier one; a directory entry after the directory
@@ -24,18 +30,25 @@ import { Worker } from 'node:worker_threads';
 import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import type { Checksum, Digest, DirMeta, FileMeta, Xattr } from './types.js';
+import type { Checksum, Digest, DirMeta, FileMeta, Metadata, Xattr } from './types.js';
 import type { Transaction } from './transaction.js';
 import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
 import { decompressLayer } from './decompress.js';
 import { MutableTree } from './mtree.js';
-import { TarGuard, checkSymlinkTarget, layerInvalid, normalizeEntryPath, unsafePathError, type GuardedEntry } from './tar-safety.js';
+import { TarGuard, checkSymlinkTarget, layerInvalid, normalizeEntryPath, unsafePathError, type GuardedEntry, type SparseSegment } from './tar-safety.js';
+
+/** Commit metadata key (`as`): directories of the layer tree that had no tar entry ('.' = root). */
+export const UNION_IMPLICIT_DIRS = 'atomic.layer.implicit-dirs';
+/** Commit metadata key (`a(ss)`): hardlinks (path, target) whose target is a file of a lower layer. */
+export const UNION_LOWER_LINKS = 'atomic.layer.lower-hardlinks';
 
 export interface LayerImportResult {
   rootTree: Checksum;
   rootMeta: Checksum;
   uncompressedDigest: Digest;
   uncompressedSize: number;
+  /** Entries for the layer commit's metadata (UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS). */
+  unionMetadata: Metadata;
   stats: { entries: number; files: number; dirs: number; symlinks: number; hardlinks: number; skipped: number };
 }
 
@@ -196,14 +209,53 @@ parentPort.on('message', (m) => {
 }
 
 type Stats = LayerImportResult['stats'];
+
+const ZEROS = Buffer.alloc(64 * 1024);
+function* zeros(n: number): Generator<Buffer> {
+  while (n > 0) {
+    const k = Math.min(n, ZEROS.length);
+    yield ZEROS.subarray(0, k);
+    n -= k;
+  }
+}
+
+/** The dense content of a sparse entry: its stored bytes placed by `map`, holes as zeros. */
+async function* denseContent(stored: AsyncIterable<Buffer>, map: SparseSegment[], realSize: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  let seg = 0;
+  let used = 0; // bytes of map[seg] already placed
+  for await (const chunk of stored) {
+    let off = 0;
+    while (off < chunk.length) {
+      while (seg < map.length && used === map[seg].length) {
+        seg++;
+        used = 0;
+      }
+      if (seg >= map.length) throw layerInvalid('Layer tar has a sparse file with more data than its map');
+      const at = map[seg].offset + used;
+      if (pos < at) {
+        yield* zeros(at - pos);
+        pos = at;
+      }
+      const n = Math.min(map[seg].length - used, chunk.length - off);
+      yield chunk.subarray(off, off + n);
+      off += n;
+      used += n;
+      pos += n;
+    }
+  }
+  yield* zeros(realSize - pos);
+}
 /** A tar-stream entry (a streamx Readable). */
 type TarEntry = AsyncIterable<Buffer> & { header: tar.Header & { byteOffset?: number }; resume(): unknown };
 
-async function importEntry(tx: Transaction, tree: MutableTree, entry: TarEntry, g: GuardedEntry, stats: Stats, onWarning: (m: string) => void): Promise<void> {
+async function importEntry(tx: Transaction, tree: MutableTree, lowerLinks: Map<string, string>, entry: TarEntry, g: GuardedEntry, stats: Stats, onWarning: (m: string) => void): Promise<void> {
   const h = entry.header;
   const name = h.name;
   const parts = normalizeEntryPath(name);
   const display = parts.length ? parts.join('/') : '/';
+  // A later entry for the path replaces an earlier hardlink to a lower layer.
+  if (lowerLinks.size) lowerLinks.delete(parts.join('/'));
   const uid = paxId(g.pax, 'uid', h.uid ?? 0, name);
   const gid = paxId(g.pax, 'gid', h.gid ?? 0, name);
   const perm = (h.mode ?? 0) & 0o7777;
@@ -221,7 +273,7 @@ async function importEntry(tx: Transaction, tree: MutableTree, entry: TarEntry, 
     entry.resume();
     const meta: DirMeta = { uid, gid, mode: S_IFDIR | perm, xattrs: xattrsFromPax(g.pax, name) };
     if (parts.length === 0) tree.setDir(null, '', meta);
-    else tree.setDir(tree.parentFor(parts, uid, gid, name), parts[parts.length - 1], meta);
+    else tree.setDir(tree.parentFor(parts, name), parts[parts.length - 1], meta);
     stats.dirs++;
     return;
   }
@@ -232,14 +284,20 @@ async function importEntry(tx: Transaction, tree: MutableTree, entry: TarEntry, 
     entry.resume();
     const target = h.linkname ?? '';
     const tparts = normalizeEntryPath(target, 'hardlink target');
+    if (tparts.length === 0) throw unsafePathError(name, 'it is a hardlink to the layer root');
     const node = tree.lookup(tparts);
-    if (tparts.length === 0 || node === undefined) throw unsafePathError(name, `it is a hardlink to ${JSON.stringify(target)}, which is not an earlier entry of this layer`);
-    if (node.kind === 'dir') throw unsafePathError(name, `it is a hardlink to the directory ${JSON.stringify(target)}`);
-    tree.setFile(tree.parentFor(parts, uid, gid, name), base, { ...node });
+    if (node?.kind === 'dir') throw unsafePathError(name, `it is a hardlink to the directory ${JSON.stringify(target)}`);
+    const parent = tree.parentFor(parts, name);
+    const lower = lowerLinks.get(tparts.join('/'));
+    if (node === undefined || lower !== undefined) {
+      // Not (or only as a link to a lower file) in this layer: a file of a lower layer.
+      parent.children.delete(base);
+      lowerLinks.set(parts.join('/'), lower ?? tparts.join('/'));
+    } else tree.setFile(parent, base, { ...node });
     stats.hardlinks++;
     return;
   }
-  const parent = tree.parentFor(parts, uid, gid, name);
+  const parent = tree.parentFor(parts, name);
   const xattrs = xattrsFromPax(g.pax, name);
   if (type === 'symlink') {
     entry.resume();
@@ -254,7 +312,14 @@ async function importEntry(tx: Transaction, tree: MutableTree, entry: TarEntry, 
   const meta: FileMeta = { uid, gid, mode: S_IFREG | perm, symlinkTarget: '', xattrs };
   const size = g.size;
   let checksum: Checksum;
-  if (size <= BUFFER_MAX) {
+  if (g.sparse) {
+    const body = Readable.from(denseContent(entry, g.sparse.map, g.sparse.realSize), { objectMode: false, highWaterMark: 256 * 1024 });
+    checksum = await tx.writeRegularFile(meta, body, g.sparse.realSize);
+    if (!body.readableEnded) {
+      body.resume();
+      await finished(body);
+    }
+  } else if (size <= BUFFER_MAX) {
     // The Transaction collects the chunks (hashed and written without concatenating them).
     checksum = await tx.writeRegularFile(meta, entry as unknown as NodeJS.ReadableStream, size);
   } else {
@@ -293,7 +358,8 @@ async function importWith(tx: Transaction, stream: Readable, hash: OffThreadHash
     hash.update(chunk);
     addSize(chunk.length);
   });
-  const extract = tar.extract();
+  // V7 headers (no ustar magic) are read like GNU tar and Go's archive/tar read them.
+  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
   let pipeErr: unknown = null;
   // A bounded read-ahead buffer keeps the input's reads (thread pool) and decompression going
   // while entries are being stored, instead of waiting for each chunk.
@@ -302,6 +368,7 @@ async function importWith(tx: Transaction, stream: Readable, hash: OffThreadHash
     pipeErr = e;
   });
   const tree = new MutableTree();
+  const lowerLinks = new Map<string, string>();
   const stats: Stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0 };
   try {
     for await (const entry of extract) {
@@ -312,7 +379,7 @@ async function importWith(tx: Transaction, stream: Readable, hash: OffThreadHash
       }
       guard.entries.delete(h.byteOffset!);
       if (hash.backlog > OffThreadHash.MAX_BACKLOG) await hash.throttle();
-      await importEntry(tx, tree, entry as unknown as TarEntry, g, stats, onWarning);
+      await importEntry(tx, tree, lowerLinks, entry as unknown as TarEntry, g, stats, onWarning);
     }
   } catch (e) {
     stream.destroy();
@@ -329,6 +396,10 @@ async function importWith(tx: Transaction, stream: Readable, hash: OffThreadHash
     rootMeta,
     uncompressedDigest: `sha256:${await hash.digest()}` as Digest,
     uncompressedSize: getSize(),
+    unionMetadata: [
+      [UNION_IMPLICIT_DIRS, { type: 'as', value: tree.implicitDirs() }],
+      [UNION_LOWER_LINKS, { type: 'a(ss)', value: [...lowerLinks] }],
+    ],
     stats,
   };
 }

@@ -3,13 +3,12 @@
  * checksum or to a subdirectory with its dirmeta. `write()` stores the dirmeta and dirtree
  * objects bottom-up through a Transaction and returns the root checksums.
  *
- * Implicit parents follow `ostree commit --tree=tar= --tar-autocreate-parents` (ostree 2022.7,
- * ostree-repo-libarchive.c: aic_get_parent_dir / aic_create_parent_dirs / aic_ensure_parent_dir):
- * when an entry's parent path does not fully exist, the root and EVERY directory on the path
- * (existing ones included) get dirmeta `uid:gid 040755` with the uid/gid of that entry; a later
- * directory entry for the same path replaces it. A root that no entry gave metadata to gets
- * `0:0 040755`. Verified against the real CLI (x/y/f1 5:6, p/q/f2 7:8, x/y/z/f3 9:10 gives
- * / x x/y x/y/z all 9:10, p p/q 7:8).
+ * Implicit parents (path prefixes with no tar entry of their own in this layer) follow the OCI
+ * image-spec and umoci/containers-storage, not `ostree commit --tree=tar= --tar-autocreate-parents`
+ * (which stamps the entry's uid/gid on every directory of the path, the root included): a missing
+ * parent is created `0:0 040755`, an existing directory is left as it is, and the layer root is
+ * `0:0 040755` unless the layer has an entry for it. Every directory remembers whether it was
+ * explicit; `implicitDirs()` lists the others (recorded in the layer commit, see checkout.ts).
  */
 import type { Checksum, DirMeta, DirTree } from './types.js';
 import type { Transaction } from './transaction.js';
@@ -26,6 +25,7 @@ export interface MFile {
 export class MDir {
   readonly kind = 'dir' as const;
   readonly children = new Map<string, MNode>();
+  /** meta null = implicit (written as 0:0 040755). */
   constructor(public meta: DirMeta | null = null) {}
 }
 
@@ -34,6 +34,8 @@ export type MNode = MFile | MDir;
 function defaultMeta(uid: number, gid: number): DirMeta {
   return { uid, gid, mode: DEFAULT_DIR_MODE, xattrs: [] };
 }
+
+export const IMPLICIT_DIR_META: DirMeta = defaultMeta(0, 0);
 
 function metaKey(m: DirMeta): string {
   const x = [...m.xattrs].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
@@ -56,22 +58,9 @@ function throughNonDir(entry: string, prefix: string, node: MFile): AtomicError 
 export class MutableTree {
   readonly root = new MDir();
 
-  /** The directory that will hold `parts` (an entry path, non-empty), creating parents like ostree does. */
-  parentFor(parts: string[], uid: number, gid: number, entryName: string): MDir {
+  /** The directory that will hold `parts` (an entry path, non-empty); missing parents are created implicit. */
+  parentFor(parts: string[], entryName: string): MDir {
     let node = this.root;
-    let complete = true;
-    for (let i = 0; i < parts.length - 1; i++) {
-      const child = node.children.get(parts[i]);
-      if (child === undefined) {
-        complete = false;
-        break;
-      }
-      if (child.kind !== 'dir') throw throughNonDir(entryName, parts.slice(0, i + 1).join('/'), child);
-      node = child;
-    }
-    if (complete) return node;
-    node = this.root;
-    node.meta = defaultMeta(uid, gid);
     for (let i = 0; i < parts.length - 1; i++) {
       let child = node.children.get(parts[i]);
       if (child === undefined) {
@@ -80,10 +69,20 @@ export class MutableTree {
       } else if (child.kind !== 'dir') {
         throw throughNonDir(entryName, parts.slice(0, i + 1).join('/'), child);
       }
-      child.meta = defaultMeta(uid, gid);
       node = child;
     }
     return node;
+  }
+
+  /** Paths ('.' = the root, else 'a/b') of the directories no entry of the layer gave metadata to. */
+  implicitDirs(): string[] {
+    const out: string[] = [];
+    const walk = (d: MDir, p: string) => {
+      if (d.meta === null) out.push(p === '' ? '.' : p);
+      for (const [name, c] of d.children) if (c.kind === 'dir') walk(c, p === '' ? name : `${p}/${name}`);
+    };
+    walk(this.root, '');
+    return out;
   }
 
   /** The node at `parts` ([] = root), or undefined. Does not follow symlinks. */

@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { uninstallContainer, unableToFind } from '../../app/uninstall.js';
-import { containersList } from '../../app/containers-list.js';
-import { systemContainerExists } from '../../app/label-commands.js';
+import { uninstallContainer, unableToFind } from '../../app/containers/uninstall.js';
+import { containersList } from '../../app/containers/list.js';
+import { systemContainerExists } from '../../app/labels/commands.js';
 import { confirm } from '../../cli/confirm.js';
 import { row } from '../../cli/format.js';
 import { AtomicError } from '../../util/errors.js';

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { containersList } from '../../app/containers-list.js';
+import { containersList } from '../../app/containers/list.js';
 
 export default class ContainersList extends BaseCommand {
   static override description = 'List system containers (running ones; -a for all) with atomic\'s columns.';

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { rollbackContainer } from '../../app/rollback.js';
+import { rollbackContainer } from '../../app/containers/rollback.js';
 
 export default class ContainersRollback extends BaseCommand {
   static override description = 'Switch a container back to its other deployment, with that deployment\'s own config, values and unit.';

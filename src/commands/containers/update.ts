@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { updateContainer } from '../../app/update.js';
-import { updateAllContainers } from '../../app/update-all.js';
+import { updateContainer } from '../../app/containers/update.js';
+import { updateAllContainers } from '../../app/containers/update-all.js';
 import { summaryLines, type SummaryColor } from '../../cli/summary.js';
 import { AtomicError } from '../../util/errors.js';
 

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { planImagesDelete, describeDelete, imagesDelete } from '../../app/images-delete.js';
+import { planImagesDelete, describeDelete, imagesDelete } from '../../app/images/delete.js';
 import { confirm } from '../../cli/confirm.js';
 import { AtomicError } from '../../util/errors.js';
 

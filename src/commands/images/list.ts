@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesList } from '../../app/images-list.js';
+import { imagesList } from '../../app/images/list.js';
 
 export default class ImagesList extends BaseCommand {
   static override description = 'List the images in the OSTree store (atomic images list).';

@@ -1,5 +1,5 @@
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesPrune } from '../../app/images-prune.js';
+import { imagesPrune } from '../../app/images/prune.js';
 
 export default class ImagesPrune extends BaseCommand {
   static override description = 'Remove layers and objects no image uses, and deployment dirs of uninstalled containers.';

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesTag } from '../../app/images-tag.js';
+import { imagesTag } from '../../app/images/tag.js';
 
 export default class ImagesTag extends BaseCommand {
   static override description = 'Give an image another name (a new ref on the same commit).';

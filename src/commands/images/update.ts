@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesUpdate } from '../../app/images-update.js';
+import { imagesUpdate } from '../../app/images/update.js';
 import { summaryLines } from '../../cli/summary.js';
 import { ProgressPrinter, pullEventsFor } from '../../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../../image/registry/cli-flags.js';

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesVerify } from '../../app/images-verify.js';
+import { imagesVerify } from '../../app/images/verify.js';
 import { AtomicError } from '../../util/errors.js';
 
 export default class ImagesVerify extends BaseCommand {

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesVersion } from '../../app/images-version.js';
+import { imagesVersion } from '../../app/images/version.js';
 
 export default class ImagesVersion extends BaseCommand {
   static override description = 'Show an image\'s id, version label and layer chain.';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
-import { pullImage } from '../../../src/app/pull.js';
+import { pullImage } from '../../../src/app/images/pull.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 

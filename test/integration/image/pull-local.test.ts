@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
-import { pullImage, readImage } from '../../../src/app/pull.js';
+import { pullImage, readImage } from '../../../src/app/images/pull.js';
 import { metaString } from '../../../src/image/stored-image.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';

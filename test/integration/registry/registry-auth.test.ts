@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
-import { pullImage } from '../../../src/app/pull.js';
+import { pullImage } from '../../../src/app/images/pull.js';
 import { openImageSource } from '../../../src/image/transports.js';
 import { RegistrySource } from '../../../src/image/registry/source.js';
 import { isAtomicError, type AtomicError } from '../../../src/util/errors.js';

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
-import { pullImage, readImage, type PullProgressEvent } from '../../../src/app/pull.js';
+import { pullImage, readImage, type PullProgressEvent } from '../../../src/app/images/pull.js';
 import { metaString } from '../../../src/image/stored-image.js';
 import { MT } from '../../../src/image/manifest.js';
 import { isAtomicError } from '../../../src/util/errors.js';

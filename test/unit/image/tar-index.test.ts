@@ -122,6 +122,19 @@ describe('image/tar-index', () => {
     assert.equal(idx.entries.has('pax_global_header'), false);
   });
 
+  it('reads an archive whose last entry is unpadded (umoci), V7 headers, absolute names and type-\\0 directories by name', async () => {
+    const v7 = header({ name: '/abs/v7file', size: 2 });
+    v7.fill(0, 257, 265); // no ustar magic
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : v7[i]!;
+    v7.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    const p = write('lenient.tar', [v7, data('ok'), header({ name: 'd/', type: '\0' }), header({ name: 'last', size: 5 }), Buffer.from('12345')]);
+    const idx = await TarIndex.open(p);
+    assert.equal(idx.entries.get('abs/v7file')?.size, 2);
+    assert.equal(idx.entries.get('d')?.type, 'dir');
+    assert.equal((await readStreamAtMost(idx.openEntry(idx.entries.get('last')!), 10, 'x')).toString(), '12345');
+  });
+
   it('resolves legacy docker save layer.tar symlinks and symlinked directories', async () => {
     const p = write('docker.tar', [
       header({ name: 'abc.tar', size: 4 }), data('LAYR'),

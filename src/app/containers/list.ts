@@ -1,0 +1,127 @@
+/** `atomic containers list` (§1.11): system containers with atomic's columns, filters and JSON. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AppContext } from '../context.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
+import { recoverInterrupted } from '../../deploy/container-ops.js';
+import { containerPaths, liveSlotDir } from '../../deploy/layout.js';
+import { formatCreated, parseFilters, row } from '../../cli/format.js';
+
+export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
+
+export interface ContainerRow {
+  id: string;
+  image_id: string;
+  image_name: string;
+  name: string;
+  command: string;
+  created: string;
+  state: string;
+  backend: string;
+  runtime: string;
+  vulnerable: boolean;
+  running: boolean;
+}
+
+export interface ContainerListOptions {
+  all?: boolean;
+  filters?: string[];
+  noHeading?: boolean;
+  noTrunc?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** registry/repo/image:tag or image:tag — a tag is always shown. */
+function displayImage(image: string): string {
+  const bare = image.replace(/^(oci:|http:|https:|docker:\/\/)/, '').replace(/@sha256:[0-9a-f]+$/, '');
+  const slash = bare.lastIndexOf('/');
+  const colon = bare.lastIndexOf(':');
+  return colon > slash ? bare : `${bare}:latest`;
+}
+
+function scan(ctx: AppContext, root: string): ContainerRow[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  const sd = systemdFor(ctx);
+  const rows: ContainerRow[] = [];
+  for (const n of names.sort()) {
+    if (n.startsWith('.')) continue;
+    const m = /^(.+)\.[01]$/.exec(n);
+    if (m) continue; // slots are reached through their NAME link; a slot without one is a leftover, not a container
+    const p = liveSlotDir(containerPaths(ctx.paths, n)) ?? path.join(root, n);
+    let info: Record<string, unknown>;
+    try {
+      info = JSON.parse(fs.readFileSync(path.join(p, 'info'), 'utf8')) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    let command = '';
+    try {
+      const cfg = JSON.parse(fs.readFileSync(path.join(p, 'config.json'), 'utf8')) as { process?: { args?: string[] } };
+      command = (cfg.process?.args ?? []).join(' ');
+    } catch {
+      command = '';
+    }
+    const hasService = info['has-container-service'] !== false;
+    let state: string;
+    if (!hasService) state = 'no service';
+    else {
+      const s = sd.state(n);
+      state = s === 'active' ? 'running' : s === 'failed' ? 'failed' : s === 'activating' ? 'activating' : 'inactive';
+    }
+    rows.push({
+      id: n,
+      image_id: String(info.revision ?? ''),
+      image_name: displayImage(String(info.image ?? '')),
+      name: n,
+      command,
+      created: formatCreated(new Date(Number(info.created ?? 0) * 1000)),
+      state,
+      backend: 'ostree',
+      runtime: String(info.runtime ?? ''),
+      vulnerable: false,
+      running: state === 'running',
+    });
+  }
+  return rows;
+}
+
+function filterValue(r: ContainerRow, k: string): string {
+  switch (k) {
+    case 'container':
+      return r.id;
+    case 'image':
+      return r.image_name;
+    default:
+      return String((r as unknown as Record<string, unknown>)[k] ?? '');
+  }
+}
+
+export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
+  await recoverInterrupted(ctx);
+  const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
+  let rows = [...scan(ctx, ctx.paths.checkoutRoot), ...scan(ctx, ctx.paths.preinstalledRoot)];
+  if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');
+  rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
+  if (o.json) return { lines: [JSON.stringify(rows, null, 4)], rows };
+  if (rows.length === 0) return { lines: [], rows };
+  const t = !o.noTrunc;
+  const cut = (s: string, n: number) => (t ? s.slice(0, n) : s);
+  if (o.quiet) return { lines: rows.map((r) => cut(r.id, 12)), rows };
+  const w = (f: (r: ContainerRow) => string, min: number, trunc: number) => (t ? trunc : Math.max(min, ...rows.map((r) => f(r).length)));
+  const idW = w((r) => r.id, 12, 12);
+  const imgW = w((r) => r.image_name, 20, 20);
+  const nameW = w((r) => r.name, 10, 10);
+  const cmdW = w((r) => r.command, 10, 10);
+  const lines: string[] = [];
+  if (!o.noHeading) lines.push(row([[' ', 2], ['CONTAINER ID', idW], ['IMAGE', imgW], ['NAME', nameW], ['COMMAND', cmdW], ['CREATED', 16], ['STATE', 10], ['BACKEND', 10], ['RUNTIME', 10]]));
+  for (const r of rows) {
+    lines.push(row([[' ', 2], [cut(r.id, idW), idW], [cut(r.image_name, imgW), imgW], [cut(r.name, nameW), nameW], [cut(r.command, cmdW), cmdW], [r.created, 16], [r.state, 10], [r.backend, 10], [cut(r.runtime, 10), 10]]));
+  }
+  return { lines, rows };
+}

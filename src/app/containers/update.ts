@@ -1,0 +1,92 @@
+/**
+ * `atomic containers update [--rebase IMAGE] [--set K=V] NAME` (§1.2): deploy into the other slot
+ * with the stored values plus --set, switch atomically, restart only if it was active. Does not pull
+ * (only --rebase pulls a missing image). A failure leaves the previous deployment, unit and tmpfiles
+ * as they were (the host side is re-activated from the old slot's own files).
+ */
+import * as fs from 'node:fs';
+import type { AppContext } from '../context.js';
+import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { resolveImages } from '../../image/catalog.js';
+import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
+import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../../deploy/layout.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
+import { AtomicError } from '../../util/errors.js';
+
+export interface UpdateOptions {
+  name: string;
+  rebase?: string;
+  set?: string[];
+}
+
+export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promise<{ updated: boolean }> {
+  const newValues = parseSetValues(o.set);
+  const cp = containerPaths(ctx.paths, o.name);
+  if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
+  return withDeployLocks(ctx, cp, 'update', () => updateLocked(ctx, o, cp, newValues));
+}
+
+async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths, newValues: Record<string, string>): Promise<{ updated: boolean }> {
+  {
+    const recovered = await recoverContainer(ctx, cp);
+    if (recovered) ctx.out.warn(`Note: ${recovered}`);
+    const cur = currentSlot(cp);
+    if (cur === null) throw notInstalled(o.name);
+    const info = readInfo(cp.slotDir(cur));
+    const repo = await ctx.repo();
+    let imageName = info.image;
+    let image;
+    if (o.rebase) {
+      const r = await ensureImage(ctx, o.rebase);
+      image = r.image;
+      imageName = r.name;
+    } else {
+      [image] = await resolveImages(repo, info.image.replace(/^(oci:|http:|https:)/, ''));
+    }
+    const values = { ...info.values };
+    let changed = false;
+    for (const [k, v] of Object.entries(newValues)) {
+      if (values[k] !== v) changed = true;
+      values[k] = v;
+    }
+    // atomic's rule: the image id (whatever spelling named it) and the values decide, not the name
+    if (imageIdFor(image) === info.revision && !changed) {
+      ctx.out.line('Latest version already installed.');
+      return { updated: false };
+    }
+    const runtime = chooseRuntime(ctx, undefined, info.runtime);
+    if (info.remote) ctx.out.line('Updating a container with a remote rootfs. Only changes to config will be applied.');
+    const next = otherSlot(cur);
+    ctx.out.line(`Extracting to ${cp.slotDir(next)}`);
+    const wasActive = systemdFor(ctx).isActive(o.name);
+    const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
+    await writeJournal(cp.journal, journal);
+    try {
+      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null });
+    } catch (e) {
+      await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
+      throw e;
+    }
+    try {
+      await activateSlot(ctx, cp, next, { journal, enable: false, start: wasActive, stopFirst: true });
+    } catch (e) {
+      ctx.out.warn(`Update of ${o.name} failed (${(e as Error).message}); restoring the previous deployment`);
+      try {
+        await activateSlot(ctx, cp, cur, { journal: { ...journal, from: next, to: cur }, enable: false, start: wasActive, stopFirst: true });
+        fs.rmSync(cp.slotDir(next), { recursive: true, force: true });
+        await clearJournal(cp.journal);
+      } catch (e2) {
+        ctx.out.warn(`Could not restore ${o.name} automatically: ${(e2 as Error).message}; the next atomic command on it will finish the recovery`);
+      }
+      throw e;
+    }
+    await clearJournal(cp.journal);
+    return { updated: true };
+  }
+}
+
+function notInstalled(name: string): AtomicError {
+  return new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
+}

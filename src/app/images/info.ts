@@ -1,0 +1,28 @@
+/** `atomic images info IMAGE` / `atomic info IMAGE` (§1.8): name, labels, template variables. */
+import type { AppContext } from '../context.js';
+import { resolveImages, imageLabels, layerCommits } from '../../image/catalog.js';
+import { templateVariables } from './exports.js';
+import { AtomicError } from '../../util/errors.js';
+
+export async function imagesInfo(ctx: AppContext, image: string): Promise<{ lines: string[]; json: Record<string, unknown> }> {
+  const repo = await ctx.repoIfExists();
+  if (!repo) throw new AtomicError('IMAGE_NOT_FOUND', `Image ${image} not found`, { suggestions: [`Pull it first: atomic pull --storage ostree ${image}`] });
+  const [img] = await resolveImages(repo, image);
+  const labels = await imageLabels(repo, img);
+  const lines = [`Image Name: ${img.name}`];
+  for (const k of Object.keys(labels).sort()) lines.push(`${k}: ${labels[k]}`);
+  let vars = null;
+  try {
+    vars = await templateVariables(repo, await layerCommits(repo, img));
+  } catch (e) {
+    if ((e as AtomicError).code !== 'STORE_OBJECT_MISSING') throw e;
+    ctx.out.warn(`Warning: ${(e as Error).message}; template variables are not shown`);
+  }
+  if (vars) {
+    lines.push('', '', 'Template variables with default value, but overridable with --set:');
+    for (const k of Object.keys(vars.withDefault).sort()) lines.push(`${k}: ${vars.withDefault[k]}`);
+    lines.push('', '', 'Template variables that has no default value, and must be set with --set:');
+    for (const k of vars.withoutDefault) lines.push(`${k}: {DEF_VALUE}`);
+  }
+  return { lines, json: { name: img.name, id: img.id, labels, templateVariables: vars } };
+}

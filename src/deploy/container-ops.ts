@@ -1,0 +1,224 @@
+/**
+ * Shared pieces of the container use cases: --set parsing, image resolution (pull when missing),
+ * runtime choice, and crash recovery from the journal.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AppContext } from '../app/context.js';
+import { resolveImages, type ImageEntry } from '../image/catalog.js';
+import { pullImage } from '../app/images/pull.js';
+import { activateSlot, systemdFor } from './activate-slot.js';
+import { readJournal, clearJournal } from './journal.js';
+import { removeHostfs } from './hostfs.js';
+import { removeDurable, exists } from './slot-files.js';
+import { currentSlot, containerPaths, type ContainerPaths } from './layout.js';
+import { lockContainer } from './container-lock.js';
+import { acquireRepoLock } from '../store/repo-lock.js';
+import { defaultRuntime, reapContainer } from '../host/runtime.js';
+import { AtomicError, isAtomicError } from '../util/errors.js';
+import { faultPoint } from '../util/atomic-write.js';
+
+/** atomic's --set parsing: split at the first '='. */
+export function parseSetValues(sets: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of sets ?? []) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new AtomicError('USAGE', `Invalid value '${s}'.  Expected form NAME=VALUE`, { suggestions: ['Use --set NAME=VALUE.'] });
+    const k = s.slice(0, eq);
+    if (!/^[_A-Za-z][_A-Za-z0-9]*$/.test(k)) throw new AtomicError('USAGE', `Invalid variable name '${k}' in --set: use letters, digits and '_'`);
+    out[k] = s.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The image in the store for `ref`, pulling it first when it is not there (any pull source). */
+export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string }> {
+  const repo = await ctx.repo();
+  const bare = ref.replace(/^(oci:|http:|https:)/, '');
+  if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
+    try {
+      const [image] = await resolveImages(repo, bare);
+      return { image, name: bare };
+    } catch (e) {
+      if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
+    }
+  }
+  const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
+  const [image] = await resolveImages(repo, r.imageName);
+  return { image, name: r.imageName };
+}
+
+export function chooseRuntime(ctx: AppContext, flag: string | undefined, stored?: string): string {
+  if (flag) return flag;
+  if (!ctx.paths.userMode && ctx.paths.conf.runtime) return ctx.paths.conf.runtime;
+  return stored ?? defaultRuntime();
+}
+
+/**
+ * Finish or undo an operation a crash interrupted. install before the switch: undo (container
+ * absent); update/rollback after the new slot was complete: roll forward onto it; uninstall:
+ * finish it. Returns a description of what was done, or null when there was nothing to do.
+ */
+export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Promise<string | null> {
+  const j = readJournal(cp.journal);
+  if (!j) return null;
+  const sd = systemdFor(ctx);
+  if (j.op === 'uninstall') {
+    await finishUninstall(ctx, cp);
+    await clearJournal(cp.journal);
+    return `completed the interrupted uninstall of ${cp.name}`;
+  }
+  if (j.op === 'install' && j.phase !== 'switched') {
+    for (const f of j.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '0' });
+    if (currentSlot(cp) === null) {
+      await removeDurable(cp.hostUnit);
+      if (exists(cp.hostTmpfiles)) {
+        sd.tmpfilesRemove(cp.hostTmpfiles);
+        await removeDurable(cp.hostTmpfiles);
+      }
+      fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+      fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+    }
+    await clearJournal(cp.journal);
+    return `removed the incomplete install of ${cp.name}`;
+  }
+  if (j.phase === 'prepare') {
+    // the host was not touched; a half-built deployment only exists in the staging dir
+    for (const sfx of ['0', '1', '0.old', '1.old']) fs.rmSync(path.join(cp.stateDir, 'staging', `${cp.name}.${sfx}`), { recursive: true, force: true });
+    await clearJournal(cp.journal);
+    return `discarded the incomplete ${j.op} of ${cp.name}`;
+  }
+  // host or switched: the target slot is complete; converge on it
+  if (j.to !== null && exists(`${cp.slotDir(j.to)}/info`)) {
+    await activateSlot(ctx, cp, j.to, { journal: j, enable: j.op === 'install', start: j.wasActive, stopFirst: false });
+  }
+  await clearJournal(cp.journal);
+  return `completed the interrupted ${j.op} of ${cp.name}`;
+}
+
+/** Uninstall steps (§1.4), idempotent so an interrupted uninstall can be finished. */
+export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
+  const sd = systemdFor(ctx);
+  const slot = currentSlot(cp);
+  let checksums: Record<string, string> = {};
+  let hasService = exists(cp.hostUnit);
+  let runtime: string | undefined;
+  if (slot !== null) {
+    try {
+      const info = JSON.parse(fs.readFileSync(`${cp.slotDir(slot)}/info`, 'utf8')) as { 'installed-files-checksum'?: Record<string, string>; 'has-container-service'?: boolean; runtime?: string };
+      checksums = info['installed-files-checksum'] ?? {};
+      hasService = hasService || info['has-container-service'] !== false;
+      runtime = info.runtime;
+    } catch {
+      /* half-written slot: remove what is there */
+    }
+  }
+  if (hasService) sd.disableNow(cp.name);
+  // nothing of the container may outlive the unit: a runc that was killed leaves it running
+  if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
+  faultPoint('uninstall:disabled');
+  await removeDurable(cp.hostUnit);
+  faultPoint('uninstall:unit-removed');
+  if (hasService) {
+    try {
+      sd.daemonReload();
+    } catch {
+      /* errors ignored, as atomic did */
+    }
+    sd.resetFailed(cp.name);
+  }
+  if (exists(cp.hostTmpfiles)) {
+    sd.tmpfilesRemove(cp.hostTmpfiles);
+    await removeDurable(cp.hostTmpfiles);
+  }
+  for (const m of removeHostfs(ctx.paths.sysroot, checksums)) ctx.out.line(m);
+  faultPoint('uninstall:host-cleaned');
+  await removeDurable(cp.link);
+  faultPoint('uninstall:unlinked');
+  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+  fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+}
+
+/**
+ * Repair every container whose last operation was interrupted (a journal whose writer is gone),
+ * skipping containers another command is working on right now. Read-only commands call this so
+ * what they show is never a half-switched deployment.
+ */
+export async function recoverInterrupted(ctx: AppContext): Promise<void> {
+  const dir = path.join(ctx.paths.checkoutRoot, '.atomic', 'journal');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const cp = containerPaths(ctx.paths, name);
+    let lock;
+    try {
+      lock = await lockContainer(cp, 200);
+    } catch {
+      continue; // busy: its owner is alive and will finish
+    }
+    try {
+      const done = await recoverContainer(ctx, cp);
+      if (done) ctx.out.warn(`Note: ${done}`);
+    } catch (e) {
+      ctx.out.warn(`Warning: could not recover container ${name}: ${(e as Error).message}`);
+    } finally {
+      await lock.release();
+    }
+  }
+}
+
+/** Does `e` (or anything in its cause chain) come from ENOSPC? */
+function isNoSpace(e: unknown): e is Error {
+  for (let c: unknown = e, i = 0; c instanceof Error && i < 10; c = c.cause, i++) {
+    if ((c as NodeJS.ErrnoException).code === 'ENOSPC' || /no space left on device/i.test(c.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Turn a "no space left on device" from anywhere below (store, checkout, render, atomic writes)
+ * into one clear error that names the path (the file being written when the error knows it, else
+ * the directory the operation writes to) and says that the previous state was kept.
+ */
+export function explainNoSpace(e: unknown, op: string, ctx: AppContext, cp: ContainerPaths): unknown {
+  if (!isNoSpace(e)) return e;
+  let file: string | undefined;
+  for (let c: unknown = e, i = 0; c instanceof Error && i < 10; c = c.cause, i++) file ??= (c as NodeJS.ErrnoException).path;
+  const where = file ?? `${cp.checkoutRoot} (image store ${ctx.paths.repoPath})`;
+  const detail = (e as Error).message.replace(/^Error: /, '');
+  return new AtomicError('IO', `${op} ${cp.name}: no space left on device writing ${where} (${detail})`, {
+    cause: e,
+    suggestions: [`Free space on the filesystem holding ${file ? path.dirname(file) : cp.checkoutRoot} (df -h ${file ? path.dirname(file) : cp.checkoutRoot}) and run the command again; the previous state of ${cp.name} was kept.`],
+  });
+}
+
+/**
+ * Run a deploying operation (install, update) under the container's lock and a shared hold on the
+ * store from image resolution to the end of the checkout, so a concurrent `images prune`
+ * (exclusive) cannot delete the layers the deployment is built from. ENOSPC is explained.
+ */
+export async function withDeployLocks<T>(ctx: AppContext, cp: ContainerPaths, op: string, fn: () => Promise<T>): Promise<T> {
+  let lock;
+  try {
+    fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });
+    lock = await lockContainer(cp);
+  } catch (e) {
+    throw explainNoSpace(e, op, ctx, cp);
+  }
+  try {
+    const storeLock = await acquireRepoLock((await ctx.repo()).path, 'shared');
+    try {
+      return await fn();
+    } finally {
+      await storeLock.release();
+    }
+  } catch (e) {
+    throw explainNoSpace(e, op, ctx, cp);
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Build a complete deployment slot (CK/NAME.N) without touching the host: checkout, values,
+ * config.json, unit and tmpfiles copies, info. Everything is rendered and validated before the
+ * first file of the slot is written, and the slot is made durable (syncfs) before returning.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AppContext } from '../app/context.js';
+import type { ImageEntry } from '../image/catalog.js';
+import { layerCommits, readImageConfig } from '../image/catalog.js';
+import { checkoutLayers } from '../store/checkout.js';
+import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
+import { renderConfigJsonTemplate, renderUnitTemplate, renderTmpfilesTemplate, generateMissingBindTmpfiles } from '../render/render-files.js';
+import { generateDefaultConfig, validateRuntimeConfig, configureUserNamespace } from '../render/config-json.js';
+import { parseExportsManifest, type ExportsManifest } from '../render/exports-manifest.js';
+import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from './layout.js';
+import { writeInfo, type DeploymentInfo } from './info-file.js';
+import { writeDurable, syncFilesystem } from './slot-files.js';
+import { runtimeFeatures } from '../host/runtime.js';
+import { underRoot, hostView } from '../host/sysroot.js';
+import { AtomicError } from '../util/errors.js';
+import { faultPoint, fsyncDir } from '../util/atomic-write.js';
+
+export interface PrepareInput {
+  cp: ContainerPaths;
+  slot: Slot;
+  image: ImageEntry;
+  /** The reference recorded in info.image. */
+  imageName: string;
+  /** --set values (install) or stored values merged with --set (update). */
+  setValues: Record<string, string>;
+  runtime: string;
+  /** `--rootfs PATH` as given (atomic's "remote" rootfs): no checkout, the slot's rootfs links to it. */
+  remote?: string | null;
+}
+
+export interface PreparedSlot {
+  slotDir: string;
+  info: DeploymentInfo;
+  values: Record<string, string>;
+  hasService: boolean;
+  unitText: string | null;
+  tmpfilesText: string | null;
+  manifest: ExportsManifest | null;
+}
+
+function readText(p: string): string | null {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function subIds(file: string, user: string, uid: number): { start: number; count: number } | undefined {
+  const text = readText(file);
+  if (!text) return undefined;
+  for (const line of text.split('\n')) {
+    const [u, s, c] = line.split(':');
+    if ((u === user || u === String(uid)) && s && c) return { start: Number(s), count: Number(c) };
+  }
+  return undefined;
+}
+
+/**
+ * atomic's --rootfs resolution (§2.12): PATH must exist; PATH/rootfs is the rootfs when present,
+ * else PATH itself when it looks like one (has usr/); anything else is refused.
+ */
+export function resolveRemoteRootfs(ctx: AppContext, given: string): string {
+  const abs = given.startsWith('/') ? underRoot(ctx.paths.sysroot, given) : path.resolve(given);
+  let real: string;
+  try {
+    real = realpathUnder(ctx.paths.sysroot, abs);
+  } catch {
+    throw new AtomicError('NOT_FOUND', "The container's rootfs is set to remote, but the remote rootfs does not exist", { suggestions: [`Check the path given to --rootfs: ${given}`] });
+  }
+  if (fs.existsSync(path.join(real, 'rootfs'))) return path.join(real, 'rootfs');
+  if (fs.existsSync(path.join(real, 'usr'))) return real;
+  throw new AtomicError('USAGE', '--remote was specified but the given location does not contain a rootfs', { suggestions: [`${given} must be a rootfs (with usr/) or a directory holding rootfs/`] });
+}
+
+/** realpath that re-roots absolute symlink targets at the sysroot (links below a sysroot hold target-system paths). */
+function realpathUnder(sysroot: string, p: string): string {
+  if (sysroot === '/' || !p.startsWith(`${sysroot}/`)) return fs.realpathSync(p);
+  let parts = path.relative(sysroot, p).split('/').filter(Boolean);
+  let cur = sysroot;
+  for (let hops = 0; parts.length; ) {
+    const next = path.join(cur, parts.shift() as string);
+    const st = fs.lstatSync(next);
+    if (!st.isSymbolicLink()) {
+      cur = next;
+      continue;
+    }
+    if (++hops > 40) throw new Error(`too many symbolic links at ${next}`);
+    const t = fs.readlinkSync(next);
+    const target = t.startsWith('/') ? path.join(sysroot, t) : path.join(cur, t);
+    parts = [...path.relative(sysroot, target).split('/').filter(Boolean), ...parts];
+    cur = sysroot;
+  }
+  return cur;
+}
+
+export function imageIdFor(img: ImageEntry): string {
+  return process.env.ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID ?? img.id;
+}
+
+export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<PreparedSlot> {
+  const { cp, slot } = inp;
+  const slotDir = cp.slotDir(slot);
+  // build in a staging dir on the same filesystem; the slot (the old rollback deployment) is only
+  // replaced once the new one is complete, so a failed render leaves both slots as they were
+  const stageDir = path.join(cp.stateDir, 'staging', `${cp.name}.${slot}`);
+  fs.rmSync(stageDir, { recursive: true, force: true });
+  fs.mkdirSync(stageDir, { recursive: true, mode: 0o755 });
+  try {
+    return await buildSlot(ctx, inp, slotDir, stageDir);
+  } finally {
+    fs.rmSync(stageDir, { recursive: true, force: true });
+  }
+}
+
+async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
+  const { cp } = inp;
+  const repo = await ctx.repo();
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const userMode = ctx.paths.userMode;
+  const remoteRootfs = inp.remote ? resolveRemoteRootfs(ctx, inp.remote) : null;
+  const rootfs = remoteRootfs ?? path.join(stageDir, 'rootfs');
+  if (remoteRootfs) {
+    ctx.out.line(`The remote rootfs for this container is set to be ${remoteRootfs}`);
+    // the deployment only points at the shared rootfs (as the target system sees it)
+    fs.symlinkSync(hostView(ctx.paths.sysroot, remoteRootfs), path.join(stageDir, 'rootfs'));
+  } else {
+    await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
+  }
+
+  faultPoint('prepare:checked-out');
+  const exportsDir = path.join(rootfs, 'exports');
+  if (!fs.existsSync(exportsDir)) {
+    ctx.out.line('Warning: /exports directory not found.  Default config files will be generated.');
+    ctx.out.line(`Warning: You may want to modify \`${slotDir}/config.json\` before starting the service`);
+  }
+  let manifest: ExportsManifest | null = null;
+  const mfText = readText(path.join(exportsDir, 'manifest.json'));
+  if (mfText !== null) {
+    const r = parseExportsManifest(mfText, `${inp.imageName}: /exports/manifest.json`);
+    manifest = r.manifest;
+    for (const w of r.warnings) ctx.out.warn(`Warning: ${w}`);
+  }
+  const hasService = !manifest?.noContainerService;
+  const serviceTemplatePath = path.join(exportsDir, 'service.template');
+  const serviceTemplate = readText(serviceTemplatePath) ?? DEFAULT_SERVICE_TEMPLATE;
+  const values = computeValues({
+    name: cp.name,
+    destDir: cp.slotView(inp.slot),
+    imageName: inp.imageName,
+    imageId: imageIdFor(inp.image),
+    runtime: inp.runtime,
+    userMode,
+    uid,
+    gid,
+    setValues: inp.setValues,
+    manifestDefaults: Object.fromEntries(Object.entries(manifest?.defaultValues ?? {}).map(([k, v]) => [k, String(v)])),
+    serviceTemplate,
+    runtimeFeatures: runtimeFeatures(inp.runtime, userMode),
+    runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
+    home: process.env.HOME ?? '/root',
+    atomicPath: process.argv[1] ?? 'atomic',
+  });
+
+  // config.json: exports/config.json verbatim > config.json.template rendered > generated default
+  let configText: string;
+  let config: Record<string, unknown>;
+  const verbatim = readText(path.join(exportsDir, 'config.json'));
+  const tmplPath = path.join(exportsDir, 'config.json.template');
+  const tmpl = readText(tmplPath);
+  if (verbatim !== null) {
+    configText = verbatim;
+    try {
+      config = JSON.parse(verbatim) as Record<string, unknown>;
+    } catch {
+      throw new AtomicError('IMAGE_INVALID', `Invalid json in configuration file: ${path.join(slotDir, 'config.json')}.`, { suggestions: ['Fix /exports/config.json in the image.'] });
+    }
+  } else if (tmpl !== null) {
+    config = renderConfigJsonTemplate(tmpl, values, tmplPath);
+    configText = JSON.stringify(config, null, 4) + '\n';
+  } else {
+    const imgCfg = ((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null;
+    config = generateDefaultConfig(imgCfg as never, { userMode, hostname: cp.name }) as Record<string, unknown>;
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
+  if (userMode) {
+    const user = process.env.USER ?? String(uid);
+    config = configureUserNamespace(config, uid, gid, subIds('/etc/subuid', user, uid), subIds('/etc/subgid', user, uid)) as Record<string, unknown>;
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
+  if (remoteRootfs) {
+    // atomic rewrote root.path to the absolute remote rootfs (§2.12 step 13)
+    config = { ...config, root: { ...((config.root as Record<string, unknown>) ?? {}), path: hostView(ctx.paths.sysroot, remoteRootfs) } };
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
+  const { missingBindSources } = validateRuntimeConfig(config, {
+    remote: remoteRootfs !== null,
+    file: path.join(slotDir, 'config.json'),
+    exists: (p: string) => fs.existsSync(underRoot(ctx.paths.sysroot, p)),
+  });
+
+  const unitText = hasService ? renderUnitTemplate(serviceTemplate, values, fs.existsSync(serviceTemplatePath) ? serviceTemplatePath : 'service.template (built-in default)') : null;
+  const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
+  const tmpfilesTmpl = readText(tmpfilesTmplPath);
+  let tmpfilesText = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : generateMissingBindTmpfiles(missingBindSources, uid, gid);
+  if (tmpfilesText.trim() === '') tmpfilesText = '';
+
+  // everything rendered: now write the slot
+  await writeDurable(path.join(stageDir, 'config.json'), configText);
+  if (unitText !== null) await writeDurable(slotUnitCopy(stageDir, cp.name), unitText);
+  if (tmpfilesText) await writeDurable(slotTmpfilesCopy(stageDir, cp.name), tmpfilesText);
+  const info: DeploymentInfo = {
+    image: inp.imageName,
+    revision: imageIdFor(inp.image),
+    'ostree-commit': inp.image.commit,
+    created: Math.floor(Date.now() / 1000),
+    values,
+    'has-container-service': hasService,
+    'installed-files': [],
+    'installed-files-checksum': {},
+    'installed-files-template': manifest?.installedFilesTemplate ?? [],
+    'rename-installed-files': manifest?.renameFiles ?? {},
+    'rpm-installed': null,
+    'system-package': 'no',
+    remote: inp.remote ?? null,
+    'use-links': manifest?.useLinks ?? true,
+    runtime: inp.runtime,
+  };
+  await writeInfo(stageDir, info);
+  syncFilesystem(stageDir);
+  // swap the complete staging dir in as the slot
+  const trash = `${stageDir}.old`;
+  fs.rmSync(trash, { recursive: true, force: true });
+  if (fs.existsSync(slotDir)) fs.renameSync(slotDir, trash);
+  fs.renameSync(stageDir, slotDir);
+  await fsyncDir(path.dirname(slotDir));
+  fs.rmSync(trash, { recursive: true, force: true });
+  faultPoint('prepare:done');
+  return { slotDir, info, values, hasService, unitText, tmpfilesText: tmpfilesText || null, manifest };
+}
