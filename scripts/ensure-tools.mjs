@@ -24,6 +24,7 @@ const TOOLS = {
   setfacl: 'acl',
   mmdebstrap: 'mmdebstrap',
   python3: 'python3',
+  ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
 const BENCH_TOOLS = {};
 
