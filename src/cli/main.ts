@@ -29,6 +29,9 @@ export function normalizeArgv(argv: string[]): string[] {
 }
 
 export async function main(argv: string[], importMetaUrl: string): Promise<void> {
+  // every file and directory gets the mode we ask for (0644/0755 by default), whatever the caller's
+  // umask: under umask 000 our state would otherwise be world-writable (docs/reliability.md)
+  process.umask(0o022);
   const args = normalizeArgv(argv);
   if (args.length === 1 && args[0] === '--version') {
     // atomic's `-v/--version` (argparse action='version'): the bare version number on one line

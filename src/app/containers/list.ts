@@ -6,6 +6,7 @@ import { systemdFor } from '../../deploy/activate-slot.js';
 import { recoverInterrupted } from '../../deploy/container-ops.js';
 import { containerPaths, liveSlotDir } from '../../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../../cli/format.js';
+import { unitName, isValidContainerName } from '../../deploy/container-name.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
 
@@ -40,7 +41,8 @@ function displayImage(image: string): string {
   return colon > slash ? bare : `${bare}:latest`;
 }
 
-function scan(ctx: AppContext, root: string): ContainerRow[] {
+/** `links`: the checkout root, where a container is the NAME link (NAME.0/NAME.1 directories are slots, but a link named `app.0` is the container app.0); else preinstalled directories. */
+function scan(ctx: AppContext, root: string, links: boolean): ContainerRow[] {
   let names: string[];
   try {
     names = fs.readdirSync(root);
@@ -51,8 +53,15 @@ function scan(ctx: AppContext, root: string): ContainerRow[] {
   const rows: ContainerRow[] = [];
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue;
-    const m = /^(.+)\.[01]$/.exec(n);
-    if (m) continue; // slots are reached through their NAME link; a slot without one is a leftover, not a container
+    if (links) {
+      // slots are reached through their NAME link; a slot without one is a leftover, not a container
+      try {
+        if (!fs.lstatSync(path.join(root, n)).isSymbolicLink()) continue;
+      } catch {
+        continue;
+      }
+    }
+    if (!isValidContainerName(n)) continue;
     const p = liveSlotDir(containerPaths(ctx.paths, n)) ?? path.join(root, n);
     let info: Record<string, unknown>;
     try {
@@ -71,7 +80,7 @@ function scan(ctx: AppContext, root: string): ContainerRow[] {
     let state: string;
     if (!hasService) state = 'no service';
     else {
-      const s = sd.state(n);
+      const s = sd.state(unitName(n));
       state = s === 'active' ? 'running' : s === 'failed' ? 'failed' : s === 'activating' ? 'activating' : 'inactive';
     }
     rows.push({
@@ -105,7 +114,7 @@ function filterValue(r: ContainerRow, k: string): string {
 export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
   await recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
-  let rows = [...scan(ctx, ctx.paths.checkoutRoot), ...scan(ctx, ctx.paths.preinstalledRoot)];
+  let rows = [...scan(ctx, ctx.paths.checkoutRoot, true), ...scan(ctx, ctx.paths.preinstalledRoot, false)];
   if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');
   rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
   if (o.json) return { lines: [JSON.stringify(rows, null, 4)], rows };

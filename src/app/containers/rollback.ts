@@ -6,11 +6,13 @@ import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, slotUnitCopy } from '../../deploy/layout.js';
 import { lockContainer } from '../../deploy/container-lock.js';
 import { readInfo } from '../../deploy/info-file.js';
+import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
 import { AtomicError } from '../../util/errors.js';
 
 export async function rollbackContainer(ctx: AppContext, name: string): Promise<{ slotDir: string }> {
+  validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
   const lock = await lockContainer(cp);
   try {
@@ -29,7 +31,7 @@ export async function rollbackContainer(ctx: AppContext, name: string): Promise<
       throw new AtomicError('STORE_CORRUPT', `Error: Cannot find systemd service file for previous version. The previous checkout at ${dir} may be corrupted.`);
     }
     ctx.out.line(`Rolling back container ${name} to the checkout at ${dir}`);
-    const wasActive = systemdFor(ctx).isActive(name);
+    const wasActive = systemdFor(ctx).isActive(unitName(name));
     const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
     await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
     await clearJournal(cp.journal);
