@@ -5,7 +5,7 @@
  * `dockertar:/PATH` (atomic's form: `dockertar:/` + absolute path), `docker-archive:PATH[:NAME:TAG]`.
  * Registry forms (`docker://NAME`, `http:NAME`, `https:NAME`, `oci:NAME` that is not a directory,
  * bare `NAME`) and the docker daemon (`docker:NAME:TAG`) parse into their own variants; registry
- * references are served by src/image/registry/, the docker daemon is refused with NOT_SUPPORTED.
+ * references are served by src/image/registry/, the docker daemon by its CLI (transports/docker-daemon.ts).
  * New transports add a variant to `ImageReference` and a case in `transports.ts`.
  */
 import * as fs from 'node:fs';

@@ -141,10 +141,8 @@ teardown
 
 export NAME="Saturn"
 step ${ATOMIC} pull --storage ostree docker:atomic-test-runonce:latest
-pending "issue-11a item 4: install --system of an atomic.run=once image runs it once"
 step ${ATOMIC} install --system --name=${NAME} --set RECEIVER=Pluto atomic-test-runonce:latest > ${WORK_DIR}/ps.out
 assert_matches "HI Pluto from Saturn" ${WORK_DIR}/ps.out
-end_pending
 
 step ${ATOMIC} run --storage ostree --set RECEIVER=Pluto atomic-test-runonce:latest echo Hello World > ${WORK_DIR}/ps.out
 assert_matches "Hello World" ${WORK_DIR}/ps.out
