@@ -20,10 +20,9 @@ import type { DockerDaemonReference } from '../reference.js';
 import type { Descriptor, ImageSource, SourceManifest } from '../source.js';
 
 function onPath(cmd: string): string | null {
-  if (cmd.includes('/')) return cmd;
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, cmd);
+  const dirs = cmd.includes('/') ? [''] : (process.env.PATH ?? '').split(':').filter(Boolean);
+  for (const dir of dirs) {
+    const p = dir ? path.join(dir, cmd) : cmd;
     try {
       accessSync(p, constants.X_OK);
       return p;
@@ -91,7 +90,7 @@ export async function openDockerDaemon(ref: DockerDaemonReference): Promise<Imag
       if (stderr.length < 4096) stderr += c;
     });
     const exited = new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
+      child.on('error', (e) => reject(new AtomicError('IO', `cannot run ${cli} save: ${e.message}`, { ref: ref.raw, cause: e })));
       child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
     await pipeline(child.stdout, createWriteStream(file, { mode: 0o600 }));
