@@ -16,9 +16,9 @@ const TOOLS = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   runc: 'runc',
-  buildah: 'buildah', // multi-arch index fixture (make-images.sh), interop corpus
+  buildah: 'buildah', // multi-arch index fixture (make-images.sh), interop corpus, test/compat images
   // interop corpus (test/fixtures/interop/make-corpus.sh): real producers and oracles
-  podman: 'podman',
+  podman: 'podman', // also the docker: transport (podman save) in test/compat
   bsdtar: 'libarchive-tools',
   setfattr: 'attr',
   setfacl: 'acl',
@@ -27,6 +27,7 @@ const TOOLS = {
   gpg: 'gpg', // trust tests: GPG keys for skopeo --sign-by
   gpgv: 'gpgv', // signedBy verification (also needed at run time)
   'gpg-agent': 'gpg-agent', // gpg --quick-gen-key / skopeo --sign-by
+  ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
 // the bench also times podman (above) in a private mount namespace, under GNU time
 const BENCH_TOOLS = { unshare: 'util-linux', '/usr/bin/time': 'time' };

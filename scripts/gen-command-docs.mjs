@@ -25,7 +25,9 @@ const stripAnsi = (s) => s.replace(/\u001b\[[0-9;]*m/g, '');
 
 const config = await Config.load(root);
 const help = new Help(config, { stripAnsi: true });
-const commands = [...config.commands].filter((c) => !c.hidden).sort((a, b) => a.id.localeCompare(b.id));
+// alias entries (`atomic unmount` = umount) are documented on their command's page
+const aliasIds = new Set([...config.commands].flatMap((c) => (c.aliases ?? []).filter((a) => a !== c.id)));
+const commands = [...config.commands].filter((c) => !c.hidden && !aliasIds.has(c.id)).sort((a, b) => a.id.localeCompare(b.id));
 let stale = 0;
 fs.mkdirSync(docsDir, { recursive: true });
 for (const c of commands) {

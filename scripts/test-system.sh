@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# npm run test:system — the system suite (test/system) inside a throw-away systemd:
+# npm run test:system — the system suite (test/system) and the compatibility suite (test/compat)
+# inside a throw-away systemd:
 # ../shared/systemd-harness/with-systemd boots systemd as PID 1 (systemd-nspawn over a tmpfs
-# overlay of /) and runs mocha on dist/test/system there, with the project bind-mounted.
+# overlay of /) and runs mocha on dist/test/{system,compat} there, with the project bind-mounted.
 # Needs root. WITH_SYSTEMD overrides the harness path; extra arguments go to mocha.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 [ -x "$HARNESS" ] || { echo "test:system: harness not found at $HARNESS (set WITH_SYSTEMD)" >&2; exit 1; }
 export WITH_SYSTEMD_STOP_TIMEOUT=${WITH_SYSTEMD_STOP_TIMEOUT:-20}
-exec "$HARNESS" node node_modules/mocha/bin/mocha.js --forbid-only --timeout 600000 "${@:-dist/test/system/**/*.test.js}"
+# default: the system suite and the compatibility suite (real clients: Ansible's atomic modules, ...)
+[ $# -gt 0 ] || set -- 'dist/test/system/**/*.test.js' 'dist/test/compat/**/*.test.js'
+exec "$HARNESS" node node_modules/mocha/bin/mocha.js --forbid-only --timeout 600000 "$@"

@@ -6,6 +6,7 @@
  * oclif is loaded only when needed, and with a fresh manifest (cli/manifest.ts) it loads only the
  * command being run; a stale or missing manifest is ignored.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAtomicError, EXIT } from '../util/errors.js';
@@ -37,6 +38,11 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
   // umask: under umask 000 our state would otherwise be world-writable (docs/reliability.md)
   process.umask(0o022);
   const args = normalizeArgv(argv);
+  if (args.length === 1 && args[0] === '--version') {
+    // atomic's `-v/--version` (argparse action='version'): the bare version number on one line
+    process.stdout.write(`${packageVersion(importMetaUrl)}\n`);
+    return;
+  }
   if (args.includes('--debug')) process.env.ATOMIC_DEBUG = '1';
   try {
     const root = path.resolve(path.dirname(fileURLToPath(importMetaUrl)), '..');
@@ -54,6 +60,18 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
   } catch (err) {
     process.exitCode = exitCodeFor(err);
     if (!isSilentExit(err)) printError(err, args.includes('--json'));
+  }
+}
+
+/** The version in our package.json (found upwards from the entry point). */
+export function packageVersion(importMetaUrl: string): string {
+  let dir = path.dirname(fileURLToPath(importMetaUrl));
+  for (;;) {
+    const f = path.join(dir, 'package.json');
+    if (fs.existsSync(f)) return String((JSON.parse(fs.readFileSync(f, 'utf8')) as { version?: string }).version ?? '0.0.0');
+    const up = path.dirname(dir);
+    if (up === dir) return '0.0.0';
+    dir = up;
   }
 }
 

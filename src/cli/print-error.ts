@@ -9,15 +9,15 @@ export function printError(err: unknown, json: boolean): void {
   }
   const lines: string[] = [];
   if (isAtomicError(err)) {
-    lines.push(`Error: ${err.message}`);
+    lines.push(headline(err.message));
     if (debug) lines.push(`Code: ${err.code}`);
     for (const s of err.suggestions) lines.push(`Try this: ${s}`);
   } else if (err instanceof Error) {
     const oclif = (err as { oclif?: unknown }).oclif;
-    lines.push(`Error: ${err.message.replace(/^Error: /, '')}`);
+    lines.push(headline(err.message));
     if (oclif) lines.push(`Try this: run the command with --help to see its usage.`);
   } else {
-    lines.push(`Error: ${String(err)}`);
+    lines.push(headline(String(err)));
   }
   if (debug && err instanceof Error) {
     lines.push(err.stack ?? '');
@@ -28,4 +28,14 @@ export function printError(err: unknown, json: boolean): void {
     }
   }
   process.stderr.write(lines.join('\n') + '\n');
+}
+
+/**
+ * The first line: `Error: MESSAGE`, never `Error: Error: ...` (a message that already starts with
+ * "Error:", e.g. a tool's stderr, keeps one), and a message that starts with atomic's own `Failed: `
+ * (atomic pull) is printed as is.
+ */
+export function headline(message: string): string {
+  const m = message.replace(/^(\s*error:\s*)+/i, '');
+  return m.startsWith('Failed: ') ? m : `Error: ${m}`;
 }

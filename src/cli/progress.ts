@@ -1,5 +1,6 @@
 /**
- * Pull output: plain "Copying blob ..." lines always (Ansible greps them); on a TTY a one-line
+ * Pull output: plain "Copying blob ..." / "Skipping blob ..." lines always (Ansible greps
+ * "Copying blob" to decide `changed`, so it only appears when bytes are fetched); on a TTY a one-line
  * progress bar per blob is redrawn on stderr while the blob streams.
  */
 import type { Output } from '../app/context.js';

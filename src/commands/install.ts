@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { installSystem } from '../app/containers/install.js';
-import { installByLabel } from '../app/labels/commands.js';
+import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/labels/commands.js';
+import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
@@ -14,7 +14,9 @@ export default class Install extends BaseCommand {
     '/etc/systemd/system/NAME.service and /etc/tmpfiles.d/NAME.conf, points CK/NAME at the deployment and',
     'enables the unit. Start it with `systemctl start NAME`.',
     '',
-    'Without --system/--user the image decides (see docs/commands/install.md): an image labelled atomic.run=once is run once; one labelled atomic.type=system is installed as with --system; otherwise the command in its INSTALL label is run on the host with IMAGE, NAME, ${CONFDIR}, ${LOGDIR} and ${DATADIR} substituted and the ARGs after IMAGE appended; atomic exits with its exit status.',
+    'An image labelled atomic.run=once is not installed: it runs once (with the --set values), its output streamed, and atomic exits with its exit status.',
+    '',
+    'Without --system/--user, with the ostree storage (--storage ostree, or default_storage: ostree in /etc/atomic.conf) any image is installed as with --system. Otherwise the image decides (see docs/commands/install.md): one labelled atomic.type=system is installed as with --system; else the command in its INSTALL label is run on the host with IMAGE, NAME, ${CONFDIR}, ${LOGDIR} and ${DATADIR} substituted and the ARGs after IMAGE appended; atomic exits with its exit status.',
   ].join('\n');
   static override examples = [
     '<%= config.bin %> install --system --name hello --set PORT=8080 oci:/srv/images:hello',
@@ -24,6 +26,7 @@ export default class Install extends BaseCommand {
   static override strict = false;
   static override args = { image: Args.string({ required: true, description: 'Image: a name in the store, or any pull source. Without --system/--user, the ARGs after it go to the INSTALL command.' }) };
   static override flags = {
+    ...optFlags,
     system: Flags.boolean({ description: 'Install as a system container (root).', exclusive: ['user'] }),
     user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
     name: Flags.string({ char: 'n', description: 'Container name (default: derived from the image).' }),
@@ -41,19 +44,26 @@ export default class Install extends BaseCommand {
     const labelDriven = !this.argv.some((t) => t === '--system' || t === '--user');
     const split = splitAtFirstPositional(this.argv, { ...Install.baseFlags, ...Install.flags } as Record<string, FlagShape>);
     const { args, flags } = await this.parse(Install, labelDriven ? split.head : this.argv);
+    exportOptEnv(flags);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
+    const explicitStorage = this.argv.some((t) => t === '--storage' || t.startsWith('--storage='));
     if (!flags.system && !flags.user) {
       if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
+      if (ostreeStorage(ctx, explicitStorage ? flags.storage : undefined)) {
+        // atomic's ostree backend: a system (user, for non-root) container for any image; INSTALL labels are docker-only
+        process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, runtime: flags.runtime, display: flags.display, args: split.rest });
+        return;
+      }
       process.exitCode = await installByLabel(ctx, {
         image: args.image,
         name: flags.name,
         args: split.rest,
         display: flags.display,
         runtime: flags.runtime,
-        storageExplicit: this.argv.some((t) => t === '--storage' || t.startsWith('--storage=')),
+        storageExplicit: explicitStorage,
       });
       return;
     }
@@ -62,6 +72,6 @@ export default class Install extends BaseCommand {
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    await installSystem(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs });
+    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs });
   }
 }

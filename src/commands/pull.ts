@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { pullImage } from '../app/images/pull.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
+import { AtomicError, isAtomicError } from '../util/errors.js';
 import { ProgressPrinter, pullEventsFor } from '../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
 
@@ -24,6 +25,7 @@ export default class Pull extends BaseCommand {
     ...registryFlags,
     name: Flags.string({ description: 'Store the image under this name instead of the derived one.' }),
     ...trustFlags,
+    type: Flags.string({ char: 't', description: "atomic's -t/--type (\"alternative registry type\"), which atomic parsed and never used; accepted so scripts keep working.", helpValue: 'TYPE' }),
   };
 
   async run(): Promise<void> {
@@ -42,6 +44,12 @@ export default class Pull extends BaseCommand {
         ...pullEventsFor(progress),
       });
       progress.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);
+    } catch (e) {
+      // atomic pull: ValueError("Failed: {}".format(e))
+      if (isAtomicError(e) && !e.message.startsWith('Failed: ')) {
+        throw new AtomicError(e.code, `Failed: ${e.message}`, { suggestions: e.suggestions, cause: e, exitCode: e.exitCode, ref: e.ref });
+      }
+      throw e;
     } finally {
       progress.done();
     }

@@ -1,8 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { uninstallContainer } from '../app/containers/uninstall.js';
+import { uninstallContainer, unableToFind } from '../app/containers/uninstall.js';
 import { uninstallByLabel, systemContainerExists } from '../app/labels/commands.js';
+import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
+import { AtomicError } from '../util/errors.js';
 
 export default class Uninstall extends BaseCommand {
   static override description = [
@@ -13,24 +15,32 @@ export default class Uninstall extends BaseCommand {
   static override strict = false;
   static override args = { name: Args.string({ required: true, description: 'Container name, or an image with an UNINSTALL label (then ARGs go to its command).' }) };
   static override flags = {
+    ...optFlags,
     storage: storageFlag,
     name: Flags.string({ char: 'n', description: 'Container name (NAME in the UNINSTALL command; default: the image name without path and tag).' }),
     display: Flags.boolean({ description: 'Print the resolved UNINSTALL command and run nothing.' }),
+    force: Flags.boolean({ char: 'f', description: "atomic's -f/--force (remove the image's docker containers first); a system container is always removed with both deployments, so it changes nothing here." }),
   };
 
   async run(): Promise<void> {
     const split = splitAtFirstPositional(this.argv, { ...Uninstall.baseFlags, ...Uninstall.flags } as Record<string, FlagShape>);
     const { args, flags } = await this.parse(Uninstall, split.head);
+    exportOptEnv(flags);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
-    const name = flags.name ?? args.name;
-    if (!systemContainerExists(ctx, name)) {
+    if (flags.name !== undefined && (systemContainerExists(ctx, args.name) || systemContainerExists(ctx, flags.name))) {
+      throw new AtomicError('USAGE', 'System containers do not support --name. Please use atomic uninstall NAME', {
+        suggestions: [`atomic uninstall ${systemContainerExists(ctx, args.name) ? args.name : flags.name}`],
+      });
+    }
+    if (!systemContainerExists(ctx, args.name)) {
       const code = await uninstallByLabel(ctx, { image: args.name, name: flags.name, args: split.rest, display: flags.display });
       if (code !== null) {
         process.exitCode = code;
         return;
       }
     }
-    await uninstallContainer(ctx, name);
+    const { removed } = await uninstallContainer(ctx, args.name);
+    if (!removed) throw unableToFind(args.name);
   }
 }

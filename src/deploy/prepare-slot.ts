@@ -3,6 +3,7 @@
  * config.json, unit and tmpfiles copies, info. Everything is rendered and validated before the
  * first file of the slot is written, and the slot is made durable (syncfs) before returning.
  */
+import { kernelCapLastCap } from '../host/capabilities.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
@@ -174,6 +175,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
     home: process.env.HOME ?? '/root',
     atomicPath: process.argv[1] ?? 'atomic',
+    capLastCap: kernelCapLastCap(),
   });
 
   // config.json: exports/config.json verbatim > config.json.template rendered > generated default

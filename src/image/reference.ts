@@ -5,7 +5,7 @@
  * `dockertar:/PATH` (atomic's form: `dockertar:/` + absolute path), `docker-archive:PATH[:NAME:TAG]`.
  * Registry forms (`docker://NAME`, `http:NAME`, `https:NAME`, `oci:NAME` that is not a directory,
  * bare `NAME`) and the docker daemon (`docker:NAME:TAG`) parse into their own variants; registry
- * references are served by src/image/registry/, the docker daemon is refused with NOT_SUPPORTED.
+ * references are served by src/image/registry/, the docker daemon by its CLI (transports/docker-daemon.ts).
  * New transports add a variant to `ImageReference` and a case in `transports.ts`.
  */
 import * as fs from 'node:fs';
@@ -139,6 +139,13 @@ export function parseImageReference(raw: string, opts: ParseReferenceOptions = {
     if (s.exists) return { transport: 'oci', path: s.path, tag: checkTag(s.suffix, raw), raw };
     // atomic's meaning of oci:NAME is a registry image; an explicit path must exist though.
     if (looksLikePath(rest)) throw notFound('OCI layout directory', s.path, raw);
+    // `oci:build/app:1.0` where ./build exists but not ./build/app: a mistyped relative layout
+    // directory, not a registry name (whose first component would be a host or a namespace that is
+    // not a local directory)
+    const first = rest.split('/')[0]!;
+    if (rest.includes('/') && !/[.:]/.test(first) && first !== 'localhost' && statKind(path.resolve(cwd, first)) === 'dir') {
+      throw notFound('OCI layout directory', s.path, raw);
+    }
     return registry(rest, raw, false);
   }
   if (raw.startsWith('docker://')) return registry(raw.slice('docker://'.length), raw, false);

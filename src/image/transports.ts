@@ -3,8 +3,7 @@
  * the ImageSource interface; adding a transport means a new reference variant and a case here.
  * Each transport is loaded when used (an install from the store loads none of them).
  */
-import { AtomicError } from '../util/errors.js';
-import { describeReference, parseImageReference, type ImageReference } from './reference.js';
+import { parseImageReference, type ImageReference } from './reference.js';
 import type { RegistrySourceOptions } from './registry/source.js';
 import type { ImageSource, OpenSourceOptions } from './source.js';
 
@@ -27,9 +26,6 @@ export async function openImageSource(ref: string | ImageReference, opts: OpenIm
     case 'registry':
       return (await import('./registry/source.js')).openRegistrySource(r, { ...opts.registry, platform: opts.platform, onWarning: opts.onWarning });
     case 'docker-daemon':
-      throw new AtomicError('NOT_SUPPORTED', `pulling from the local docker daemon ("${describeReference(r)}") is not supported`, {
-        ref: r.raw,
-        suggestions: [`Export the image with docker save -o /tmp/img.tar ${r.name}, then pull dockertar://tmp/img.tar.`],
-      });
+      return (await import('./transports/docker-daemon.js')).openDockerDaemon(r);
   }
 }

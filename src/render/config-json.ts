@@ -350,6 +350,34 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /**
+ * The config as runc reads it: Go's encoding/json leaves a field whose value is `null` at its zero
+ * value, i.e. absent (`"devices": null` in atomic's own test templates), and runc turns seccomp
+ * off when it has neither a defaultAction nor syscalls (`"seccomp": {"defaultAction": ""}`, same
+ * templates). The schema check sees the config as runc reads it; the file is left as written.
+ */
+function asRuncReadsIt(config: Record<string, unknown>): unknown {
+  const c = withoutNullMembers(config) as Record<string, unknown>;
+  // runc (libcontainer/specconv SetupSeccomp): no default action and no syscalls = seccomp off
+  const linux = c.linux;
+  if (isObject(linux) && isObject(linux.seccomp)) {
+    const sc = linux.seccomp;
+    if (sc.defaultAction === '' && (!Array.isArray(sc.syscalls) || sc.syscalls.length === 0)) {
+      const { seccomp: _off, ...rest } = linux;
+      c.linux = rest;
+    }
+  }
+  return c;
+}
+
+function withoutNullMembers(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(withoutNullMembers);
+  if (!isObject(x)) return x;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x)) if (v !== null) out[k] = withoutNullMembers(v);
+  return out;
+}
+
+/**
  * Validate a config.json: atomic's rules first, with its exact messages (an empty `{}` is accepted,
  * as atomic did; otherwise root.readonly must be true and root.path "rootfs" unless remote), then
  * the official runtime-spec schema (one SCHEMA_INVALID error listing every problem, naming the
@@ -377,7 +405,7 @@ export function validateRuntimeConfig(config: unknown, opts: ValidateOptions): {
   }
 
   const validate = runtimeConfigValidator(opts.schemaDir ?? runtimeSpecSchemaDir());
-  if (!validate(config)) {
+  if (!validate(asRuncReadsIt(config))) {
     const lines = formatSchemaErrors(validate.errors);
     throw new AtomicError('SCHEMA_INVALID', `Invalid configuration file ${opts.file} (OCI runtime-spec schema):\n${lines.map((l) => `  ${l}`).join('\n')}`, {
       suggestions: ['Fix the config.json (or config.json.template) shipped in the image\'s /exports.'],

@@ -19,7 +19,7 @@ const ROUNDS = Number(process.env.ATOMIC_CONC_ROUNDS ?? 4);
 const NAMES = ['conc-a', 'conc-b', 'conc-c'];
 
 /** A failure that is a clear "busy" or a real conflict, not a bug. */
-const CONFLICT = /is busy|LOCK_BUSY|is not installed|already present|Cannot find a previous deployment|Latest version already installed/;
+const CONFLICT = /is busy|LOCK_BUSY|is not installed|already present|Cannot find a previous deployment|Latest version already installed|Unable to find '/;
 
 describe('system: 8 parallel install/update/uninstall/pull/prune processes', function () {
   this.timeout(600_000);

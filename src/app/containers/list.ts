@@ -142,18 +142,21 @@ export async function containersList(ctx: AppContext, o: ContainerListOptions): 
   rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
   if (o.json) return { lines: [JSON.stringify(rows, null, 4)], rows };
   if (rows.length === 0) return { lines: [], rows };
+  // atomic's ps_tty: truncated: ID 12, IMAGE 20, NAME 10, COMMAND 10; --no-trunc: the longest
+  // value (COMMAND at least 10), no minimum from the header (it may overflow, as atomic's did).
+  // CREATED, STATE, BACKEND and RUNTIME are always cut to 16/10/10/10.
   const t = !o.noTrunc;
   const cut = (s: string, n: number) => (t ? s.slice(0, n) : s);
+  const longest = (f: (r: ContainerRow) => string) => Math.max(0, ...rows.map((r) => f(r).length));
   if (o.quiet) return { lines: rows.map((r) => cut(r.id, 12)), rows };
-  const w = (f: (r: ContainerRow) => string, min: number, trunc: number) => (t ? trunc : Math.max(min, ...rows.map((r) => f(r).length)));
-  const idW = w((r) => r.id, 12, 12);
-  const imgW = w((r) => r.image_name, 20, 20);
-  const nameW = w((r) => r.name, 10, 10);
-  const cmdW = w((r) => r.command, 10, 10);
+  const idW = t ? 12 : longest((r) => r.id);
+  const imgW = t ? 20 : longest((r) => r.image_name);
+  const nameW = t ? 10 : longest((r) => r.name);
+  const cmdW = t ? 10 : Math.max(10, longest((r) => r.command));
   const lines: string[] = [];
   if (!o.noHeading) lines.push(row([[' ', 2], ['CONTAINER ID', idW], ['IMAGE', imgW], ['NAME', nameW], ['COMMAND', cmdW], ['CREATED', 16], ['STATE', 10], ['BACKEND', 10], ['RUNTIME', 10]]));
   for (const r of rows) {
-    lines.push(row([[' ', 2], [cut(r.id, idW), idW], [cut(r.image_name, imgW), imgW], [cut(r.name, nameW), nameW], [cut(r.command, cmdW), cmdW], [r.created, 16], [r.state, 10], [r.backend, 10], [cut(r.runtime, 10), 10]]));
+    lines.push(row([[' ', 2], [cut(r.id, idW), idW], [cut(r.image_name, imgW), imgW], [cut(r.name, nameW), nameW], [cut(r.command, cmdW), cmdW], [r.created.slice(0, 16), 16], [r.state.slice(0, 10), 10], [r.backend.slice(0, 10), 10], [r.runtime.slice(0, 10), 10]]));
   }
   return { lines, rows };
 }

@@ -13,6 +13,7 @@
  * overlay when it could); the runtime runs without --systemd-cgroup (no unit owns the container,
  * and it must work where systemd is not running); work dirs of dead processes are swept.
  */
+import { kernelCapLastCap } from '../../host/capabilities.js';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -129,6 +130,7 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
     runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
     home: process.env.HOME ?? '/root',
     atomicPath: process.argv[1] ?? 'atomic',
+    capLastCap: kernelCapLastCap(),
   });
 
   let config: OciRuntimeConfig;

@@ -1,5 +1,7 @@
 /**
- * `atomic uninstall NAME` / `atomic containers delete NAME` (§1.4). Absent container: exit 0 silently.
+ * `atomic uninstall NAME` / `atomic containers delete NAME` (§1.4). An absent container is
+ * reported by the caller with `unableToFind` (atomic's lookup error, exit 1), not silently
+ * ignored as atomic's ostree backend did: a typo must not look like success.
  * Only what atomic wrote is removed: the host unit and tmpfiles file must equal a deployment's own
  * copy (deploy/host-files.ts), else nothing is changed and the command fails naming the file.
  */
@@ -8,10 +10,18 @@ import { recoverContainer, finishUninstall } from '../../deploy/container-ops.js
 import { containerPaths, currentSlot, isSlotDir } from '../../deploy/layout.js';
 import { validateContainerName } from '../../deploy/container-name.js';
 import { containerHostFiles } from '../../deploy/host-files.js';
-import { AtomicError } from '../../util/errors.js';
 import { lockContainer } from '../../deploy/container-lock.js';
 import { writeJournal, clearJournal } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
+import { AtomicError } from '../../util/errors.js';
+
+/** atomic's message (and its exit status 1) for a NAME that is neither a container nor an image. */
+export function unableToFind(name: string): AtomicError {
+  return new AtomicError('CONTAINER_NOT_FOUND', `Unable to find '${name}' in the following backends: ostree`, {
+    exitCode: 1,
+    suggestions: ['List the installed containers with: atomic containers list -a'],
+  });
+}
 
 export async function uninstallContainer(ctx: AppContext, name: string): Promise<{ removed: boolean }> {
   validateContainerName(name);
@@ -19,7 +29,9 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
   if (!exists(ctx.paths.checkoutRoot)) return { removed: false };
   const lock = await lockContainer(cp);
   try {
-    await recoverContainer(ctx, cp);
+    // an interrupted operation is finished first; one that ends with the container gone (an
+    // uninstall, an install before its switch) counts as removed
+    const recovered = await recoverContainer(ctx, cp);
     const cur = currentSlot(cp);
     const slots = isSlotDir(cp.slotDir(0)) || isSlotDir(cp.slotDir(1));
     if (cur === null && !slots) {
@@ -29,7 +41,7 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
           suggestions: [`Manage ${name} with systemctl directly; atomic only removes units it installed (atomic containers list -a).`],
         });
       }
-      return { removed: false };
+      return { removed: recovered !== null };
     }
     const own = containerHostFiles(cp);
     const foreign = [own.unit === 'foreign' && own.hasUnitCopy ? cp.hostUnit : null, own.tmpfiles === 'foreign' && own.hasTmpfilesCopy ? cp.hostTmpfiles : null].filter((f): f is string => f !== null);

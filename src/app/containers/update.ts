@@ -53,7 +53,8 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       if (values[k] !== v) changed = true;
       values[k] = v;
     }
-    if (imageIdFor(image) === info.revision && !changed && imageName === info.image) {
+    // atomic's rule: the image id (whatever spelling named it) and the values decide, not the name
+    if (imageIdFor(image) === info.revision && !changed) {
       ctx.out.line('Latest version already installed.');
       return { updated: false };
     }

@@ -20,11 +20,16 @@ export async function imagesInfo(ctx: AppContext, image: string): Promise<{ line
     if ((e as AtomicError).code !== 'STORE_OBJECT_MISSING') throw e;
     ctx.out.warn(`Warning: ${(e as Error).message}; template variables are not shown`);
   }
-  if (vars) {
+  // atomic (Atomic/info.py): each section only when it has variables; both sorted by name
+  const withDefault = Object.keys(vars?.withDefault ?? {}).sort();
+  const withoutDefault = [...(vars?.withoutDefault ?? [])].sort();
+  if (vars && withDefault.length > 0) {
     lines.push('', '', 'Template variables with default value, but overridable with --set:');
-    for (const k of Object.keys(vars.withDefault).sort()) lines.push(`${k}: ${vars.withDefault[k]}`);
+    for (const k of withDefault) lines.push(`${k}: ${vars.withDefault[k]}`);
+  }
+  if (withoutDefault.length > 0) {
     lines.push('', '', 'Template variables that has no default value, and must be set with --set:');
-    for (const k of vars.withoutDefault) lines.push(`${k}: {DEF_VALUE}`);
+    for (const k of withoutDefault) lines.push(`${k}: {DEF_VALUE}`);
   }
   const record = await readTrustRecord(repo, img.commit);
   const signers = describeSigners(record);

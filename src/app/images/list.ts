@@ -75,13 +75,18 @@ export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promi
     backend: 'ostree',
     vuln_info: {},
   }));
+  // atomic's display_all_image_info: the REPOSITORY/TAG widths come from every image (filters
+  // only decide which rows print), longest + 2, or 1 when no image has a name; the header is
+  // printed whenever there are images, even if the filter matches none
+  const named = rows.filter((r) => r.repo !== '<none>');
+  const rw = named.length ? Math.max(...named.map((r) => r.repo.length)) + 2 : 1;
+  const tw = named.length ? Math.max(...named.map((r) => r.tag.length)) + 2 : 1;
+  const any = rows.length > 0;
   rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
   if (opts.json) return { lines: [JSON.stringify(rows.filter((r) => r.repo !== '<none>'), null, 4)], json: rows };
-  if (rows.length === 0) return { lines: [], json: rows };
+  if (!any) return { lines: [], json: rows };
   const idOf = (id: string) => (opts.noTrunc ? id : id.slice(0, 12));
   if (opts.quiet) return { lines: rows.map((r) => idOf(r.id)), json: rows };
-  const rw = Math.max(...rows.map((r) => r.repo.length), 'REPOSITORY'.length) + 2;
-  const tw = Math.max(...rows.map((r) => r.tag.length), 'TAG'.length) + 2;
   const iw = opts.noTrunc ? 65 : 14;
   const lines: string[] = [];
   if (!opts.noHeading) {

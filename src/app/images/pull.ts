@@ -243,7 +243,8 @@ async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; r
 /**
  * Pull SRC into the store. Layers whose ref already carries docker.uncompressed_digest are
  * skipped; every layer's uncompressed digest must equal the config's rootfs.diff_ids[i].
- * Re-pulling an unchanged image writes nothing.
+ * Re-pulling an unchanged image writes nothing, and then prints neither "Copying blob" nor
+ * "Extracting": Ansible's atomic modules report `changed` when either word is in the output.
  */
 export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions = {}): Promise<PullResult> {
   const line = (l: string): void => opts.onLine?.(l);
@@ -267,7 +268,7 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
       const have = await existingLayer(repo, layerRef(d.digest));
       if (have) {
         if (diffId !== undefined && have.uncompressed !== diffId) throw diffIdMismatch(d, diffId, have.uncompressed);
-        line(`Copying blob ${short(d.digest)} skipped: already exists`);
+        line(`Skipping blob ${short(d.digest)} (already present)`);
         opts.onProgress?.({ phase: 'layer', status: 'skipped', digest: d.digest, index, total, size: d.size });
         skipped++;
         continue;
@@ -279,7 +280,7 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
       opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
       imported++;
     }
-    line(`Copying config ${short(m.config.digest)}${cfg.raw === null ? ' skipped: already exists' : ''}`);
+    line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
     opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
     const current = await repo.resolveRef(ref);
     let commit: Checksum;

@@ -3,7 +3,8 @@
  * whether it changed. A current image costs one manifest request and no blob download (layers and
  * config already in the store are skipped). `--all` re-pulls every named image whose name is fully
  * qualified (has a registry host) and skips the others, as atomic did, with
- * "Image NAME not fully qualified: skipping" on stderr.
+ * "Image NAME not fully qualified: skipping" on stderr; each one gets a `Checking image NAME...`
+ * line, a failed pull does not stop the others, and the SUMMARY rows go to `onSummary`.
  */
 import type { AppContext } from '../context.js';
 import { pullImage, type PullEvents, type PullResult } from './pull.js';
@@ -16,8 +17,19 @@ import type { Platform } from '../../image/source.js';
 import type { RegistrySourceOptions } from '../../image/registry/source.js';
 import type { TrustSettings } from '../../image/trust/policy.js';
 
+/** One row of the SUMMARY printed after `images update --all` (atomic's statuses). */
+export interface ImagesUpdateAllRow {
+  name: string;
+  before: string;
+  after: string;
+  status: 'Could not pull' | 'Updated now' | 'Updated';
+  error?: string;
+}
+
 export interface ImagesUpdateOptions extends PullEvents {
   all?: boolean;
+  /** --all: receives the SUMMARY rows (failures are collected there, not thrown, as atomic did). */
+  onSummary?(rows: ImagesUpdateAllRow[]): void;
   registry?: RegistrySourceOptions;
   platform?: Partial<Platform>;
   trust?: TrustSettings;
@@ -80,7 +92,7 @@ export async function imagesUpdate(ctx: AppContext, image: string | undefined, o
   }
   const names = [...new Set((await listImages(repo, { onBroken: warnBrokenImage((m) => ctx.out.warn(m)) })).map((e) => e.name).filter((n) => n && n !== '<none>' && !n.startsWith('<none>')))].sort();
   const results: ImageUpdateResult[] = [];
-  const failed: string[] = [];
+  const summary: ImagesUpdateAllRow[] = [];
   for (const name of names) {
     let qualified = false;
     try {
@@ -92,15 +104,22 @@ export async function imagesUpdate(ctx: AppContext, image: string | undefined, o
       ctx.out.warn(`Image ${name} not fully qualified: skipping`);
       continue;
     }
+    ctx.out.line(`Checking image ${name}...`);
+    const before = hexId(await currentDigest(repo, imageRef(name)));
     try {
-      results.push(await updateOne(ctx, repo, name, name, opts));
+      const r = await updateOne(ctx, repo, name, name, opts);
+      results.push(r);
+      summary.push({ name, before, after: hexId(r.after), status: r.changed ? 'Updated now' : 'Updated' });
     } catch (e) {
-      failed.push(name);
       ctx.out.warn(`Image ${name}: update failed: ${e instanceof Error ? e.message : String(e)}`);
+      summary.push({ name, before, after: hexId(await currentDigest(repo, imageRef(name))), status: 'Could not pull', error: e instanceof Error ? e.message : String(e) });
     }
   }
-  if (failed.length) {
-    throw new AtomicError('IO', `${failed.length} image(s) could not be updated: ${failed.join(', ')}`, { suggestions: ['See the messages above; update them one by one with atomic images update IMAGE.'] });
-  }
+  opts.onSummary?.(summary);
   return results;
+}
+
+/** An image id as atomic showed it: the manifest digest without `sha256:`. */
+function hexId(d: string | null): string {
+  return (d ?? '').replace(/^sha256:/, '');
 }

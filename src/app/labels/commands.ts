@@ -2,11 +2,21 @@
  * The image-driven forms of install, uninstall and run (no --system/--user): which path an image
  * takes, decided from its labels (reference §1.1 steps 2 and 10, §1.12, §2.17):
  *
- * install IMAGE:   `atomic.run=once` → run once;  `atomic.type=system` → system install (with
- *                  atomic's backend-switch Note);  else the INSTALL label (label-run.ts).
+ * The ostree storage is chosen by `--storage ostree` or, without --storage, by `default_storage:
+ * ostree` in /etc/atomic.conf (atomic's default was docker); then labels for the docker backend
+ * (INSTALL, RUN) are not used, as in atomic.
+ *
+ * install --system IMAGE, or install IMAGE with the ostree storage: `atomic.run=once` → run once
+ *                  (--set values apply; nothing is installed); else a system container for ANY
+ *                  image, labelled or not.
+ * install IMAGE (docker storage): `atomic.run=once` → run once;  `atomic.type=system` → system
+ *                  install (with atomic's backend-switch Note);  else the INSTALL label (label-run.ts).
  * uninstall IMAGE: the UNINSTALL label (the caller handles installed system containers first).
- * run IMAGE:       explicit `--storage ostree` or `atomic.run=once` or no RUN label → run once;
- *                  else the RUN label.
+ * run IMAGE CMD:   ostree storage, `atomic.run=once` or no RUN label → run once; else the RUN label.
+ * run IMAGE:       (no CMD, IMAGE not an installed container) only an `atomic.run=once` image runs
+ *                  (once), or, with the docker storage, its RUN label; anything else fails fast
+ *                  with "not installed" (atomic ran `systemctl start IMAGE`, which failed): it never
+ *                  runs a service image in the foreground (Ansible's atomic_image would hang).
  * run NAME:        an installed system container: without CMD `systemctl start NAME`; with CMD
  *                  `<runtime> exec NAME CMD` when it is active, else a one-off run of its
  *                  deployment's config.json with CMD as process.args.
@@ -16,8 +26,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { ensureImage, chooseRuntime, parseSetValues } from '../../deploy/container-ops.js';
-import { imageLabels, resolveImages } from '../../image/catalog.js';
-import { installSystem } from '../containers/install.js';
+import { imageLabels, resolveImages, type ImageEntry } from '../../image/catalog.js';
+import { installSystem, type InstallOptions } from '../containers/install.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { runLabelAction, runForeground, defaultLabelName, findLabel, shellQuote } from './run.js';
 import { runOnce } from '../containers/run-once.js';
@@ -54,7 +64,62 @@ function runOnceDisplay(runtime: string, id: string, command: string[]): string 
   return [runtime, 'run', shellQuote(id), ...(command.length ? ['#', ...command.map(shellQuote)] : [])].join(' ');
 }
 
-/** `atomic install [-n NAME] [--display] IMAGE [ARG...]` without --system/--user. Returns the exit status. */
+/** Whether the ostree storage applies: `--storage` when given, else atomic.conf `default_storage`. */
+export function ostreeStorage(ctx: AppContext, storageFlag: string | undefined): boolean {
+  return (storageFlag ?? ctx.paths.conf.default_storage) === 'ostree';
+}
+
+/**
+ * The image for `ref` if it is in the store, without contacting a registry: null when it is not
+ * there. Files (oci:/PATH, archives) are imported, which reads only local data.
+ */
+async function storedImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string } | null> {
+  if (/^(oci:[./]|oci-archive:|docker-archive:|dockertar:)/.test(ref)) return ensureImage(ctx, ref);
+  const repo = await ctx.repoIfExists();
+  if (!repo) return null;
+  try {
+    const bare = ref.replace(/^(docker:\/\/|oci:|https?:(\/\/)?)/, '');
+    const [image] = await resolveImages(repo, bare);
+    return { image, name: bare };
+  } catch (e) {
+    if (isAtomicError(e) && (e.code === 'IMAGE_NOT_FOUND' || e.code === 'USAGE')) return null;
+    throw e;
+  }
+}
+
+export interface SystemInstallOptions extends InstallOptions {
+  /** Arguments after IMAGE: the command of a run-once image. */
+  args?: string[];
+}
+
+/**
+ * `install --system IMAGE` and `install --storage ostree IMAGE`: an `atomic.run=once` image runs
+ * once (with the --set values; output streamed; no unit, no deployment) and its exit status is
+ * returned; any other image is installed as a system container (0). A container NAME already
+ * present is reported by installSystem without pulling.
+ */
+export async function installSystemOrRunOnce(ctx: AppContext, o: SystemInstallOptions): Promise<number> {
+  const setValues = parseSetValues(o.set);
+  const name = o.name ?? defaultSystemName(o.image);
+  validateContainerName(name);
+  if (o.rootfs || currentSlot(containerPaths(ctx.paths, name)) !== null) {
+    await installSystem(ctx, { ...o, name });
+    return 0;
+  }
+  const { image, name: imageName } = await ensureImage(ctx, o.image);
+  if (isRunOnce(await imageLabels(await ctx.repo(), image))) {
+    const runtime = chooseRuntime(ctx, o.runtime);
+    if (o.display) {
+      ctx.out.line(runOnceDisplay(runtime, name, o.args ?? []));
+      return 0;
+    }
+    return runOnce(ctx, { image, imageName, name, command: o.args ?? [], setValues, runtime });
+  }
+  await installSystem(ctx, { ...o, image: imageName, name });
+  return 0;
+}
+
+/** `atomic install [-n NAME] [--display] IMAGE [ARG...]` without --system/--user (docker storage). Returns the exit status. */
 export async function installByLabel(ctx: AppContext, o: LabelInstallOptions): Promise<number> {
   const { image, name: imageName } = await ensureImage(ctx, o.image);
   const repo = await ctx.repo();
@@ -111,9 +176,13 @@ export interface RunOptions {
   display?: boolean;
   set?: string[];
   runtime?: string;
-  /** `--storage ostree` given explicitly: run the image once even when it has a RUN label. */
-  storageExplicit?: boolean;
+  /** The ostree storage applies (`--storage ostree`, or atomic.conf default_storage): RUN labels are not used. */
+  storageOstree?: boolean;
+  /** `-d/--detach`: `<runtime> exec --detach` in a running container (atomic's only detached form). */
+  detach?: boolean;
 }
+
+const DETACH_NOT_RUNNING = 'Cannot use --detach with not running containers';
 
 /** The installed container called `target`, or null. */
 function installedContainer(ctx: AppContext, target: string): { name: string; slotDir: string } | null {
@@ -131,14 +200,18 @@ export async function runTarget(ctx: AppContext, o: RunOptions): Promise<number>
   const installed = installedContainer(ctx, o.target);
   if (installed) return runInstalled(ctx, installed, o);
   const setValues = parseSetValues(o.set);
-  const { image, name: imageName } = await ensureImage(ctx, o.target);
+  const found = o.command.length === 0 && o.storageOstree ? await storedImage(ctx, o.target) : await ensureImage(ctx, o.target);
+  if (!found) throw nothingToStart(o.target);
+  const { image, name: imageName } = found;
   const labels = await imageLabels(await ctx.repo(), image);
-  if (!o.storageExplicit && !isRunOnce(labels) && findLabel(labels, 'RUN') !== undefined) {
+  if (o.command.length === 0 && !isRunOnce(labels) && (o.storageOstree || findLabel(labels, 'RUN') === undefined)) throw nothingToStart(o.target);
+  if (!o.storageOstree && !isRunOnce(labels) && findLabel(labels, 'RUN') !== undefined) {
     if (o.set?.length) throw new AtomicError('USAGE', '--set is valid only for run-once containers', { suggestions: [`Use: atomic run --storage ostree --set ... ${o.target}`] });
     const name = o.name ?? defaultLabelName(imageName);
     validateContainerName(name);
     return runLabelAction(ctx, { action: 'RUN', labels, image: imageName, name, args: o.command, display: o.display ?? false });
   }
+  if (o.detach) throw new AtomicError('USAGE', DETACH_NOT_RUNNING, { suggestions: [`Install it (atomic install --system ${o.target}) and start it, or run without --detach.`] });
   const id = o.name ?? `run-once-${process.pid}`;
   validateContainerName(id);
   const runtime = chooseRuntime(ctx, o.runtime);
@@ -147,6 +220,17 @@ export async function runTarget(ctx: AppContext, o: RunOptions): Promise<number>
     return 0;
   }
   return runOnce(ctx, { image, imageName, name: id, command: o.command, setValues, runtime });
+}
+
+/** `atomic run IMAGE` without CMD where IMAGE is no installed container and no run-once image. */
+function nothingToStart(target: string): AtomicError {
+  return new AtomicError('CONTAINER_NOT_FOUND', `Unable to start '${target}': it is not an installed system container (and not an atomic.run=once image), so there is no unit to start`, {
+    exitCode: 1,
+    suggestions: [
+      `Install it first: atomic install --system --name NAME ${target}; then: atomic run NAME (or systemctl start NAME)`,
+      `Or run the image once with a command: atomic run --storage ostree ${target} CMD...`,
+    ],
+  });
 }
 
 async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string }, o: RunOptions): Promise<number> {
@@ -169,7 +253,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
   const runtime = chooseRuntime(ctx, o.runtime, stored);
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (sd.isActive(unitName(c.name))) {
-    const args = ['exec', ...(tty ? ['--tty'] : []), c.name, ...o.command];
+    const args = ['exec', ...(tty ? ['--tty'] : []), ...(o.detach ? ['--detach'] : []), c.name, ...o.command];
     if (o.display) {
       ctx.out.line([runtime, ...args].map(shellQuote).join(' '));
       return 0;
@@ -178,6 +262,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
     return runForeground(runtime, args);
   }
   // not running: its config.json with CMD, in a temp bundle dir; the rootfs stays the deployment's
+  if (o.detach) throw new AtomicError('USAGE', DETACH_NOT_RUNNING, { suggestions: [`Start it first: systemctl start ${c.name}`] });
   let config: Record<string, unknown> & { process?: Record<string, unknown>; root?: { path?: string; readonly?: boolean } };
   try {
     config = JSON.parse(fs.readFileSync(path.join(c.slotDir, 'config.json'), 'utf8')) as typeof config;

@@ -1,7 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { uninstallContainer } from '../../app/containers/uninstall.js';
+import { uninstallContainer, unableToFind } from '../../app/containers/uninstall.js';
 import { containersList } from '../../app/containers/list.js';
+import { systemContainerExists } from '../../app/labels/commands.js';
 import { confirm } from '../../cli/confirm.js';
 import { row } from '../../cli/format.js';
 import { AtomicError } from '../../util/errors.js';
@@ -24,6 +25,7 @@ export default class ContainersDelete extends BaseCommand {
     const rows = (await containersList(ctx, { all: true })).rows;
     const names = flags.all ? rows.map((r) => r.name) : (argv as string[]);
     if (names.length === 0) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
+    for (const n of names) if (!rows.some((x) => x.name === n) && !systemContainerExists(ctx, n)) throw unableToFind(n);
     this.log(row([['ID', 12], ['NAME', 20], ['IMAGE_NAME', 25], ['STORAGE', 10]]).trimEnd());
     for (const n of names) {
       const r = rows.find((x) => x.name === n);

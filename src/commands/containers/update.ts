@@ -1,7 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { updateContainer } from '../../app/containers/update.js';
-import { containersList } from '../../app/containers/list.js';
+import { updateAllContainers } from '../../app/containers/update-all.js';
+import { summaryLines, type SummaryColor } from '../../cli/summary.js';
 import { AtomicError } from '../../util/errors.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
@@ -12,7 +13,7 @@ export default class ContainersUpdate extends BaseCommand {
   static override flags = {
     rebase: Flags.string({ description: 'Move the container to another image (pulled if missing).', helpValue: 'IMAGE' }),
     set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable.', multiple: true, multipleNonGreedy: true }),
-    all: Flags.boolean({ char: 'a', description: 'Update every installed system container.' }),
+    all: Flags.boolean({ char: 'a', description: 'Update every installed system container (a `Checking container NAME...` line each, then a SUMMARY table; failures are listed there, exit 0). Does not pull.' }),
     ...trustFlags,
   };
 
@@ -23,16 +24,15 @@ export default class ContainersUpdate extends BaseCommand {
     if (flags.all) {
       if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
       if (flags.set?.length || flags.rebase) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
-      let failed = 0;
-      for (const r of (await containersList(ctx, { all: true })).rows) {
-        try {
-          await updateContainer(ctx, { name: r.name });
-        } catch (e) {
-          failed++;
-          this.logToStderr(`Could not update ${r.name}: ${(e as Error).message}`);
-        }
-      }
-      if (failed) throw new AtomicError('IO', `${failed} container(s) could not be updated`);
+      const rows = await updateAllContainers(ctx);
+      const color = (st: string): SummaryColor => (st === 'Failed' || st === 'Not updated' ? 'red' : st === 'Unknown' ? 'yellow' : 'green');
+      const lines = summaryLines(
+        [15, 32, 32, 32, 15],
+        ['Container', 'Image ID before update', 'Image ID after update', 'Latest image ID', 'Status'],
+        rows.map((r) => ({ cells: [r.name, r.before, r.after, r.latest ?? '<NOT FOUND>'], status: r.status, color: color(r.status) })),
+        ctx.out.isTTY,
+      );
+      for (const l of lines) this.log(l);
       return;
     }
     if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');

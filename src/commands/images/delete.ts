@@ -8,9 +8,10 @@ export default class ImagesDelete extends BaseCommand {
   static override description = 'Delete image refs from the store (layers stay until `atomic images prune`).';
   static override examples = ['<%= config.bin %> images delete -y systest:latest', '<%= config.bin %> images delete 90f354a469e2'];
   static override strict = false;
-  static override args = { image: Args.string({ required: true, description: 'Image names or id prefixes.' }) };
+  static override args = { image: Args.string({ required: false, description: 'Image names or id prefixes (none with --all).' }) };
   static override flags = {
     assumeyes: Flags.boolean({ char: 'y', description: 'Do not ask for confirmation.', env: 'ATOMIC_ASSUME_YES' }),
+    all: Flags.boolean({ char: 'a', description: 'Delete every image in the store (their layers stay until `atomic images prune`).' }),
     force: Flags.boolean({ char: 'f', description: 'Accepted for compatibility; ignored by the ostree storage.' }),
     storage: storageFlag,
   };
@@ -19,7 +20,7 @@ export default class ImagesDelete extends BaseCommand {
     const { argv, flags } = await this.parse(ImagesDelete);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
-    const targets = await planImagesDelete(ctx, argv as string[]);
+    const targets = await planImagesDelete(ctx, argv as string[], flags.all);
     for (const l of describeDelete(targets, flags.assumeyes)) this.log(l);
     if (!flags.assumeyes && !(await confirm('Confirm (y/N) '))) {
       throw new AtomicError('USAGE', `User aborted delete operation for ${targets.map((t) => t.name).join(', ')}`, { exitCode: 2 });

@@ -5,6 +5,7 @@ import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 import { AtomicError } from '../../util/errors.js';
 
 export default class ImagesVerify extends BaseCommand {
+  static override aliases = ['verify'];
   static override description = 'Re-checksum every object of an image in the store and report corruption.';
   static override examples = ['<%= config.bin %> images verify systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };

@@ -3,6 +3,7 @@ import { BaseCommand, storageFlag } from '../../cli/base-command.js';
 import { imagesVersion } from '../../app/images/version.js';
 
 export default class ImagesVersion extends BaseCommand {
+  static override aliases = ['version'];
   static override description = 'Show an image\'s id, version label and layer chain.';
   static override examples = ['<%= config.bin %> images version systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };

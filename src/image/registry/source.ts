@@ -82,6 +82,16 @@ export function resolveRegistryImage(ref: RegistryReference, opts: OpenRegistryO
   if (entry?.blocked) {
     throw new AtomicError('PERMISSION', `registry ${host} is blocked in registries.conf (pulling ${ref.raw})`, { ref: ref.raw });
   }
+  // containers-registries.conf(5): `location` replaces the matched `prefix` (a mirror or a rename)
+  if (entry && !entry.prefix.startsWith('*.') && entry.location !== '' && entry.location !== entry.prefix) {
+    const p0 = entry.prefix.replace(/\/+$/, '');
+    const moved = entry.location.replace(/\/+$/, '') + `${host}/${repository}`.slice(p0.length);
+    const slash = moved.indexOf('/');
+    if (slash > 0) {
+      host = moved.slice(0, slash);
+      repository = moved.slice(slash + 1);
+    }
+  }
   const insecure = ref.insecure || opts.tlsVerify === false || entry?.insecure === true;
   const verifyTls = !insecure;
   const allowHttp = insecure || (opts.tlsVerify === undefined && isLoopbackHost(host));

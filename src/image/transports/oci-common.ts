@@ -25,13 +25,29 @@ export interface OciBlobStore {
   close(): Promise<void>;
 }
 
+/** containerd / nerdctl / BuildKit put the image's full name here (index entry or manifest). */
+export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
+
+/** A ref.name that is only a version-like tag (`1.0`, `v2.3.1`, `latest`), as `buildah push IMG oci:DIR:1.0` writes. */
+const VERSION_TAG = /^(?:latest|v?[0-9][A-Za-z0-9_.-]*)$/;
+
 /**
- * The name an image from a layout is stored under: the tag when it is a valid image name
- * (`systest` → `systest:latest`, `localhost/app:1.0` stays), else the fallback (the layout's
- * basename without `.tar`).
+ * The name an image from a layout (or oci-archive) is stored under, first match:
+ * 1. the image's full name in `io.containerd.image.name`;
+ * 2. the `org.opencontainers.image.ref.name` (the TAG asked for, or the selected entry's) when it
+ *    is a full name (`localhost/app:1.0`, `app:1.0`) or a plain name (`systest` → `systest:latest`);
+ * 3. a ref.name that is only a version tag (`1.0`) is the tag of the layout's own name: the
+ *    directory's (or archive's, without `.tar`) basename (`buildah push app oci:/srv/app:1.0` → `app:1.0`,
+ *    never `1.0:latest`);
+ * 4. the basename alone (`:latest`).
  */
-export function imageNameFor(tag: string | undefined, location: string): string {
-  for (const cand of [tag, path.basename(location).replace(/\.tar$/, '')]) {
+export function imageNameFor(tag: string | undefined, location: string, fullName?: string): string {
+  const base = path.basename(location).replace(/\.tar$/, '');
+  const cands: (string | undefined)[] = [fullName];
+  if (tag !== undefined && VERSION_TAG.test(tag)) cands.push(`${base}:${tag}`);
+  else cands.push(tag);
+  cands.push(base);
+  for (const cand of cands) {
     if (cand === undefined || cand === '') continue;
     try {
       return normalizeImageName(cand);
@@ -68,7 +84,7 @@ export class OciSource implements ImageSource {
     const index = await readIndex(store);
     const entry = selectTag(index, tag, store.location, platform);
     const effectiveTag = tag ?? entry.annotations?.[REF_NAME_ANNOTATION];
-    const src = new OciSource(store, description, imageNameFor(effectiveTag, store.location), tag, platform);
+    const src = new OciSource(store, description, imageNameFor(effectiveTag, store.location, entry.annotations?.[CONTAINERD_NAME_ANNOTATION]), tag, platform);
     src.resolved = src.resolve(entry);
     src.resolved.catch(() => {}); // reported by getManifest()
     return src;

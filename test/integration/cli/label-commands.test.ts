@@ -116,7 +116,9 @@ describe('label-driven install / uninstall / run', function () {
     const u = a(['uninstall', 'nolabel']);
     assert.equal(u.status, 1);
     assert.match(u.stderr, /Image nolabel has no UNINSTALL label/);
-    assert.equal(a(['uninstall', 'not-an-image-or-container']).status, 0, 'an absent container is still exit 0');
+    const none = a(['uninstall', 'not-an-image-or-container']);
+    assert.equal(none.status, 1, 'neither a container nor an image: atomic\'s lookup error');
+    assert.match(none.stderr, /Unable to find 'not-an-image-or-container' in the following backends: ostree/);
   });
 
   it('--set without --system is refused', () => {

@@ -195,6 +195,8 @@ describe('system containers in a scratch sysroot', function () {
     const left = treeListing(S, [`${CK}/.storage`, `${CK}/.atomic`]).filter((p) => !beforeInstall.includes(p));
     // tmpfiles 'd' lines are not removed by systemd-tmpfiles --remove (state stays), as on a real host
     assert.deepEqual(left.filter((p) => !/^(run|var\/lib)\/(hello|spaces|remote1)\/?$/.test(p) && !/^(run|var\/lib|var)\/$/.test(p)), []);
-    assert.equal(a(['uninstall', 'hello']).status, 0, 'uninstalling an absent container exits 0');
+    const again = a(['uninstall', 'hello']);
+    assert.equal(again.status, 1, 'uninstalling an absent container is an error (a typo must not look like success)');
+    assert.match(again.stderr, /Unable to find 'hello' in the following backends: ostree/);
   });
 });

@@ -101,7 +101,7 @@ describe('integration: registry CLI', function () {
     const before = blobRequests(reg).length;
     const again = atomic(env, ['pull', src]);
     assert.equal(again.status, 0, again.stderr);
-    assert.match(again.stdout, new RegExp(`Copying blob ${short(l0)} skipped: already exists`));
+    assert.match(again.stdout, new RegExp(`Skipping blob ${short(l0)} \\(already present\\)`));
     assert.match(again.stdout, new RegExp(`^Copying blob ${short(l1)}$`, 'm'));
     assert.match(again.stdout, new RegExp(`^Copying blob ${short(l2)}$`, 'm'));
     // Two missing layers and the config (stored only with the image) are fetched, nothing else.
@@ -137,13 +137,21 @@ describe('integration: registry CLI', function () {
     const changed = atomic(env, ['images', 'update', name]);
     assert.equal(changed.status, 0, changed.stderr);
     assert.match(changed.stdout, /updated: sha256:[0-9a-f]{64} -> sha256:[0-9a-f]{64}/);
-    assert.match(changed.stdout, /skipped: already exists/);
+    assert.match(changed.stdout, /Skipping blob sha256:[0-9a-f]{12} \(already present\)/);
     assert.equal(blobRequests(reg).length - before, 2, 'the new layer and the new config');
 
     const all = atomic(env, ['images', 'update', '--all']);
     assert.equal(all.status, 0, all.stderr);
     assert.match(all.stderr, /Image base:latest not fully qualified: skipping/);
     assert.match(all.stdout, /is already up to date/);
+    // atomic's progress line per image and its SUMMARY table (exit 0)
+    const lines = all.stdout.split('\n');
+    assert.ok(lines.includes(`Checking image ${name}...`), all.stdout);
+    assert.ok(!lines.includes('Checking image base:latest...'), 'unqualified names are skipped');
+    const i = lines.indexOf('SUMMARY');
+    assert.ok(i > 0 && lines[i - 1] === '' && lines[i + 1] === '', all.stdout);
+    assert.equal(lines[i + 2], `${'Image'.padEnd(50)} ${'Image ID before update'.padEnd(32)} ${'Image ID after update'.padEnd(32)} Status         `);
+    assert.match(lines.slice(i + 3).find((l) => l.startsWith(`${name} `)) ?? '', new RegExp(`^${name.replace(/\./g, '\\.')} {${50 - name.length + 1}}([0-9a-f]{32}) \\1 Updated {8}$`));
   });
 
   it('unqualified names warn and resolve through unqualified-search-registries; a clear error without one', async () => {

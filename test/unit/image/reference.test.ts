@@ -98,11 +98,18 @@ describe('image/reference', () => {
     const r = parseImageReference('docker:busybox:1.0');
     assert.deepEqual([r.transport, (r as { name: string }).name], ['docker-daemon', 'busybox:1.0']);
   });
-  it('the daemon is refused with NOT_SUPPORTED; registry forms open registry sources (no network until used)', async () => {
+  it('the daemon is read through the docker/podman CLI (a missing one is NOT_FOUND); registry forms open registry sources (no network until used)', async () => {
     let err: unknown;
-    await openImageSource('docker:busybox:1').catch((e) => (err = e));
+    const cli = process.env.ATOMIC_DOCKER_CLI;
+    process.env.ATOMIC_DOCKER_CLI = '/nonexistent/podman';
+    try {
+      await openImageSource('docker:busybox:1').catch((e) => (err = e));
+    } finally {
+      if (cli === undefined) delete process.env.ATOMIC_DOCKER_CLI;
+      else process.env.ATOMIC_DOCKER_CLI = cli;
+    }
     assert.ok(isAtomicError(err));
-    assert.equal(err.code, 'NOT_SUPPORTED');
+    assert.equal(err.code, 'NOT_FOUND');
     const saved = process.env.CONTAINERS_REGISTRIES_CONF;
     process.env.CONTAINERS_REGISTRIES_CONF = '/nonexistent/registries.conf';
     try {
