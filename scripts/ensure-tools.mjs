@@ -24,9 +24,13 @@ const TOOLS = {
   setfacl: 'acl',
   mmdebstrap: 'mmdebstrap',
   python3: 'python3',
+  gpg: 'gpg', // trust tests: GPG keys for skopeo --sign-by
+  gpgv: 'gpgv', // signedBy verification (also needed at run time)
+  'gpg-agent': 'gpg-agent', // gpg --quick-gen-key / skopeo --sign-by
   ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
-const BENCH_TOOLS = {};
+// the bench also times podman (above) in a private mount namespace, under GNU time
+const BENCH_TOOLS = { unshare: 'util-linux', '/usr/bin/time': 'time' };
 
 function have(tool) {
   if (tool.startsWith('/')) return existsSync(tool);

@@ -3,9 +3,10 @@
  * output sinks. Commands build one with `createContext`; app functions never print directly.
  */
 import * as fs from 'node:fs';
-import { OstreeRepo } from '../store/repo.js';
+import type { OstreeRepo } from '../store/repo.js';
 import { resolveStorePaths, type StorePaths, type PathInputs } from '../host/paths.js';
 import { AtomicError } from '../util/errors.js';
+import type { TrustSettings } from '../image/trust/policy.js';
 
 export interface Output {
   /** An informational line for stdout ("Extracting to ...", echoed systemctl commands). */
@@ -23,6 +24,8 @@ export interface AppContext {
   repo(): Promise<OstreeRepo>;
   /** Open the store if it exists, else null (read-only commands on a fresh host). */
   repoIfExists(): Promise<OstreeRepo | null>;
+  /** Signature policy settings (--signature-policy, --registries.d, --insecure-policy) for pulls and re-checks. */
+  trust?: TrustSettings;
 }
 
 export const consoleOutput: Output = {
@@ -48,6 +51,7 @@ export function createContext(inp: PathInputs = {}, out: Output = consoleOutput)
             suggestions: ['Run as root, or set ATOMIC_OSTREE_CHECKOUT_PATH and ATOMIC_OSTREE_REPO to directories you own.'],
           });
         }
+        const { OstreeRepo } = await import('../store/repo.js');
         repo = await OstreeRepo.openOrCreate(paths.repoPath, paths.repoMode);
       }
       return repo;
@@ -55,6 +59,7 @@ export function createContext(inp: PathInputs = {}, out: Output = consoleOutput)
     async repoIfExists() {
       if (repo) return repo;
       if (!fs.existsSync(`${paths.repoPath}/config`)) return null;
+      const { OstreeRepo } = await import('../store/repo.js');
       repo = await OstreeRepo.open(paths.repoPath);
       return repo;
     },

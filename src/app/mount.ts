@@ -14,6 +14,7 @@ import { checkoutLayers } from '../store/checkout.js';
 import { bindMountReadOnly, unmount, isMountPoint } from '../host/mount-cmd.js';
 import { AtomicError } from '../util/errors.js';
 import { containerPaths, liveSlotDir } from '../deploy/layout.js';
+import { isValidContainerName } from '../deploy/container-name.js';
 import { atomicWrite } from '../util/atomic-write.js';
 
 const XATTR = 'user.atomic.type';
@@ -65,7 +66,7 @@ export async function mountImage(ctx: AppContext, target: string, dir: string, o
   const name = target.replace(/^(https?:|oci:)/, '');
   const lines: string[] = [];
   // a container first: CK/NAME symlink
-  const live = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/.test(name) ? liveSlotDir(containerPaths(ctx.paths, name)) : null;
+  const live = isValidContainerName(name) ? liveSlotDir(containerPaths(ctx.paths, name)) : null;
   if (live && fs.existsSync(path.join(live, 'rootfs'))) {
     if (!isRoot()) throw new AtomicError('PERMISSION', 'Need to be root to mount a container.');
     const err = bindMountReadOnly(path.join(live, 'rootfs'), mountpoint);

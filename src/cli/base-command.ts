@@ -3,8 +3,8 @@
  * Commands stay thin: parse, call one app function, print its result.
  */
 import { Command, Flags, Interfaces } from '@oclif/core';
-import { createContext, type AppContext } from '../app/context.js';
-import { AtomicError } from '../util/errors.js';
+import type { AppContext } from '../app/context.js';
+import { contextFromFlags, checkStorage } from './command-context.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -19,17 +19,12 @@ export abstract class BaseCommand extends Command {
   };
 
   protected makeContext(flags: { sysroot?: string; debug?: boolean }): AppContext {
-    if (flags.debug) process.env.ATOMIC_DEBUG = '1';
-    return createContext({ sysroot: flags.sysroot });
+    return contextFromFlags(flags);
   }
 
   /** Validate atomic's --storage flag: only the ostree backend exists in this implementation. */
   protected checkStorage(storage: string | undefined): void {
-    if (storage !== undefined && storage !== 'ostree') {
-      throw new AtomicError('USAGE', `storage "${storage}" is not supported: only the 'ostree' storage is available`, {
-        suggestions: ['Use --storage ostree (the default).'],
-      });
-    }
+    checkStorage(storage);
   }
 
   /** Let the process entry (cli/main.ts) print and map every error. */

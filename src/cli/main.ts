@@ -1,10 +1,17 @@
 /**
- * Process entry: normalizes atomic-style global options, runs the oclif command, and is the one
- * place that turns errors into "Error: ... / Try this: ..." output and an exit code.
+ * Process entry: normalizes atomic-style global options, runs the command (through the start-up
+ * fast path when it applies, else oclif), and is the one place that turns errors into
+ * "Error: ... / Try this: ..." output and an exit code.
+ *
+ * oclif is loaded only when needed, and with a fresh manifest (cli/manifest.ts) it loads only the
+ * command being run; a stale or missing manifest is ignored.
  */
-import { run, flush, Errors } from '@oclif/core';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isAtomicError, EXIT } from '../util/errors.js';
 import { printError } from './print-error.js';
+import { loadFreshManifest } from './manifest.js';
+import { tryFastPath } from './fast-path.js';
 
 /** Options atomic accepted before the subcommand; we turn them into environment settings. */
 const LEADING_GLOBALS: Record<string, [string, string]> = {
@@ -26,10 +33,23 @@ export function normalizeArgv(argv: string[]): string[] {
 }
 
 export async function main(argv: string[], importMetaUrl: string): Promise<void> {
+  // every file and directory gets the mode we ask for (0644/0755 by default), whatever the caller's
+  // umask: under umask 000 our state would otherwise be world-writable (docs/reliability.md)
+  process.umask(0o022);
   const args = normalizeArgv(argv);
   if (args.includes('--debug')) process.env.ATOMIC_DEBUG = '1';
   try {
-    await run(args, importMetaUrl);
+    const root = path.resolve(path.dirname(fileURLToPath(importMetaUrl)), '..');
+    const manifest = loadFreshManifest(root);
+    if (manifest && (await tryFastPath(args, manifest, root))) return;
+    const { run, flush, Config, Plugin } = await import('@oclif/core');
+    if (manifest) await run(args, importMetaUrl);
+    else {
+      // Build the root plugin from the command files themselves, ignoring a stale manifest.
+      const plugin = new Plugin({ root, type: 'core', isRoot: true, ignoreManifest: true });
+      await plugin.load();
+      await run(args, await Config.load({ root, plugins: new Map([[plugin.name, plugin]]) }));
+    }
     await flush();
   } catch (err) {
     process.exitCode = exitCodeFor(err);
@@ -38,8 +58,8 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
 }
 
 function isSilentExit(err: unknown): boolean {
-  // `this.exit(n)` inside a command and oclif's help/version exits
-  return err instanceof Errors.ExitError || (err as { code?: string })?.code === 'EEXIT';
+  // `this.exit(n)` inside a command and oclif's help/version exits (oclif's ExitError has code EEXIT)
+  return (err as { code?: string })?.code === 'EEXIT';
 }
 
 export function exitCodeFor(err: unknown): number {

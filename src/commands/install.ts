@@ -3,6 +3,7 @@ import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/labels/commands.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
+import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
 
 export default class Install extends BaseCommand {
   static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
@@ -33,6 +34,7 @@ export default class Install extends BaseCommand {
     display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
     storage: storageFlag,
+    ...trustFlags,
   };
 
   async run(): Promise<void> {
@@ -42,6 +44,7 @@ export default class Install extends BaseCommand {
     const { args, flags } = await this.parse(Install, labelDriven ? split.head : this.argv);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
+    ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     const explicitStorage = this.argv.some((t) => t === '--storage' || t.startsWith('--storage='));
     if (!flags.system && !flags.user) {
       if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { pullImage } from '../app/images/pull.js';
+import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
 import { ProgressPrinter, pullEventsFor } from '../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
 
@@ -22,6 +23,7 @@ export default class Pull extends BaseCommand {
     storage: storageFlag,
     ...registryFlags,
     name: Flags.string({ description: 'Store the image under this name instead of the derived one.' }),
+    ...trustFlags,
   };
 
   async run(): Promise<void> {
@@ -36,6 +38,7 @@ export default class Pull extends BaseCommand {
         name: flags.name,
         registry,
         platform,
+        trust: trustSettingsFromFlags(flags, ctx.paths.userMode),
         ...pullEventsFor(progress),
       });
       progress.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);

@@ -18,6 +18,7 @@ import { writeJournal, readJournal, type JournalEntry } from './journal.js';
 import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { Systemd } from '../host/systemd.js';
 import { reapContainer } from '../host/runtime.js';
+import { unitName } from '../deploy/container-name.js';
 
 function readInfoOrNull(slotDir: string): { runtime?: string } | null {
   try {
@@ -50,8 +51,8 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   faultPoint('activate:begin');
 
   if (o.stopFirst && !sd.offline) {
-    const st = sd.state(cp.name);
-    if (st === 'active' || st === 'activating' || st === 'deactivating') sd.stop(cp.name);
+    const st = sd.state(unitName(cp.name));
+    if (st === 'active' || st === 'activating' || st === 'deactivating') sd.stop(unitName(cp.name));
     // a runtime container the unit left behind (its runc was killed) would block the next start
     const runtimes = new Set([info.runtime, readInfoOrNull(cp.slotDir(otherSlot(target)))?.runtime].filter((r): r is string => Boolean(r)));
     for (const rt of runtimes) reapContainer(rt, cp.name, (l) => ctx.out.line(l));
@@ -71,7 +72,7 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   // files a crashed previous attempt created are ours: drop them so they are recorded again
   const prev = readJournal(cp.journal);
   for (const f of prev?.created ?? []) {
-    if (!(f in (info['installed-files-checksum'] ?? {}))) removeHostfs(ctx.paths.sysroot, { [f]: '0' });
+    if (!(f in (info['installed-files-checksum'] ?? {}))) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
   }
   const created: string[] = [];
   const hostfs = copyHostfs({
@@ -106,7 +107,7 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   const hasService = exists(unitCopy);
   if (hasService) sd.daemonReload();
   if (exists(cp.hostTmpfiles)) sd.tmpfilesCreate(cp.hostTmpfiles);
-  if (hasService && o.enable) sd.enable(cp.name);
-  if (hasService && o.start) sd.start(cp.name);
+  if (hasService && o.enable) sd.enable(unitName(cp.name));
+  if (hasService && o.start) sd.start(unitName(cp.name));
   faultPoint('activate:done');
 }

@@ -2,13 +2,13 @@
  * One lock per container name (CK/.atomic/locks/NAME), so parallel install/update/rollback/
  * uninstall of the same NAME serialize. Same pid+start-time stale detection as the repo lock.
  */
-import * as fs from 'node:fs';
 import { acquireRepoLock, type RepoLock } from '../store/repo-lock.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import type { ContainerPaths } from './layout.js';
+import { ensurePrivateDir } from './journal.js';
 
 export async function lockContainer(cp: ContainerPaths, timeoutMs?: number): Promise<RepoLock> {
-  fs.mkdirSync(cp.lockDir, { recursive: true });
+  ensurePrivateDir(cp.lockDir);
   try {
     return await acquireRepoLock(cp.lockDir, 'exclusive', timeoutMs === undefined ? {} : { timeoutMs });
   } catch (e) {

@@ -6,17 +6,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
 import { resolveImages, type ImageEntry } from '../image/catalog.js';
-import { pullImage } from '../app/images/pull.js';
+import { recheckStoredTrust } from '../image/trust/check.js';
+import { trustSettings } from '../image/trust/policy.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { readJournal, clearJournal } from './journal.js';
-import { removeHostfs } from './hostfs.js';
+import { removeHostfs, plannedHostfsPaths } from './hostfs.js';
+import { journalTrustProblem } from './journal-trust.js';
+import { readInfo } from './info-file.js';
 import { removeDurable, exists } from './slot-files.js';
-import { currentSlot, containerPaths, type ContainerPaths } from './layout.js';
+import { currentSlot, containerPaths, isSlotDir, type ContainerPaths } from './layout.js';
+import { containerHostFiles } from './host-files.js';
 import { lockContainer } from './container-lock.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
+import { unitName, isValidContainerName } from '../deploy/container-name.js';
 
 /** atomic's --set parsing: split at the first '='. */
 export function parseSetValues(sets: string[] | undefined): Record<string, string> {
@@ -38,12 +43,15 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
   if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
     try {
       const [image] = await resolveImages(repo, bare);
+      // The stored image is used as it is: its signatures are checked again, offline, against the current policy.
+      await recheckStoredTrust(repo, image.commit, image.name, { settings: trustSettings(ctx), onLine: (l) => ctx.out.line(l), what: `use of ${image.name}` });
       return { image, name: bare };
     } catch (e) {
       if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
     }
   }
-  const r = await pullImage(repo, ref, { onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
+  const { pullImage } = await import('../app/images/pull.js'); // the import pipeline only when the image is not stored yet
+  const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };
 }
@@ -62,6 +70,11 @@ export function chooseRuntime(ctx: AppContext, flag: string | undefined, stored?
 export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Promise<string | null> {
   const j = readJournal(cp.journal);
   if (!j) return null;
+  const distrust = journalTrustProblem(cp.journal, j, cp, plannedHostfsOf);
+  if (distrust !== null) {
+    ctx.out.warn(`Warning: not replaying the journal ${cp.journal}: ${distrust}. It was not written by atomic for ${cp.name} and was left in place; remove it once you have checked it.`);
+    return null;
+  }
   const sd = systemdFor(ctx);
   if (j.op === 'uninstall') {
     await finishUninstall(ctx, cp);
@@ -69,15 +82,15 @@ export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Pro
     return `completed the interrupted uninstall of ${cp.name}`;
   }
   if (j.op === 'install' && j.phase !== 'switched') {
-    for (const f of j.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '0' });
+    for (const f of j.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
     if (currentSlot(cp) === null) {
-      await removeDurable(cp.hostUnit);
-      if (exists(cp.hostTmpfiles)) {
+      const own = containerHostFiles(cp);
+      if (own.unit === 'ours') await removeDurable(cp.hostUnit);
+      if (own.tmpfiles === 'ours') {
         sd.tmpfilesRemove(cp.hostTmpfiles);
         await removeDurable(cp.hostTmpfiles);
       }
-      fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
-      fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+      for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
     }
     await clearJournal(cp.journal);
     return `removed the incomplete install of ${cp.name}`;
@@ -96,28 +109,45 @@ export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Pro
   return `completed the interrupted ${j.op} of ${cp.name}`;
 }
 
-/** Uninstall steps (§1.4), idempotent so an interrupted uninstall can be finished. */
-export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
+/** Host paths the slot's /exports/hostfs maps to (journal checks). */
+function plannedHostfsOf(slotDir: string): string[] {
+  try {
+    const info = readInfo(slotDir);
+    if (info.remote) return [];
+    return plannedHostfsPaths(path.join(slotDir, 'rootfs'), info['rename-installed-files'] ?? {}, info.values ?? {});
+  } catch {
+    return [];
+  }
+}
+
+/** Uninstall steps (§1.4), idempotent so an interrupted uninstall can be finished. Returns the host files left alone (not written by atomic). */
+export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Promise<string[]> {
   const sd = systemdFor(ctx);
   const slot = currentSlot(cp);
   let checksums: Record<string, string> = {};
-  let hasService = exists(cp.hostUnit);
+  let serviceExpected = false;
   let runtime: string | undefined;
   if (slot !== null) {
     try {
       const info = JSON.parse(fs.readFileSync(`${cp.slotDir(slot)}/info`, 'utf8')) as { 'installed-files-checksum'?: Record<string, string>; 'has-container-service'?: boolean; runtime?: string };
       checksums = info['installed-files-checksum'] ?? {};
-      hasService = hasService || info['has-container-service'] !== false;
+      serviceExpected = info['has-container-service'] !== false;
       runtime = info.runtime;
     } catch {
       /* half-written slot: remove what is there */
     }
   }
-  if (hasService) sd.disableNow(cp.name);
+  // only host files atomic wrote (equal to a slot's copy) are disabled, --remove'd and deleted
+  const own = containerHostFiles(cp);
+  const kept: string[] = [];
+  if (own.unit === 'foreign') kept.push(cp.hostUnit);
+  if (own.tmpfiles === 'foreign') kept.push(cp.hostTmpfiles);
+  const hasService = own.unit === 'ours' || (own.unit === 'absent' && serviceExpected);
+  if (hasService) sd.disableNow(unitName(cp.name));
   // nothing of the container may outlive the unit: a runc that was killed leaves it running
   if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
   faultPoint('uninstall:disabled');
-  await removeDurable(cp.hostUnit);
+  if (own.unit === 'ours') await removeDurable(cp.hostUnit);
   faultPoint('uninstall:unit-removed');
   if (hasService) {
     try {
@@ -125,18 +155,19 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
     } catch {
       /* errors ignored, as atomic did */
     }
-    sd.resetFailed(cp.name);
+    sd.resetFailed(unitName(cp.name));
   }
-  if (exists(cp.hostTmpfiles)) {
+  if (own.tmpfiles === 'ours') {
     sd.tmpfilesRemove(cp.hostTmpfiles);
     await removeDurable(cp.hostTmpfiles);
   }
   for (const m of removeHostfs(ctx.paths.sysroot, checksums)) ctx.out.line(m);
   faultPoint('uninstall:host-cleaned');
-  await removeDurable(cp.link);
+  if (slot !== null) await removeDurable(cp.link);
   faultPoint('uninstall:unlinked');
-  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
-  fs.rmSync(cp.slotDir(1), { recursive: true, force: true });
+  for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
+  for (const f of kept) ctx.out.warn(`Will not delete ${f}: it was not written by atomic (it differs from the deployment's copy).`);
+  return kept;
 }
 
 /**
@@ -153,6 +184,7 @@ export async function recoverInterrupted(ctx: AppContext): Promise<void> {
     return;
   }
   for (const name of names) {
+    if (!isValidContainerName(name)) continue; // not a journal we could have written
     const cp = containerPaths(ctx.paths, name);
     let lock;
     try {

@@ -4,13 +4,23 @@
  * modified."). Unlike atomic, files are always copied (never hardlinked into the store: a host edit
  * would corrupt the repo object), existing host paths are never replaced or followed, and empty
  * directories we created are removed again.
+ *
+ * Reading: `exports`, `exports/hostfs` and every entry below are looked at with lstat and files
+ * are opened with O_NOFOLLOW, so a symlink in the image is copied as a symlink and never read
+ * through. Writing: the host path's parent chain is resolved below the sysroot (util/safe-join),
+ * missing directories are made one by one with explicit modes, files are created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW and their mode set explicitly (independent of the umask).
+ *
+ * Record values: a sha256 for a regular file (removed only when unchanged), '0' for a symlink or
+ * directory we created (removed only if it still is one; directories only when empty), '*' for
+ * an entry a crashed operation created (journal, already checked by journal-trust).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { substitute } from '../render/python-template.js';
-import { underRoot } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
+import { secureJoinParent, mkdirsExact } from '../util/safe-join.js';
 
 export interface HostfsResult {
   installed: string[];
@@ -19,8 +29,24 @@ export interface HostfsResult {
   messages: string[];
 }
 
+const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
+
 function sha256File(p: string): string {
-  return createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+  const fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW);
+  try {
+    return createHash('sha256').update(fs.readFileSync(fd)).digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readNoFollow(p: string): Buffer {
+  const fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function walk(root: string, rel = ''): string[] {
@@ -45,6 +71,49 @@ function renamePath(hostPath: string, rename: Record<string, string>): string {
   return cur || '/';
 }
 
+/** `rootfs/exports/hostfs` when it is a real directory (no symlink on the way), null when absent. */
+function hostfsSource(rootfs: string): string | null {
+  for (const rel of ['exports', 'exports/hostfs']) {
+    const p = path.join(rootfs, rel);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      return null;
+    }
+    if (!st.isDirectory()) {
+      throw new AtomicError('UNSAFE_PATH', `/${rel} in the image is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to read host files through it`, {
+        suggestions: ['Fix the image: /exports and /exports/hostfs must be directories.'],
+      });
+    }
+  }
+  return path.join(rootfs, 'exports', 'hostfs');
+}
+
+function checkHostPath(rel: string, hostPath: string): void {
+  if (!hostPath.startsWith('/') || hostPath.split('/').includes('..') || path.posix.normalize(hostPath) !== hostPath || hostPath.includes('\0') || hostPath === '/') {
+    throw new AtomicError('UNSAFE_PATH', `hostfs entry ${rel} maps to the unsafe host path ${JSON.stringify(hostPath)}`, { suggestions: ['Fix renameFiles in the image\'s manifest.json.'] });
+  }
+}
+
+/** The host paths a slot's /exports/hostfs maps to (for journal checks). */
+export function plannedHostfsPaths(rootfs: string, renameFiles: Record<string, string>, values: Record<string, string>): string[] {
+  let src: string | null;
+  try {
+    src = hostfsSource(rootfs);
+  } catch {
+    return [];
+  }
+  if (src === null) return [];
+  const rename: Record<string, string> = {};
+  try {
+    for (const [k, v] of Object.entries(renameFiles)) rename[k] = substitute(v, values, 'manifest.json');
+  } catch {
+    return [];
+  }
+  return walk(src).map((rel) => renamePath(`/${rel}`, rename));
+}
+
 export function copyHostfs(opts: {
   rootfs: string;
   sysroot: string;
@@ -53,17 +122,15 @@ export function copyHostfs(opts: {
   templates: string[];
   onCreate?: (hostPath: string) => void;
 }): HostfsResult {
-  const src = path.join(opts.rootfs, 'exports', 'hostfs');
   const res: HostfsResult = { installed: [], checksums: {}, rename: {}, messages: [] };
   for (const [k, v] of Object.entries(opts.renameFiles)) res.rename[k] = substitute(v, opts.values, 'manifest.json');
-  if (!fs.existsSync(src)) return res;
-  for (const rel of walk(src)) {
+  const src = hostfsSource(opts.rootfs);
+  if (src === null) return res;
+  const entries = walk(src).map((rel) => ({ rel, hostPath: renamePath(`/${rel}`, res.rename) }));
+  for (const e of entries) checkHostPath(e.rel, e.hostPath); // every path checked before the first write
+  for (const { rel, hostPath } of entries) {
     const from = path.join(src, rel);
-    const hostPath = renamePath(`/${rel}`, res.rename);
-    if (hostPath.split('/').includes('..') || !hostPath.startsWith('/')) {
-      throw new AtomicError('UNSAFE_PATH', `hostfs entry ${rel} maps to the unsafe host path ${hostPath}`, { suggestions: ['Fix renameFiles in the image\'s manifest.json.'] });
-    }
-    const to = underRoot(opts.sysroot, hostPath);
+    const to = secureJoinParent(opts.sysroot, hostPath);
     const st = fs.lstatSync(from);
     let exists = false;
     try {
@@ -73,34 +140,36 @@ export function copyHostfs(opts: {
       exists = false;
     }
     if (st.isDirectory()) {
-      const empty = fs.readdirSync(from).length === 0;
       if (!exists) {
         opts.onCreate?.(hostPath);
-        fs.mkdirSync(to, { recursive: true, mode: st.mode & 0o7777 });
+        mkdirsExact(opts.sysroot, path.dirname(to));
+        mkdirsExact(opts.sysroot, to, st.mode & 0o7777);
         res.installed.push(hostPath);
         res.checksums[hostPath] = '0';
-      } else if (empty) continue;
+      }
       continue;
     }
     if (exists) {
       if (st.isFile()) res.messages.push(`File ${hostPath} already exists`);
       continue;
     }
-    fs.mkdirSync(path.dirname(to), { recursive: true });
+    if (!st.isFile() && !st.isSymbolicLink()) continue; // devices etc. never reach a checkout
+    mkdirsExact(opts.sysroot, path.dirname(to));
     opts.onCreate?.(hostPath);
     if (st.isSymbolicLink()) {
       fs.symlinkSync(fs.readlinkSync(from), to);
       res.checksums[hostPath] = '0';
-    } else if (st.isFile()) {
-      if (opts.templates.includes(hostPath) || opts.templates.includes(`/${rel}`)) {
-        fs.writeFileSync(to, substitute(fs.readFileSync(from, 'utf8'), opts.values, `/exports/hostfs/${rel}`), { mode: st.mode & 0o7777 });
-      } else {
-        fs.copyFileSync(from, to);
-      }
-      fs.chmodSync(to, st.mode & 0o7777);
-      res.checksums[hostPath] = sha256File(to);
     } else {
-      continue; // devices etc. never reach a checkout
+      const raw = readNoFollow(from);
+      const data = opts.templates.includes(hostPath) || opts.templates.includes(`/${rel}`) ? Buffer.from(substitute(raw.toString('utf8'), opts.values, `/exports/hostfs/${rel}`)) : raw;
+      const fd = fs.openSync(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      try {
+        fs.writeFileSync(fd, data);
+        fs.fchmodSync(fd, st.mode & 0o7777);
+      } finally {
+        fs.closeSync(fd);
+      }
+      res.checksums[hostPath] = createHash('sha256').update(data).digest('hex');
     }
     res.installed.push(hostPath);
     res.messages.push(`Created file ${hostPath}`);
@@ -113,7 +182,9 @@ export function removeHostfs(sysroot: string, checksums: Record<string, string>)
   const msgs: string[] = [];
   const paths = Object.keys(checksums).sort().reverse(); // children before parents
   for (const hostPath of paths) {
-    const p = underRoot(sysroot, hostPath);
+    if (!hostPath.startsWith('/') || hostPath.split('/').includes('..') || hostPath.includes('\0') || hostPath === '/') continue;
+    const p = secureJoinParent(sysroot, hostPath);
+    const want = checksums[hostPath];
     let st: fs.Stats;
     try {
       st = fs.lstatSync(p);
@@ -128,9 +199,12 @@ export function removeHostfs(sysroot: string, checksums: Record<string, string>)
       }
       continue;
     }
-    if (st.isFile() && checksums[hostPath] !== '0' && sha256File(p) !== checksums[hostPath]) {
-      msgs.push(`Will not delete ${hostPath} as it was manually modified.`);
-      continue;
+    if (want !== '*') {
+      const unchanged = st.isFile() ? want !== '0' && sha256File(p) === want : st.isSymbolicLink() && want === '0';
+      if (!unchanged) {
+        msgs.push(`Will not delete ${hostPath} as it was manually modified.`);
+        continue;
+      }
     }
     fs.rmSync(p, { force: true });
   }

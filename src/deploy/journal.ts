@@ -35,8 +35,24 @@ export function readJournal(file: string): JournalEntry | null {
 }
 
 export async function writeJournal(file: string, e: JournalEntry): Promise<void> {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  await atomicWrite(file, JSON.stringify(e) + '\n');
+  ensurePrivateDir(path.dirname(file));
+  await atomicWrite(file, JSON.stringify(e) + '\n', { mode: 0o600 });
+}
+
+/**
+ * Our state directories (CK/.atomic and below): created 0700 whatever the umask, and tightened
+ * when they already exist with group/other write access (a journal there could be swapped).
+ */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (let d = dir, i = 0; i < 2 && path.basename(d) !== ''; d = path.dirname(d), i++) {
+    try {
+      const st = fs.lstatSync(d);
+      if (st.isDirectory() && st.uid === (process.geteuid?.() ?? 0) && (st.mode & 0o077) !== 0) fs.chmodSync(d, 0o700);
+    } catch {
+      /* raced away: the next write fails clearly */
+    }
+  }
 }
 
 export async function clearJournal(file: string): Promise<void> {

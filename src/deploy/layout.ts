@@ -59,28 +59,26 @@ export function currentSlot(cp: ContainerPaths): Slot | null {
   } catch {
     return null;
   }
-  if (target.endsWith('.0')) return 0;
-  if (target.endsWith('.1')) return 1;
+  // the link holds the slot's path as the target system sees it: only NAME.0 / NAME.1 are slots
+  const base = path.basename(target);
+  if (base === `${cp.name}.0`) return 0;
+  if (base === `${cp.name}.1`) return 1;
   throw new AtomicError('STORE_CORRUPT', `the container link ${cp.link} points at ${target}, which is not a deployment slot`, {
     suggestions: [`Remove the link and reinstall: rm ${cp.link} && atomic install --system --name ${cp.name} IMAGE`],
   });
 }
 
-export function otherSlot(s: Slot): Slot {
-  return s === 0 ? 1 : 0;
+/** CK/NAME.N is a real directory (a slot), not a link (which would be another container named NAME.N). */
+export function isSlotDir(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
-/**
- * Container names end up in paths, unit names and runtime ids: allow what systemd and runc accept
- * and nothing that could escape a directory or a quoted ExecStart.
- */
-export function validateContainerName(name: string): void {
-  const ok = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/.test(name) && name.length <= 200 && !/\.[01]$/.test(name) && !name.includes('..');
-  if (!ok) {
-    throw new AtomicError('USAGE', `invalid container name "${name.replace(/[\n\r\0]/g, '?')}": use letters, digits, '.', '_', '-' and '@' (at most 200 characters, not ending in .0 or .1)`, {
-      suggestions: ['Pick a name with --name NAME.'],
-    });
-  }
+export function otherSlot(s: Slot): Slot {
+  return s === 0 ? 1 : 0;
 }
 
 /** The live slot's directory on this machine (follows NAME by name, so it works below a sysroot). */

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
 import type { ImageEntry } from '../image/catalog.js';
 import { layerCommits, readImageConfig } from '../image/catalog.js';
+import { storeExportsReader, rootfsExportsReader } from '../app/images/exports.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
 import { renderConfigJsonTemplate, renderUnitTemplate, renderTmpfilesTemplate, generateMissingBindTmpfiles } from '../render/render-files.js';
@@ -16,6 +17,7 @@ import { parseExportsManifest, type ExportsManifest } from '../render/exports-ma
 import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from './layout.js';
 import { writeInfo, type DeploymentInfo } from './info-file.js';
 import { writeDurable, syncFilesystem } from './slot-files.js';
+import { ensurePrivateDir } from './journal.js';
 import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
@@ -111,7 +113,9 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
   // replaced once the new one is complete, so a failed render leaves both slots as they were
   const stageDir = path.join(cp.stateDir, 'staging', `${cp.name}.${slot}`);
   fs.rmSync(stageDir, { recursive: true, force: true });
-  fs.mkdirSync(stageDir, { recursive: true, mode: 0o755 });
+  ensurePrivateDir(path.dirname(stageDir));
+  fs.mkdirSync(stageDir, { mode: 0o755 });
+  fs.chmodSync(stageDir, 0o755);
   try {
     return await buildSlot(ctx, inp, slotDir, stageDir);
   } finally {
@@ -131,18 +135,21 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     ctx.out.line(`The remote rootfs for this container is set to be ${remoteRootfs}`);
     // the deployment only points at the shared rootfs (as the target system sees it)
     fs.symlinkSync(hostView(ctx.paths.sysroot, remoteRootfs), path.join(stageDir, 'rootfs'));
-  } else {
-    await checkoutLayers(repo, await layerCommits(repo, inp.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
   }
+  // /exports is read from the store objects (or, for --rootfs, with lstat/O_NOFOLLOW), never through the checkout
+  const layers = remoteRootfs ? [] : await layerCommits(repo, inp.image);
+  const ex = remoteRootfs ? rootfsExportsReader(remoteRootfs) : await storeExportsReader(repo, layers);
+  const readExport = async (rel: string): Promise<string | null> => (await ex.read(rel))?.toString('utf8') ?? null;
+  const [mfText, serviceText, verbatim, tmpl, tmpfilesTmpl] = await Promise.all(['manifest.json', 'service.template', 'config.json', 'config.json.template', 'tmpfiles.template'].map(readExport));
+  if (!remoteRootfs) await checkoutLayers(repo, layers, rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
 
   faultPoint('prepare:checked-out');
   const exportsDir = path.join(rootfs, 'exports');
-  if (!fs.existsSync(exportsDir)) {
+  if (!ex.present) {
     ctx.out.line('Warning: /exports directory not found.  Default config files will be generated.');
     ctx.out.line(`Warning: You may want to modify \`${slotDir}/config.json\` before starting the service`);
   }
   let manifest: ExportsManifest | null = null;
-  const mfText = readText(path.join(exportsDir, 'manifest.json'));
   if (mfText !== null) {
     const r = parseExportsManifest(mfText, `${inp.imageName}: /exports/manifest.json`);
     manifest = r.manifest;
@@ -150,7 +157,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   }
   const hasService = !manifest?.noContainerService;
   const serviceTemplatePath = path.join(exportsDir, 'service.template');
-  const serviceTemplate = readText(serviceTemplatePath) ?? DEFAULT_SERVICE_TEMPLATE;
+  const serviceTemplate = serviceText ?? DEFAULT_SERVICE_TEMPLATE;
   const values = computeValues({
     name: cp.name,
     destDir: cp.slotView(inp.slot),
@@ -163,7 +170,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     setValues: inp.setValues,
     manifestDefaults: Object.fromEntries(Object.entries(manifest?.defaultValues ?? {}).map(([k, v]) => [k, String(v)])),
     serviceTemplate,
-    runtimeFeatures: runtimeFeatures(inp.runtime, userMode),
+    runtimeFeatures: runtimeFeatures(inp.runtime, userMode, cp.stateDir),
     runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
     home: process.env.HOME ?? '/root',
     atomicPath: process.argv[1] ?? 'atomic',
@@ -172,9 +179,7 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   // config.json: exports/config.json verbatim > config.json.template rendered > generated default
   let configText: string;
   let config: Record<string, unknown>;
-  const verbatim = readText(path.join(exportsDir, 'config.json'));
   const tmplPath = path.join(exportsDir, 'config.json.template');
-  const tmpl = readText(tmplPath);
   if (verbatim !== null) {
     configText = verbatim;
     try {
@@ -206,9 +211,8 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     exists: (p: string) => fs.existsSync(underRoot(ctx.paths.sysroot, p)),
   });
 
-  const unitText = hasService ? renderUnitTemplate(serviceTemplate, values, fs.existsSync(serviceTemplatePath) ? serviceTemplatePath : 'service.template (built-in default)') : null;
+  const unitText = hasService ? renderUnitTemplate(serviceTemplate, values, serviceText !== null ? serviceTemplatePath : 'service.template (built-in default)') : null;
   const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
-  const tmpfilesTmpl = readText(tmpfilesTmplPath);
   let tmpfilesText = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : generateMissingBindTmpfiles(missingBindSources, uid, gid);
   if (tmpfilesText.trim() === '') tmpfilesText = '';
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AtomicError } from '../util/errors.js';
+import { atomicWrite } from '../util/atomic-write.js';
 
 export interface RuntimeFeatures {
   systemdCgroup: boolean;
@@ -29,7 +30,8 @@ export function defaultRuntime(): string {
 }
 
 /** atomic's check: `<runtime> --version` must run, else "Cannot install the container: the runtime X is not installed". */
-export function checkRuntime(runtime: string): void {
+export function checkRuntime(runtime: string, cacheDir?: string): void {
+  if (cacheDir && cachedProbe(runtime, cacheDir)) return;
   const r = spawnSync(runtime, ['--version'], { stdio: 'ignore' });
   if (r.error || r.status === null) {
     throw new AtomicError('NOT_FOUND', `Cannot install the container: the runtime ${runtime} is not installed`, {
@@ -38,13 +40,72 @@ export function checkRuntime(runtime: string): void {
   }
 }
 
-export function runtimeFeatures(runtime: string, userMode: boolean): RuntimeFeatures {
-  const help = spawnSync(runtime, ['--help'], { encoding: 'utf8' });
-  const runHelp = spawnSync(runtime, ['run', '--help'], { encoding: 'utf8' });
-  return {
-    systemdCgroup: !userMode && `${help.stdout ?? ''}${help.stderr ?? ''}`.includes('--systemd-cgroup'),
-    pidFile: `${runHelp.stdout ?? ''}${runHelp.stderr ?? ''}`.includes('--pid-file'),
-  };
+export function runtimeFeatures(runtime: string, userMode: boolean, cacheDir?: string): RuntimeFeatures {
+  const cached = cacheDir ? cachedProbe(runtime, cacheDir) : null;
+  let f: RuntimeFeatures;
+  if (cached) f = cached;
+  else {
+    const help = spawnSync(runtime, ['--help'], { encoding: 'utf8' });
+    const runHelp = spawnSync(runtime, ['run', '--help'], { encoding: 'utf8' });
+    f = {
+      systemdCgroup: `${help.stdout ?? ''}${help.stderr ?? ''}`.includes('--systemd-cgroup'),
+      pidFile: `${runHelp.stdout ?? ''}${runHelp.stderr ?? ''}`.includes('--pid-file'),
+    };
+    // only what a runtime that runs (--help answered) said is worth remembering
+    if (cacheDir && help.status === 0) saveProbe(runtime, cacheDir, f);
+  }
+  return { systemdCgroup: !userMode && f.systemdCgroup, pidFile: f.pidFile };
+}
+
+/*
+ * Probe cache: what `--help` / `run --help` said about a runtime binary, in CACHE_DIR/runtime-probe.json
+ * (the store's state dir), keyed by the binary's real path, device, inode, size, mtime and ctime, so an
+ * install or update does not start the runtime three times just to read its help. Trusted only when
+ * it is a regular file of ours that nobody else can write; a replaced or upgraded binary misses.
+ */
+const PROBE_FILE = 'runtime-probe.json';
+
+function binaryKey(runtime: string): string | null {
+  if (!path.isAbsolute(runtime)) return null;
+  try {
+    const real = fs.realpathSync(runtime);
+    const st = fs.statSync(real);
+    if (!st.isFile()) return null;
+    return `${real}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return null;
+  }
+}
+
+function readProbes(cacheDir: string): Record<string, RuntimeFeatures> {
+  const file = path.join(cacheDir, PROBE_FILE);
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || st.uid !== (process.geteuid?.() ?? st.uid) || (st.mode & 0o022) !== 0 || st.size > 64 * 1024) return {};
+    const data = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+    return data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, RuntimeFeatures>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function cachedProbe(runtime: string, cacheDir: string): RuntimeFeatures | null {
+  const key = binaryKey(runtime);
+  const c = key ? readProbes(cacheDir)[key] : undefined;
+  return c && typeof c.systemdCgroup === 'boolean' && typeof c.pidFile === 'boolean' ? { systemdCgroup: c.systemdCgroup, pidFile: c.pidFile } : null;
+}
+
+function saveProbe(runtime: string, cacheDir: string, f: RuntimeFeatures): void {
+  const key = binaryKey(runtime);
+  if (!key) return;
+  try {
+    const all = readProbes(cacheDir);
+    const kept = Object.fromEntries(Object.entries(all).filter(([k]) => !k.startsWith(`${key.split(':')[0]}:`)).slice(-7));
+    fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    void atomicWrite(path.join(cacheDir, PROBE_FILE), JSON.stringify({ ...kept, [key]: f }) + '\n', { mode: 0o644, fsync: false }).catch(() => undefined);
+  } catch {
+    /* a cache: never fails the operation */
+  }
 }
 
 /**

@@ -2,11 +2,16 @@
  * The `--sysroot` prefix (ATOMIC_SYSROOT): how a host path maps to the directory we write below,
  * and back to the path the target system sees. Below both src/app and src/deploy.
  */
-import * as path from 'node:path';
+import { secureJoin } from '../util/safe-join.js';
 
-/** Join an absolute host path below the sysroot ('/' = no prefix). */
+/**
+ * An absolute host path below the sysroot ('/' = no prefix). Below a sysroot every existing
+ * component is resolved the way the target system sees it and never leaves the sysroot (a
+ * `var/run` or `etc/systemd/system` that is a symlink to the build host's own directory is
+ * followed inside the sysroot instead): util/safe-join.ts.
+ */
 export function underRoot(sysroot: string, p: string): string {
-  return sysroot === '/' ? p : path.join(sysroot, p);
+  return sysroot === '/' ? p : secureJoin(sysroot, p);
 }
 
 /** The path as the target system sees it (strip the sysroot prefix): used inside units, links, info. */

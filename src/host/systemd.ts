@@ -4,6 +4,10 @@
  * --root=DIR --create`; calls that need a running manager (daemon-reload, start, stop) are skipped
  * and queries report "inactive". `--user` mode adds `--user`. The binaries can be overridden
  * with $ATOMIC_SYSTEMCTL / $ATOMIC_SYSTEMD_TMPFILES (tests).
+ *
+ * Every unit method takes a full `NAME.service` unit name (callers get it from
+ * deploy/container-name.ts `unitName`) and refuses anything else: a bare name is resolved by
+ * systemctl to `NAME.target`, `NAME.socket`, ... when it has such a suffix.
  */
 import { spawnSync } from 'node:child_process';
 import { AtomicError } from '../util/errors.js';
@@ -15,6 +19,14 @@ export interface SystemdOptions {
   sysroot: string;
   user: boolean;
   echo: (line: string) => void;
+}
+
+/** Only `X.service` units are ever addressed (see the module comment). */
+function svc(unit: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\.service$/.test(unit)) {
+    throw new AtomicError('INTERNAL', `refusing to address the systemd unit ${JSON.stringify(unit)}: only NAME.service units of containers are managed`);
+  }
+  return unit;
 }
 
 export class Systemd {
@@ -51,23 +63,23 @@ export class Systemd {
     this.run(this.systemctl, [...this.base(), 'daemon-reload']);
   }
 
-  enable(name: string): void {
-    this.run(this.systemctl, [...this.base(), 'enable', name]);
+  enable(unit: string): void {
+    this.run(this.systemctl, [...this.base(), 'enable', svc(unit)]);
   }
 
-  disableNow(name: string): void {
-    if (this.offline) this.run(this.systemctl, [...this.base(), 'disable', name], true);
-    else this.run(this.systemctl, [...this.base(), 'disable', '--now', name], true);
+  disableNow(unit: string): void {
+    if (this.offline) this.run(this.systemctl, [...this.base(), 'disable', svc(unit)], true);
+    else this.run(this.systemctl, [...this.base(), 'disable', '--now', svc(unit)], true);
   }
 
-  start(name: string): void {
+  start(unit: string): void {
     if (this.offline) return;
-    this.run(this.systemctl, [...this.base(), 'start', name]);
+    this.run(this.systemctl, [...this.base(), 'start', svc(unit)]);
   }
 
-  stop(name: string, ignoreErrors = false): void {
+  stop(unit: string, ignoreErrors = false): void {
     if (this.offline) return;
-    this.run(this.systemctl, [...this.base(), 'stop', name], ignoreErrors);
+    this.run(this.systemctl, [...this.base(), 'stop', svc(unit)], ignoreErrors);
   }
 
   tmpfilesCreate(file: string): void {
@@ -79,21 +91,21 @@ export class Systemd {
   }
 
   /** Forget a failed state of a unit that is gone (quiet; after uninstall). */
-  resetFailed(name: string): void {
+  resetFailed(unit: string): void {
     if (this.offline) return;
-    spawnSync(this.systemctl, [...this.base(), 'reset-failed', name], { stdio: 'ignore' });
+    spawnSync(this.systemctl, [...this.base(), 'reset-failed', svc(unit)], { stdio: 'ignore' });
   }
 
   /** Quiet query (not echoed), like atomic's is-active / is-failed. */
-  state(name: string): UnitState {
+  state(unit: string): UnitState {
     if (this.offline) return 'inactive';
-    const r = spawnSync(this.systemctl, [...this.base(), 'is-active', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const r = spawnSync(this.systemctl, [...this.base(), 'is-active', svc(unit)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const s = (r.stdout ?? '').trim();
     if (s === 'active' || s === 'inactive' || s === 'failed' || s === 'activating' || s === 'deactivating') return s;
     return r.error ? 'unknown' : 'inactive';
   }
 
-  isActive(name: string): boolean {
-    return this.state(name) === 'active';
+  isActive(unit: string): boolean {
+    return this.state(unit) === 'active';
   }
 }

@@ -180,15 +180,3 @@ export function defaultSystemName(image: string): string {
   const p = parseImageName(s);
   return p.tag === 'latest' ? p.image : `${p.image}-${p.tag}`;
 }
-
-/**
- * A system container name: used in paths (CK/NAME.0), unit names and ExecStart lines, so only
- * `[A-Za-z0-9_.@-]`, starting with an alphanumeric or '_', at most 255 characters.
- */
-export function validateSystemName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0) throw usage('The container name is empty');
-  if (name.length > MAX_NAME_LENGTH) throw usage(`The container name "${name.slice(0, 40)}..." is too long (${name.length} characters, the limit is ${MAX_NAME_LENGTH})`);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/.test(name)) {
-    throw usage(`The container name ${JSON.stringify(name)} is not valid`, 'Use letters, digits, "_", ".", "@" and "-" only, starting with a letter, digit or "_"; choose one with --name.');
-  }
-}

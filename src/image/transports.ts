@@ -1,13 +1,11 @@
 /**
  * Transport registry: SRC string (or parsed reference) → ImageSource. The pull logic only sees
  * the ImageSource interface; adding a transport means a new reference variant and a case here.
+ * Each transport is loaded when used (an install from the store loads none of them).
  */
 import { AtomicError } from '../util/errors.js';
 import { describeReference, parseImageReference, type ImageReference } from './reference.js';
-import { openOciLayout } from './transports/oci-layout.js';
-import { openOciArchive } from './transports/oci-archive.js';
-import { openDockerArchive } from './transports/docker-archive.js';
-import { openRegistrySource, type RegistrySourceOptions } from './registry/source.js';
+import type { RegistrySourceOptions } from './registry/source.js';
 import type { ImageSource, OpenSourceOptions } from './source.js';
 
 export interface OpenImageSourceOptions extends OpenSourceOptions {
@@ -21,13 +19,13 @@ export async function openImageSource(ref: string | ImageReference, opts: OpenIm
   const r = typeof ref === 'string' ? parseImageReference(ref, { cwd: opts.cwd }) : ref;
   switch (r.transport) {
     case 'oci':
-      return openOciLayout(r, { platform: opts.platform });
+      return (await import('./transports/oci-layout.js')).openOciLayout(r, { platform: opts.platform });
     case 'oci-archive':
-      return openOciArchive(r, { platform: opts.platform });
+      return (await import('./transports/oci-archive.js')).openOciArchive(r, { platform: opts.platform });
     case 'docker-archive':
-      return openDockerArchive(r);
+      return (await import('./transports/docker-archive.js')).openDockerArchive(r);
     case 'registry':
-      return openRegistrySource(r, { ...opts.registry, platform: opts.platform, onWarning: opts.onWarning });
+      return (await import('./registry/source.js')).openRegistrySource(r, { ...opts.registry, platform: opts.platform, onWarning: opts.onWarning });
     case 'docker-daemon':
       throw new AtomicError('NOT_SUPPORTED', `pulling from the local docker daemon ("${describeReference(r)}") is not supported`, {
         ref: r.raw,

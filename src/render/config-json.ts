@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import AjvDraft04Module from 'ajv-draft-04';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { AtomicError } from '../util/errors.js';
+import { validatorFor, type SchemaSet } from './schema-validators.js';
 
 /* ------------------------------------------------------------------------------------------ */
 /* Types (the subset we build or inspect; everything else passes through untouched)           */
@@ -293,28 +293,27 @@ export function runtimeSpecSchemaDir(env: NodeJS.ProcessEnv = process.env): stri
   });
 }
 
-type AjvCtor = new (opts?: Record<string, unknown>) => {
-  addSchema(schema: object, key?: string): unknown;
-  getSchema(key: string): ValidateFunction | undefined;
-};
-const AjvDraft04 = ((AjvDraft04Module as unknown as { default?: unknown }).default ?? AjvDraft04Module) as unknown as AjvCtor;
-
 const SCHEMA_BASE = 'https://atomic-sc.invalid/oci-runtime-spec/';
 const validators = new Map<string, ValidateFunction>();
 
-/** The compiled validator of the runtime-spec `config-schema.json` (all files of the dir registered by id). */
-export function runtimeConfigValidator(dir: string = runtimeSpecSchemaDir()): ValidateFunction {
-  const cached = validators.get(dir);
-  if (cached) return cached;
-  const ajv = new AjvDraft04({ allErrors: true, strict: false, validateFormats: false });
+/** The runtime-spec schemas of DIR as one set (every file registered by id), validating with config-schema.json. */
+export function runtimeSpecSchemaSet(dir: string): SchemaSet {
+  const schemas: Record<string, unknown>[] = [];
   for (const f of fs.readdirSync(dir).sort()) {
     if (!f.endsWith('.json')) continue;
     const schema = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Record<string, unknown>;
     delete schema.$schema; // draft-04 is the instance's default meta-schema
     schema.id = SCHEMA_BASE + f;
-    ajv.addSchema(schema);
+    schemas.push(schema);
   }
-  const v = ajv.getSchema(SCHEMA_BASE + ROOT_SCHEMA);
+  return { key: 'oci-runtime-config', draft: '04', options: { allErrors: true, strict: false, validateFormats: false }, schemas, rootId: SCHEMA_BASE + ROOT_SCHEMA };
+}
+
+/** The validator of the runtime-spec `config-schema.json` (compiled at build time for the shipped schemas). */
+export function runtimeConfigValidator(dir: string = runtimeSpecSchemaDir()): ValidateFunction {
+  const cached = validators.get(dir);
+  if (cached) return cached;
+  const v = validatorFor(runtimeSpecSchemaSet(dir));
   if (!v) throw new AtomicError('INTERNAL', `The OCI runtime-spec schema ${path.join(dir, ROOT_SCHEMA)} could not be compiled`);
   validators.set(dir, v);
   return v;

@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import AjvModule from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { AtomicError } from '../util/errors.js';
 import { formatSchemaErrors } from './config-json.js';
+import { validatorFor, type SchemaSet } from './schema-validators.js';
 
 export interface ExportsManifest {
   /** `version` as written (informational), or null. */
@@ -44,15 +44,15 @@ export function exportsManifestSchemaPath(): string {
   }
 }
 
-type AjvCtor = new (opts?: Record<string, unknown>) => { compile(schema: object): ValidateFunction };
-const Ajv = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as unknown as AjvCtor;
+/** schemas/exports-manifest.schema.json as a schema set (compiled at build time, scripts/gen-validators.mjs). */
+export function exportsManifestSchemaSet(): SchemaSet {
+  const schema = JSON.parse(fs.readFileSync(exportsManifestSchemaPath(), 'utf8')) as Record<string, unknown>;
+  return { key: 'exports-manifest', draft: '07', options: { allErrors: true, strict: false }, schemas: [schema] };
+}
 
 let validator: ValidateFunction | undefined;
 function manifestValidator(): ValidateFunction {
-  if (!validator) {
-    const schema = JSON.parse(fs.readFileSync(exportsManifestSchemaPath(), 'utf8')) as object;
-    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
-  }
+  if (!validator) validator = validatorFor(exportsManifestSchemaSet()) as ValidateFunction;
   return validator;
 }
 

@@ -239,6 +239,24 @@ async function removeTree(p: string, keepRoot: boolean): Promise<void> {
   }
 }
 
+/**
+ * A file the image made writable by group or others is checked out as a copy, not a hardlink:
+ * through a hardlink, anyone allowed to write it would change the store object and every other
+ * deployment sharing it (the real `ostree checkout -H` has this flaw). The copy keeps the
+ * object's owner and mode (so the container sees what the image says); xattrs are not copied.
+ */
+function groupOtherWritable(objectFile: string): boolean {
+  const st = fs.lstatSync(objectFile);
+  return st.isFile() && (st.mode & 0o022) !== 0;
+}
+
+function copyObject(objectFile: string, dest: string, userMode: boolean): void {
+  const st = fs.lstatSync(objectFile);
+  fs.copyFileSync(objectFile, dest, fs.constants.COPYFILE_EXCL);
+  if (!userMode && (st.uid !== EUID || st.gid !== EGID)) fs.chownSync(dest, st.uid, st.gid);
+  fs.chmodSync(dest, st.mode & 0o7777);
+}
+
 /** Union-checkout `commits` (bottom first) into `dest`; see the module comment. */
 export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest: string, opts: { userMode?: boolean; onWarning?: (msg: string) => void } = {}): Promise<{ files: number; dirs: number; symlinks: number }> {
   const userMode = opts.userMode ?? false;
@@ -329,6 +347,9 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   // listings afterwards.
   const bareUser = repo.mode === 'bare-user';
   const links = new Map<string, string | null>();
+  /** Objects whose file is writable by group or others: checked out as copies (see groupOtherWritable). */
+  const writable = new Set<string>();
+  const writableCache = new Map<string, boolean>();
   if (bareUser) {
     const sums = new Set<Checksum>();
     const collect = (d: UDir) => {
@@ -341,7 +362,9 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
     try {
       await pool([...sums], async (c) => {
         const fo = await repo.readFileMeta(c);
-        links.set(c, (fo.meta.mode & 0o170000) === 0o120000 ? fo.meta.symlinkTarget : null);
+        const isLink = (fo.meta.mode & 0o170000) === 0o120000;
+        links.set(c, isLink ? fo.meta.symlinkTarget : null);
+        if (!isLink && (fo.meta.mode & 0o022) !== 0) writable.add(c);
       });
     } catch (e) {
       throw checkoutError(target, 'read objects', e);
@@ -363,6 +386,12 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
   const counts = { files: 0, dirs: 0, symlinks: 0 };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
+    const isWritable = (c: Checksum): boolean => {
+      if (bareUser) return writable.has(c);
+      let w = writableCache.get(c);
+      if (w === undefined) writableCache.set(c, (w = groupOtherWritable(objectPath(c))));
+      return w;
+    };
     // Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse).
     const pending: Array<{ p: string; m: DirMeta; mode: number }> = [];
     const listed: string[] = [];
@@ -389,7 +418,8 @@ export async function checkoutLayers(repo: OstreeRepo, commits: Checksum[], dest
           fs.symlinkSync(link, cp);
         } else {
           if (bareUser) counts.files++;
-          fs.linkSync(objectPath(child.checksum), cp);
+          if (isWritable(child.checksum)) copyObject(objectPath(child.checksum), cp, userMode);
+          else fs.linkSync(objectPath(child.checksum), cp);
         }
       }
       for (const [cp, child] of subdirs) make(child, cp, false);

@@ -10,6 +10,7 @@
  * JS representation: b → boolean; y n q i u h d → number; x t → bigint; s o g → string;
  * ay → Buffer; a<T> → T[]; {KV} and (…) → arrays of members; v → { type, value }; m<T> → null | T.
  */
+import { isUtf8 } from 'node:buffer';
 
 export class GVariantError extends Error {
   constructor(message: string) {
@@ -315,6 +316,8 @@ function read(t: GType, b: Buffer, s: number, e: number, le: boolean): unknown {
       if (len === 0 || b[e - 1] !== 0) throw corrupt(t, 'string not NUL-terminated');
       const str = b.toString('utf8', s, e - 1);
       if (str.includes('\0')) throw corrupt(t, 'embedded NUL in string');
+      // GVariant strings are UTF-8 (a non-normal variant otherwise); toString() would hide bad bytes as U+FFFD
+      if (str.includes('\uFFFD') && !isUtf8(b.subarray(s, e - 1))) throw corrupt(t, 'string is not valid UTF-8');
       return str;
     }
     case 'v': {

@@ -166,9 +166,26 @@ export function encodeDirTree(t: DirTree): Buffer {
   ]);
 }
 
+/**
+ * Why `name` cannot be a dirtree entry (ostree's `ot_util_filename_validate`: not empty, not `.`
+ * or `..`, no `/`; NUL and invalid UTF-8 are refused by the GVariant decoder), or null.
+ */
+export function dirtreeNameProblem(name: string): string | null {
+  if (name === '') return 'an empty name';
+  if (name === '.' || name === '..') return `the name "${name}"`;
+  if (name.includes('/')) return `the name ${JSON.stringify(name)} contains "/"`;
+  if (name.includes('\0')) return `the name ${JSON.stringify(name)} contains a NUL byte`;
+  return null;
+}
+
 export function decodeDirTree(data: Buffer): DirTree {
   return decodeOrCorrupt('dirtree', () => {
     const [files, dirs] = deserialize(DIRTREE_TYPE, data) as [Array<[string, Buffer]>, Array<[string, Buffer, Buffer]>];
+    // every name becomes a path component of a checkout: refuse what would leave the directory
+    for (const [name] of [...files, ...dirs]) {
+      const why = dirtreeNameProblem(name);
+      if (why) throw new GVariantError(`invalid entry name: ${why}`);
+    }
     return {
       files: files.map(([name, c]) => ({ name, checksum: bytesToChecksum(c, `dirtree entry "${name}"`) })),
       dirs: dirs.map(([name, tree, meta]) => ({ name, tree: bytesToChecksum(tree, `dirtree entry "${name}"`), meta: bytesToChecksum(meta, `dirtree entry "${name}"`) })),

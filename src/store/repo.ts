@@ -47,6 +47,22 @@ async function readXattrs(p: string): Promise<Xattr[]> {
   return out;
 }
 
+/**
+ * objects/ is closed to everyone but its owner (0700): an image may carry group/other-writable
+ * files, and their objects keep that mode; nobody else may reach them through the store (checkouts
+ * of such files are copies, see store/checkout.ts). Tightened on every open for writing by the
+ * owner; the real ostree reads the repo as before.
+ */
+function closeObjectsDir(repo: string): void {
+  try {
+    const p = path.join(repo, K.OBJECTS_DIR);
+    const st = fs.lstatSync(p);
+    if (st.isDirectory() && st.uid === (process.geteuid?.() ?? -1) && (st.mode & 0o077) !== 0) fs.chmodSync(p, 0o700);
+  } catch {
+    /* not ours or absent: left as it is */
+  }
+}
+
 export class OstreeRepo {
   private constructor(readonly path: string, readonly mode: RepoMode) {}
 
@@ -75,9 +91,13 @@ export class OstreeRepo {
   /** Open, or create exactly like `ostree init --mode=MODE`. An existing repo keeps its own mode. */
   static async openOrCreate(repoPath: string, mode: 'bare' | 'bare-user'): Promise<OstreeRepo> {
     const abs = path.resolve(repoPath);
-    if (fs.existsSync(path.join(abs, K.CONFIG_FILE))) return OstreeRepo.open(abs);
+    if (fs.existsSync(path.join(abs, K.CONFIG_FILE))) {
+      closeObjectsDir(abs);
+      return OstreeRepo.open(abs);
+    }
     const init = async (dir: string) => {
       for (const d of K.INIT_DIRS) await fsp.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
+      await fsp.chmod(path.join(dir, K.OBJECTS_DIR), 0o700);
       await atomicWrite(path.join(dir, K.CONFIG_FILE), K.configText(mode), { mode: 0o644 });
     };
     try {

@@ -12,6 +12,7 @@ export const EXIT = {
   LOCK_BUSY: 4,
   INTEGRITY: 5,
   UNSAFE_INPUT: 6,
+  POLICY: 7,
 } as const;
 
 export type ErrorCode =
@@ -44,7 +45,9 @@ export type ErrorCode =
   | 'RENDER_UNSAFE_VALUE'
   | 'RENDER_INVALID_JSON'
   | 'SCHEMA_INVALID'
-  | 'IMAGE_LABEL_MISSING';
+  | 'IMAGE_LABEL_MISSING'
+  | 'POLICY_INVALID'
+  | 'POLICY_REJECTED';
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   USAGE: EXIT.USAGE,
@@ -62,6 +65,8 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   RENDER_UNSAFE_VALUE: EXIT.USAGE,
   RENDER_INVALID_JSON: EXIT.USAGE,
   SCHEMA_INVALID: EXIT.FAILURE,
+  POLICY_INVALID: EXIT.POLICY,
+  POLICY_REJECTED: EXIT.POLICY,
 };
 
 export interface AtomicErrorOptions {

@@ -61,7 +61,7 @@ describe('system: generated units under a real systemd with real runc', function
       const out = ok(atomicHost(['install', '--system', '--name', NAME, '--set', 'RECEIVER=Mars', '--set', `PORT=${P1}`, `docker://${reg!.host}/fixtures/systest`]), 'install');
       assert.match(out, /^systemctl daemon-reload$/m);
       assert.match(out, /^systemd-tmpfiles --create \/etc\/tmpfiles\.d\/hello\.conf$/m);
-      assert.match(out, /^systemctl enable hello$/m);
+      assert.match(out, /^systemctl enable hello\.service$/m);
       const unit = fs.readFileSync('/etc/systemd/system/hello.service', 'utf8');
       // the hardened foreground form (src/render/values.ts, docs/reliability.md)
       assert.match(unit, /^ExecStart=\/bin\/sh -c '\S*runc --systemd-cgroup delete -f hello >\/dev\/null 2>&1; exec \S*runc --systemd-cgroup run hello'$/m);
@@ -164,7 +164,7 @@ describe('system: generated units under a real systemd with real runc', function
 
     it('uninstall stops and removes everything; the store fscks clean with the real ostree', async () => {
       const out = ok(atomicHost(['uninstall', NAME]), 'uninstall');
-      assert.match(out, /^systemctl disable --now hello$/m);
+      assert.match(out, /^systemctl disable --now hello\.service$/m);
       assert.ok(await waitClosed(P1), 'port closed');
       assert.deepEqual(leftovers(NAME), []);
       assert.ok(!fs.existsSync('/etc/tmpfiles.d/hello.conf'));

@@ -27,6 +27,11 @@ export function scanDeployments(checkoutRoot: string): DeploymentInfoRef[] {
     const m = /^(.+)\.([01])$/.exec(n);
     if (!m || n.startsWith('.')) continue;
     try {
+      if (!fs.lstatSync(path.join(checkoutRoot, n)).isDirectory()) continue; // a link named NAME.N is the container NAME.N, not a slot
+    } catch {
+      continue;
+    }
+    try {
       const info = JSON.parse(fs.readFileSync(path.join(checkoutRoot, n, 'info'), 'utf8')) as Record<string, unknown>;
       out.push({
         name: m[1],

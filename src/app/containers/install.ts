@@ -3,11 +3,13 @@
  * a per-container lock, a journal, and a full undo on failure (nothing of the container remains).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
 import { prepareSlot } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, validateContainerName, type ContainerPaths } from '../../deploy/layout.js';
+import { containerPaths, type ContainerPaths } from '../../deploy/layout.js';
+import { validateContainerName, unitName, slotCollision } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../../deploy/journal.js';
 import { removeHostfs } from '../../deploy/hostfs.js';
 import { removeDurable, exists } from '../../deploy/slot-files.js';
@@ -30,8 +32,8 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
   const name = o.name ?? defaultSystemName(o.image);
   validateContainerName(name);
   const runtime = chooseRuntime(ctx, o.runtime);
-  checkRuntime(runtime);
   const cp = containerPaths(ctx.paths, name);
+  checkRuntime(runtime, cp.stateDir);
   return withDeployLocks(ctx, cp, 'install', () => installLocked(ctx, o, cp, name, setValues, runtime));
 }
 
@@ -39,10 +41,12 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
   {
     const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
+    refuseCollision(cp);
     if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
       ctx.out.line(`${name} already present`);
       return { name, installed: false };
     }
+    refuseForeignSlots(cp);
     const { image, name: imageName } = await ensureImage(ctx, o.image);
     for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
       if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
@@ -63,6 +67,50 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
   }
 }
 
+/**
+ * Before anything is written: `name` must not collide with another container's link or slots
+ * (`app` vs `app.0`), and CK/NAME.0 / CK/NAME.1 must not hold anything (an install never deletes
+ * a directory it did not create; an empty one is reused).
+ */
+function refuseCollision(cp: ContainerPaths): void {
+  const other = slotCollision(cp.checkoutRoot, cp.name);
+  if (other !== null) {
+    const [slotOwner, slotName] = other.length < cp.name.length ? [other, cp.name] : [cp.name, other];
+    throw new AtomicError('USAGE', `Cannot install ${cp.name}: it collides with the installed container ${other} (${path.join(cp.checkoutRoot, slotName)} is ${slotOwner === other ? `a deployment of ${other}` : `the link of ${other}`})`, {
+      suggestions: [`Install under another name with --name, or uninstall ${other} first (atomic uninstall ${other}).`],
+    });
+  }
+  let link: fs.Stats | null = null;
+  try {
+    link = fs.lstatSync(cp.link);
+  } catch {
+    link = null;
+  }
+  if (link !== null && !link.isSymbolicLink()) {
+    throw new AtomicError('USAGE', `Cannot install ${cp.name}: ${cp.link} exists and is not a container link`, {
+      suggestions: [`Move ${cp.link} away (atomic did not create it) or install under another name with --name.`],
+    });
+  }
+}
+
+function refuseForeignSlots(cp: ContainerPaths): void {
+  for (const s of [0, 1] as const) {
+    const dir = cp.slotDir(s);
+    let entries: string[];
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) entries = ['(not a directory)'];
+      else entries = fs.readdirSync(dir);
+    } catch {
+      continue; // absent
+    }
+    if (entries.length > 0) {
+      throw new AtomicError('USAGE', `Cannot install ${cp.name}: ${dir} already exists and is not empty, and it is not a deployment of an installed container`, {
+        suggestions: [`Move ${dir} away (it was not created by this installation) or install under another name with --name.`],
+      });
+    }
+  }
+}
+
 /** Remove every trace of a failed install (host files it created, link, slots, journal). */
 async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
   const j = readJournal(cp.journal);
@@ -74,12 +122,12 @@ async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
   }
   if (exists(cp.hostUnit)) {
     try {
-      sd.disableNow(cp.name);
+      sd.disableNow(unitName(cp.name));
     } catch {
       /* best effort */
     }
   }
-  for (const f of j?.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '0' });
+  for (const f of j?.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
   await removeDurable(cp.link);
   await removeDurable(cp.hostUnit);
   await removeDurable(cp.hostTmpfiles);

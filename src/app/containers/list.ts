@@ -2,10 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { systemdFor } from '../../deploy/activate-slot.js';
-import { recoverInterrupted } from '../../deploy/container-ops.js';
-import { containerPaths, liveSlotDir } from '../../deploy/layout.js';
+import type { Systemd } from '../../host/systemd.js';
+import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../../cli/format.js';
+import { unitName, isValidContainerName } from '../../deploy/container-name.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
 
@@ -40,19 +40,28 @@ function displayImage(image: string): string {
   return colon > slash ? bare : `${bare}:latest`;
 }
 
-function scan(ctx: AppContext, root: string): ContainerRow[] {
-  let names: string[];
+function entries(root: string): string[] {
   try {
-    names = fs.readdirSync(root);
+    return fs.readdirSync(root).filter((n) => !n.startsWith('.'));
   } catch {
     return [];
   }
-  const sd = systemdFor(ctx);
+}
+
+/** `links`: the checkout root, where a container is the NAME link (NAME.0/NAME.1 directories are slots, but a link named `app.0` is the container app.0); else preinstalled directories. */
+function scan(ctx: AppContext, root: string, names: string[], sd: Systemd, links: boolean): ContainerRow[] {
   const rows: ContainerRow[] = [];
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue;
-    const m = /^(.+)\.[01]$/.exec(n);
-    if (m) continue; // slots are reached through their NAME link; a slot without one is a leftover, not a container
+    if (links) {
+      // slots are reached through their NAME link; a slot without one is a leftover, not a container
+      try {
+        if (!fs.lstatSync(path.join(root, n)).isSymbolicLink()) continue;
+      } catch {
+        continue;
+      }
+    }
+    if (!isValidContainerName(n)) continue;
     const p = liveSlotDir(containerPaths(ctx.paths, n)) ?? path.join(root, n);
     let info: Record<string, unknown>;
     try {
@@ -71,7 +80,7 @@ function scan(ctx: AppContext, root: string): ContainerRow[] {
     let state: string;
     if (!hasService) state = 'no service';
     else {
-      const s = sd.state(n);
+      const s = sd.state(unitName(n));
       state = s === 'active' ? 'running' : s === 'failed' ? 'failed' : s === 'activating' ? 'activating' : 'inactive';
     }
     rows.push({
@@ -103,9 +112,16 @@ function filterValue(r: ContainerRow, k: string): string {
 }
 
 export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
-  await recoverInterrupted(ctx);
+  // The deploy machinery (and all it loads) only when there is something to recover or list:
+  // a list on an empty host stays a start-up-time command.
+  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/container-ops.js')).recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
-  let rows = [...scan(ctx, ctx.paths.checkoutRoot), ...scan(ctx, ctx.paths.preinstalledRoot)];
+  const found = [ctx.paths.checkoutRoot, ctx.paths.preinstalledRoot].map((root) => [root, entries(root)] as const);
+  let rows: ContainerRow[] = [];
+  if (found.some(([, names]) => names.length > 0)) {
+    const sd = (await import('../../deploy/activate-slot.js')).systemdFor(ctx);
+    for (const [root, names] of found) rows.push(...scan(ctx, root, names, sd, root === ctx.paths.checkoutRoot));
+  }
   if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');
   rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
   if (o.json) return { lines: [JSON.stringify(rows, null, 4)], rows };

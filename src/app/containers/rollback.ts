@@ -6,11 +6,16 @@ import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, slotUnitCopy } from '../../deploy/layout.js';
 import { lockContainer } from '../../deploy/container-lock.js';
 import { readInfo } from '../../deploy/info-file.js';
+import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
 import { AtomicError } from '../../util/errors.js';
+import { recheckStoredTrust } from '../../image/trust/check.js';
+import { trustSettings } from '../../image/trust/policy.js';
+import type { Checksum } from '../../store/types.js';
 
 export async function rollbackContainer(ctx: AppContext, name: string): Promise<{ slotDir: string }> {
+  validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
   const lock = await lockContainer(cp);
   try {
@@ -28,8 +33,9 @@ export async function rollbackContainer(ctx: AppContext, name: string): Promise<
     if (info['has-container-service'] !== false && !exists(slotUnitCopy(dir, name))) {
       throw new AtomicError('STORE_CORRUPT', `Error: Cannot find systemd service file for previous version. The previous checkout at ${dir} may be corrupted.`);
     }
+    await recheckDeployment(ctx, name, info['ostree-commit'], info.image);
     ctx.out.line(`Rolling back container ${name} to the checkout at ${dir}`);
-    const wasActive = systemdFor(ctx).isActive(name);
+    const wasActive = systemdFor(ctx).isActive(unitName(name));
     const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
     await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
     await clearJournal(cp.journal);
@@ -37,4 +43,26 @@ export async function rollbackContainer(ctx: AppContext, name: string): Promise<
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The previous deployment's image must still satisfy the signature policy (checked offline with
+ * the signatures stored with it): a policy that no longer trusts it refuses the rollback, unless
+ * --insecure-policy.
+ */
+async function recheckDeployment(ctx: AppContext, name: string, commitText: string | undefined, image: string): Promise<void> {
+  const settings = trustSettings(ctx);
+  if (settings.insecurePolicy) {
+    ctx.out.line(`Signature policy not checked for the rollback of ${name}: --insecure-policy`);
+    return;
+  }
+  const repo = await ctx.repoIfExists();
+  const commit = commitText ? (commitText as Checksum) : undefined;
+  const have = repo && commit ? await repo.readCommit(commit).then(() => true, () => false) : false;
+  if (!repo || !commit || !have) {
+    throw new AtomicError('POLICY_REJECTED', `rollback of ${name} refused: the image of the previous deployment (${image}, commit ${commit || 'unknown'}) is no longer in the store, so its signatures cannot be checked`, {
+      suggestions: [`Pull ${image} again, or pass --insecure-policy to roll back without the signature check.`],
+    });
+  }
+  await recheckStoredTrust(repo, commit, image, { settings, onLine: (l) => ctx.out.line(l), what: `rollback of ${name}` });
 }

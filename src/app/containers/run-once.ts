@@ -28,6 +28,7 @@ import { parseExportsManifest } from '../../render/exports-manifest.js';
 import { runtimeFeatures, checkRuntime } from '../../host/runtime.js';
 import { Systemd } from '../../host/systemd.js';
 import { AtomicError } from '../../util/errors.js';
+import { storeExportsReader } from '../images/exports.js';
 
 export interface RunOnceOptions {
   image: ImageEntry;
@@ -99,9 +100,13 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
   const gid = process.getgid?.() ?? 0;
   const userMode = ctx.paths.userMode;
   const rootfs = path.join(work, 'rootfs');
-  await checkoutLayers(repo, await layerCommits(repo, o.image), rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
+  const layers = await layerCommits(repo, o.image);
+  // /exports from the store objects, symlinks refused (as install does), never through the checkout
+  const ex = await storeExportsReader(repo, layers);
+  const readExport = async (rel: string): Promise<string | null> => (await ex.read(rel))?.toString('utf8') ?? null;
+  await checkoutLayers(repo, layers, rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
   const exportsDir = path.join(rootfs, 'exports');
-  const mfText = readText(path.join(exportsDir, 'manifest.json'));
+  const mfText = await readExport('manifest.json');
   let defaults: Record<string, string> = {};
   if (mfText !== null) {
     const r = parseExportsManifest(mfText, `${o.imageName}: /exports/manifest.json`);
@@ -119,7 +124,7 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
     gid,
     setValues: o.setValues,
     manifestDefaults: defaults,
-    serviceTemplate: readText(path.join(exportsDir, 'service.template')) ?? DEFAULT_SERVICE_TEMPLATE,
+    serviceTemplate: (await readExport('service.template')) ?? DEFAULT_SERVICE_TEMPLATE,
     runtimeFeatures: runtimeFeatures(o.runtime, userMode),
     runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
     home: process.env.HOME ?? '/root',
@@ -127,9 +132,9 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
   });
 
   let config: OciRuntimeConfig;
-  const verbatim = readText(path.join(exportsDir, 'config.json'));
+  const verbatim = await readExport('config.json');
   const tmplPath = path.join(exportsDir, 'config.json.template');
-  const tmpl = readText(tmplPath);
+  const tmpl = await readExport('config.json.template');
   if (verbatim !== null) {
     try {
       config = JSON.parse(verbatim) as OciRuntimeConfig;
@@ -171,7 +176,7 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
   fs.writeFileSync(path.join(work, 'config.json'), JSON.stringify(config, null, 4) + '\n', { mode: 0o644 });
 
   const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
-  const tmpfilesTmpl = readText(tmpfilesTmplPath);
+  const tmpfilesTmpl = await readExport('tmpfiles.template');
   const tmpfiles = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : '';
   return { config, tmpfiles };
 }

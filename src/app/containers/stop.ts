@@ -1,7 +1,8 @@
 /** `atomic stop NAME` (§1.12): `systemctl stop NAME` for an installed system container. */
 import type { AppContext } from '../context.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, currentSlot, validateContainerName } from '../../deploy/layout.js';
+import { containerPaths, currentSlot } from '../../deploy/layout.js';
+import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { AtomicError } from '../../util/errors.js';
 
 export async function stopContainer(ctx: AppContext, name: string): Promise<void> {
@@ -12,5 +13,5 @@ export async function stopContainer(ctx: AppContext, name: string): Promise<void
   }
   const sd = systemdFor(ctx);
   if (sd.offline) throw new AtomicError('NOT_SUPPORTED', `cannot stop ${name} with --sysroot: there is no running systemd for an offline root`);
-  sd.stop(name);
+  sd.stop(unitName(name));
 }

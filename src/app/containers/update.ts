@@ -12,6 +12,7 @@ import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../../deploy/layout.js';
 import { readInfo } from '../../deploy/info-file.js';
+import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { AtomicError } from '../../util/errors.js';
 
@@ -22,6 +23,7 @@ export interface UpdateOptions {
 }
 
 export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promise<{ updated: boolean }> {
+  validateContainerName(o.name);
   const newValues = parseSetValues(o.set);
   const cp = containerPaths(ctx.paths, o.name);
   if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
@@ -60,7 +62,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     if (info.remote) ctx.out.line('Updating a container with a remote rootfs. Only changes to config will be applied.');
     const next = otherSlot(cur);
     ctx.out.line(`Extracting to ${cp.slotDir(next)}`);
-    const wasActive = systemdFor(ctx).isActive(o.name);
+    const wasActive = systemdFor(ctx).isActive(unitName(o.name));
     const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {

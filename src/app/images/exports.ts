@@ -1,9 +1,13 @@
 /**
  * The `/exports` tree of an image as the union of its layers (upper layers win, `.wh.NAME`
  * removes a lower entry, `.wh..wh..opq` clears the directory), read straight from the store
- * without a checkout. Used by `images info` (template variables) and label handling.
+ * without a checkout. Used by `images info` (template variables), label handling and install
+ * (which renders from these bytes, never from the checkout).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { OstreeRepo } from '../../store/repo.js';
+import { AtomicError } from '../../util/errors.js';
 import type { Checksum } from '../../store/types.js';
 import { lookupPath, readContentObject } from '../../store/commit-path.js';
 import { identifiers } from '../../render/python-template.js';
@@ -95,4 +99,91 @@ export async function templateVariables(repo: OstreeRepo, layers: Checksum[]): P
     else withoutDefault.push(v);
   }
   return { withDefault, withoutDefault };
+}
+
+/** Reads the /exports files install renders from (manifest.json, templates, config.json). */
+export interface ExportsReader {
+  /** /exports exists (as a directory). */
+  present: boolean;
+  /** The file's bytes, null when absent; a symlink is refused. */
+  read(rel: string): Promise<Buffer | null>;
+}
+
+const EXPORTS_LIMIT = 4 << 20;
+
+function symlinkRefused(rel: string): AtomicError {
+  return new AtomicError('UNSAFE_PATH', `${rel} in the image is a symbolic link; atomic does not read /exports files through links (it could copy a host file into the unit or config)`, {
+    suggestions: ['Fix the image: put the file itself in /exports.'],
+  });
+}
+
+/** What `/exports` is in the union of the layers (top layer first). */
+async function exportsRootKind(repo: OstreeRepo, layers: Checksum[]): Promise<'dir' | 'symlink' | 'file' | 'absent'> {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const root = await lookupPath(repo, layers[i]!, '/');
+    if (root?.kind !== 'dir') continue;
+    const t = await repo.readDirTree(root.tree);
+    if (t.dirs.some((d) => d.name === 'exports')) return 'dir';
+    const f = t.files.find((x) => x.name === 'exports');
+    if (f) return ((await repo.readFileMeta(f.checksum)).meta.mode & 0o170000) === 0o120000 ? 'symlink' : 'file';
+    if (t.files.some((x) => x.name === WH + 'exports' || x.name === OPQ)) return 'absent';
+  }
+  return 'absent';
+}
+
+/**
+ * /exports of an image read from the store objects (never through a checkout, whose files a
+ * symlink could redirect to the host): an /exports that is a symlink, or a symlinked file in it,
+ * is refused.
+ */
+export async function storeExportsReader(repo: OstreeRepo, layers: Checksum[]): Promise<ExportsReader> {
+  const kind = await exportsRootKind(repo, layers);
+  if (kind === 'symlink') throw symlinkRefused('/exports');
+  if (kind !== 'dir') return { present: false, read: async () => null };
+  const files = await exportsFiles(repo, layers);
+  return {
+    present: true,
+    read: async (rel) => {
+      const e = files.get(rel);
+      if (!e) return null;
+      const fo = await repo.readFileMeta(e.checksum);
+      if ((fo.meta.mode & 0o170000) === 0o120000) throw symlinkRefused(`/exports/${rel}`);
+      if ((fo.meta.mode & 0o170000) !== 0o100000) return null;
+      return readContentObject(repo, e.checksum, EXPORTS_LIMIT, `/exports/${rel}`);
+    },
+  };
+}
+
+/** /exports of an exploded rootfs (--rootfs): lstat and O_NOFOLLOW, symlinks refused the same way. */
+export function rootfsExportsReader(rootfs: string): ExportsReader {
+  const dir = path.join(rootfs, 'exports');
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(dir);
+  } catch {
+    st = null;
+  }
+  if (st?.isSymbolicLink()) throw symlinkRefused('/exports');
+  if (!st?.isDirectory()) return { present: false, read: async () => null };
+  return {
+    present: true,
+    read: async (rel) => {
+      const p = path.join(dir, rel);
+      let fst: fs.Stats;
+      try {
+        fst = fs.lstatSync(p);
+      } catch {
+        return null;
+      }
+      if (fst.isSymbolicLink()) throw symlinkRefused(`/exports/${rel}`);
+      if (!fst.isFile()) return null;
+      if (fst.size > EXPORTS_LIMIT) throw new AtomicError('IMAGE_TOO_LARGE', `/exports/${rel} is ${fst.size} bytes, above the ${EXPORTS_LIMIT}-byte limit`);
+      const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        return fs.readFileSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
 }

@@ -3,6 +3,8 @@ import type { AppContext } from '../context.js';
 import { resolveImages, imageLabels, layerCommits } from '../../image/catalog.js';
 import { templateVariables } from './exports.js';
 import { AtomicError } from '../../util/errors.js';
+import { readTrustRecord } from '../../image/trust/check.js';
+import { describeSigners } from '../../image/trust/describe.js';
 
 export async function imagesInfo(ctx: AppContext, image: string): Promise<{ lines: string[]; json: Record<string, unknown> }> {
   const repo = await ctx.repoIfExists();
@@ -24,5 +26,8 @@ export async function imagesInfo(ctx: AppContext, image: string): Promise<{ line
     lines.push('', '', 'Template variables that has no default value, and must be set with --set:');
     for (const k of vars.withoutDefault) lines.push(`${k}: {DEF_VALUE}`);
   }
-  return { lines, json: { name: img.name, id: img.id, labels, templateVariables: vars } };
+  const record = await readTrustRecord(repo, img.commit);
+  const signers = describeSigners(record);
+  if (record) lines.push('', '', 'Signatures (verified when pulled):', ...signers.lines);
+  return { lines, json: { name: img.name, id: img.id, labels, templateVariables: vars, signatures: signers.json } };
 }

@@ -1,6 +1,6 @@
 /** `atomic images list`: rows and JSON exactly as atomic printed them (§1.6). */
 import type { AppContext } from '../context.js';
-import { listImages, type ImageEntry } from '../../image/catalog.js';
+import type { ImageEntry } from '../../image/catalog.js';
 import { usedImageIds } from '../containers/deployments-scan.js';
 import { convertSize, formatCreated, parseFilters, row } from '../../cli/format.js';
 
@@ -55,7 +55,8 @@ function filterValue(e: ImageListJson, key: string): string {
 export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promise<{ lines: string[]; json: ImageListJson[] }> {
   const filters = parseFilters(opts.filters, IMAGE_FILTER_KEYS);
   const repo = await ctx.repoIfExists();
-  const entries: ImageEntry[] = repo ? await listImages(repo, { all: opts.all }) : [];
+  // the catalog (and the image modules it loads) only when there is a store: start-up time on a fresh host
+  const entries: ImageEntry[] = repo ? await (await import('../../image/catalog.js')).listImages(repo, { all: opts.all }) : [];
   const used = await usedImageIds(ctx);
   let rows: ImageListJson[] = entries.map((e) => ({
     repo: e.repo,

@@ -18,6 +18,9 @@ import type { Descriptor, ImageSource, Platform } from '../../image/source.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Transaction } from '../../store/transaction.js';
 import type { Checksum, Digest, Metadata, Variant } from '../../store/types.js';
+import { checkPullTrust } from '../../image/trust/check.js';
+import { TRUST_META_KEY, type TrustRecord } from '../../image/trust/stored.js';
+import type { TrustSettings } from '../../image/trust/policy.js';
 
 export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../../image/stored-image.js';
 
@@ -47,6 +50,8 @@ export interface PullOptions extends PullEvents {
   cwd?: string;
   /** Registry sources: --src-creds, --tls-verify, --cert-dir. */
   registry?: RegistrySourceOptions;
+  /** Signature policy (--signature-policy, --registries.d, --insecure-policy); default: the system's. */
+  trust?: TrustSettings;
 }
 
 export interface PullResult {
@@ -202,7 +207,7 @@ async function importLayer(repo: OstreeRepo, source: ImageSource, d: Descriptor,
 }
 
 /** Config commit (tree `/content`) and image commit (tree `/manifest/manifest.json`) + refs, one transaction. */
-async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: Digest }): Promise<Checksum> {
+async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: Digest }, trust: TrustRecord): Promise<Checksum> {
   return withTransaction(repo, async (tx) => {
     const now = Math.floor(Date.now() / 1000);
     const rootMeta = await tx.writeDirMeta(ROOT_DIR);
@@ -215,12 +220,19 @@ async function writeImage(repo: OstreeRepo, ref: string, cfg: { d: Descriptor; r
       tx.setRef(cfgRef, c);
     }
     const mfile = await tx.writeRegularFile(ROOT_FILE, manifest.raw, manifest.raw.length);
-    const mtree = await tx.writeDirTree({ files: [{ name: 'manifest.json', checksum: mfile }], dirs: [] });
+    // GPG signatures also as skopeo's ostree transport keeps them: manifest/signature-N.
+    const sigFiles = [];
+    for (const [i, b64] of trust.gpg.entries()) {
+      const sig = Buffer.from(b64, 'base64');
+      sigFiles.push({ name: `signature-${i + 1}`, checksum: await tx.writeRegularFile(ROOT_FILE, sig, sig.length) });
+    }
+    const mtree = await tx.writeDirTree({ files: [{ name: 'manifest.json', checksum: mfile }, ...sigFiles].sort((a, b) => (a.name < b.name ? -1 : 1)), dirs: [] });
     const root = await tx.writeDirTree({ files: [], dirs: [{ name: 'manifest', tree: mtree, meta: rootMeta }] });
     const metadata: Metadata = [
       ['docker.manifest', s(manifest.raw.toString('utf8'))],
       ['docker.digest', s(manifest.digest)],
-      ['signatures', s('0')],
+      ['signatures', s(String(trust.gpg.length))],
+      [TRUST_META_KEY, s(JSON.stringify(trust))],
     ];
     const commit = await tx.writeCommit({ metadata, parent: null, related: [], subject: '', body: '', timestamp: now, rootTree: root, rootMeta });
     tx.setRef(ref, commit);
@@ -242,7 +254,8 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
     const ref = imageRef(imageName);
     const m = await source.getManifest();
     m.layers.forEach((l, i) => layerCompression(l, `layers[${i}]`));
-    line('Getting image source signatures');
+    // The signature policy decides before anything is fetched or committed.
+    const trust = await checkPullTrust(source, src, m, { settings: opts.trust, cwd: opts.cwd, onLine: line });
     const cfg = await readConfig(repo, source, m.config);
     if (cfg.diffIds && cfg.diffIds.length !== m.layers.length) {
       throw new AtomicError('IMAGE_INVALID', `config ${m.config.digest} lists ${cfg.diffIds.length} diff_ids but the manifest has ${m.layers.length} layers`, { ref: m.config.digest });
@@ -271,14 +284,15 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
     opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
     const current = await repo.resolveRef(ref);
     let commit: Checksum;
-    if (current && imported === 0 && metaString((await repo.readCommit(current)).metadata, 'docker.digest') === m.digest && (await repo.resolveRef(layerRef(m.config.digest)))) {
+    const currentMeta = current ? (await repo.readCommit(current)).metadata : null;
+    if (current && currentMeta && imported === 0 && metaString(currentMeta, 'docker.digest') === m.digest && metaString(currentMeta, TRUST_META_KEY) === JSON.stringify(trust) && (await repo.resolveRef(layerRef(m.config.digest)))) {
       commit = current;
       line(`Image ${imageName} is up to date`);
       opts.onProgress?.({ phase: 'manifest', status: 'skipped', digest: m.digest });
     } else {
       line('Writing manifest to image destination');
-      commit = await writeImage(repo, ref, { d: m.config, raw: cfg.raw }, m);
-      line('Storing signatures');
+      commit = await writeImage(repo, ref, { d: m.config, raw: cfg.raw }, m, trust);
+      if (trust.gpg.length + trust.sigstore.length > 0) line('Storing signatures');
       opts.onProgress?.({ phase: 'manifest', status: 'done', digest: m.digest });
     }
     return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };

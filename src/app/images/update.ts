@@ -15,6 +15,7 @@ import { AtomicError, isAtomicError } from '../../util/errors.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Platform } from '../../image/source.js';
 import type { RegistrySourceOptions } from '../../image/registry/source.js';
+import type { TrustSettings } from '../../image/trust/policy.js';
 
 /** One row of the SUMMARY printed after `images update --all` (atomic's statuses). */
 export interface ImagesUpdateAllRow {
@@ -31,6 +32,7 @@ export interface ImagesUpdateOptions extends PullEvents {
   onSummary?(rows: ImagesUpdateAllRow[]): void;
   registry?: RegistrySourceOptions;
   platform?: Partial<Platform>;
+  trust?: TrustSettings;
 }
 
 export interface ImageUpdateResult {
@@ -61,7 +63,7 @@ async function updateOne(ctx: AppContext, repo: OstreeRepo, src: string, storedN
       if (typeof cfg.variant === 'string') platform.variant = cfg.variant;
     }
   }
-  const pull = await pullImage(repo, src, { name: storedName, registry: opts.registry, platform, onLine: opts.onLine, onWarning: opts.onWarning, onProgress: opts.onProgress });
+  const pull = await pullImage(repo, src, { name: storedName, registry: opts.registry, platform, trust: opts.trust, onLine: opts.onLine, onWarning: opts.onWarning, onProgress: opts.onProgress });
   const after = pull.manifestDigest;
   const changed = before !== after;
   ctx.out.line(changed ? (before === null ? `Image ${pull.imageName} pulled (${after})` : `Image ${pull.imageName} updated: ${before} -> ${after}`) : `Image ${pull.imageName} is already up to date (${after})`);

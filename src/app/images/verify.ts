@@ -4,9 +4,11 @@
  */
 import type { AppContext } from '../context.js';
 import { resolveImages, REF_PREFIX } from '../../image/catalog.js';
-import { AtomicError } from '../../util/errors.js';
+import { AtomicError, isAtomicError } from '../../util/errors.js';
+import { recheckStoredTrust } from '../../image/trust/check.js';
+import { trustSettings } from '../../image/trust/policy.js';
 
-export async function imagesVerify(ctx: AppContext, image: string): Promise<{ checked: number; problems: string[]; lines: string[] }> {
+export async function imagesVerify(ctx: AppContext, image: string): Promise<{ checked: number; problems: string[]; lines: string[]; policyError: AtomicError | null }> {
   const repo = await ctx.repoIfExists();
   if (!repo) throw new AtomicError('IMAGE_NOT_FOUND', `Image ${image} not found`);
   const [img] = await resolveImages(repo, image);
@@ -27,5 +29,15 @@ export async function imagesVerify(ctx: AppContext, image: string): Promise<{ ch
     if (p.length) problems.push(...p.map((x) => `${what}: ${x}`));
     lines.push(`${what}: ${p.length ? 'FAILED' : 'ok'} (commit ${c})`);
   }
-  return { checked, problems, lines };
+  // The stored signatures, checked again offline against the current policy.
+  let policyError: AtomicError | null = null;
+  try {
+    const r = await recheckStoredTrust(repo, img.commit, img.name, { settings: trustSettings(ctx), onLine: (l) => lines.push(`signature: ${l}`) });
+    if (r.decision) lines.push(`signature: ok (policy ${r.decision.policyFile})`);
+  } catch (e) {
+    if (!isAtomicError(e) || (e.code !== 'POLICY_REJECTED' && e.code !== 'STORE_CORRUPT')) throw e;
+    lines.push(`signature: FAILED (${e.message})`);
+    policyError = e;
+  }
+  return { checked, problems, lines, policyError };
 }

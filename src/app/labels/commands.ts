@@ -31,9 +31,10 @@ import { installSystem, type InstallOptions } from '../containers/install.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { runLabelAction, runForeground, defaultLabelName, findLabel, shellQuote } from './run.js';
 import { runOnce } from '../containers/run-once.js';
-import { containerPaths, currentSlot, validateContainerName } from '../../deploy/layout.js';
+import { containerPaths, currentSlot } from '../../deploy/layout.js';
 import { readInfo } from '../../deploy/info-file.js';
-import { defaultSystemName, validateSystemName } from '../../image/name.js';
+import { defaultSystemName } from '../../image/name.js';
+import { validateContainerName, isValidContainerName, unitName } from '../../deploy/container-name.js';
 import { checkRuntime } from '../../host/runtime.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
 
@@ -132,7 +133,7 @@ export async function installByLabel(ctx: AppContext, o: LabelInstallOptions): P
   const labels = await imageLabels(repo, image);
   if (isRunOnce(labels)) {
     const name = o.name ?? defaultSystemName(imageName);
-    validateSystemName(name);
+    validateContainerName(name);
     const runtime = chooseRuntime(ctx, o.runtime);
     if (o.display) {
       ctx.out.line(runOnceDisplay(runtime, name, o.args));
@@ -146,7 +147,7 @@ export async function installByLabel(ctx: AppContext, o: LabelInstallOptions): P
     return 0;
   }
   const name = o.name ?? defaultLabelName(imageName);
-  validateSystemName(name);
+  validateContainerName(name);
   return runLabelAction(ctx, { action: 'INSTALL', labels, image: imageName, name, args: o.args, display: o.display ?? false });
 }
 
@@ -170,7 +171,7 @@ export async function uninstallByLabel(ctx: AppContext, o: { image: string; name
   if (findLabel(labels, 'UNINSTALL') === undefined && isSystemType(labels)) return 0;
   const imageName = o.image.replace(/^(oci:|http:|https:)/, '');
   const name = o.name ?? defaultLabelName(imageName);
-  validateSystemName(name);
+  validateContainerName(name);
   return runLabelAction(ctx, { action: 'UNINSTALL', labels, image: imageName, name, args: o.args, display: o.display ?? false });
 }
 
@@ -188,7 +189,7 @@ export interface RunOptions {
 
 /** The installed container called `target`, or null. */
 function installedContainer(ctx: AppContext, target: string): { name: string; slotDir: string } | null {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/.test(target) || target.length > 255) return null;
+  if (!isValidContainerName(target)) return null;
   const cp = containerPaths(ctx.paths, target);
   const slot = currentSlot(cp);
   if (slot !== null) return { name: target, slotDir: cp.slotDir(slot) };
@@ -210,11 +211,11 @@ export async function runTarget(ctx: AppContext, o: RunOptions): Promise<number>
   if (!o.storageOstree && !isRunOnce(labels) && findLabel(labels, 'RUN') !== undefined) {
     if (o.set?.length) throw new AtomicError('USAGE', '--set is valid only for run-once containers', { suggestions: [`Use: atomic run --storage ostree --set ... ${o.target}`] });
     const name = o.name ?? defaultLabelName(imageName);
-    validateSystemName(name);
+    validateContainerName(name);
     return runLabelAction(ctx, { action: 'RUN', labels, image: imageName, name, args: o.command, display: o.display ?? false });
   }
   const id = o.name ?? `run-once-${process.pid}`;
-  validateSystemName(id);
+  validateContainerName(id);
   const runtime = chooseRuntime(ctx, o.runtime);
   if (o.display) {
     ctx.out.line(runOnceDisplay(runtime, id, o.command));
@@ -239,10 +240,10 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
   const sd = systemdFor(ctx);
   if (o.command.length === 0) {
     if (o.display) {
-      ctx.out.line(`systemctl start ${c.name}`);
+      ctx.out.line(`systemctl start ${c.name}.service`);
       return 0;
     }
-    sd.start(c.name);
+    sd.start(unitName(c.name));
     return 0;
   }
   let stored: string | undefined;
@@ -253,7 +254,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
   }
   const runtime = chooseRuntime(ctx, o.runtime, stored);
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  if (sd.isActive(c.name)) {
+  if (sd.isActive(unitName(c.name))) {
     const args = ['exec', ...(tty ? ['--tty'] : []), c.name, ...o.command];
     if (o.display) {
       ctx.out.line([runtime, ...args].map(shellQuote).join(' '));
@@ -289,7 +290,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
 
 /** Whether a system container (or what is left of one) called `name` exists: then `uninstall` means it. */
 export function systemContainerExists(ctx: AppContext, name: string): boolean {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/.test(name) || name.length > 255) return false;
+  if (!isValidContainerName(name)) return false;
   const cp = containerPaths(ctx.paths, name);
   return [cp.link, cp.slotDir(0), cp.slotDir(1), cp.hostUnit, cp.journal].some((p) => {
     try {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { containersList } from '../../app/containers/list.js';
+import { runContainersList } from '../../cli/list-runners.js';
 
 export default class ContainersList extends BaseCommand {
   static override description = 'List system containers (running ones; -a for all) with atomic\'s columns.';
@@ -16,7 +16,6 @@ export default class ContainersList extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ContainersList);
-    const r = (await containersList(this.makeContext(flags), { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json }));
-    for (const l of r.lines) this.log(l);
+    await runContainersList(flags, (l) => this.log(l));
   }
 }

@@ -4,6 +4,7 @@ import { updateContainer } from '../../app/containers/update.js';
 import { updateAllContainers } from '../../app/containers/update-all.js';
 import { summaryLines, type SummaryColor } from '../../cli/summary.js';
 import { AtomicError } from '../../util/errors.js';
+import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
 export default class ContainersUpdate extends BaseCommand {
   static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running.';
@@ -13,11 +14,13 @@ export default class ContainersUpdate extends BaseCommand {
     rebase: Flags.string({ description: 'Move the container to another image (pulled if missing).', helpValue: 'IMAGE' }),
     set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable.', multiple: true, multipleNonGreedy: true }),
     all: Flags.boolean({ char: 'a', description: 'Update every installed system container (a `Checking container NAME...` line each, then a SUMMARY table; failures are listed there, exit 0). Does not pull.' }),
+    ...trustFlags,
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ContainersUpdate);
     const ctx = this.makeContext(flags);
+    ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     if (flags.all) {
       if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
       if (flags.set?.length || flags.rebase) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");

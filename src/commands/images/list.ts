@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { imagesList } from '../../app/images/list.js';
+import { runImagesList } from '../../cli/list-runners.js';
 
 export default class ImagesList extends BaseCommand {
   static override description = 'List the images in the OSTree store (atomic images list).';
@@ -17,9 +17,6 @@ export default class ImagesList extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ImagesList);
-    this.checkStorage(flags.storage);
-    const ctx = this.makeContext(flags);
-    const r = await imagesList(ctx, { all: flags.all, filters: flags.filter, noHeading: flags.noheading, noTrunc: flags['no-trunc'], quiet: flags.quiet, json: flags.json });
-    for (const l of r.lines) this.log(l);
+    await runImagesList(flags, (l) => this.log(l));
   }
 }

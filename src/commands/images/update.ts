@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
 import { imagesUpdate } from '../../app/images/update.js';
 import { summaryLines } from '../../cli/summary.js';
+import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 import { ProgressPrinter, pullEventsFor } from '../../cli/progress.js';
 import { registryFlags, registryOptionsFromFlags } from '../../image/registry/cli-flags.js';
 
@@ -16,6 +17,7 @@ export default class ImagesUpdate extends BaseCommand {
     storage: storageFlag,
     all: Flags.boolean({ char: 'a', description: 'Update every image with a fully qualified name.', default: false }),
     ...registryFlags,
+    ...trustFlags,
   };
 
   async run(): Promise<void> {
@@ -39,6 +41,7 @@ export default class ImagesUpdate extends BaseCommand {
         },
         registry,
         platform,
+        trust: trustSettingsFromFlags(flags, ctx.paths.userMode),
         ...pullEventsFor(progress),
       });
     } finally {

@@ -1,18 +1,21 @@
 import { Args } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
 import { imagesVerify } from '../../app/images/verify.js';
+import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 import { AtomicError } from '../../util/errors.js';
 
 export default class ImagesVerify extends BaseCommand {
   static override description = 'Re-checksum every object of an image in the store and report corruption.';
   static override examples = ['<%= config.bin %> images verify systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
-  static override flags = { storage: storageFlag };
+  static override flags = { storage: storageFlag, ...trustFlags };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ImagesVerify);
     this.checkStorage(flags.storage);
-    const r = await imagesVerify(this.makeContext(flags), args.image);
+    const ctx = this.makeContext(flags);
+    ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
+    const r = await imagesVerify(ctx, args.image);
     for (const l of r.lines) this.log(l);
     if (r.problems.length) {
       for (const p of r.problems) this.logToStderr(p);
@@ -20,6 +23,7 @@ export default class ImagesVerify extends BaseCommand {
         suggestions: [`Delete and pull the image again: atomic images delete -y ${args.image} && atomic images prune && atomic pull --storage ostree SRC`],
       });
     }
+    if (r.policyError) throw r.policyError;
     this.log(`${args.image}: all objects verified`);
   }
 }

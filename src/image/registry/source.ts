@@ -119,6 +119,8 @@ export class RegistrySource implements ImageSource {
   private readonly img: ResolvedRegistryImage;
   private readonly platform: Partial<Platform>;
   private resolved?: Promise<SourceManifest>;
+  /** The manifest as first fetched (an index when the image was picked from one): what signatures sign. */
+  private top?: { raw: Buffer; digest: Digest };
 
   constructor(img: ResolvedRegistryImage, client: RegistryClient, platform: Partial<Platform> = {}) {
     this.img = img;
@@ -131,6 +133,17 @@ export class RegistrySource implements ImageSource {
   getManifest(): Promise<SourceManifest> {
     if (!this.resolved) this.resolved = this.resolve();
     return this.resolved;
+  }
+
+  /** Where the image lives (host, repository, tag/digest), for signature lookups. */
+  get resolvedImage(): ResolvedRegistryImage {
+    return this.img;
+  }
+
+  /** The top-level manifest (index or image manifest) as fetched by getManifest(). */
+  async topLevelManifest(): Promise<{ raw: Buffer; digest: Digest }> {
+    const m = await this.getManifest();
+    return this.top ?? { raw: m.raw, digest: m.digest };
   }
 
   /** GET a manifest by tag or digest; checks the digest when asked by digest. */
@@ -156,6 +169,7 @@ export class RegistrySource implements ImageSource {
     let expect: Descriptor | undefined;
     for (let depth = 0; depth < MAX_INDEX_DEPTH; depth++) {
       const got = await this.fetchManifest(reference, expect);
+      if (depth === 0) this.top = { raw: got.raw, digest: got.digest };
       const what = `manifest ${this.img.display}${depth ? ` (${reference})` : ''}`;
       // The document's own mediaType wins; the Content-Type is only a hint (many registries
       // answer with a generic type for OCI manifests without one).

@@ -57,7 +57,9 @@ describe('hostile input at the CLI: names, references, template values, registri
     ['a/b (a slash)', 'a/b'],
     ['a newline', 'evil\nExecStartPre=/bin/false'],
     ['a very long name (300 chars)', 'n'.repeat(300)],
-    ['a name ending in .0 (a slot name)', 'hello.0'],
+    ['a host unit name (precious.service)', 'precious.service'],
+    ['a target name (multi-user.target)', 'multi-user.target'],
+    ['"@" (runc refuses it at start)', 'svc@1'],
     ['a leading dash', '-rf'],
     ['an empty name', ''],
   ];

@@ -50,7 +50,7 @@ describe('system containers in a scratch sysroot', function () {
     const r = a(['install', '--system', '--name', 'hello', '--set', 'RECEIVER=Mars', `oci:${fx}/oci:systest`]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, new RegExp(`Extracting to ${ck('hello.0').replace(/[.]/g, '\\.')}\n`));
-    assert.match(r.stdout, /systemctl --root=\S+ enable hello\n/);
+    assert.match(r.stdout, /systemctl --root=\S+ enable hello\.service\n/);
     assert.match(r.stdout, /systemd-tmpfiles --root=\S+ --create \S+\/etc\/tmpfiles\.d\/hello\.conf\n/);
     assert.equal(fs.readlinkSync(ck('hello')), `/${CK}/hello.0`);
     const st = deployState(S, 'hello');

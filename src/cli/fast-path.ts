@@ -1,0 +1,88 @@
+/**
+ * Start-up fast path: `atomic --version`, `atomic images list ...` and `atomic containers list ...`
+ * run without loading oclif (~160 modules, most of a call's start-up).
+ *
+ * The flags are parsed from the definitions in the (fresh) oclif manifest, i.e. from the commands'
+ * own static flags, and the bodies are the ones the oclif commands run (cli/list-runners.ts). The
+ * parser is deliberately narrow: `--name`, `--name=value`, `--name value`, `-c`, `-c value` for
+ * flags the command declares. Anything else (help, positional words, bundled short flags, `--no-`,
+ * unknown flags, values outside a flag's options) is left to oclif, which then gives the same
+ * result or its usual usage error. ATOMIC_NO_FAST_PATH=1 turns the fast path off (tests compare).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Manifest, ManifestFlag } from './manifest.js';
+import type { ListFlags, LineSink } from './list-runners.js';
+
+type Runner = (flags: ListFlags, log: LineSink) => Promise<void>;
+
+const RUNNERS: Record<string, () => Promise<Runner>> = {
+  'images:list': async () => (await import('./list-runners.js')).runImagesList,
+  'containers:list': async () => (await import('./list-runners.js')).runContainersList,
+};
+
+/** The oclif version line (`config.userAgent`): NAME/VERSION PLATFORM-ARCH node-VERSION. */
+export function versionLine(root: string): string {
+  const pj = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+  return `${pj.name}/${pj.version} ${os.platform()}-${os.arch()} node-${process.version}`;
+}
+
+/** Flags parsed from ARGV with the manifest's definitions, or null when oclif must handle them. */
+export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag>): Record<string, unknown> | null {
+  const byChar = new Map<string, ManifestFlag>();
+  for (const d of Object.values(defs)) if (d.char) byChar.set(d.char, d);
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i];
+    let def: ManifestFlag | undefined;
+    let value: string | undefined;
+    const long = /^--([a-z][a-z0-9-]*)(?:=([\s\S]*))?$/.exec(t);
+    const short = /^-([a-zA-Z])$/.exec(t);
+    if (long) {
+      def = Object.hasOwn(defs, long[1]) ? defs[long[1]] : undefined;
+      value = long[2];
+    } else if (short) def = byChar.get(short[1]);
+    if (!def || def.name === 'help' || def.name === 'version') return null;
+    if (def.type === 'boolean') {
+      if (value !== undefined || def.name in out) return null;
+      out[def.name] = true;
+      continue;
+    }
+    if (value === undefined) {
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('-')) return null;
+      value = argv[++i];
+    }
+    if (value === '' || (def.options && !def.options.includes(value))) return null;
+    if (def.multiple) out[def.name] = [...((out[def.name] as string[] | undefined) ?? []), value];
+    else if (def.name in out) return null;
+    else out[def.name] = value;
+  }
+  for (const d of Object.values(defs)) {
+    if (d.name in out) continue;
+    if (d.env && process.env[d.env]) out[d.name] = d.type === 'boolean' ? null : process.env[d.env];
+    else if (d.default !== undefined) out[d.name] = d.default;
+    else if (d.type === 'boolean') out[d.name] = false;
+    if (out[d.name] === null) return null; // boolean from the environment: oclif's truthiness rules
+  }
+  return out;
+}
+
+/** Runs ARGS without oclif when it can; false when the caller must run oclif. */
+export async function tryFastPath(args: string[], manifest: Manifest, root: string): Promise<boolean> {
+  if (process.env.ATOMIC_NO_FAST_PATH === '1') return false;
+  if (args.length === 1 && args[0] === '--version') {
+    process.stdout.write(versionLine(root) + '\n');
+    return true;
+  }
+  if (args.length < 2) return false;
+  const id = `${args[0]}:${args[1]}`;
+  const load = Object.hasOwn(RUNNERS, id) ? RUNNERS[id] : undefined;
+  const cmd = manifest.commands[id];
+  if (!load || !cmd || Object.keys(cmd.args ?? {}).length > 0) return false;
+  const flags = parseFastFlags(args.slice(2), cmd.flags);
+  if (!flags) return false;
+  const run = await load();
+  await run(flags as ListFlags, (l) => process.stdout.write(l + '\n'));
+  return true;
+}

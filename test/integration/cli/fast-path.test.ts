@@ -1,0 +1,170 @@
+/**
+ * Start-up: the oclif manifest written by the build, and the fast path that runs `--version`,
+ * `images list` and `containers list` without loading oclif. The fast path must be invisible:
+ * same stdout, stderr and exit code as oclif's path (ATOMIC_NO_FAST_PATH=1), and a stale
+ * manifest must be ignored, never trusted.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BIN, PROJECT_ROOT, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
+import { loadFreshManifest, distFingerprint, manifestSources, MANIFEST_FILE } from '../../../src/cli/manifest.js';
+import { parseFastFlags } from '../../../src/cli/fast-path.js';
+
+/** Preloaded into the CLI: reports on stderr whether @oclif/core was loaded. */
+const PROBE = `process.on('exit', () => { if (Object.keys(require.cache).some((k) => k.includes('@oclif/core'))) process.stderr.write('[oclif loaded]\\n'); });\n`;
+
+describe('start-up: oclif manifest and fast path', function () {
+  this.timeout(180_000);
+  let work: string;
+  let probe: string;
+  let S: string;
+  let empty: string;
+
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+    for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF', 'ATOMIC_NO_FAST_PATH', 'ATOMIC_SYSROOT']) if (!(k in env)) delete e[k];
+    const r = spawnSync(process.execPath, ['-r', probe, BIN, ...args], { encoding: 'utf8', env: e, timeout: 120_000 });
+    const oclif = r.stderr.includes('[oclif loaded]\n');
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace('[oclif loaded]\n', ''), oclif };
+  };
+
+  before(() => {
+    // the build writes the manifest; regenerate it in case only tsc ran since
+    execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts', 'gen-manifest.mjs')], { stdio: 'ignore' });
+    work = makeTempDir('atomic-fast-');
+    probe = path.join(work, 'probe.cjs');
+    fs.writeFileSync(probe, PROBE);
+    empty = path.join(work, 'empty');
+    S = path.join(work, 'sysroot');
+    fs.mkdirSync(empty);
+    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    const fx = fixtureImages();
+    assert.equal(run(['pull', `oci:${fx}/oci:systest`, '--sysroot', S]).status, 0);
+    const r = run(['install', '--system', '--name', 'hello', '--sysroot', S, `oci:${fx}/oci:systest`]);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  it('the build leaves a manifest that matches the compiled commands', () => {
+    const m = loadFreshManifest(PROJECT_ROOT);
+    assert.ok(m, `${MANIFEST_FILE} missing or stale after gen-manifest`);
+    const files: string[] = [];
+    const walk = (d: string, rel: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(path.join(d, e.name), rel ? `${rel}:${e.name}` : e.name);
+        else if (e.name.endsWith('.js')) files.push(rel ? `${rel}:${e.name.slice(0, -3)}` : e.name.slice(0, -3));
+      }
+    };
+    walk(path.join(PROJECT_ROOT, 'dist', 'src', 'commands'), '');
+    assert.deepEqual(Object.keys(m.commands).sort(), files.sort());
+    assert.ok(m.commands['images:list'].flags.filter.multiple);
+    assert.equal(m.commands['images:list'].flags.sysroot.env, 'ATOMIC_SYSROOT');
+  });
+
+  it('a manifest whose fingerprint does not match dist/src is ignored', () => {
+    const root = path.join(work, 'pkg');
+    fs.mkdirSync(path.join(root, 'dist', 'src', 'commands'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ version: '1.2.3' }));
+    const js = path.join(root, 'dist', 'src', 'commands', 'x.js');
+    fs.writeFileSync(js, 'export default 1;\n');
+    fs.mkdirSync(path.join(root, 'dist', 'src', 'cli'));
+    const base = path.join(root, 'dist', 'src', 'cli', 'base.js');
+    fs.writeFileSync(base, "import { Flags } from '@oclif/core';\n");
+    fs.writeFileSync(path.join(root, 'dist', 'src', 'cli', 'other.js'), 'export {};\n');
+    const write = (version: string) => {
+      const files = manifestSources(root);
+      assert.deepEqual(files, ['cli/base.js', 'commands/x.js'].filter((f) => fs.existsSync(path.join(root, 'dist', 'src', f))));
+      fs.writeFileSync(path.join(root, MANIFEST_FILE), JSON.stringify({ version, commands: {}, atomic: { fingerprint: distFingerprint(root, files), files } }));
+    };
+    write('1.2.3');
+    assert.ok(loadFreshManifest(root));
+    write('1.2.4');
+    assert.equal(loadFreshManifest(root), null, 'other version');
+    write('1.2.3');
+    fs.writeFileSync(js, 'export default 22;\n');
+    assert.equal(loadFreshManifest(root), null, 'a rebuilt command file');
+    write('1.2.3');
+    fs.writeFileSync(base, "import { Flags } from '@oclif/core';\nexport const f = 1;\n");
+    assert.equal(loadFreshManifest(root), null, 'a rebuilt flag-defining file');
+    write('1.2.3');
+    fs.writeFileSync(path.join(root, 'dist', 'src', 'commands', 'y.js'), '');
+    assert.equal(loadFreshManifest(root), null, 'a new command file');
+    fs.rmSync(path.join(root, 'dist', 'src', 'commands', 'y.js'));
+    assert.ok(loadFreshManifest(root), 'back as it was');
+    fs.rmSync(js);
+    assert.equal(loadFreshManifest(root), null, 'a removed command file');
+    fs.writeFileSync(path.join(root, MANIFEST_FILE), '{');
+    assert.equal(loadFreshManifest(root), null, 'garbage');
+  });
+
+  const cases: string[][] = [
+    ['--version'],
+    ['-v'],
+    ['images', 'list'],
+    ['images', 'list', '-a', '--no-trunc', '--json'],
+    ['images', 'list', '-f', 'repo=systest', '--filter=tag=latest', '-n', '-q'],
+    ['images', 'list', '-f', 'nosuchkey=1'],
+    ['images', 'list', '--storage', 'docker'],
+    ['images', 'list', '--storage=ostree', '--debug'],
+    ['containers', 'list'],
+    ['containers', 'list', '-a'],
+    ['containers', 'list', '-a', '--json', '--no-trunc'],
+    ['containers', 'list', '-a', '-f', 'container=hel', '--noheading'],
+  ];
+  for (const args of cases) {
+    it(`atomic ${args.join(' ')}: same output as through oclif, without loading oclif`, () => {
+      for (const env of (args[0] === '--version' || args[0] === '-v' ? [{}] : [{ ATOMIC_SYSROOT: S }, { ATOMIC_SYSROOT: empty }]) as Record<string, string>[]) {
+        const fast = run(args, env);
+        const slow = run(args, { ...env, ATOMIC_NO_FAST_PATH: '1' });
+        assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+        assert.equal(slow.oclif, true);
+        assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 });
+      }
+    });
+  }
+
+  it('the list commands really list (installed container, pulled image)', () => {
+    const c = run(['containers', 'list', '-a', '--sysroot', S]);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /hello/);
+    const i = run(['images', 'list', '--sysroot', S]);
+    assert.match(i.stdout, /systest/);
+  });
+
+  const oclifCases: string[][] = [
+    ['images', 'list', '--help'],
+    ['images', 'list', '-an'],
+    ['images', 'list', '--bogus'],
+    ['images', 'list', '--storage', 'nosuch'],
+    ['containers', 'list', '-f'],
+  ];
+  for (const args of oclifCases) {
+    it(`atomic ${args.join(' ')}: left to oclif, same result either way`, () => {
+      const fast = run(args, { ATOMIC_SYSROOT: S });
+      const slow = run(args, { ATOMIC_SYSROOT: S, ATOMIC_NO_FAST_PATH: '1' });
+      assert.equal(fast.oclif, true);
+      assert.deepEqual(fast, slow);
+    });
+  }
+
+  it('parseFastFlags: defaults, environment and repeated options', () => {
+    const defs = {
+      all: { name: 'all', type: 'boolean' as const, char: 'a' },
+      filter: { name: 'filter', type: 'option' as const, char: 'f', multiple: true },
+      storage: { name: 'storage', type: 'option' as const, options: ['ostree', 'docker'], default: 'ostree' },
+      sysroot: { name: 'sysroot', type: 'option' as const, env: 'ATOMIC_TEST_FAST_ENV' },
+    };
+    process.env.ATOMIC_TEST_FAST_ENV = '/sr';
+    try {
+      assert.deepEqual(parseFastFlags(['-a', '-f', 'x=1', '--filter=y=2'], defs), { all: true, filter: ['x=1', 'y=2'], storage: 'ostree', sysroot: '/sr' });
+      assert.deepEqual(parseFastFlags(['--sysroot', '/other'], defs), { all: false, storage: 'ostree', sysroot: '/other' });
+    } finally {
+      delete process.env.ATOMIC_TEST_FAST_ENV;
+    }
+    assert.equal(parseFastFlags(['--all=yes'], defs), null);
+    assert.equal(parseFastFlags(['-f', '-a'], defs), null);
+    assert.equal(parseFastFlags(['--storage', 'zfs'], defs), null);
+  });
+});
