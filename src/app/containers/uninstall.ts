@@ -13,7 +13,6 @@ import { containerHostFiles } from '../../deploy/host-files.js';
 import { lockContainer } from '../../deploy/container-lock.js';
 import { writeJournal, clearJournal } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
-import { AtomicError } from '../../util/errors.js';
 
 /** atomic's message (and its exit status 1) for a NAME that is neither a container nor an image. */
 export function unableToFind(name: string): AtomicError {

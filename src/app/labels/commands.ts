@@ -25,7 +25,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { ensureImage, chooseRuntime, parseSetValues } from '../../deploy/container-ops.js';
+import { ensureImage, chooseRuntime, parseSetValues, explainNoSpace } from '../../deploy/container-ops.js';
 import { imageLabels, resolveImages, type ImageEntry } from '../../image/catalog.js';
 import { installSystem, type InstallOptions } from '../containers/install.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
@@ -102,11 +102,18 @@ export async function installSystemOrRunOnce(ctx: AppContext, o: SystemInstallOp
   const setValues = parseSetValues(o.set);
   const name = o.name ?? defaultSystemName(o.image);
   validateContainerName(name);
-  if (o.rootfs || currentSlot(containerPaths(ctx.paths, name)) !== null) {
+  const cp = containerPaths(ctx.paths, name);
+  if (o.rootfs || currentSlot(cp) !== null) {
     await installSystem(ctx, { ...o, name });
     return 0;
   }
-  const { image, name: imageName } = await ensureImage(ctx, o.image);
+  let found;
+  try {
+    found = await ensureImage(ctx, o.image);
+  } catch (e) {
+    throw explainNoSpace(e, 'install', ctx, cp);
+  }
+  const { image, name: imageName } = found;
   if (isRunOnce(await imageLabels(await ctx.repo(), image))) {
     const runtime = chooseRuntime(ctx, o.runtime);
     if (o.display) {
