@@ -6,6 +6,7 @@
  * copy (deploy/host-files.ts), else nothing is changed and the command fails naming the file.
  */
 import type { AppContext } from '../context.js';
+import { AtomicError } from '../../util/errors.js';
 import { recoverContainer, finishUninstall } from '../../deploy/container-ops.js';
 import { containerPaths, currentSlot, isSlotDir } from '../../deploy/layout.js';
 import { validateContainerName } from '../../deploy/container-name.js';
