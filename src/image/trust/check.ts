@@ -67,7 +67,10 @@ export async function recheckStoredTrust(repo: OstreeRepo, commit: Checksum, nam
   subject.description = `${name} (stored)`;
   const policy = loadPolicy(opts.settings ?? {});
   try {
-    const decision = await evaluatePolicy(policy, subject, { onLine: opts.onLine ? (l) => l !== 'Getting image source signatures' && opts.onLine!(l) : undefined });
+    // offline re-check of a stored image: no fetch to announce, and an accept-anything policy was
+    // already reported when the image was pulled (repeating it would pollute install/run output)
+    const quiet = (l: string) => l === 'Getting image source signatures' || l.startsWith('Accepting ');
+    const decision = await evaluatePolicy(policy, subject, { onLine: opts.onLine ? (l) => !quiet(l) && opts.onLine!(l) : undefined });
     return { record, decision };
   } catch (e) {
     if (e instanceof Error && (e as AtomicError).code === 'POLICY_REJECTED' && opts.what) {
