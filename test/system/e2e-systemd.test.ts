@@ -212,7 +212,7 @@ describe('system: generated units under a real systemd with real runc', function
       const port = await freePort();
       try {
         const out = ok(atomicU(['install', '--user', '--name', 'hu', '--set', `PORT=${port}`, `oci:${fx}/oci:systest`]), 'install --user');
-        assert.match(out, /^systemctl --user enable hu$/m);
+        assert.match(out, /^systemctl --user enable hu.service$/m);
         const unitFile = `/home/${user}/.config/systemd/user/hu.service`;
         assert.match(fs.readFileSync(unitFile, 'utf8'), /exec \S*runc run hu'$/m, 'no --systemd-cgroup in user mode');
         ok(asUser(['systemctl', '--user', 'start', 'hu']), 'systemctl --user start');
