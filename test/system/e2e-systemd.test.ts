@@ -146,6 +146,8 @@ describe('system: generated units under a real systemd with real runc', function
       }, 15_000);
       assert.ok(back, `not restarted: ${systemctl('status', NAME).stdout}`);
       assert.ok(!fs.existsSync(`/proc/${before.pid}`) || !fs.readFileSync(`/proc/${before.pid}/cmdline`, 'utf8').includes('run.sh'), 'the orphaned container was killed');
+      // runc's list can lag its state file while the restarted container settles: wait for it
+      await waitFor(() => runcIds().length === 1, 10_000);
       assert.deepEqual(runcIds(), [NAME]);
       assert.equal(await waitHttp(P2, /Hello/), 'Hello Mars from systest 1.0\n');
     });
