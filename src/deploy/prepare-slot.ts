@@ -25,6 +25,7 @@ import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
 import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
+import { cgroupSupport } from '../host/cgroups.js';
 
 export interface PrepareInput {
   cp: ContainerPaths;
@@ -217,7 +218,13 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   const hasRecord = Object.keys(record).length > 0;
   if (hasRecord) {
     // the post-template step: the image's own templates stay as they are
-    config = applyOptionsToConfig(config, record, { name: cp.name });
+    // a limit the host cannot enforce is left to the unit (systemd ignores it there), as docker
+    // discards it with a warning: runc would refuse to start the container
+    const support = ctx.paths.sysroot === '/' ? cgroupSupport() : { memory: true, cpu: true, detail: '' };
+    for (const [key, ok, ctl] of [['MaxMemory', support.memory, 'memory'], ['cpu', support.cpu, 'cpu']] as const) {
+      if (record[key] !== undefined && !ok) ctx.out.warn(`Warning: ${key}=${record[key]} is recorded but this host cannot enforce it: no ${ctl} cgroup controller (${support.detail}); config.json gets no ${ctl} limit`);
+    }
+    config = applyOptionsToConfig(config, record, { name: cp.name, enforce: support });
     configText = JSON.stringify(config, null, 4) + '\n';
   }
   const { missingBindSources } = validateRuntimeConfig(config, {

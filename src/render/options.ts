@@ -209,6 +209,8 @@ function isObject(x: unknown): x is Record<string, unknown> {
 
 export interface ApplyContext {
   name: string;
+  /** Controllers the host can enforce (default: both); a limit it cannot enforce is left out of config.json. */
+  enforce?: { memory: boolean; cpu: boolean };
 }
 
 /**
@@ -218,10 +220,12 @@ export interface ApplyContext {
 export function applyOptionsToConfig(config: Record<string, unknown>, record: OptionRecord, ctx: ApplyContext): Record<string, unknown> {
   const out = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
   const linux = (isObject(out.linux) ? out.linux : (out.linux = {})) as Record<string, unknown>;
-  if (record.MaxMemory !== undefined || record.cpu !== undefined) {
+  const mem = record.MaxMemory !== undefined && ctx.enforce?.memory !== false;
+  const cpu = record.cpu !== undefined && ctx.enforce?.cpu !== false;
+  if (mem || cpu) {
     const res = (isObject(linux.resources) ? linux.resources : (linux.resources = {})) as Record<string, unknown>;
-    if (record.MaxMemory !== undefined) res.memory = { ...(isObject(res.memory) ? res.memory : {}), limit: memoryBytes(record.MaxMemory) };
-    if (record.cpu !== undefined) res.cpu = { ...(isObject(res.cpu) ? res.cpu : {}), quota: cpuPercent(record.cpu) * 1000, period: 100000 };
+    if (mem) res.memory = { ...(isObject(res.memory) ? res.memory : {}), limit: memoryBytes(record.MaxMemory) };
+    if (cpu) res.cpu = { ...(isObject(res.cpu) ? res.cpu : {}), quota: cpuPercent(record.cpu) * 1000, period: 100000 };
   }
   if (record.network !== undefined) {
     const ns = (Array.isArray(linux.namespaces) ? linux.namespaces : []).filter((n) => !(isObject(n) && n.type === 'network')) as Record<string, unknown>[];
