@@ -104,6 +104,9 @@ function checkCalendar(key: string, value: string, source: string): void {
  */
 export function checkOptionRecord(ctx: AppContext, name: string, record: OptionRecord, source: string): LinkedUnit[] {
   validateOptionRecord(record, source);
+  if (record.network === 'bridge' && !bridgeSupported()) {
+    throw new AtomicError('NOT_SUPPORTED', `${source}: network=bridge is not available in this build`, { suggestions: ['Use network=host or network=none.'], ref: 'network' });
+  }
   for (const k of ['StartAt', 'StopAt'] as const) if (record[k] !== undefined) checkCalendar(k, record[k], source);
   const links = interlinked(record);
   if (links.length === 0) return [];
@@ -129,6 +132,11 @@ export function checkOptionRecord(ctx: AppContext, name: string, record: OptionR
     });
   }
   return out;
+}
+
+/** Set once the CNI attach/release commands exist. */
+function bridgeSupported(): boolean {
+  return false;
 }
 
 function findCycle(start: string, edges: (n: string) => string[]): string[] | null {
