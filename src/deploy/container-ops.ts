@@ -2,6 +2,7 @@
  * Shared pieces of the container use cases: --set parsing, runtime choice, crash recovery from
  * the journal, uninstall steps and the deploy locks.
  */
+import { removeOptionFiles } from './option-record.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeployContext } from './context.js';
@@ -125,6 +126,7 @@ export async function finishUninstall(ctx: DeployContext, cp: ContainerPaths): P
   if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
   faultPoint('uninstall:disabled');
   if (own.unit === 'ours') await removeDurable(cp.hostUnit);
+  await removeOptionFiles(ctx.paths, cp, (l) => ctx.out.line(l));
   faultPoint('uninstall:unit-removed');
   if (hasService) {
     try {
