@@ -108,6 +108,10 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   if (hasService) sd.daemonReload();
   if (exists(cp.hostTmpfiles)) sd.tmpfilesCreate(cp.hostTmpfiles);
   if (hasService && o.enable) sd.enable(unitName(cp.name));
-  if (hasService && o.start) sd.start(unitName(cp.name));
+  if (hasService && o.start) {
+    // a unit that failed (or hit its start limit) on the other deployment starts afresh
+    sd.resetFailed(unitName(cp.name));
+    sd.start(unitName(cp.name));
+  }
   faultPoint('activate:done');
 }
