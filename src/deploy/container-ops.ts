@@ -2,6 +2,7 @@
  * Shared pieces of the container use cases: --set parsing, image resolution (pull when missing),
  * runtime choice, and crash recovery from the journal.
  */
+import { removeOptionFiles } from './option-record.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
@@ -150,6 +151,7 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
   if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
   faultPoint('uninstall:disabled');
   if (own.unit === 'ours') await removeDurable(cp.hostUnit);
+  await removeOptionFiles(ctx.paths, cp, (l) => ctx.out.line(l));
   faultPoint('uninstall:unit-removed');
   if (hasService) {
     try {

@@ -17,6 +17,9 @@ import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/jour
 import { AtomicError } from '../../util/errors.js';
 import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { parseHealthFlag, readHealthSpec } from '../../deploy/health-spec.js';
+import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
+import { sameRecord, type OptionRecord } from '../../render/options.js';
+import { effectiveRecord, checkOptionRecord } from './option-record.js';
 
 export interface UpdateOptions {
   name: string;
@@ -26,6 +29,10 @@ export interface UpdateOptions {
   watch?: number;
   /** `--health-check SPEC` (deploy/health-spec.ts parseHealthFlag). */
   healthCheck?: string;
+  /** The whole option record to deploy (`containers config`); default: the host file, else the live one. */
+  options?: OptionRecord;
+  /** Where `options` came from, for messages. */
+  optionsSource?: string;
 }
 
 export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promise<{ updated: boolean }> {
@@ -60,6 +67,11 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       if (values[k] !== v) changed = true;
       values[k] = v;
     }
+    // the option record: given (config), else the host file, else the live deployment's (so it survives --rebase)
+    const liveRecord = readSlotOptions(cp.slotDir(cur))?.record ?? {};
+    const record = o.options ?? effectiveRecord(ctx, o.name);
+    const links = checkOptionRecord(ctx, o.name, record, o.optionsSource ?? (o.options ? 'option record' : hostConfPath(ctx.paths, o.name)));
+    if (!sameRecord(record, liveRecord)) changed = true;
     // atomic's rule: the image id (whatever spelling named it) and the values decide, not the name
     // a check given on the command line (now, or at an earlier install/update) stays with the container
     const prevHealth = readHealthSpec(cp.slotDir(cur));
@@ -77,7 +89,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, healthCheck });
+      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck });
     } catch (e) {
       await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
       throw e;
