@@ -45,9 +45,9 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     const st = systemdFor(ctx).state(unitName(name));
     const wasActive = st === 'active' || st === 'activating' || st === 'failed' || st === 'deactivating';
     const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
-    await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
+    const { started } = await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
     await clearJournal(cp.journal);
-    await healthGate(ctx, cp, { op: 'rollback', from: cur, to: target, watch: wasActive ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal, revert: st === 'active' });
+    await healthGate(ctx, cp, { op: 'rollback', from: cur, to: target, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal, revert: st === 'active' });
     return { slotDir: dir };
   } finally {
     await lock.release();

@@ -94,8 +94,9 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
       throw e;
     }
+    let started = false;
     try {
-      await activateSlot(ctx, cp, next, { journal, enable: false, start: wasActive, stopFirst: true });
+      ({ started } = await activateSlot(ctx, cp, next, { journal, enable: false, start: wasActive, stopFirst: true }));
     } catch (e) {
       ctx.out.warn(`Update of ${o.name} failed (${(e as Error).message}); restoring the previous deployment`);
       try {
@@ -109,7 +110,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     }
     await clearJournal(cp.journal);
     // the restarted service must prove itself, else the previous deployment comes back (HEALTH_CHECK_FAILED)
-    await healthGate(ctx, cp, { op: 'update', from: cur, to: next, watch: wasActive ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal });
+    await healthGate(ctx, cp, { op: 'update', from: cur, to: next, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal });
     return { updated: true };
   }
 }
