@@ -248,7 +248,10 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   if (tmpfilesText.trim() === '') tmpfilesText = '';
   const optionFiles: Record<string, string> = {};
   if (hasRecord && hasService) {
-    const dropIn = renderDropIn(cp.name, record, inp.links ?? [], values.ATOMIC ?? 'atomic');
+    // the unit runs this same atomic for network=bridge (node + script when run as a .js file)
+    const self = values.ATOMIC ?? 'atomic';
+    const atomicBin = self.endsWith('.js') ? `${process.execPath} ${self}` : self;
+    const dropIn = renderDropIn(cp.name, record, inp.links ?? [], atomicBin);
     if (dropIn !== null) optionFiles[`${cp.name}.service.d/${DROP_IN_NAME}`] = dropIn;
     Object.assign(optionFiles, renderTimerUnits(cp.name, record));
   }

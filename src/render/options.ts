@@ -230,7 +230,7 @@ export function applyOptionsToConfig(config: Record<string, unknown>, record: Op
   if (record.network !== undefined) {
     const ns = (Array.isArray(linux.namespaces) ? linux.namespaces : []).filter((n) => !(isObject(n) && n.type === 'network')) as Record<string, unknown>[];
     if (record.network === 'none') ns.push({ type: 'network' });
-    if (record.network === 'bridge') ns.push({ type: 'network', path: `/var/run/netns/${netnsName(ctx.name)}` });
+    if (record.network === 'bridge') ns.push({ type: 'network', path: `/run/netns/${netnsName(ctx.name)}` });
     linux.namespaces = ns;
   }
   const binds: BindSpec[] = mountPaths(record.MountPath);

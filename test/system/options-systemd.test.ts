@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fixtureImages } from '../helpers/fixtures.js';
 import { cgroupSupport } from '../../src/host/cgroups.js';
-import { underSystemd, atomicHost, freePort, waitHttp, waitFor, systemctl, unitState, cgroupsNamed, runcIds, sh, type Run } from '../helpers/system.js';
+import { underSystemd, atomicHost, freePort, waitHttp, httpGet as httpGetOnce, waitFor, systemctl, unitState, cgroupsNamed, runcIds, sh, type Run } from '../helpers/system.js';
 
 const CK = '/var/lib/containers/atomic';
 
@@ -102,8 +102,10 @@ describe('system: option records under a real systemd', function () {
     ok(atomicHost(['pull', `oci:${fx}/oci:systest-update`]), 'pull update');
   });
 
+  const cleanups: (() => void)[] = [];
   after(() => {
-    for (const n of ['optb', 'opta']) atomicHost(['uninstall', n]);
+    for (const n of ['optnet', 'optb', 'opta']) atomicHost(['uninstall', n]);
+    for (const c of cleanups) c();
   });
 
   it('install --option MaxMemory=512 DataMount=host MountPath=...: the container cgroup has a 512 MiB limit, the unit MemoryMax', async () => {
@@ -225,5 +227,55 @@ describe('system: option records under a real systemd', function () {
     assert.deepEqual([...leftovers('opta'), ...leftovers('optb')], []);
     for (const f of ['/etc/systemd/system/opta.service.d', '/etc/containers/atomic/opta.conf', '/etc/systemd/system/atomic-stop-optb.service']) assert.ok(!fs.existsSync(f), `${f} removed`);
     assert.equal(fs.readFileSync('/var/lib/atomic-data/opta/f', 'utf8'), 'precious\n', 'the data directory is kept');
+  });
+
+  it('network=bridge with PortMappingPorts and access=private: answers on 127.0.0.1 only, attached at start and released at stop', async () => {
+    // systest serves on 127.0.0.1 inside; in its own namespace it must listen on all its addresses
+    const dir = '/tmp/atomic-systest-bridge';
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    ok(sh('skopeo', ['--insecure-policy', 'copy', '-q', IMG, `oci:${dir}/oci:systest`]), 'skopeo copy');
+    ok(sh('umoci', ['unpack', '--image', `${dir}/oci:systest`, `${dir}/bundle`]), 'umoci unpack');
+    const run = `${dir}/bundle/rootfs/usr/bin/run.sh`;
+    fs.writeFileSync(run, fs.readFileSync(run, 'utf8').replace(/-p "127\.0\.0\.1:/, '-p "0.0.0.0:'));
+    ok(sh('umoci', ['repack', '--image', `${dir}/oci:bridged`, `${dir}/bundle`]), 'umoci repack');
+    const hostPort = await freePort();
+    // the harness mounts /proc/sys read-only (systemd-nspawn); on a real host root's CNI plugins
+    // write ip_forward and the bridge's route_localnet. The harness shares the host's network
+    // namespace: the test puts back ip_forward and removes the bridge afterwards.
+    const procSysRo = /^\S+ \/proc\/sys \S+ ro[,\s]/m.test(fs.readFileSync('/proc/mounts', 'utf8'));
+    if (procSysRo) ok(sh('mount', ['-o', 'remount,rw', '/proc/sys']), 'remount /proc/sys rw');
+    const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+    cleanups.push(() => {
+      fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forward);
+      sh('ip', ['link', 'delete', 'atomic0']);
+      if (procSysRo) sh('mount', ['-o', 'remount,ro', '/proc/sys']);
+    });
+    ok(atomicHost(['install', '--system', '--name', 'optnet', '--set', 'PORT=8080', '--option', 'network=bridge', '--option', 'PortMapping=custom', '--option', `PortMappingPorts=${hostPort}:8080`, '--option', 'access=private', `oci:${dir}/oci:bridged`]), 'install optnet');
+    const cfg = JSON.parse(fs.readFileSync(`${CK}/optnet.0/config.json`, 'utf8')) as { linux: { namespaces: { type: string; path?: string }[] } };
+    assert.deepEqual(cfg.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/run/netns/atomic-optnet' });
+    const st = systemctl('start', 'optnet');
+    assert.equal(st.status, 0, `start optnet: ${sh('journalctl', ['-u', 'optnet', '--no-pager', '-n', '30']).stdout}`);
+    assert.equal(await waitHttp(hostPort, /Hello/, 20_000), 'Hello World from systest 1.0\n', `journal:\n${sh('journalctl', ['-u', 'optnet', '--no-pager', '-n', '30']).stdout}`);
+    assert.ok(fs.existsSync('/run/netns/atomic-optnet'), 'the namespace exists while it runs');
+    // every other address of this machine (the bridge gateway included) must not answer
+    const addrs = sh('ip', ['-4', '-o', 'addr', 'show']).stdout.split('\n').map((l) => /inet (\S+)\//.exec(l)?.[1]).filter((a): a is string => !!a && !a.startsWith('127.'));
+    assert.ok(addrs.includes('10.89.0.1'), `the atomic0 bridge has its gateway address: ${addrs.join(' ')}`);
+    for (const a of addrs) {
+      const r = sh('curl', ['-s', '-m', '2', `http://${a}:${hostPort}/`]);
+      assert.notEqual(r.status, 0, `${a}:${hostPort} answered: ${r.stdout}`);
+    }
+    ok(systemctl('stop', 'optnet'), 'stop optnet');
+    assert.ok(!fs.existsSync('/run/netns/atomic-optnet'), 'released at stop');
+    assert.equal(await httpGetOnce(hostPort), null);
+    // public: all addresses
+    ok(atomicHost(['containers', 'config', 'optnet', 'access=public']), 'config access=public');
+    ok(systemctl('start', 'optnet'), 'start public');
+    assert.equal(await waitHttp(hostPort, /Hello/, 20_000), 'Hello World from systest 1.0\n');
+    const r = await waitFor(() => sh('curl', ['-s', '-m', '2', `http://10.89.0.1:${hostPort}/`]).stdout, 10_000);
+    assert.equal(r, 'Hello World from systest 1.0\n', 'access=public answers on the other addresses too');
+    ok(atomicHost(['uninstall', 'optnet']), 'uninstall optnet');
+    assert.ok(!fs.existsSync('/run/netns/atomic-optnet'));
+    assert.deepEqual(leftovers('optnet'), []);
   });
 });

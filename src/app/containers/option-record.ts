@@ -104,8 +104,8 @@ function checkCalendar(key: string, value: string, source: string): void {
  */
 export function checkOptionRecord(ctx: AppContext, name: string, record: OptionRecord, source: string): LinkedUnit[] {
   validateOptionRecord(record, source);
-  if (record.network === 'bridge' && !bridgeSupported()) {
-    throw new AtomicError('NOT_SUPPORTED', `${source}: network=bridge is not available in this build`, { suggestions: ['Use network=host or network=none.'], ref: 'network' });
+  if (record.network === 'bridge' && ctx.paths.userMode) {
+    throw new AtomicError('NOT_SUPPORTED', `${source}: network=bridge needs root (the CNI plugins create a bridge, iptables rules and a network namespace); a user container cannot use it`, { suggestions: ['Use network=host or network=none for a --user container.'], ref: 'network' });
   }
   for (const k of ['StartAt', 'StopAt'] as const) if (record[k] !== undefined) checkCalendar(k, record[k], source);
   const links = interlinked(record);
@@ -132,11 +132,6 @@ export function checkOptionRecord(ctx: AppContext, name: string, record: OptionR
     });
   }
   return out;
-}
-
-/** Set once the CNI attach/release commands exist. */
-function bridgeSupported(): boolean {
-  return false;
 }
 
 function findCycle(start: string, edges: (n: string) => string[]): string[] | null {
