@@ -36,6 +36,7 @@ export default class Install extends BaseCommand {
     runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
     display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
+    'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     storage: storageFlag,
     ...trustFlags,
   };
@@ -74,6 +75,6 @@ export default class Install extends BaseCommand {
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option });
+    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'] });
   }
 }

@@ -43,7 +43,8 @@ export interface ActivateOptions {
   stopFirst: boolean;
 }
 
-export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, target: Slot, o: ActivateOptions): Promise<void> {
+/** Returns whether the unit was started (o.start, and the option record does not disable it). */
+export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, target: Slot, o: ActivateOptions): Promise<{ started: boolean }> {
   const sd = systemdFor(ctx);
   const slotDir = cp.slotDir(target);
   const info = readInfo(slotDir);
@@ -114,7 +115,13 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   const status = targetOptions?.record.status;
   if (hasService && status === 'disabled') sd.disableNow(unitName(cp.name));
   else if (hasService && (o.enable || status === 'enabled')) sd.enable(unitName(cp.name));
-  if (hasService && o.start && status !== 'disabled') sd.start(unitName(cp.name));
+  const started = hasService && o.start && status !== 'disabled';
+  if (started) {
+    // a unit that failed (or hit its start limit) on the other deployment starts afresh
+    sd.resetFailed(unitName(cp.name));
+    sd.start(unitName(cp.name));
+  }
   enableOptionTimers(ctx.paths, targetOptions, (l) => ctx.out.line(l));
   faultPoint('activate:done');
+  return { started };
 }

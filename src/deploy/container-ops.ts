@@ -15,6 +15,8 @@ import { removeDurable, exists } from './slot-files.js';
 import { currentSlot, containerPaths, isSlotDir, type ContainerPaths } from './layout.js';
 import { containerHostFiles } from './host-files.js';
 import { lockContainer } from './container-lock.js';
+import { dropQuarantine } from './quarantine.js';
+import { lastResultFile } from './health-gate.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError } from '../util/errors.js';
@@ -145,6 +147,8 @@ export async function finishUninstall(ctx: DeployContext, cp: ContainerPaths): P
   if (slot !== null) await removeDurable(cp.link);
   faultPoint('uninstall:unlinked');
   for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
+  dropQuarantine(cp);
+  fs.rmSync(lastResultFile(cp), { force: true });
   for (const f of kept) ctx.out.warn(`Will not delete ${f}: it was not written by atomic (it differs from the deployment's copy).`);
   return kept;
 }

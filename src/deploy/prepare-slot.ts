@@ -23,6 +23,7 @@ import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type HealthSpec } from './health-spec.js';
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
 import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
@@ -38,6 +39,8 @@ export interface PrepareInput {
   runtime: string;
   /** `--rootfs PATH` as given (atomic's "remote" rootfs): no checkout, the slot's rootfs links to it. */
   remote?: string | null;
+  /** A readiness check given on the command line (`--health-check`), or carried from the live slot. */
+  healthCheck?: HealthSpec | null;
   /** The option record to apply (docs/options.md); null/absent: none. */
   options?: OptionRecord | null;
   /** Its Interlinked containers (checked to exist), with their InterLinkPriority. */
@@ -275,6 +278,9 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     runtime: inp.runtime,
   };
   await writeInfo(stageDir, info);
+  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
+  const imgHealth = inp.healthCheck || mfHealth || remoteRootfs ? null : dockerHealth(((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null);
+  await writeHealthSpec(stageDir, chooseHealth(inp.healthCheck, mfHealth, imgHealth));
   if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });
   syncFilesystem(stageDir);
   // swap the complete staging dir in as the slot
