@@ -8,16 +8,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DeployContext } from './context.js';
+import { hostFor, type DeployContext } from './context.js';
 import { resolveRemoteRootfs } from './prepare-slot.js';
 import { slotUnitCopy, slotTmpfilesCopy, otherSlot, type ContainerPaths, type Slot } from './layout.js';
 import { readInfo, writeInfo } from './info-file.js';
 import { copyHostfs, removeHostfs } from './hostfs.js';
 import { copyDurable, removeDurable, exists } from './slot-files.js';
-import { writeJournal, readJournal, type JournalEntry } from './journal.js';
+import { DeployJournal, type JournalEntry } from './journal.js';
 import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
-import { Systemd } from '../host/systemd.js';
-import { reapContainer } from '../host/runtime.js';
 import { unitName } from './container-name.js';
 import { readSlotOptions, placeOptionFiles, enableOptionTimers } from './option-record.js';
 
@@ -29,9 +27,8 @@ function readInfoOrNull(slotDir: string): { runtime?: string } | null {
   }
 }
 
-export function systemdFor(ctx: DeployContext): Systemd {
-  return new Systemd({ sysroot: ctx.paths.sysroot, user: ctx.paths.userMode, echo: (l) => ctx.out.line(l) });
-}
+/** The host port of `ctx` (deploy/context.ts `hostFor`); the name callers in app/ use. */
+export const systemdFor = hostFor;
 
 export interface ActivateOptions {
   journal: JournalEntry;
@@ -48,8 +45,8 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   const sd = systemdFor(ctx);
   const slotDir = cp.slotDir(target);
   const info = readInfo(slotDir);
-  const j = { ...o.journal, phase: 'host' as const };
-  await writeJournal(cp.journal, j);
+  const journal = DeployJournal.resume(cp.journal, o.journal);
+  await journal.hostFiles();
   faultPoint('activate:begin');
 
   if (o.stopFirst && !sd.offline) {
@@ -57,7 +54,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
     if (st === 'active' || st === 'activating' || st === 'deactivating') sd.stop(unitName(cp.name));
     // a runtime container the unit left behind (its runc was killed) would block the next start
     const runtimes = new Set([info.runtime, readInfoOrNull(cp.slotDir(otherSlot(target)))?.runtime].filter((r): r is string => Boolean(r)));
-    for (const rt of runtimes) reapContainer(rt, cp.name, (l) => ctx.out.line(l));
+    for (const rt of runtimes) sd.reapContainer(rt, cp.name);
   }
   if (exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
   faultPoint('activate:stopped');
@@ -72,8 +69,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
     }
   }
   // files a crashed previous attempt created are ours: drop them so they are recorded again
-  const prev = readJournal(cp.journal);
-  for (const f of prev?.created ?? []) {
+  for (const f of journal.entry.created) {
     if (!(f in (info['installed-files-checksum'] ?? {}))) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
   }
   const created: string[] = [];
@@ -89,7 +85,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   const checksums = { ...hostfs.checksums };
   for (const [k, v] of Object.entries(info['installed-files-checksum'] ?? {})) if (!(k in checksums) && exists(path.join(ctx.paths.sysroot, k))) checksums[k] = v;
   await writeInfo(slotDir, { ...info, 'installed-files': Object.keys(checksums).sort(), 'installed-files-checksum': checksums });
-  await writeJournal(cp.journal, { ...j, created });
+  await journal.recordCreated(created);
   faultPoint('activate:hostfs');
 
   const unitCopy = slotUnitCopy(slotDir, cp.name);
@@ -104,7 +100,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
 
   fs.mkdirSync(path.dirname(cp.link), { recursive: true });
   await atomicSymlink(cp.slotView(target), cp.link);
-  await writeJournal(cp.journal, { ...j, created, phase: 'switched' });
+  await journal.switched();
   faultPoint('activate:switched');
 
   for (const m of hostfs.messages) ctx.out.line(m);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeployContext } from './context.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
-import { readJournal, clearJournal } from './journal.js';
+import { readJournal, planRecovery, DeployJournal } from './journal.js';
 import { removeHostfs, plannedHostfsPaths } from './hostfs.js';
 import { journalTrustProblem } from './journal-trust.js';
 import { readInfo } from './info-file.js';
@@ -18,7 +18,7 @@ import { lockContainer } from './container-lock.js';
 import { dropQuarantine } from './quarantine.js';
 import { lastResultFile } from './health-gate.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
-import { defaultRuntime, reapContainer } from '../host/runtime.js';
+import { defaultRuntime } from '../host/runtime.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
 import { unitName, isValidContainerName } from './container-name.js';
@@ -56,37 +56,40 @@ export async function recoverContainer(ctx: DeployContext, cp: ContainerPaths): 
     return null;
   }
   const sd = systemdFor(ctx);
-  if (j.op === 'uninstall') {
-    await finishUninstall(ctx, cp);
-    await clearJournal(cp.journal);
-    return `completed the interrupted uninstall of ${cp.name}`;
-  }
-  if (j.op === 'install' && j.phase !== 'switched') {
-    for (const f of j.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
-    if (currentSlot(cp) === null) {
-      const own = containerHostFiles(cp);
-      if (own.unit === 'ours') await removeDurable(cp.hostUnit);
-      if (own.tmpfiles === 'ours') {
-        sd.tmpfilesRemove(cp.hostTmpfiles);
-        await removeDurable(cp.hostTmpfiles);
+  const journal = DeployJournal.resume(cp.journal, j);
+  const action = planRecovery(j, j.to !== null && exists(`${cp.slotDir(j.to)}/info`));
+  switch (action) {
+    case 'finish-uninstall':
+      await finishUninstall(ctx, cp);
+      await journal.finish();
+      return `completed the interrupted uninstall of ${cp.name}`;
+    case 'undo-install':
+      for (const f of j.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
+      if (currentSlot(cp) === null) {
+        const own = containerHostFiles(cp);
+        if (own.unit === 'ours') await removeDurable(cp.hostUnit);
+        if (own.tmpfiles === 'ours') {
+          sd.tmpfilesRemove(cp.hostTmpfiles);
+          await removeDurable(cp.hostTmpfiles);
+        }
+        for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
       }
-      for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
-    }
-    await clearJournal(cp.journal);
-    return `removed the incomplete install of ${cp.name}`;
+      await journal.finish();
+      return `removed the incomplete install of ${cp.name}`;
+    case 'discard-staging':
+      // the host was not touched; a half-built deployment only exists in the staging dir
+      for (const sfx of ['0', '1', '0.old', '1.old']) fs.rmSync(path.join(cp.stateDir, 'staging', `${cp.name}.${sfx}`), { recursive: true, force: true });
+      await journal.finish();
+      return `discarded the incomplete ${j.op} of ${cp.name}`;
+    case 'roll-forward':
+      // host or switched: the target slot is complete; converge on it
+      await activateSlot(ctx, cp, j.to!, { journal: j, enable: j.op === 'install', start: j.wasActive, stopFirst: false });
+      await journal.finish();
+      return `completed the interrupted ${j.op} of ${cp.name}`;
+    case 'forget':
+      await journal.finish();
+      return `completed the interrupted ${j.op} of ${cp.name}`;
   }
-  if (j.phase === 'prepare') {
-    // the host was not touched; a half-built deployment only exists in the staging dir
-    for (const sfx of ['0', '1', '0.old', '1.old']) fs.rmSync(path.join(cp.stateDir, 'staging', `${cp.name}.${sfx}`), { recursive: true, force: true });
-    await clearJournal(cp.journal);
-    return `discarded the incomplete ${j.op} of ${cp.name}`;
-  }
-  // host or switched: the target slot is complete; converge on it
-  if (j.to !== null && exists(`${cp.slotDir(j.to)}/info`)) {
-    await activateSlot(ctx, cp, j.to, { journal: j, enable: j.op === 'install', start: j.wasActive, stopFirst: false });
-  }
-  await clearJournal(cp.journal);
-  return `completed the interrupted ${j.op} of ${cp.name}`;
 }
 
 /** Host paths the slot's /exports/hostfs maps to (journal checks). */
@@ -125,7 +128,7 @@ export async function finishUninstall(ctx: DeployContext, cp: ContainerPaths): P
   const hasService = own.unit === 'ours' || (own.unit === 'absent' && serviceExpected);
   if (hasService) sd.disableNow(unitName(cp.name));
   // nothing of the container may outlive the unit: a runc that was killed leaves it running
-  if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
+  if (hasService && !sd.offline) sd.reapContainer(runtime ?? defaultRuntime(), cp.name);
   faultPoint('uninstall:disabled');
   if (own.unit === 'ours') await removeDurable(cp.hostUnit);
   await removeOptionFiles(ctx.paths, cp, (l) => ctx.out.line(l));

@@ -6,6 +6,7 @@
 import type { OstreeRepo } from '../store/repo.js';
 import type { StorePaths } from '../host/paths.js';
 import type { TrustSettings } from '../image/trust/policy.js';
+import { realHost, type HostPort } from '../host/host-port.js';
 
 export interface Output {
   /** An informational line for stdout ("Extracting to ...", echoed systemctl commands). */
@@ -25,4 +26,11 @@ export interface DeployContext {
   repoIfExists(): Promise<OstreeRepo | null>;
   /** Signature policy settings (--signature-policy, --registries.d, --insecure-policy) for pulls and re-checks. */
   trust?: TrustSettings;
+  /** The host to act on; the real one (systemctl, tmpfiles, runtime, mount) when absent. Tests pass a fake. */
+  host?: HostPort;
+}
+
+/** The host port of a context: `ctx.host`, or the real host for its sysroot and mode (commands echoed to `ctx.out`). */
+export function hostFor(ctx: DeployContext): HostPort {
+  return ctx.host ?? realHost({ sysroot: ctx.paths.sysroot, user: ctx.paths.userMode, echo: (l) => ctx.out.line(l) });
 }

@@ -3,13 +3,33 @@
  * atomic-write before every step that touches the host. The next command on NAME reads it and
  * finishes (or undoes) the interrupted operation, so a crash leaves the container entirely old or
  * entirely new.
+ *
+ * One small state machine (`DeployJournal`), stored as the entry's `phase`:
+ *
+ *   begin ──▶ host ──▶ switched ──▶ done
+ *  (prepare)   │ ▲ (host files being written: `created` grows)
+ *              └─┘
+ *
+ *  - begin (`prepare`): only the new slot is being built; the host is untouched.
+ *  - host: host files (hostfs copies, unit, tmpfiles) are being replaced; the link is not switched.
+ *  - switched: `NAME` points at the new slot; what is left is reload/enable/start.
+ *  - done: the journal file is removed.
+ * Any state may go to done (finished, or undone). A replay (recovery, a health-gate revert) may
+ * re-enter host from switched, because activation is idempotent. `planRecovery` says what the next
+ * command does with a journal a crash left behind (container-ops `recoverContainer` carries it out).
+ *
+ * The on-disk format (one JSON object: op, name, to, from, phase, wasActive, created, pid, time) is
+ * unchanged from the first version, so journals written by older builds are still recovered.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
 import type { Slot } from './layout.js';
+import { AtomicError } from '../util/errors.js';
 
 export type JournalOp = 'install' | 'update' | 'rollback' | 'uninstall';
+/** The on-disk phase: `prepare` is the begin state (see the module comment). */
+export type JournalPhase = 'prepare' | 'host' | 'switched';
 
 export interface JournalEntry {
   op: JournalOp;
@@ -18,7 +38,7 @@ export interface JournalEntry {
   to: Slot | null;
   from: Slot | null;
   /** prepare: only the new slot was touched; host: host files are being changed; switched: the link points at `to`. */
-  phase: 'prepare' | 'host' | 'switched';
+  phase: JournalPhase;
   wasActive: boolean;
   /** Host files created so far by this operation (hostfs copies), for undo. */
   created: string[];
@@ -62,4 +82,104 @@ export async function clearJournal(file: string): Promise<void> {
   } catch {
     /* already gone */
   }
+}
+
+/** The journal of one operation on one container, moved only along the state machine above. */
+export class DeployJournal {
+  private done = false;
+  private constructor(
+    readonly file: string,
+    private e: JournalEntry,
+  ) {}
+
+  /** Start an operation: the journal is written in `phase` (normally the begin state, `prepare`). */
+  static async begin(file: string, o: { op: JournalOp; name: string; from: Slot | null; to: Slot | null; wasActive: boolean; phase?: 'prepare' | 'host' }): Promise<DeployJournal> {
+    const j = new DeployJournal(file, {
+      op: o.op,
+      name: o.name,
+      to: o.to,
+      from: o.from,
+      phase: o.phase ?? 'prepare',
+      wasActive: o.wasActive,
+      created: [],
+      pid: process.pid,
+      time: Date.now(),
+    });
+    await j.write();
+    return j;
+  }
+
+  /** Continue from an entry (one this process holds in memory, or one read back for recovery); nothing is written yet. */
+  static resume(file: string, entry: JournalEntry): DeployJournal {
+    return new DeployJournal(file, { ...entry, created: [...(entry.created ?? [])] });
+  }
+
+  get entry(): Readonly<JournalEntry> {
+    return this.e;
+  }
+
+  get phase(): JournalPhase | 'done' {
+    return this.done ? 'done' : this.e.phase;
+  }
+
+  /** → host: host files are about to change (from begin; again from host; from switched on a replay). */
+  async hostFiles(): Promise<void> {
+    await this.move('host');
+  }
+
+  /** Record the host files this operation created so far (state host), for undo. */
+  async recordCreated(created: string[]): Promise<void> {
+    if (this.phase !== 'host') throw this.illegal(`record created files in state ${this.phase}`);
+    this.e = { ...this.e, created: [...created] };
+    await this.write();
+  }
+
+  /** host → switched: the link now points at the new slot. */
+  async switched(): Promise<void> {
+    await this.move('switched');
+  }
+
+  /** → done: the operation finished or was undone; the journal file goes. */
+  async finish(): Promise<void> {
+    this.done = true;
+    await clearJournal(this.file);
+  }
+
+  private async move(to: 'host' | 'switched'): Promise<void> {
+    const from = this.phase;
+    if (from === 'done') throw this.illegal(`move to ${to} after done`);
+    // host is entered from begin, re-entered from host, or replayed from switched; switched only follows host
+    if (to === 'switched' && from !== 'host') throw this.illegal(`move from ${from} to ${to}`);
+    this.e = { ...this.e, phase: to };
+    await this.write();
+  }
+
+  private illegal(what: string): AtomicError {
+    return new AtomicError('INTERNAL', `deployment journal ${this.file}: cannot ${what}`);
+  }
+
+  private async write(): Promise<void> {
+    await writeJournal(this.file, this.e);
+  }
+}
+
+/** What recovery does with a journal an interrupted operation left (see `planRecovery`). */
+export type RecoveryAction =
+  /** uninstall: run the (idempotent) uninstall steps to the end */
+  | 'finish-uninstall'
+  /** install that never switched: remove what it created; the container stays absent */
+  | 'undo-install'
+  /** update/rollback still in begin: the host was not touched; drop the half-built staging slot */
+  | 'discard-staging'
+  /** update/rollback/install from host or switched, target slot complete: activate it again */
+  | 'roll-forward'
+  /** nothing to replay (the target is gone): just forget the journal */
+  | 'forget';
+
+/** The recovery decision, a pure function of the entry and whether the target slot is complete. */
+export function planRecovery(j: Pick<JournalEntry, 'op' | 'phase' | 'to'>, targetComplete: boolean): RecoveryAction {
+  if (j.op === 'uninstall') return 'finish-uninstall';
+  if (j.op === 'install' && j.phase !== 'switched') return 'undo-install';
+  if (j.phase === 'prepare') return 'discard-staging';
+  return j.to !== null && targetComplete ? 'roll-forward' : 'forget';
 }

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import type { Systemd } from '../../host/systemd.js';
+import type { HostPort } from '../../host/host-port.js';
 import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../../util/format.js';
 import { unitName, isValidContainerName } from '../../deploy/container-name.js';
@@ -50,7 +50,7 @@ function entries(root: string): string[] {
 }
 
 /** `links`: the checkout root, where a container is the NAME link (NAME.0/NAME.1 directories are slots, but a link named `app.0` is the container app.0); else preinstalled directories. */
-function scan(ctx: AppContext, root: string, names: string[], sd: Systemd, links: boolean): ContainerRow[] {
+function scan(ctx: AppContext, root: string, names: string[], sd: HostPort, links: boolean): ContainerRow[] {
   const rows: ContainerRow[] = [];
   for (const n of names.sort()) {
     if (n.startsWith('.')) continue;
