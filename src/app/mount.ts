@@ -16,6 +16,7 @@ import { AtomicError } from '../util/errors.js';
 import { containerPaths, liveSlotDir } from '../deploy/layout.js';
 import { isValidContainerName } from '../deploy/container-name.js';
 import { atomicWrite } from '../util/atomic-write.js';
+import { stripTransport } from '../image/reference.js';
 
 const XATTR = 'user.atomic.type';
 type MountKind = 'ostree-container' | 'ostree-image' | 'ostree-image-storage';
@@ -63,7 +64,7 @@ function isRoot(): boolean {
 export async function mountImage(ctx: AppContext, target: string, dir: string, opts: { live?: boolean } = {}): Promise<{ kind: MountKind; lines: string[] }> {
   if (opts.live) throw new AtomicError('USAGE', 'Containers and images managed through OSTree do not support --live.');
   const mountpoint = path.resolve(dir);
-  const name = target.replace(/^(https?:|oci:)/, '');
+  const name = stripTransport(target);
   const lines: string[] = [];
   // a container first: CK/NAME symlink
   const live = isValidContainerName(name) ? liveSlotDir(containerPaths(ctx.paths, name)) : null;

@@ -13,6 +13,16 @@ import * as path from 'node:path';
 import { AtomicError } from '../util/errors.js';
 import { parseImageName } from './name.js';
 
+/**
+ * The stored-image name behind a pull source as atomic wrote it in an info file or on the command
+ * line: drops `oci:`, `http:` and `https:` in front of a registry name, and with
+ * `{ docker: true }` also `docker://`. (`oci:NAME` that is not a directory is a registry name, so
+ * the store holds it as `NAME`.) Anything else is returned as it is.
+ */
+export function stripTransport(ref: string, o: { docker?: boolean } = {}): string {
+  return ref.replace(o.docker ? /^(oci:|http:|https:|docker:\/\/)/ : /^(oci:|http:|https:)/, '');
+}
+
 export interface OciLayoutReference { transport: 'oci'; path: string; tag?: string; raw: string }
 export interface OciArchiveReference { transport: 'oci-archive'; path: string; tag?: string; raw: string }
 export interface DockerArchiveReference {

@@ -44,6 +44,7 @@ import { readVerifiedMetaSync, verifyContentObjects } from './object-verify.js';
 import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
+import { runPool } from '../util/promise-pool.js';
 
 const CONCURRENCY = 32;
 const EUID = process.geteuid?.() ?? -1;
@@ -68,24 +69,6 @@ type UNode = UFile | UDir;
 interface LTree {
   files: Array<{ name: string; checksum: Checksum }>;
   dirs: Array<{ name: string; meta: Checksum; tree: LTree }>;
-}
-
-async function pool<T>(items: T[], fn: (item: T) => Promise<void>, limit = CONCURRENCY): Promise<void> {
-  let i = 0;
-  let error: { e: unknown } | null = null;
-  const worker = async (): Promise<void> => {
-    while (error === null && i < items.length) {
-      const item = items[i++];
-      try {
-        await fn(item);
-      } catch (e) {
-        error ??= { e };
-      }
-    }
-  };
-  // Wait for every worker (nothing may still be writing when the caller cleans up).
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (error !== null) throw (error as { e: unknown }).e;
 }
 
 /** A layer as checkout applies it. `implicit` null: the commit has no record (see 2.). */
@@ -382,7 +365,7 @@ export async function checkoutLayers(
   }
   if (bareUser) {
     try {
-      await pool([...sums], async (c) => {
+      await runPool(sums, CONCURRENCY, async (c) => {
         const fo = await repo.readFileMeta(c);
         const isLink = (fo.meta.mode & 0o170000) === 0o120000;
         links.set(c, isLink ? fo.meta.symlinkTarget : null);

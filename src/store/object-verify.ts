@@ -25,6 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
 import { atomicWrite } from '../util/atomic-write.js';
+import { runPool } from '../util/promise-pool.js';
 import { createContentHasher, sha256Hex } from './object-codec.js';
 import { EXTENSIONS_DIR, S_IFMT, S_IFREG } from './constants.js';
 import type { Checksum, ObjectType, RepoObjects } from './types.js';
@@ -118,24 +119,19 @@ export async function verifyContentObjects(repo: RepoObjects, sums: Iterable<Che
   }
   if (todo.length === 0) return { checked, hashed: 0 };
   const fresh: string[] = [];
-  let i = 0;
   let failure: unknown = null;
-  const worker = async (): Promise<void> => {
-    while (failure === null && i < todo.length) {
-      const c = todo[i++];
-      try {
-        const before = fs.lstatSync(repo.objectPath(c, 'file'), { throwIfNoEntry: false });
-        await hashContentObject(repo, c); // STORE_OBJECT_MISSING when absent
-        const after = fs.lstatSync(repo.objectPath(c, 'file'));
-        if (!before) continue;
-        // changed while being read: not recorded (the next checkout hashes it again)
-        if (signature(before) === signature(after)) fresh.push(`${c} ${signature(after)}\n`);
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, todo.length) }, worker));
+  try {
+    await runPool(todo, CONCURRENCY, async (c) => {
+      const before = fs.lstatSync(repo.objectPath(c, 'file'), { throwIfNoEntry: false });
+      await hashContentObject(repo, c); // STORE_OBJECT_MISSING when absent
+      const after = fs.lstatSync(repo.objectPath(c, 'file'));
+      if (!before) return;
+      // changed while being read: not recorded (the next checkout hashes it again)
+      if (signature(before) === signature(after)) fresh.push(`${c} ${signature(after)}\n`);
+    });
+  } catch (e) {
+    failure = e; // the markers of what was verified are still recorded
+  }
   if (fresh.length) {
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });

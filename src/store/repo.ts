@@ -11,6 +11,7 @@ import { createInflateRaw } from 'node:zlib';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { runPool } from '../util/promise-pool.js';
 import { compactVerifiedObjects } from './object-verify.js';
 import * as K from './constants.js';
 import {
@@ -22,15 +23,6 @@ import { Transaction } from './transaction.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata, ObjectType, RepoMode, RepoObjects, Xattr } from './types.js';
 
 const REF_COMPONENT = /^[\w][-.\w]*$/;
-
-/** Run `fn` over `items` with at most `limit` in flight. */
-export async function runPool<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  const worker = async () => {
-    for (let n = it.next(); !n.done; n = it.next()) await fn(n.value);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-}
 
 function missing(c: string, type: ObjectType, repoPath: string, cause?: unknown): AtomicError {
   return new AtomicError('STORE_OBJECT_MISSING', `object ${c}.${type} is missing from repository ${repoPath}`, {

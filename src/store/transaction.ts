@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { runPool } from '../util/promise-pool.js';
 import * as K from './constants.js';
 import { bareUserDiskMode, createContentHasher, encodeBareUserMeta, encodeCommit, encodeDirMeta, encodeDirTree, encodeMetadata, isChecksum, sha256Hex } from './object-codec.js';
 import type { RepoLock } from './repo-lock.js';
@@ -69,14 +70,6 @@ function xattrStageError(c: Checksum, meta: FileMeta, e: unknown): AtomicError |
     cause: e,
     suggestions: ['ext4 keeps all xattrs of a file in one block (about 4 KB) unless created with `-O ea_inode`: rebuild the image without these xattrs, or keep the store on a filesystem that takes them (xfs, btrfs).'],
   });
-}
-
-async function runPool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  const worker = async () => {
-    while (i < items.length) await fn(items[i++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 interface Staged {

@@ -7,6 +7,7 @@ import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
 import { formatCreated, parseFilters, row } from '../../util/format.js';
 import { unitName, isValidContainerName } from '../../deploy/container-name.js';
 import { isAtomicError, isErrno } from '../../util/errors.js';
+import { stripTransport } from '../../image/reference.js';
 
 export const CONTAINER_FILTER_KEYS = ['container', 'image', 'command', 'created', 'state', 'runtime', 'backend'];
 
@@ -35,7 +36,7 @@ export interface ContainerListOptions {
 
 /** registry/repo/image:tag or image:tag — a tag is always shown. */
 function displayImage(image: string): string {
-  const bare = image.replace(/^(oci:|http:|https:|docker:\/\/)/, '').replace(/@sha256:[0-9a-f]+$/, '');
+  const bare = stripTransport(image, { docker: true }).replace(/@sha256:[0-9a-f]+$/, '');
   const slash = bare.lastIndexOf('/');
   const colon = bare.lastIndexOf(':');
   return colon > slash ? bare : `${bare}:latest`;

@@ -10,6 +10,7 @@ import { updateContainer } from './update.js';
 import { containersList, type ContainerRow } from './list.js';
 import { resolveImages } from '../../image/catalog.js';
 import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { stripTransport } from '../../image/reference.js';
 
 export type UpdateAllStatus = 'Failed' | 'Unknown' | 'Updated now' | 'Updated' | 'Not updated';
 
@@ -37,7 +38,7 @@ async function latestImageId(ctx: AppContext, row: ContainerRow | undefined, ima
   const repo = await ctx.repoIfExists();
   if (!repo) return null;
   try {
-    const [img] = await resolveImages(repo, image.replace(/^(oci:|http:|https:|docker:\/\/)/, ''));
+    const [img] = await resolveImages(repo, stripTransport(image, { docker: true }));
     return imageIdFor(img);
   } catch {
     return null;

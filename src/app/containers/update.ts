@@ -21,6 +21,7 @@ import { parseHealthFlag, readHealthSpec } from '../../deploy/health-spec.js';
 import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
 import { sameRecord, type OptionRecord } from '../../render/options.js';
 import { effectiveRecord, checkOptionRecord } from './option-record.js';
+import { stripTransport } from '../../image/reference.js';
 
 export interface UpdateOptions {
   name: string;
@@ -60,7 +61,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       image = r.image;
       imageName = r.name;
     } else {
-      [image] = await resolveImages(repo, info.image.replace(/^(oci:|http:|https:)/, ''));
+      [image] = await resolveImages(repo, stripTransport(info.image));
     }
     const values = { ...info.values };
     let changed = false;

@@ -4,11 +4,12 @@ import { resolveImages, type ImageEntry } from '../../image/catalog.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
 import { trustSettings } from '../../image/trust/policy.js';
 import { isAtomicError } from '../../util/errors.js';
+import { stripTransport } from '../../image/reference.js';
 
 /** The image in the store for `ref`, pulling it first when it is not there (any pull source). */
 export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string }> {
   const repo = await ctx.repo();
-  const bare = ref.replace(/^(oci:|http:|https:)/, '');
+  const bare = stripTransport(ref);
   if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
     try {
       const [image] = await resolveImages(repo, bare);

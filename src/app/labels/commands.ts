@@ -38,6 +38,7 @@ import { defaultSystemName } from '../../image/name.js';
 import { validateContainerName, isValidContainerName, unitName } from '../../deploy/container-name.js';
 import { checkRuntime } from '../../host/runtime.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
+import { stripTransport } from '../../image/reference.js';
 
 export const BACKEND_SWITCH_NOTE =
   "Note: Switching from the 'docker' backend to the 'ostree' backend based on the 'atomic.type' label in the image.  You can use --storage to override this behaviour.";
@@ -163,14 +164,14 @@ export async function uninstallByLabel(ctx: AppContext, o: { image: string; name
   if (!repo) return null;
   let image;
   try {
-    [image] = await resolveImages(repo, o.image.replace(/^(oci:|http:|https:)/, ''));
+    [image] = await resolveImages(repo, stripTransport(o.image));
   } catch (e) {
     if (isAtomicError(e) && e.code === 'IMAGE_NOT_FOUND') return null;
     throw e;
   }
   const labels = await imageLabels(repo, image);
   if (findLabel(labels, 'UNINSTALL') === undefined && isSystemType(labels)) return 0;
-  const imageName = o.image.replace(/^(oci:|http:|https:)/, '');
+  const imageName = stripTransport(o.image);
   const name = o.name ?? defaultLabelName(imageName);
   validateContainerName(name);
   return runLabelAction(ctx, { action: 'UNINSTALL', labels, image: imageName, name, args: o.args, display: o.display ?? false });

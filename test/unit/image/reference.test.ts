@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeReference, parseImageReference } from '../../../src/image/reference.js';
+import { describeReference, parseImageReference, stripTransport } from '../../../src/image/reference.js';
 import { openImageSource } from '../../../src/image/transports.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { codeOf } from '../../helpers/error-code.js';
@@ -144,4 +144,21 @@ describe('image/reference', () => {
     }
     assert.equal(await codeOf(() => parseImageReference('ostree:remote:branch')), 'NOT_SUPPORTED');
   });
+});
+
+describe('image/reference stripTransport', () => {
+  const cases: Array<[string, boolean, string]> = [
+    ['oci:busybox:latest', false, 'busybox:latest'],
+    ['http:localhost:5000/app:1', false, 'localhost:5000/app:1'],
+    ['https:quay.io/a/b', false, 'quay.io/a/b'],
+    ['docker://quay.io/a/b', false, 'docker://quay.io/a/b'],
+    ['docker://quay.io/a/b', true, 'quay.io/a/b'],
+    ['oci-archive:/x.tar', true, 'oci-archive:/x.tar'],
+    ['dockertar:/x.tar', true, 'dockertar:/x.tar'],
+    ['busybox', true, 'busybox'],
+    ['oci:oci:x', false, 'oci:x'],
+  ];
+  for (const [raw, docker, want] of cases) {
+    it(`${raw}${docker ? ' (docker:// too)' : ''} → ${want}`, () => assert.equal(stripTransport(raw, { docker }), want));
+  }
 });
