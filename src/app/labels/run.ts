@@ -24,6 +24,8 @@ import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
 import { underRoot } from '../../host/sysroot.js';
 import { AtomicError } from '../../util/errors.js';
+import { shellWords, parseEngineRun, findEngine, describeEngineless, runEngineless } from './engineless.js';
+import { chooseRuntime } from '../../deploy/container-ops.js';
 
 export type LabelAction = 'INSTALL' | 'UNINSTALL' | 'RUN';
 
@@ -202,8 +204,27 @@ export function resolveLabelCommand(ctx: AppContext, inp: LabelCommandInput): { 
  */
 export async function runLabelAction(ctx: AppContext, inp: LabelCommandInput): Promise<number> {
   const { command, vars } = resolveLabelCommand(ctx, inp);
+  const env: NodeJS.ProcessEnv = { ...process.env, NAME: vars.NAME, IMAGE: vars.IMAGE, CONFDIR: vars.CONFDIR, LOGDIR: vars.LOGDIR, DATADIR: vars.DATADIR, HOST: vars.HOST };
+  // a `docker run`/`podman run` label on a host without either engine is run by us (engineless.ts)
+  const words = shellWords(command, env);
+  const engineRun = words ? parseEngineRun(words) : null;
+  const engine = engineRun ? findEngine() : null;
   ctx.out.line(command);
+  if (engineRun && engine === null) {
+    if (inp.display) {
+      for (const l of describeEngineless(engineRun, chooseRuntime(ctx, undefined), ctx.paths.sysroot)) ctx.out.line(l);
+      return 0;
+    }
+    makeLabelDirs(inp, vars);
+    return runEngineless(ctx, engineRun, env, inp.name);
+  }
+  if (engineRun && inp.display) ctx.out.line(`# run by ${engine}`);
   if (inp.display) return 0;
+  makeLabelDirs(inp, vars);
+  return runForeground('/bin/sh', ['-c', command], { env });
+}
+
+function makeLabelDirs(inp: LabelCommandInput, vars: LabelVars): void {
   if (inp.action !== 'UNINSTALL') {
     for (const d of [vars.LOGDIR, vars.CONFDIR, vars.DATADIR]) {
       try {
@@ -216,8 +237,6 @@ export async function runLabelAction(ctx: AppContext, inp: LabelCommandInput): P
       }
     }
   }
-  const env: NodeJS.ProcessEnv = { ...process.env, NAME: vars.NAME, IMAGE: vars.IMAGE, CONFDIR: vars.CONFDIR, LOGDIR: vars.LOGDIR, DATADIR: vars.DATADIR, HOST: vars.HOST };
-  return runForeground('/bin/sh', ['-c', command], { env });
 }
 
 /** Signals passed on to a foreground child (it gets terminal ones itself; these cover `kill PID`). */
