@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { layerCommits, readImageConfig, type ImageEntry } from '../../image/catalog.js';
 import { imageIdFor } from '../../deploy/prepare-slot.js';
-import { runForeground } from '../labels/run.js';
+import { runForeground } from '../labels/exec.js';
 import { checkoutLayers } from '../../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../../render/values.js';
 import { renderConfigJsonTemplate, renderTmpfilesTemplate } from '../../render/render-files.js';

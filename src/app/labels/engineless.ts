@@ -19,7 +19,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { ensureImage, chooseRuntime } from '../../deploy/container-ops.js';
+import { chooseRuntime } from '../../deploy/container-ops.js';
+import { ensureImage } from '../images/ensure.js';
 import { readImageConfig } from '../../image/catalog.js';
 import { generateDefaultConfig, type OciRuntimeConfig, type OciMount } from '../../render/config-json.js';
 import { allProcessCapabilities } from '../../render/values.js';
@@ -30,7 +31,7 @@ import { isValidContainerName } from '../../deploy/container-name.js';
 import { checkoutLayers } from '../../store/checkout.js';
 import { layerCommits } from '../../image/catalog.js';
 import { AtomicError } from '../../util/errors.js';
-import { runForeground, shellQuote } from './run.js';
+import { runForeground, shellQuote } from './exec.js';
 import { prepareWorkDir, removeWorkDir, deleteLeftover } from '../containers/run-once.js';
 
 export interface EngineRun {
