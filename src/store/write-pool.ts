@@ -54,7 +54,8 @@ class WritePool {
   private start(i: number): Slot | null {
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./write-worker.js', import.meta.url));
+      // no inherited node flags: `--input-type`/`-e` of the parent make a worker fail to start
+      worker = new Worker(new URL('./write-worker.js', import.meta.url), { execArgv: [] });
     } catch {
       this.disabled = true; // no workers here: callers do the work themselves
       return null;
@@ -168,4 +169,9 @@ export async function linkBatches(pairs: string[], opts: { unlinkFrom: boolean; 
     out.push(...r.value.codes);
   }
   return out;
+}
+
+/** Use a pool of `size` workers from now on (0: none); the previous pool's workers finish and exit. Tests use it to run both paths. */
+export function configureWritePool(size: number): void {
+  pool = new WritePool(size);
 }
