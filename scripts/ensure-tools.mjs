@@ -27,6 +27,9 @@ const TOOLS = {
   gpg: 'gpg', // trust tests: GPG keys for skopeo --sign-by
   gpgv: 'gpgv', // signedBy verification (also needed at run time)
   'gpg-agent': 'gpg-agent', // gpg --quick-gen-key / skopeo --sign-by
+  '/usr/lib/cni/portmap': 'containernetworking-plugins', // network=bridge of option records (bridge, host-local, portmap)
+  iptables: 'iptables', // used by CNI's portmap and bridge ipMasq
+  ip: 'iproute2', // ip netns for network=bridge
   ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
 // the bench also times podman (above) in a private mount namespace, under GNU time

@@ -16,8 +16,9 @@ const standaloneCode = require('ajv/dist/standalone').default;
 const { compileSchemaSet, schemaSetHash, GENERATED_DIR } = await import(dist('render', 'schema-validators.js'));
 const { runtimeSpecSchemaSet } = await import(dist('render', 'config-json.js'));
 const { exportsManifestSchemaSet } = await import(dist('render', 'exports-manifest.js'));
+const { optionsSchemaSet } = await import(dist('render', 'options.js'));
 
-const sets = [runtimeSpecSchemaSet(path.join(root, 'schemas', 'oci-runtime-spec')), exportsManifestSchemaSet()];
+const sets = [runtimeSpecSchemaSet(path.join(root, 'schemas', 'oci-runtime-spec')), exportsManifestSchemaSet(), optionsSchemaSet()];
 fs.mkdirSync(GENERATED_DIR, { recursive: true });
 for (const set of sets) {
   const { ajv, validate } = compileSchemaSet(set, { code: { source: true, esm: false } });

@@ -31,10 +31,12 @@ export default class Install extends BaseCommand {
     user: Flags.boolean({ description: 'Install as a user container (unprivileged; systemd user unit).' }),
     name: Flags.string({ char: 'n', description: 'Container name (default: derived from the image).' }),
     set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable; overrides manifest defaults.', multiple: true, multipleNonGreedy: true }),
+    option: Flags.string({ description: 'Option record KEY=VALUE (SME Server keys: MaxMemory, cpu, MountPath, DataMount, network, Interlinked, status, StartAt, ...; see docs/options.md); repeatable; over /etc/containers/atomic/NAME.conf.', multiple: true, multipleNonGreedy: true, helpValue: 'KEY=VALUE' }),
     rootfs: Flags.string({ description: 'Use an existing exploded rootfs read-only (e.g. shared over NFS, or another container\'s CK/NAME): only config, unit and tmpfiles are generated.', helpValue: 'PATH' }),
     runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
     display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
+    'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     storage: storageFlag,
     ...trustFlags,
   };
@@ -52,6 +54,7 @@ export default class Install extends BaseCommand {
     if (!flags.system && !flags.user) {
       if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
+      if (flags.option?.length) throw new AtomicError('USAGE', '--option is valid only when used with --system or --user');
       if (ostreeStorage(ctx, explicitStorage ? flags.storage : undefined)) {
         // atomic's ostree backend: a system (user, for non-root) container for any image; INSTALL labels are docker-only
         process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, runtime: flags.runtime, display: flags.display, args: split.rest });
@@ -72,6 +75,6 @@ export default class Install extends BaseCommand {
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs });
+    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'] });
   }
 }

@@ -19,6 +19,7 @@ import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { Systemd } from '../host/systemd.js';
 import { reapContainer } from '../host/runtime.js';
 import { unitName } from '../deploy/container-name.js';
+import { readSlotOptions, placeOptionFiles, enableOptionTimers } from './option-record.js';
 
 function readInfoOrNull(slotDir: string): { runtime?: string } | null {
   try {
@@ -42,7 +43,8 @@ export interface ActivateOptions {
   stopFirst: boolean;
 }
 
-export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: Slot, o: ActivateOptions): Promise<void> {
+/** Returns whether the unit was started (o.start, and the option record does not disable it). */
+export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: Slot, o: ActivateOptions): Promise<{ started: boolean }> {
   const sd = systemdFor(ctx);
   const slotDir = cp.slotDir(target);
   const info = readInfo(slotDir);
@@ -96,6 +98,8 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   else await removeDurable(cp.hostUnit);
   if (exists(tmpCopy)) await copyDurable(tmpCopy, cp.hostTmpfiles);
   else await removeDurable(cp.hostTmpfiles);
+  const targetOptions = readSlotOptions(slotDir);
+  await placeOptionFiles(ctx.paths, cp, targetOptions ?? { record: {}, files: {} }, readSlotOptions(other), (l) => ctx.out.line(l));
   faultPoint('activate:host-files');
 
   fs.mkdirSync(path.dirname(cp.link), { recursive: true });
@@ -107,7 +111,17 @@ export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: 
   const hasService = exists(unitCopy);
   if (hasService) sd.daemonReload();
   if (exists(cp.hostTmpfiles)) sd.tmpfilesCreate(cp.hostTmpfiles);
-  if (hasService && o.enable) sd.enable(unitName(cp.name));
-  if (hasService && o.start) sd.start(unitName(cp.name));
+  // the record's status decides over the operation's default (install enables)
+  const status = targetOptions?.record.status;
+  if (hasService && status === 'disabled') sd.disableNow(unitName(cp.name));
+  else if (hasService && (o.enable || status === 'enabled')) sd.enable(unitName(cp.name));
+  const started = hasService && o.start && status !== 'disabled';
+  if (started) {
+    // a unit that failed (or hit its start limit) on the other deployment starts afresh
+    sd.resetFailed(unitName(cp.name));
+    sd.start(unitName(cp.name));
+  }
+  enableOptionTimers(ctx.paths, targetOptions, (l) => ctx.out.line(l));
   faultPoint('activate:done');
+  return { started };
 }

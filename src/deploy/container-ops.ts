@@ -2,6 +2,7 @@
  * Shared pieces of the container use cases: --set parsing, image resolution (pull when missing),
  * runtime choice, and crash recovery from the journal.
  */
+import { removeOptionFiles } from './option-record.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../app/context.js';
@@ -17,6 +18,8 @@ import { removeDurable, exists } from './slot-files.js';
 import { currentSlot, containerPaths, isSlotDir, type ContainerPaths } from './layout.js';
 import { containerHostFiles } from './host-files.js';
 import { lockContainer } from './container-lock.js';
+import { dropQuarantine } from './quarantine.js';
+import { lastResultFile } from './health-gate.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
@@ -148,6 +151,7 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
   if (hasService && !sd.offline) reapContainer(runtime ?? defaultRuntime(), cp.name, (l) => ctx.out.line(l));
   faultPoint('uninstall:disabled');
   if (own.unit === 'ours') await removeDurable(cp.hostUnit);
+  await removeOptionFiles(ctx.paths, cp, (l) => ctx.out.line(l));
   faultPoint('uninstall:unit-removed');
   if (hasService) {
     try {
@@ -166,6 +170,8 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
   if (slot !== null) await removeDurable(cp.link);
   faultPoint('uninstall:unlinked');
   for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
+  dropQuarantine(cp);
+  fs.rmSync(lastResultFile(cp), { force: true });
   for (const f of kept) ctx.out.warn(`Will not delete ${f}: it was not written by atomic (it differs from the deployment's copy).`);
   return kept;
 }

@@ -23,6 +23,10 @@ import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type HealthSpec } from './health-spec.js';
+import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
+import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
+import { cgroupSupport } from '../host/cgroups.js';
 
 export interface PrepareInput {
   cp: ContainerPaths;
@@ -35,6 +39,12 @@ export interface PrepareInput {
   runtime: string;
   /** `--rootfs PATH` as given (atomic's "remote" rootfs): no checkout, the slot's rootfs links to it. */
   remote?: string | null;
+  /** A readiness check given on the command line (`--health-check`), or carried from the live slot. */
+  healthCheck?: HealthSpec | null;
+  /** The option record to apply (docs/options.md); null/absent: none. */
+  options?: OptionRecord | null;
+  /** Its Interlinked containers (checked to exist), with their InterLinkPriority. */
+  links?: LinkedUnit[];
 }
 
 export interface PreparedSlot {
@@ -207,6 +217,19 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     config = { ...config, root: { ...((config.root as Record<string, unknown>) ?? {}), path: hostView(ctx.paths.sysroot, remoteRootfs) } };
     configText = JSON.stringify(config, null, 4) + '\n';
   }
+  const record = inp.options ?? {};
+  const hasRecord = Object.keys(record).length > 0;
+  if (hasRecord) {
+    // the post-template step: the image's own templates stay as they are
+    // a limit the host cannot enforce is left to the unit (systemd ignores it there), as docker
+    // discards it with a warning: runc would refuse to start the container
+    const support = ctx.paths.sysroot === '/' ? cgroupSupport() : { memory: true, cpu: true, detail: '' };
+    for (const [key, ok, ctl] of [['MaxMemory', support.memory, 'memory'], ['cpu', support.cpu, 'cpu']] as const) {
+      if (record[key] !== undefined && !ok) ctx.out.warn(`Warning: ${key}=${record[key]} is recorded but this host cannot enforce it: no ${ctl} cgroup controller (${support.detail}); config.json gets no ${ctl} limit`);
+    }
+    config = applyOptionsToConfig(config, record, { name: cp.name, enforce: support });
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
   const { missingBindSources } = validateRuntimeConfig(config, {
     remote: remoteRootfs !== null,
     file: path.join(slotDir, 'config.json'),
@@ -216,7 +239,22 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
   const unitText = hasService ? renderUnitTemplate(serviceTemplate, values, serviceText !== null ? serviceTemplatePath : 'service.template (built-in default)') : null;
   const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
   let tmpfilesText = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : generateMissingBindTmpfiles(missingBindSources, uid, gid);
+  if (hasRecord) {
+    const optionSources = new Set(mountPaths(record.MountPath).map((b) => b.source));
+    const missing = missingBindSources.filter((p) => optionSources.has(p));
+    if (tmpfilesTmpl !== null) tmpfilesText += generateMissingBindTmpfiles(missing, uid, gid);
+    tmpfilesText += renderOptionTmpfiles(cp.name, record, uid, gid);
+  }
   if (tmpfilesText.trim() === '') tmpfilesText = '';
+  const optionFiles: Record<string, string> = {};
+  if (hasRecord && hasService) {
+    // the unit runs this same atomic for network=bridge (node + script when run as a .js file)
+    const self = values.ATOMIC ?? 'atomic';
+    const atomicBin = self.endsWith('.js') ? `${process.execPath} ${self}` : self;
+    const dropIn = renderDropIn(cp.name, record, inp.links ?? [], atomicBin);
+    if (dropIn !== null) optionFiles[`${cp.name}.service.d/${DROP_IN_NAME}`] = dropIn;
+    Object.assign(optionFiles, renderTimerUnits(cp.name, record));
+  }
 
   // everything rendered: now write the slot
   await writeDurable(path.join(stageDir, 'config.json'), configText);
@@ -240,6 +278,10 @@ async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, st
     runtime: inp.runtime,
   };
   await writeInfo(stageDir, info);
+  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
+  const imgHealth = inp.healthCheck || mfHealth || remoteRootfs ? null : dockerHealth(((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null);
+  await writeHealthSpec(stageDir, chooseHealth(inp.healthCheck, mfHealth, imgHealth));
+  if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });
   syncFilesystem(stageDir);
   // swap the complete staging dir in as the slot
   const trash = `${stageDir}.old`;

@@ -28,7 +28,7 @@ export interface ExportsManifest {
   raw: Record<string, unknown>;
 }
 
-const KNOWN_KEYS = ['version', 'defaultValues', 'noContainerService', 'installedFilesTemplate', 'renameFiles', 'useLinks'];
+const KNOWN_KEYS = ['version', 'defaultValues', 'noContainerService', 'installedFilesTemplate', 'renameFiles', 'useLinks', 'healthCheck'];
 const IDENTIFIER = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
 
 const here = path.dirname(fileURLToPath(import.meta.url));

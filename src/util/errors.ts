@@ -13,6 +13,7 @@ export const EXIT = {
   INTEGRITY: 5,
   UNSAFE_INPUT: 6,
   POLICY: 7,
+  HEALTH: 8,
 } as const;
 
 export type ErrorCode =
@@ -47,7 +48,8 @@ export type ErrorCode =
   | 'SCHEMA_INVALID'
   | 'IMAGE_LABEL_MISSING'
   | 'POLICY_INVALID'
-  | 'POLICY_REJECTED';
+  | 'POLICY_REJECTED'
+  | 'HEALTH_CHECK_FAILED';
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   USAGE: EXIT.USAGE,
@@ -67,6 +69,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   SCHEMA_INVALID: EXIT.FAILURE,
   POLICY_INVALID: EXIT.POLICY,
   POLICY_REJECTED: EXIT.POLICY,
+  HEALTH_CHECK_FAILED: EXIT.HEALTH,
 };
 
 export interface AtomicErrorOptions {

@@ -16,6 +16,10 @@ import { removeDurable, exists } from '../../deploy/slot-files.js';
 import { checkRuntime } from '../../host/runtime.js';
 import { defaultSystemName } from '../../image/name.js';
 import { AtomicError } from '../../util/errors.js';
+import { parseHealthFlag } from '../../deploy/health-spec.js';
+import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
+import { parseOptionAssignments } from '../../render/options.js';
+import { checkOptionRecord } from './option-record.js';
 
 export interface InstallOptions {
   image: string;
@@ -25,10 +29,15 @@ export interface InstallOptions {
   display?: boolean;
   /** --rootfs PATH: use an existing exploded rootfs read-only (§2.12). */
   rootfs?: string;
+  /** `--health-check SPEC`: the readiness check of the health gate (kept across updates). */
+  healthCheck?: string;
+  /** --option KEY=VALUE (option record keys, docs/options.md), over /etc/containers/atomic/NAME.conf. */
+  options?: string[];
 }
 
 export async function installSystem(ctx: AppContext, o: InstallOptions): Promise<{ name: string; installed: boolean }> {
   const setValues = parseSetValues(o.set);
+  if (o.healthCheck !== undefined) parseHealthFlag(o.healthCheck);
   const name = o.name ?? defaultSystemName(o.image);
   validateContainerName(name);
   const runtime = chooseRuntime(ctx, o.runtime);
@@ -47,6 +56,10 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
       return { name, installed: false };
     }
     refuseForeignSlots(cp);
+    // the option record: the host file (if an admin or Ansible wrote one) with --option over it
+    const fromFlags = parseOptionAssignments(o.options ?? [], '--option: ');
+    const record = { ...(readHostConf(ctx.paths, name) ?? {}), ...fromFlags };
+    const links = checkOptionRecord(ctx, name, record, Object.keys(fromFlags).length ? 'the option record (--option)' : hostConfPath(ctx.paths, name));
     const { image, name: imageName } = await ensureImage(ctx, o.image);
     for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
       if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
@@ -56,7 +69,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null });
+      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null });
       await activateSlot(ctx, cp, 0, { journal, enable: true, start: false, stopFirst: false });
     } catch (e) {
       await undoInstall(ctx, cp);

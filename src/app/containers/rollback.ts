@@ -10,11 +10,17 @@ import { validateContainerName, unitName } from '../../deploy/container-name.js'
 import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
 import { AtomicError } from '../../util/errors.js';
+import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
 import { trustSettings } from '../../image/trust/policy.js';
 import type { Checksum } from '../../store/types.js';
 
-export async function rollbackContainer(ctx: AppContext, name: string): Promise<{ slotDir: string }> {
+export interface RollbackOptions {
+  /** Seconds the restarted service is watched (default 10; 0 disables the health gate). */
+  watch?: number;
+}
+
+export async function rollbackContainer(ctx: AppContext, name: string, o: RollbackOptions = {}): Promise<{ slotDir: string }> {
   validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
   const lock = await lockContainer(cp);
@@ -35,10 +41,13 @@ export async function rollbackContainer(ctx: AppContext, name: string): Promise<
     }
     await recheckDeployment(ctx, name, info['ostree-commit'], info.image);
     ctx.out.line(`Rolling back container ${name} to the checkout at ${dir}`);
-    const wasActive = systemdFor(ctx).isActive(unitName(name));
+    // a running, failed or (re)starting service is brought back on the restored deployment; a stopped one stays stopped
+    const st = systemdFor(ctx).state(unitName(name));
+    const wasActive = st === 'active' || st === 'activating' || st === 'failed' || st === 'deactivating';
     const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
-    await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
+    const { started } = await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
     await clearJournal(cp.journal);
+    await healthGate(ctx, cp, { op: 'rollback', from: cur, to: target, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal, revert: st === 'active' });
     return { slotDir: dir };
   } finally {
     await lock.release();

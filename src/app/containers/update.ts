@@ -15,16 +15,30 @@ import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { AtomicError } from '../../util/errors.js';
+import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
+import { parseHealthFlag, readHealthSpec } from '../../deploy/health-spec.js';
+import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
+import { sameRecord, type OptionRecord } from '../../render/options.js';
+import { effectiveRecord, checkOptionRecord } from './option-record.js';
 
 export interface UpdateOptions {
   name: string;
   rebase?: string;
   set?: string[];
+  /** Seconds the restarted service is watched (default 10; 0 disables the health gate). */
+  watch?: number;
+  /** `--health-check SPEC` (deploy/health-spec.ts parseHealthFlag). */
+  healthCheck?: string;
+  /** The whole option record to deploy (`containers config`); default: the host file, else the live one. */
+  options?: OptionRecord;
+  /** Where `options` came from, for messages. */
+  optionsSource?: string;
 }
 
 export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promise<{ updated: boolean }> {
   validateContainerName(o.name);
   const newValues = parseSetValues(o.set);
+  if (o.healthCheck !== undefined) parseHealthFlag(o.healthCheck); // refuse a bad spec before anything happens
   const cp = containerPaths(ctx.paths, o.name);
   if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
   return withDeployLocks(ctx, cp, 'update', () => updateLocked(ctx, o, cp, newValues));
@@ -53,7 +67,16 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       if (values[k] !== v) changed = true;
       values[k] = v;
     }
+    // the option record: given (config), else the host file, else the live deployment's (so it survives --rebase)
+    const liveRecord = readSlotOptions(cp.slotDir(cur))?.record ?? {};
+    const record = o.options ?? effectiveRecord(ctx, o.name);
+    const links = checkOptionRecord(ctx, o.name, record, o.optionsSource ?? (o.options ? 'option record' : hostConfPath(ctx.paths, o.name)));
+    if (!sameRecord(record, liveRecord)) changed = true;
     // atomic's rule: the image id (whatever spelling named it) and the values decide, not the name
+    // a check given on the command line (now, or at an earlier install/update) stays with the container
+    const prevHealth = readHealthSpec(cp.slotDir(cur));
+    const healthCheck = o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : prevHealth?.source === 'flag' ? prevHealth : null;
+    if (o.healthCheck !== undefined && JSON.stringify(healthCheck) !== JSON.stringify(prevHealth)) changed = true;
     if (imageIdFor(image) === info.revision && !changed) {
       ctx.out.line('Latest version already installed.');
       return { updated: false };
@@ -66,13 +89,14 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null });
+      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck });
     } catch (e) {
       await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
       throw e;
     }
+    let started = false;
     try {
-      await activateSlot(ctx, cp, next, { journal, enable: false, start: wasActive, stopFirst: true });
+      ({ started } = await activateSlot(ctx, cp, next, { journal, enable: false, start: wasActive, stopFirst: true }));
     } catch (e) {
       ctx.out.warn(`Update of ${o.name} failed (${(e as Error).message}); restoring the previous deployment`);
       try {
@@ -85,6 +109,8 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       throw e;
     }
     await clearJournal(cp.journal);
+    // the restarted service must prove itself, else the previous deployment comes back (HEALTH_CHECK_FAILED)
+    await healthGate(ctx, cp, { op: 'update', from: cur, to: next, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal });
     return { updated: true };
   }
 }

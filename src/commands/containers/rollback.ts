@@ -1,18 +1,21 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { rollbackContainer } from '../../app/containers/rollback.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
 export default class ContainersRollback extends BaseCommand {
-  static override description = 'Switch a container back to its other deployment, with that deployment\'s own config, values and unit.';
+  static override description = 'Switch a container back to its other deployment, with that deployment\'s own config, values and unit. A running, failed or restarting service is (re)started there and watched (--watch).';
   static override examples = ['<%= config.bin %> containers rollback hello'];
   static override args = { name: Args.string({ required: true, description: 'Container name.' }) };
-  static override flags = { ...trustFlags };
+  static override flags = {
+    watch: Flags.integer({ description: 'Seconds to watch the restarted service: when it does not stay active or its readiness check fails, the deployment it came from is restored (if that one was serving), the image quarantined, exit 8. 0 disables.', default: 10, min: 0, helpValue: 'SECONDS' }),
+    ...trustFlags,
+  };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ContainersRollback);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
-    await rollbackContainer(ctx, args.name);
+    await rollbackContainer(ctx, args.name, { watch: flags.watch });
   }
 }

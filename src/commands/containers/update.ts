@@ -7,13 +7,15 @@ import { AtomicError } from '../../util/errors.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
 export default class ContainersUpdate extends BaseCommand {
-  static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running.';
+  static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running, then watches it (--watch) and restores the previous deployment when it is not healthy.';
   static override examples = ['<%= config.bin %> containers update --set PORT=8082 hello', '<%= config.bin %> containers update --rebase oci:/srv/images:hello-2 hello', '<%= config.bin %> containers update --all'];
   static override args = { name: Args.string({ required: false, description: 'Container name.' }) };
   static override flags = {
     rebase: Flags.string({ description: 'Move the container to another image (pulled if missing).', helpValue: 'IMAGE' }),
     set: Flags.string({ description: 'Template variable NAME=VALUE; repeatable.', multiple: true, multipleNonGreedy: true }),
     all: Flags.boolean({ char: 'a', description: 'Update every installed system container (a `Checking container NAME...` line each, then a SUMMARY table; failures are listed there, exit 0). Does not pull.' }),
+    watch: Flags.integer({ description: 'Seconds to watch the restarted service before the update counts as done: the unit must stay active and the readiness check pass, else the previous deployment is restored and started, the image quarantined, exit 8. 0 disables.', default: 10, min: 0, helpValue: 'SECONDS' }),
+    'health-check': Flags.string({ description: 'Readiness check for the health gate, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck); kept for later updates: none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     ...trustFlags,
   };
 
@@ -36,6 +38,6 @@ export default class ContainersUpdate extends BaseCommand {
       return;
     }
     if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
-    await updateContainer(ctx, { name: args.name, rebase: flags.rebase, set: flags.set });
+    await updateContainer(ctx, { name: args.name, rebase: flags.rebase, set: flags.set, watch: flags.watch, healthCheck: flags['health-check'] });
   }
 }

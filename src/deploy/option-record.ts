@@ -1,0 +1,149 @@
+/**
+ * Option records on disk (docs/options.md):
+ * - the declarative host file /etc/containers/atomic/NAME.conf (INI; user mode:
+ *   ~/.config/containers/atomic/NAME.conf), read at install/update, rewritten (atomically) when
+ *   `config` or a rollback changes the record;
+ * - each deployment's own copy, CK/NAME.N/options.json: the record it was rendered with and the
+ *   unit files rendered from it (the NAME.service.d/50-atomic-options.conf drop-in, StartAt/StopAt
+ *   timers), so a rollback restores the previous record with its slot;
+ * - activation: the target slot's unit files are put in place (the other slot's removed), timers
+ *   enabled, status applied.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { StorePaths } from '../host/paths.js';
+import { underRoot } from '../host/sysroot.js';
+import { atomicWrite } from '../util/atomic-write.js';
+import { AtomicError } from '../util/errors.js';
+import { parseIniRecord, validateOptionRecord, formatIniRecord, sameRecord, type OptionRecord } from '../render/options.js';
+import { writeDurable, removeDurable, exists } from './slot-files.js';
+import type { ContainerPaths } from './layout.js';
+
+export const SLOT_OPTIONS_FILE = 'options.json';
+export const DROP_IN_NAME = '50-atomic-options.conf';
+
+/** What a deployment keeps of its record: the record and the unit files (relative to the unit dir) rendered from it. */
+export interface SlotOptions {
+  record: OptionRecord;
+  files: Record<string, string>;
+}
+
+export function optionsConfDir(paths: StorePaths): string {
+  if (paths.userMode) return path.join(process.env.XDG_CONFIG_HOME || path.join(process.env.HOME ?? os.homedir(), '.config'), 'containers', 'atomic');
+  return underRoot(paths.sysroot, '/etc/containers/atomic');
+}
+
+export function hostConfPath(paths: StorePaths, name: string): string {
+  return path.join(optionsConfDir(paths), `${name}.conf`);
+}
+
+/** The host file's record (validated), or null when there is no file. */
+export function readHostConf(paths: StorePaths, name: string): OptionRecord | null {
+  const file = hostConfPath(paths, name);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new AtomicError('IO', `cannot read ${file}: ${(e as Error).message}`, { suggestions: [`Check the permissions of ${file}.`] });
+  }
+  const record = parseIniRecord(text, file);
+  validateOptionRecord(record, file);
+  return record;
+}
+
+/** Write the host file (atomically) unless it already holds RECORD; an empty record removes it. */
+export async function writeHostConf(paths: StorePaths, name: string, record: OptionRecord): Promise<boolean> {
+  const file = hostConfPath(paths, name);
+  let current: OptionRecord | null = null;
+  try {
+    current = readHostConf(paths, name);
+  } catch {
+    current = null; // an invalid hand-written file is replaced by the record that is deployed
+  }
+  if (current !== null && sameRecord(current, record)) return false;
+  if (Object.keys(record).length === 0) {
+    if (current === null || Object.keys(current).length === 0) return false;
+    return removeDurable(file);
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  await atomicWrite(file, formatIniRecord(name, record), { mode: 0o644 });
+  return true;
+}
+
+export function readSlotOptions(slotDir: string): SlotOptions | null {
+  try {
+    const o = JSON.parse(fs.readFileSync(path.join(slotDir, SLOT_OPTIONS_FILE), 'utf8')) as SlotOptions;
+    return { record: o.record ?? {}, files: o.files ?? {} };
+  } catch {
+    return null;
+  }
+}
+
+export async function writeSlotOptions(dir: string, o: SlotOptions): Promise<void> {
+  await writeDurable(path.join(dir, SLOT_OPTIONS_FILE), JSON.stringify(o, null, 4) + '\n');
+}
+
+function systemctl(paths: StorePaths, args: string[], echo: (l: string) => void, ignoreErrors = true): boolean {
+  const bin = process.env.ATOMIC_SYSTEMCTL ?? 'systemctl';
+  const a = [...(paths.userMode ? ['--user'] : []), ...(paths.sysroot !== '/' ? [`--root=${paths.sysroot}`] : []), ...args];
+  echo(['systemctl', ...a].join(' '));
+  const r = spawnSync(bin, a, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status === 0 || ignoreErrors) return r.status === 0;
+  throw new AtomicError('IO', `systemctl ${a.join(' ')} failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+}
+
+const timerNames = (files: Record<string, string>): string[] => Object.keys(files).filter((f) => f.endsWith('.timer'));
+
+/**
+ * Host side, before the daemon-reload of an activation: the unit files of the target slot's record
+ * replace those of the other slot (timers the target does not have are stopped and disabled
+ * first); the host record file follows the deployed record.
+ */
+export async function placeOptionFiles(paths: StorePaths, cp: ContainerPaths, target: SlotOptions | null, other: SlotOptions | null, echo: (l: string) => void): Promise<void> {
+  const want = target?.files ?? {};
+  for (const f of Object.keys(other?.files ?? {})) {
+    if (f in want) continue;
+    if (f.endsWith('.timer')) {
+      if (paths.sysroot === '/') systemctl(paths, ['disable', '--now', f], echo);
+      else systemctl(paths, ['disable', f], echo);
+    }
+    await removeDurable(path.join(paths.unitDir, f));
+    const dir = path.dirname(path.join(paths.unitDir, f));
+    if (dir !== paths.unitDir) {
+      try {
+        fs.rmdirSync(dir); // NAME.service.d, when nothing else is in it
+      } catch {
+        /* not empty (an admin's own drop-in) or absent */
+      }
+    }
+  }
+  for (const [f, text] of Object.entries(want)) await writeDurable(path.join(paths.unitDir, f), text);
+  if (target !== null) await writeHostConf(paths, cp.name, target.record);
+}
+
+/** After the daemon-reload: timers enabled (and started when online). */
+export function enableOptionTimers(paths: StorePaths, target: SlotOptions | null, echo: (l: string) => void): void {
+  for (const t of timerNames(target?.files ?? {})) {
+    if (paths.sysroot === '/') systemctl(paths, ['enable', '--now', t], echo, false);
+    else systemctl(paths, ['enable', t], echo, false);
+  }
+}
+
+/** Uninstall: every unit file of either slot's record, and the host record file. */
+export async function removeOptionFiles(paths: StorePaths, cp: ContainerPaths, echo: (l: string) => void): Promise<void> {
+  const files = new Set<string>();
+  for (const s of [0, 1] as const) for (const f of Object.keys(readSlotOptions(cp.slotDir(s))?.files ?? {})) files.add(f);
+  await placeOptionFiles(paths, cp, null, { record: {}, files: Object.fromEntries([...files].map((f) => [f, ''])) }, echo);
+  // the host record file goes only when it is exactly what atomic wrote (a hand-written one stays)
+  const conf = hostConfPath(paths, cp.name);
+  try {
+    const text = fs.readFileSync(conf, 'utf8');
+    if (text === formatIniRecord(cp.name, parseIniRecord(text, conf))) await removeDurable(conf);
+    else echo(`Will not delete ${conf}: it was not written by atomic`);
+  } catch {
+    /* absent or unreadable: left alone */
+  }
+}
