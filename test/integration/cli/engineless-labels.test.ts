@@ -74,11 +74,17 @@ function image(work: string, tag: string, labels: Record<string, string>): strin
 
 describe('engine-less label commands: parsing', () => {
   it('splits the command as sh would and parses docker run options', () => {
-    const w = shellWords(`docker run -it --rm --privileged -v /:/media/root:ro -e A=1 --env=B --net host --pid=host -w /x --name $NAME img:1 /bin/s --opt='a b' "$IMAGE"`, { NAME: 'n1', IMAGE: 'img' });
+    const w = shellWords(`docker run -it --rm --privileged -v /:/media/root:ro -e A=1 --env=B --net host --pid=host -w /x --name $NAME img:1 /bin/s --opt='a b' "$IMAGE"`, {
+      NAME: 'n1',
+      IMAGE: 'img',
+    });
     assert.deepEqual(w?.slice(-3), ['/bin/s', '--opt=a b', 'img']);
     const r = parseEngineRun(w!);
     assert.ok(r);
-    assert.deepEqual([r.rm, r.privileged, r.tty, r.interactive, r.network, r.pidHost, r.ipcHost, r.workdir, r.name, r.image], [true, true, true, true, 'host', true, false, '/x', 'n1', 'img:1']);
+    assert.deepEqual(
+      [r.rm, r.privileged, r.tty, r.interactive, r.network, r.pidHost, r.ipcHost, r.workdir, r.name, r.image],
+      [true, true, true, true, 'host', true, false, '/x', 'n1', 'img:1'],
+    );
     assert.deepEqual(r.volumes, [{ source: '/', destination: '/media/root', readonly: true }]);
     assert.deepEqual(r.env, ['A=1', 'B']);
     assert.equal(parseEngineRun(shellWords('/bin/sh -c true', {})!), null);
@@ -123,14 +129,17 @@ try {
   it('--display shows the command and that atomic runs it with runc', () => {
     const r = a(['install', '-n', 'ssh.3', '--display', 'scmi-test:latest', '--manager=systemd']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^docker run --rm --privileged --volume \/:\/media\/root scmi-test:latest \/usr\/sbin\/scmi install --chroot=\/media\/root --name=ssh\.3 --tag=1\.0 --setopt='--volume \{\{NAME\}\}\.config-ssh:\/etc\/ssh' --manager=systemd$/m);
+    assert.match(
+      r.stdout,
+      /^docker run --rm --privileged --volume \/:\/media\/root scmi-test:latest \/usr\/sbin\/scmi install --chroot=\/media\/root --name=ssh\.3 --tag=1\.0 --setopt='--volume \{\{NAME\}\}\.config-ssh:\/etc\/ssh' --manager=systemd$/m,
+    );
     assert.match(r.stdout, /^# no docker or podman on this host: atomic runs this docker run itself, with \S*runc in the foreground:$/m);
     assert.match(r.stdout, new RegExp(`^#   bind ${S.replace(/[.]/g, '\\.')} -> /media/root$`, 'm'));
     assert.match(r.stdout, /privileged \(all capabilities, host devices\)/);
     assert.ok(!fs.existsSync(unit()));
   });
 
-  it('install -n ssh.3 IMAGE --info prints the installer\'s info and installs nothing', () => {
+  it("install -n ssh.3 IMAGE --info prints the installer's info and installs nothing", () => {
     const r = a(['install', '-n', 'ssh.3', 'scmi-test:latest', '--info']);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /^Name: ssh\.3$/m);
