@@ -21,6 +21,7 @@ const check = process.argv.includes('--check');
 export const BEGIN = '<!-- BEGIN GENERATED: synopsis and options from `atomic COMMAND --help` (scripts/gen-command-docs.mjs); do not edit -->';
 export const END = '<!-- END GENERATED -->';
 
+// eslint-disable-next-line no-control-regex -- deliberate control-character match
 const stripAnsi = (s) => s.replace(/\u001b\[[0-9;]*m/g, '');
 
 const config = await Config.load(root);

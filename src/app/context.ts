@@ -4,29 +4,13 @@
  */
 import * as fs from 'node:fs';
 import type { OstreeRepo } from '../store/repo.js';
-import { resolveStorePaths, type StorePaths, type PathInputs } from '../host/paths.js';
+import type { DeployContext, Output } from '../deploy/context.js';
+import { resolveStorePaths, type PathInputs } from '../host/paths.js';
 import { AtomicError } from '../util/errors.js';
-import type { TrustSettings } from '../image/trust/policy.js';
 
-export interface Output {
-  /** An informational line for stdout ("Extracting to ...", echoed systemctl commands). */
-  line(text: string): void;
-  /** A warning line for stderr. */
-  warn(text: string): void;
-  /** Whether stdout is a terminal (progress bars). */
-  readonly isTTY: boolean;
-}
-
-export interface AppContext {
-  paths: StorePaths;
-  out: Output;
-  /** Open the store, creating it (bare for root, bare-user for users) when missing. */
-  repo(): Promise<OstreeRepo>;
-  /** Open the store if it exists, else null (read-only commands on a fresh host). */
-  repoIfExists(): Promise<OstreeRepo | null>;
-  /** Signature policy settings (--signature-policy, --registries.d, --insecure-policy) for pulls and re-checks. */
-  trust?: TrustSettings;
-}
+export type { Output } from '../deploy/context.js';
+/** The use cases' context: the deployment layer's context (deploy/context.ts), built by `createContext`. */
+export type AppContext = DeployContext;
 
 export const consoleOutput: Output = {
   line: (t) => process.stdout.write(t + '\n'),

@@ -3,7 +3,7 @@
  * `SUMMARY`, a blank line, then Python-format columns (`{0:15} {1:32} ...`, every cell cut to its
  * width); the status is coloured (bold red/green/yellow) only when stdout is a terminal.
  */
-import { row } from './format.js';
+import { row } from '../util/format.js';
 
 export type SummaryColor = 'red' | 'green' | 'yellow';
 const ANSI: Record<SummaryColor, number> = { red: 31, green: 32, yellow: 33 };

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from '../app/context.js';
+import type { DeployContext } from './context.js';
 import { resolveRemoteRootfs } from './prepare-slot.js';
 import { slotUnitCopy, slotTmpfilesCopy, otherSlot, type ContainerPaths, type Slot } from './layout.js';
 import { readInfo, writeInfo } from './info-file.js';
@@ -18,7 +18,7 @@ import { writeJournal, readJournal, type JournalEntry } from './journal.js';
 import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { Systemd } from '../host/systemd.js';
 import { reapContainer } from '../host/runtime.js';
-import { unitName } from '../deploy/container-name.js';
+import { unitName } from './container-name.js';
 import { readSlotOptions, placeOptionFiles, enableOptionTimers } from './option-record.js';
 
 function readInfoOrNull(slotDir: string): { runtime?: string } | null {
@@ -29,7 +29,7 @@ function readInfoOrNull(slotDir: string): { runtime?: string } | null {
   }
 }
 
-export function systemdFor(ctx: AppContext): Systemd {
+export function systemdFor(ctx: DeployContext): Systemd {
   return new Systemd({ sysroot: ctx.paths.sysroot, user: ctx.paths.userMode, echo: (l) => ctx.out.line(l) });
 }
 
@@ -44,7 +44,7 @@ export interface ActivateOptions {
 }
 
 /** Returns whether the unit was started (o.start, and the option record does not disable it). */
-export async function activateSlot(ctx: AppContext, cp: ContainerPaths, target: Slot, o: ActivateOptions): Promise<{ started: boolean }> {
+export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, target: Slot, o: ActivateOptions): Promise<{ started: boolean }> {
   const sd = systemdFor(ctx);
   const slotDir = cp.slotDir(target);
   const info = readInfo(slotDir);

@@ -1,14 +1,11 @@
 /**
- * Shared pieces of the container use cases: --set parsing, image resolution (pull when missing),
- * runtime choice, and crash recovery from the journal.
+ * Shared pieces of the container use cases: --set parsing, runtime choice, crash recovery from
+ * the journal, uninstall steps and the deploy locks.
  */
 import { removeOptionFiles } from './option-record.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from '../app/context.js';
-import { resolveImages, type ImageEntry } from '../image/catalog.js';
-import { recheckStoredTrust } from '../image/trust/check.js';
-import { trustSettings } from '../image/trust/policy.js';
+import type { DeployContext } from './context.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { readJournal, clearJournal } from './journal.js';
 import { removeHostfs, plannedHostfsPaths } from './hostfs.js';
@@ -22,9 +19,9 @@ import { dropQuarantine } from './quarantine.js';
 import { lastResultFile } from './health-gate.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
 import { defaultRuntime, reapContainer } from '../host/runtime.js';
-import { AtomicError, isAtomicError } from '../util/errors.js';
+import { AtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
-import { unitName, isValidContainerName } from '../deploy/container-name.js';
+import { unitName, isValidContainerName } from './container-name.js';
 
 /** atomic's --set parsing: split at the first '='. */
 export function parseSetValues(sets: string[] | undefined): Record<string, string> {
@@ -39,27 +36,7 @@ export function parseSetValues(sets: string[] | undefined): Record<string, strin
   return out;
 }
 
-/** The image in the store for `ref`, pulling it first when it is not there (any pull source). */
-export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string }> {
-  const repo = await ctx.repo();
-  const bare = ref.replace(/^(oci:|http:|https:)/, '');
-  if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
-    try {
-      const [image] = await resolveImages(repo, bare);
-      // The stored image is used as it is: its signatures are checked again, offline, against the current policy.
-      await recheckStoredTrust(repo, image.commit, image.name, { settings: trustSettings(ctx), onLine: (l) => ctx.out.line(l), what: `use of ${image.name}` });
-      return { image, name: bare };
-    } catch (e) {
-      if (!isAtomicError(e) || e.code !== 'IMAGE_NOT_FOUND') throw e;
-    }
-  }
-  const { pullImage } = await import('../app/images/pull.js'); // the import pipeline only when the image is not stored yet
-  const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
-  const [image] = await resolveImages(repo, r.imageName);
-  return { image, name: r.imageName };
-}
-
-export function chooseRuntime(ctx: AppContext, flag: string | undefined, stored?: string): string {
+export function chooseRuntime(ctx: DeployContext, flag: string | undefined, stored?: string): string {
   if (flag) return flag;
   if (!ctx.paths.userMode && ctx.paths.conf.runtime) return ctx.paths.conf.runtime;
   return stored ?? defaultRuntime();
@@ -70,7 +47,7 @@ export function chooseRuntime(ctx: AppContext, flag: string | undefined, stored?
  * absent); update/rollback after the new slot was complete: roll forward onto it; uninstall:
  * finish it. Returns a description of what was done, or null when there was nothing to do.
  */
-export async function recoverContainer(ctx: AppContext, cp: ContainerPaths): Promise<string | null> {
+export async function recoverContainer(ctx: DeployContext, cp: ContainerPaths): Promise<string | null> {
   const j = readJournal(cp.journal);
   if (!j) return null;
   const distrust = journalTrustProblem(cp.journal, j, cp, plannedHostfsOf);
@@ -124,7 +101,7 @@ function plannedHostfsOf(slotDir: string): string[] {
 }
 
 /** Uninstall steps (§1.4), idempotent so an interrupted uninstall can be finished. Returns the host files left alone (not written by atomic). */
-export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Promise<string[]> {
+export async function finishUninstall(ctx: DeployContext, cp: ContainerPaths): Promise<string[]> {
   const sd = systemdFor(ctx);
   const slot = currentSlot(cp);
   let checksums: Record<string, string> = {};
@@ -181,7 +158,7 @@ export async function finishUninstall(ctx: AppContext, cp: ContainerPaths): Prom
  * skipping containers another command is working on right now. Read-only commands call this so
  * what they show is never a half-switched deployment.
  */
-export async function recoverInterrupted(ctx: AppContext): Promise<void> {
+export async function recoverInterrupted(ctx: DeployContext): Promise<void> {
   const dir = path.join(ctx.paths.checkoutRoot, '.atomic', 'journal');
   let names: string[];
   try {
@@ -222,7 +199,7 @@ function isNoSpace(e: unknown): e is Error {
  * into one clear error that names the path (the file being written when the error knows it, else
  * the directory the operation writes to) and says that the previous state was kept.
  */
-export function explainNoSpace(e: unknown, op: string, ctx: AppContext, cp: ContainerPaths): unknown {
+export function explainNoSpace(e: unknown, op: string, ctx: DeployContext, cp: ContainerPaths): unknown {
   if (!isNoSpace(e)) return e;
   let file: string | undefined;
   for (let c: unknown = e, i = 0; c instanceof Error && i < 10; c = c.cause, i++) file ??= (c as NodeJS.ErrnoException).path;
@@ -239,7 +216,7 @@ export function explainNoSpace(e: unknown, op: string, ctx: AppContext, cp: Cont
  * store from image resolution to the end of the checkout, so a concurrent `images prune`
  * (exclusive) cannot delete the layers the deployment is built from. ENOSPC is explained.
  */
-export async function withDeployLocks<T>(ctx: AppContext, cp: ContainerPaths, op: string, fn: () => Promise<T>): Promise<T> {
+export async function withDeployLocks<T>(ctx: DeployContext, cp: ContainerPaths, op: string, fn: () => Promise<T>): Promise<T> {
   let lock;
   try {
     fs.mkdirSync(ctx.paths.checkoutRoot, { recursive: true });

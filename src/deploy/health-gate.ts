@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from '../app/context.js';
+import type { DeployContext } from './context.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { readInfo } from './info-file.js';
 import { clearJournal, ensurePrivateDir, type JournalEntry } from './journal.js';
@@ -128,7 +128,7 @@ export async function writeLastResult(cp: ContainerPaths, r: LastResult): Promis
  * Run the gate after `activateSlot(to, start)`. Returns when the new deployment is healthy (or
  * nothing is watched); otherwise restores `from`, and throws HEALTH_CHECK_FAILED.
  */
-export async function healthGate(ctx: AppContext, cp: ContainerPaths, g: GateInput): Promise<void> {
+export async function healthGate(ctx: DeployContext, cp: ContainerPaths, g: GateInput): Promise<void> {
   const sd = systemdFor(ctx);
   const toInfo = readInfo(cp.slotDir(g.to));
   const last = { op: g.op, time: new Date().toISOString(), image: toInfo.image, digest: toInfo.revision };

@@ -18,7 +18,7 @@ import { underRoot } from '../host/sysroot.js';
 import { atomicWrite } from '../util/atomic-write.js';
 import { AtomicError } from '../util/errors.js';
 import { parseIniRecord, validateOptionRecord, formatIniRecord, sameRecord, type OptionRecord } from '../render/options.js';
-import { writeDurable, removeDurable, exists } from './slot-files.js';
+import { writeDurable, removeDurable } from './slot-files.js';
 import type { ContainerPaths } from './layout.js';
 
 export const SLOT_OPTIONS_FILE = 'options.json';

@@ -6,10 +6,10 @@
 import { kernelCapLastCap } from '../host/capabilities.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AppContext } from '../app/context.js';
+import type { DeployContext } from './context.js';
 import type { ImageEntry } from '../image/catalog.js';
 import { layerCommits, readImageConfig } from '../image/catalog.js';
-import { storeExportsReader, rootfsExportsReader } from '../app/images/exports.js';
+import { storeExportsReader, rootfsExportsReader } from '../image/exports.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
 import { renderConfigJsonTemplate, renderUnitTemplate, renderTmpfilesTemplate, generateMissingBindTmpfiles } from '../render/render-files.js';
@@ -80,7 +80,7 @@ function subIds(file: string, user: string, uid: number): { start: number; count
  * atomic's --rootfs resolution (§2.12): PATH must exist; PATH/rootfs is the rootfs when present,
  * else PATH itself when it looks like one (has usr/); anything else is refused.
  */
-export function resolveRemoteRootfs(ctx: AppContext, given: string): string {
+export function resolveRemoteRootfs(ctx: DeployContext, given: string): string {
   const abs = given.startsWith('/') ? underRoot(ctx.paths.sysroot, given) : path.resolve(given);
   let real: string;
   try {
@@ -118,7 +118,7 @@ export function imageIdFor(img: ImageEntry): string {
   return process.env.ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID ?? img.id;
 }
 
-export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<PreparedSlot> {
+export async function prepareSlot(ctx: DeployContext, inp: PrepareInput): Promise<PreparedSlot> {
   const { cp, slot } = inp;
   const slotDir = cp.slotDir(slot);
   // build in a staging dir on the same filesystem; the slot (the old rollback deployment) is only
@@ -135,7 +135,7 @@ export async function prepareSlot(ctx: AppContext, inp: PrepareInput): Promise<P
   }
 }
 
-async function buildSlot(ctx: AppContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
+async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
   const { cp } = inp;
   const repo = await ctx.repo();
   const uid = process.getuid?.() ?? 0;

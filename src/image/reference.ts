@@ -87,6 +87,7 @@ function splitPath(rest: string, cwd: string, kind: 'dir' | 'file'): { path: str
 
 function checkTag(tag: string | undefined, raw: string): string | undefined {
   if (tag === undefined) return undefined;
+  // eslint-disable-next-line no-control-regex -- deliberate control-character match
   if (tag === '' || tag.length > 255 || /[\u0000-\u001f\u007f]/.test(tag)) {
     throw new AtomicError('USAGE', `Invalid tag ${JSON.stringify(tag)} in "${raw}"`, { ref: raw });
   }

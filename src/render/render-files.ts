@@ -204,6 +204,7 @@ function renderTmpfiles(text: string, values: Record<string, string>, file: stri
 export function generateMissingBindTmpfiles(sources: string[], uid: number, gid: number): string {
   return sources
     .map((p) => {
+      // eslint-disable-next-line no-control-regex -- deliberate control-character match
       if (!p.startsWith('/') || /[\s"'\\\x00-\x1f\x7f]/.test(p)) {
         throw new AtomicError('RENDER_UNSAFE_VALUE', `Cannot generate a tmpfiles line for the bind mount source ${preview(p)}: it must be an absolute path without whitespace, quotes, backslashes or control characters`, {
           suggestions: ['Create the directory yourself, or ship a tmpfiles.template in the image.'],

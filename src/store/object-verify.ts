@@ -27,13 +27,12 @@ import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
 import { atomicWrite } from '../util/atomic-write.js';
 import { createContentHasher, sha256Hex } from './object-codec.js';
 import { EXTENSIONS_DIR, S_IFMT, S_IFREG } from './constants.js';
-import type { OstreeRepo } from './repo.js';
-import type { Checksum, ObjectType } from './types.js';
+import type { Checksum, ObjectType, RepoObjects } from './types.js';
 
 const MARKER_FILE = 'atomic/verified-objects';
 const CONCURRENCY = 16;
 
-export function verifiedMarkerPath(repo: OstreeRepo): string {
+export function verifiedMarkerPath(repo: RepoObjects): string {
   return path.join(repo.path, EXTENSIONS_DIR, MARKER_FILE);
 }
 
@@ -58,14 +57,14 @@ function loadMarkers(file: string): Map<string, string> {
 }
 
 /** How to repair a store whose object does not match its checksum. */
-export function corruptObjectSuggestions(repo: OstreeRepo): string[] {
+export function corruptObjectSuggestions(repo: RepoObjects): string[] {
   return [
     `Run \`atomic images verify IMAGE\` (or \`ostree fsck --repo=${repo.path}\`) to list every damaged object.`,
     'Repair: `atomic images delete IMAGE`, `atomic images prune` (uninstall the containers using the image first: their rootfs shares the damaged files), then pull the image again.',
   ];
 }
 
-export function corruptObjectError(repo: OstreeRepo, c: Checksum, type: ObjectType, detail: string): AtomicError {
+export function corruptObjectError(repo: RepoObjects, c: Checksum, type: ObjectType, detail: string): AtomicError {
   return new AtomicError('STORE_CORRUPT', `object ${c}.${type} in ${repo.path} does not match its checksum (${detail}); refusing to deploy it`, {
     ref: c,
     suggestions: corruptObjectSuggestions(repo),
@@ -73,14 +72,14 @@ export function corruptObjectError(repo: OstreeRepo, c: Checksum, type: ObjectTy
 }
 
 /** Bytes of a metadata object, checked against its checksum (small, read anyway by checkouts). */
-export function readVerifiedMetaSync(repo: OstreeRepo, c: Checksum, type: ObjectType): Buffer {
+export function readVerifiedMetaSync(repo: RepoObjects, c: Checksum, type: ObjectType): Buffer {
   const raw = repo.readObjectBytesSync(c, type);
   const got = sha256Hex(raw);
   if (got !== c) throw corruptObjectError(repo, c, type, `its content hashes to ${got}`);
   return raw;
 }
 
-async function hashContentObject(repo: OstreeRepo, c: Checksum): Promise<void> {
+async function hashContentObject(repo: RepoObjects, c: Checksum): Promise<void> {
   const fo = await repo.readFileMeta(c);
   const h = createContentHasher(fo.meta);
   let n = 0;
@@ -101,7 +100,7 @@ async function hashContentObject(repo: OstreeRepo, c: Checksum): Promise<void> {
  * STORE_CORRUPT naming the first damaged object and how to repair; STORE_OBJECT_MISSING when one
  * is absent. Returns how many objects were hashed.
  */
-export async function verifyContentObjects(repo: OstreeRepo, sums: Iterable<Checksum>): Promise<{ checked: number; hashed: number }> {
+export async function verifyContentObjects(repo: RepoObjects, sums: Iterable<Checksum>): Promise<{ checked: number; hashed: number }> {
   const file = verifiedMarkerPath(repo);
   const markers = loadMarkers(file);
   const todo: Checksum[] = [];
@@ -150,7 +149,7 @@ export async function verifyContentObjects(repo: OstreeRepo, sums: Iterable<Chec
 }
 
 /** Drop the markers of objects that are gone (after a prune). */
-export async function compactVerifiedObjects(repo: OstreeRepo, keep: (c: string) => boolean): Promise<void> {
+export async function compactVerifiedObjects(repo: RepoObjects, keep: (c: string) => boolean): Promise<void> {
   const file = verifiedMarkerPath(repo);
   if (!fs.existsSync(file)) return;
   const markers = loadMarkers(file);

@@ -19,7 +19,7 @@ import {
 } from './object-codec.js';
 import { acquireRepoLock, liveLockPids } from './repo-lock.js';
 import { Transaction } from './transaction.js';
-import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata, ObjectType, RepoMode, Xattr } from './types.js';
+import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata, ObjectType, RepoMode, RepoObjects, Xattr } from './types.js';
 
 const REF_COMPONENT = /^[\w][-.\w]*$/;
 
@@ -67,7 +67,7 @@ function closeObjectsDir(repo: string): void {
   }
 }
 
-export class OstreeRepo {
+export class OstreeRepo implements RepoObjects {
   private constructor(readonly path: string, readonly mode: RepoMode) {}
 
   /** Open an existing repo (any mode). STORE_INVALID if `config` is missing or unreadable. */
@@ -503,7 +503,11 @@ export class OstreeRepo {
         problems.push(`${tree}.dirtree (${where}): ${(e as Error).message}`);
         return;
       }
-      for (const f of t.files) if (!seen.has(`${f.checksum}.file`)) (seen.add(`${f.checksum}.file`), files.push(f.checksum));
+      for (const f of t.files) {
+        if (seen.has(`${f.checksum}.file`)) continue;
+        seen.add(`${f.checksum}.file`);
+        files.push(f.checksum);
+      }
       for (const d of t.dirs) await walkTree(d.tree, d.meta, `${where}${d.name}/`);
     };
     const raw = await check(c, 'commit');

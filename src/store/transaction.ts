@@ -24,8 +24,7 @@ import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
 import * as K from './constants.js';
 import { bareUserDiskMode, createContentHasher, encodeBareUserMeta, encodeCommit, encodeDirMeta, encodeDirTree, encodeMetadata, isChecksum, sha256Hex } from './object-codec.js';
 import type { RepoLock } from './repo-lock.js';
-import type { OstreeRepo } from './repo.js';
-import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType } from './types.js';
+import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType, RepoObjects } from './types.js';
 
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
@@ -46,7 +45,7 @@ function currentUmask(): number {
 
 /** Write all of `chunks` at the current offset (looping over short writes). */
 function writeAllSync(fd: number, chunks: Buffer[]): void {
-  let parts = chunks.filter((b) => b.length > 0);
+  const parts = chunks.filter((b) => b.length > 0);
   while (parts.length) {
     let n = parts.length === 1 ? fs.writeSync(fd, parts[0]!) : fs.writevSync(fd, parts);
     while (parts.length && n >= parts[0]!.length) n -= parts.shift()!.length;
@@ -102,10 +101,10 @@ export class Transaction {
   private writeError: { e: unknown } | null = null;
   private state: 'open' | 'committing' | 'done' = 'open';
 
-  private constructor(readonly repo: OstreeRepo, private readonly lock: RepoLock, readonly stagingDir: string) {}
+  private constructor(readonly repo: RepoObjects, private readonly lock: RepoLock, readonly stagingDir: string) {}
 
   /** Internal: use OstreeRepo.beginTransaction(). */
-  static async create(repo: OstreeRepo, lock: RepoLock): Promise<Transaction> {
+  static async create(repo: RepoObjects, lock: RepoLock): Promise<Transaction> {
     const dir = path.join(repo.path, K.TMP_DIR, `${K.STAGING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(path.join(repo.path, K.TMP_DIR), { recursive: true });
     await fsp.mkdir(dir, { mode: 0o755 });

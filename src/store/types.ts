@@ -86,3 +86,22 @@ export interface FileObject {
   /** Path to the object on disk (for hardlink checkout in bare/bare-user modes). */
   path: string;
 }
+
+/**
+ * The part of an open repository that the transaction writer and the object verifier use
+ * (`OstreeRepo` implements it). Declared here so neither module imports `repo.ts`, which
+ * imports them: no import cycle.
+ */
+export interface RepoObjects {
+  /** Repository root directory. */
+  readonly path: string;
+  readonly mode: RepoMode;
+  /** Path of an object file (it may not exist). */
+  objectPath(checksum: Checksum, type: ObjectType): string;
+  /** The raw bytes of a (metadata) object; throws STORE_OBJECT_MISSING when absent. */
+  readObjectBytesSync(c: Checksum, type: ObjectType): Buffer;
+  /** Owner, mode, xattrs and size of a content object. */
+  readFileMeta(c: Checksum): Promise<FileObject>;
+  /** A stream of a content object's bytes (regular files). */
+  openFileContent(c: Checksum): Promise<NodeJS.ReadableStream>;
+}

@@ -252,7 +252,7 @@ describe('system: generated units under a real systemd with real runc', function
       ok(sh('umoci', ['repack', '--image', `${dir}/oci:nounit`, `${dir}/bundle`]), 'umoci repack');
       ok(atomicHost(['install', '--system', '--name', 'detached', '--set', `PORT=${port}`, `oci:${dir}/oci:nounit`]), 'install');
       const unit = fs.readFileSync('/etc/systemd/system/detached.service', 'utf8');
-      assert.match(unit, /^ExecStart=\S*runc  --systemd-cgroup run -d --pid-file \/run\/container-detached\.pid 'detached'$/m);
+      assert.match(unit, /^ExecStart=\S*runc {2}--systemd-cgroup run -d --pid-file \/run\/container-detached\.pid 'detached'$/m);
       assert.match(unit, /^ExecStopPost=\S*runc delete 'detached'$/m);
       assert.match(unit, /^PIDFile=\/run\/container-detached\.pid$/m);
       ok(systemctl('start', 'detached'), 'start');

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { ensureImage } from '../images/ensure.js';
 import { prepareSlot } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, type ContainerPaths } from '../../deploy/layout.js';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import type { Systemd } from '../../host/systemd.js';
 import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
-import { formatCreated, parseFilters, row } from '../../cli/format.js';
+import { formatCreated, parseFilters, row } from '../../util/format.js';
 import { unitName, isValidContainerName } from '../../deploy/container-name.js';
 import { isAtomicError, isErrno } from '../../util/errors.js';
 

@@ -29,7 +29,7 @@ import { parseExportsManifest } from '../../render/exports-manifest.js';
 import { runtimeFeatures, checkRuntime } from '../../host/runtime.js';
 import { Systemd } from '../../host/systemd.js';
 import { AtomicError } from '../../util/errors.js';
-import { storeExportsReader } from '../images/exports.js';
+import { storeExportsReader } from '../../image/exports.js';
 
 export interface RunOnceOptions {
   image: ImageEntry;

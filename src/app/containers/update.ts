@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
-import { ensureImage, parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { ensureImage } from '../images/ensure.js';
 import { resolveImages } from '../../image/catalog.js';
 import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';

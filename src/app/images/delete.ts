@@ -1,7 +1,7 @@
 /** `atomic images delete [-y] IMAGE...` (§1.7): removes only the image refs; layers stay until prune. */
 import type { AppContext } from '../context.js';
 import { listImages, resolveImages, type ImageEntry } from '../../image/catalog.js';
-import { row } from '../../cli/format.js';
+import { row } from '../../util/format.js';
 import { AtomicError } from '../../util/errors.js';
 
 export async function planImagesDelete(ctx: AppContext, images: string[], all = false): Promise<ImageEntry[]> {

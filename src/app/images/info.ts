@@ -1,7 +1,7 @@
 /** `atomic images info IMAGE` / `atomic info IMAGE` (§1.8): name, labels, template variables. */
 import type { AppContext } from '../context.js';
 import { resolveImages, imageLabels, layerCommits } from '../../image/catalog.js';
-import { templateVariables } from './exports.js';
+import { templateVariables } from '../../image/exports.js';
 import { AtomicError } from '../../util/errors.js';
 import { readTrustRecord } from '../../image/trust/check.js';
 import { describeSigners } from '../../image/trust/describe.js';

@@ -2,7 +2,7 @@
 import type { AppContext } from '../context.js';
 import type { ImageEntry } from '../../image/catalog.js';
 import { usedImageIds } from '../containers/deployments-scan.js';
-import { convertSize, formatCreated, parseFilters, row } from '../../cli/format.js';
+import { convertSize, formatCreated, parseFilters, row } from '../../util/format.js';
 
 export const IMAGE_FILTER_KEYS = ['repo', 'repository', 'tag', 'id', 'image', 'created', 'size', 'type', 'is_dangling'];
 

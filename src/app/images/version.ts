@@ -1,7 +1,7 @@
 /** `atomic images version IMAGE`: the layer chain with digests, sizes and commits. */
 import type { AppContext } from '../context.js';
 import { resolveImages, imageLabels, metaString, REF_PREFIX } from '../../image/catalog.js';
-import { row, convertSize } from '../../cli/format.js';
+import { row, convertSize } from '../../util/format.js';
 import { AtomicError } from '../../util/errors.js';
 
 export async function imagesVersion(ctx: AppContext, image: string): Promise<{ lines: string[]; json: Record<string, unknown> }> {

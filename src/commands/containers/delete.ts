@@ -4,7 +4,7 @@ import { uninstallContainer, unableToFind } from '../../app/containers/uninstall
 import { containersList } from '../../app/containers/list.js';
 import { systemContainerExists } from '../../app/labels/commands.js';
 import { confirm } from '../../cli/confirm.js';
-import { row } from '../../cli/format.js';
+import { row } from '../../util/format.js';
 import { AtomicError } from '../../util/errors.js';
 
 export default class ContainersDelete extends BaseCommand {

@@ -34,6 +34,7 @@ function helpOf(id: string): string {
     env: { ...process.env, OCLIF_COLUMNS: '100', NO_COLOR: '1', FORCE_COLOR: '0' },
   });
   assert.equal(r.status, 0, r.stderr);
+  // eslint-disable-next-line no-control-regex -- deliberate control-character match
   return r.stdout.replace(/\u001b\[[0-9;]*m/g, '').replace(/[ \t]+$/gm, '').trimEnd();
 }
 

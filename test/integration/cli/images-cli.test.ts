@@ -85,7 +85,7 @@ describe('CLI: image commands on local sources', function () {
     assert.equal(lines[0].indexOf('TAG'), 3 + Math.max('REPOSITORY'.length, systest.repo.length + 2) + 1, 'REPOSITORY width: longest name + 2 (the header may overflow it)');
     const bad = atomic(env, ['images', 'list', '-f', 'colour=red']);
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /The filter colour is not valid\.  Please choose from/);
+    assert.match(bad.stderr, /The filter colour is not valid\. {2}Please choose from/);
   });
 
   it('images info shows labels and template variables', () => {

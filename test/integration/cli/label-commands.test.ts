@@ -131,7 +131,7 @@ describe('label-driven install / uninstall / run', function () {
     const src = buildExampleImage('hello-web', work, 'hello-web');
     const r = a(['install', '-n', 'hello-web', src]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /^Note: Switching from the 'docker' backend to the 'ostree' backend based on the 'atomic.type' label in the image\.  You can use --storage to override this behaviour\.$/m);
+    assert.match(r.stdout, /^Note: Switching from the 'docker' backend to the 'ostree' backend based on the 'atomic.type' label in the image\. {2}You can use --storage to override this behaviour\.$/m);
     assert.ok(fs.lstatSync(host('var/lib/containers/atomic/hello-web')).isSymbolicLink());
     assert.ok(fs.existsSync(host('etc/systemd/system/hello-web.service')));
     const u = a(['uninstall', 'hello-web']);

@@ -73,7 +73,7 @@ describe('integration: registry pull', function () {
       const rRepo = await freshRepo();
       const lRepo = await freshRepo();
       const remote = await pullImage(rRepo, `docker://${reg.host}/${c.remote}`, { platform: c.platform });
-      const local = await pullImage(lRepo, c.local, { platform: c.platform, name: 'local:latest' });
+      await pullImage(lRepo, c.local, { platform: c.platform, name: 'local:latest' });
       assert.equal(remote.imageName, `${reg.host}/${c.remote.includes(':') ? c.remote : `${c.remote}:latest`}`);
       assert.equal(remote.layersImported, c.layers);
       const r = await layerShapes(rRepo, remote.imageName);

@@ -8,7 +8,7 @@ import {
   templateSupportsPidfile,
   type ValuesInput,
 } from '../../../src/render/values.js';
-import { FORCED_VARIABLES, OS_SET_VARIABLES } from '../../../src/app/images/exports.js';
+import { FORCED_VARIABLES, OS_SET_VARIABLES } from '../../../src/image/exports.js';
 
 const FG_TEMPLATE = '[Service]\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\n';
 

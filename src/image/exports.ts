@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { OstreeRepo } from '../../store/repo.js';
-import { AtomicError } from '../../util/errors.js';
-import type { Checksum } from '../../store/types.js';
-import { lookupPath, readContentObject } from '../../store/commit-path.js';
-import { identifiers } from '../../render/python-template.js';
+import type { OstreeRepo } from '../store/repo.js';
+import { AtomicError } from '../util/errors.js';
+import type { Checksum } from '../store/types.js';
+import { lookupPath, readContentObject } from '../store/commit-path.js';
+import { identifiers } from '../render/python-template.js';
 
 const WH = '.wh.';
 const OPQ = '.wh..wh..opq';
@@ -112,9 +112,13 @@ export interface ExportsReader {
 const EXPORTS_LIMIT = 4 << 20;
 
 function symlinkRefused(rel: string): AtomicError {
-  return new AtomicError('UNSAFE_PATH', `${rel} in the image is a symbolic link; atomic does not read /exports files through links (it could copy a host file into the unit or config)`, {
-    suggestions: ['Fix the image: put the file itself in /exports.'],
-  });
+  return new AtomicError(
+    'UNSAFE_PATH',
+    `${rel} in the image is a symbolic link; atomic does not read /exports files through links (it could copy a host file into the unit or config)`,
+    {
+      suggestions: ['Fix the image: put the file itself in /exports.'],
+    },
+  );
 }
 
 /** What `/exports` is in the union of the layers (top layer first). */

@@ -1,4 +1,4 @@
-import { AtomicError } from '../util/errors.js';
+import { AtomicError } from './errors.js';
 
 /** Text formatting that matches atomic's output byte for byte (Python str.format widths, sizes, dates). */
 
