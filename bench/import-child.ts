@@ -15,7 +15,7 @@ const [tar, work] = process.argv.slice(2);
 const repo = await OstreeRepo.openOrCreate(path.join(work, 'repo-ours'), 'bare');
 let t = process.hrtime.bigint();
 const tx = await repo.beginTransaction();
-const r = await importLayerTar(tx, fs.createReadStream(tar), { onWarning: () => undefined });
+const r = await importLayerTar(tx, fs.createReadStream(tar, { highWaterMark: 1024 * 1024 }), { onWarning: () => undefined });
 const commit = await tx.writeCommit({ metadata: [], parent: null, related: [], subject: '', body: '', timestamp: Math.floor(Date.now() / 1000), rootTree: r.rootTree, rootMeta: r.rootMeta });
 tx.setRef('bench', commit);
 await tx.commit();

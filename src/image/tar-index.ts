@@ -183,7 +183,7 @@ export class TarIndex {
   openEntry(e: TarEntry, length = e.size): NodeJS.ReadableStream {
     const n = Math.min(length, e.size);
     if (n <= 0) return Readable.from([]);
-    return createReadStream(this.file, { start: e.offset, end: e.offset + n - 1 });
+    return createReadStream(this.file, { start: e.offset, end: e.offset + n - 1, highWaterMark: 1024 * 1024 });
   }
 
   /** Read a whole (resolved) file entry, bounded by `limit` (IMAGE_TOO_LARGE naming `what`). */

@@ -356,9 +356,14 @@ export async function checkoutLayers(
   const writable = new Set<string>();
   const writableCache = new Map<string, boolean>();
   const sums = bareUser || verify ? collectFileSums(root) : new Set<Checksum>();
+  /** bare / bare-user-only, verified: per object, symlink (else regular file); its lstat gives both this and isWritable. */
+  const isLinkObject = new Map<string, boolean>();
   if (verify) {
     try {
-      await verifyContentObjects(repo, sums);
+      await verifyContentObjects(repo, sums, bareUser ? undefined : (c, st) => {
+        isLinkObject.set(c, st.isSymbolicLink());
+        writableCache.set(c, st.isFile() && (st.mode & 0o022) !== 0);
+      });
     } catch (e) {
       throw checkoutError(target, 'verify objects', e);
     }
@@ -409,7 +414,7 @@ export async function checkoutLayers(
         else counts.dirs++;
       }
       if (!f.direct || (isRoot && existed)) pending.push({ p, m, mode: f.mode });
-      if (!bareUser) listed.push(p);
+      if (!bareUser && !verify) listed.push(p);
       const subdirs: Array<[string, UDir]> = [];
       for (const [name, child] of d.children) {
         const cp = `${p}/${name}`;
@@ -423,6 +428,11 @@ export async function checkoutLayers(
           fs.symlinkSync(link, cp);
         } else {
           if (bareUser) counts.files++;
+          else if (verify) {
+            // type known from the verification's lstat (no listing of the checkout afterwards)
+            if (isLinkObject.get(child.checksum)) counts.symlinks++;
+            else counts.files++;
+          }
           if (isWritable(child.checksum)) {
             copyObject(objectPath(child.checksum), cp, userMode);
             counts.copies++;

@@ -41,6 +41,25 @@ function signature(st: fs.Stats): string {
   return `${st.dev} ${st.ino} ${st.size} ${st.mode} ${st.uid} ${st.gid} ${st.mtimeMs}`;
 }
 
+/** The marker signature of an object's lstat (write-worker.ts computes the same from fstat). */
+export const signatureOf = signature;
+
+/**
+ * Append markers (`<checksum> <signature>\n` lines) for objects whose content was just hashed
+ * by the caller (a transaction, for the objects it wrote). Best effort, like the markers a
+ * checkout records: without them the next checkout hashes the objects itself.
+ */
+export function recordVerifiedObjects(repo: RepoObjects, lines: string[]): void {
+  if (lines.length === 0) return;
+  const file = verifiedMarkerPath(repo);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.appendFileSync(file, lines.join(''), { mode: 0o600 });
+  } catch {
+    /* read-only or full: nothing recorded */
+  }
+}
+
 function loadMarkers(file: string): Map<string, string> {
   const out = new Map<string, string>();
   let text: string;
@@ -96,12 +115,17 @@ async function hashContentObject(repo: RepoObjects, c: Checksum): Promise<void> 
 }
 
 /**
- * Check that every content object in `sums` matches its checksum: objects with a current marker
+ * Check that every content object in `sums` matches its checksum (`onStat` gets the lstat of each
+ * one that exists, before any hashing): objects with a current marker
  * cost one lstat, the others are hashed (CONCURRENCY at a time) and get a marker. Throws
  * STORE_CORRUPT naming the first damaged object and how to repair; STORE_OBJECT_MISSING when one
  * is absent. Returns how many objects were hashed.
  */
-export async function verifyContentObjects(repo: RepoObjects, sums: Iterable<Checksum>): Promise<{ checked: number; hashed: number }> {
+export async function verifyContentObjects(
+  repo: RepoObjects,
+  sums: Iterable<Checksum>,
+  onStat?: (c: Checksum, st: fs.Stats) => void,
+): Promise<{ checked: number; hashed: number }> {
   const file = verifiedMarkerPath(repo);
   const markers = loadMarkers(file);
   const todo: Checksum[] = [];
@@ -115,6 +139,7 @@ export async function verifyContentObjects(repo: RepoObjects, sums: Iterable<Che
       todo.push(c); // missing: hashContentObject reports it with its own message
       continue;
     }
+    onStat?.(c, st); // the caller reuses it (checkout: file type and mode of each object)
     if (markers.get(c) !== signature(st)) todo.push(c);
   }
   if (todo.length === 0) return { checked, hashed: 0 };

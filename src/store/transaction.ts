@@ -1,5 +1,5 @@
 /**
- * A write transaction: objects are staged flat under `tmp/staging-<pid>-<random>/<checksum>.ext`
+ * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
  * hardlinked into objects/xx/rest.ext without ever replacing an existing object (EEXIST = a
  * concurrent transaction stored the same object first; only objects absent from objects/ when
@@ -23,7 +23,9 @@ import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
 import { runPool } from '../util/promise-pool.js';
 import * as K from './constants.js';
-import { bareUserDiskMode, createContentHasher, encodeBareUserMeta, encodeCommit, encodeDirMeta, encodeDirTree, encodeMetadata, isChecksum, sha256Hex } from './object-codec.js';
+import { bareUserDiskMode, createContentHasher, encodeBareUserMeta, encodeCommit, encodeDirMeta, encodeDirTree, encodeMetadata, fileChecksumPrefix, isChecksum, sha256Hex } from './object-codec.js';
+import { recordVerifiedObjects, signatureOf } from './object-verify.js';
+import { deserializeError, linkBatches, writePool } from './write-pool.js';
 import type { RepoLock } from './repo-lock.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType, RepoObjects } from './types.js';
 
@@ -35,6 +37,12 @@ const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_E
 /** Small-file write-behind (see stageBehind): at most this many files / bytes in flight. */
 const WRITE_BEHIND_MAX = 4;
 const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
+/** Small files handed to the I/O workers (write-pool.ts): at most this many files / bytes in flight. */
+const POOL_MAX = 512;
+const POOL_BYTES = 8 * 1024 * 1024;
+/** Small files are sent to the workers in batches of up to this many files / bytes. */
+const BATCH_FILES = 48;
+const BATCH_BYTES = 512 * 1024;
 
 function currentUmask(): number {
   try {
@@ -87,6 +95,12 @@ export class Transaction {
   private readonly umask = currentUmask();
   private readonly refs = new Map<string, Checksum | null>();
   private tmpCounter = 0;
+  /** Verified-object signatures (object-verify.ts) of file objects staged by the I/O workers. */
+  private readonly sigs = new Map<string, string>();
+  /** Subdirectories xx/ of the staging dir known to exist. */
+  private readonly stageSubdirs = new Set<string>();
+  /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
+  private batch: { buf: Uint8Array; used: number; items: number[]; waiters: Array<{ resolve: (c: Checksum) => void; reject: (e: unknown) => void; meta: FileMeta; size: number; at: number }> } | null = null;
   /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
   private inflight = 0;
   private inflightBytes = 0;
@@ -138,7 +152,18 @@ export class Transaction {
 
   /** Path in the staging dir of object `c.ext`. */
   private stagePath(c: Checksum, ext: string): string {
-    return `${this.stagingDir}/${c}.${ext}`;
+    // sharded like objects/ (and like ostree's staging dirs): creating thousands of files in one
+    // directory serializes on its lock and makes each creation slower
+    const sub = c.slice(0, 2);
+    if (!this.stageSubdirs.has(sub)) {
+      try {
+        fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
+      } catch (e) {
+        if (!isErrno(e, 'EEXIST')) throw e;
+      }
+      this.stageSubdirs.add(sub);
+    }
+    return `${this.stagingDir}/${this.rel(c, ext)}`;
   }
 
   private markStaged(c: Checksum, ext: string, bytes: number): void {
@@ -181,10 +206,124 @@ export class Transaction {
     return new AtomicError('LAYER_INVALID', `file content is ${got} bytes, but its header announced ${expected}`, { suggestions: ['The layer is truncated or corrupt; pull it again.'] });
   }
 
+  /** True when a regular file of `size` bytes with `meta` is hashed and staged by the I/O workers. */
+  private pooled(meta: FileMeta, size: number): boolean {
+    return this.repo.mode === 'bare' && meta.xattrs.length === 0 && size <= K.SMALL_FILE_MAX && writePool().enabled;
+  }
+
+  /**
+   * Store a regular file without waiting for it: resolves once `content` is consumed (and the
+   * number of files in flight is under its bound) with `done`, the checksum once the object is
+   * staged. Small files of bare repositories are hashed and written by the I/O workers while the
+   * caller goes on parsing; others are stored before this resolves. A failure rejects `done`,
+   * and the next write and commit() throw it too.
+   */
+  async queueRegularFile(meta: FileMeta, content: NodeJS.ReadableStream | Buffer, size: number): Promise<{ done: Promise<Checksum> }> {
+    this.ensureOpen();
+    this.checkMeta(meta, 'file');
+    if (!this.pooled(meta, size)) {
+      const c = await this.writeRegularFile(meta, content, size);
+      return { done: Promise.resolve(c) };
+    }
+    const prefix = fileChecksumPrefix(meta);
+    const need = prefix.length + size;
+    if (this.batch !== null && this.batch.used + need > this.batch.buf.length) this.flushQueued();
+    if (this.inflight >= POOL_MAX || this.inflightBytes >= POOL_BYTES) await this.waitSlot(POOL_MAX, POOL_BYTES);
+    if (this.writeError !== null) throw this.writeError.e;
+    const b = (this.batch ??= { buf: new Uint8Array(Math.max(BATCH_BYTES, need)), used: 0, items: [], waiters: [] });
+    // header and content are copied once, into the buffer the worker takes over
+    const at = b.used + prefix.length;
+    b.buf.set(prefix, b.used);
+    if (Buffer.isBuffer(content)) {
+      if (content.length !== size) throw this.sizeMismatch(size, content.length);
+      b.buf.set(content, at);
+    } else {
+      let n = 0;
+      for await (const chunk of toReadable(content)) {
+        if (n + chunk.length > size) throw this.sizeMismatch(size, n + chunk.length);
+        b.buf.set(chunk, at + n);
+        n += chunk.length;
+      }
+      if (n !== size) throw this.sizeMismatch(size, n);
+    }
+    if (this.batch !== b) throw new AtomicError('INTERNAL', 'queueRegularFile called concurrently on one transaction');
+    b.used += need;
+    const cm = this.createMode(meta);
+    b.items.push(prefix.length, size, cm.mode, cm.chmod ? meta.mode & 0o7777 : -1, meta.uid, meta.gid, meta.uid !== EUID || meta.gid !== EGID ? 1 : 0);
+    this.inflight++;
+    this.inflightBytes += size;
+    const done = new Promise<Checksum>((resolve, reject) => b.waiters.push({ resolve, reject, meta, size, at }));
+    if (b.waiters.length >= BATCH_FILES || b.used >= BATCH_BYTES) this.flushQueued();
+    return { done };
+  }
+
+  /** Send the batch of queued small files to the I/O workers (queueRegularFile). */
+  flushQueued(): void {
+    const b = this.batch;
+    if (b === null) return;
+    this.batch = null;
+    if (b.waiters.length === 0) return;
+    const job = writePool().files({ tx: this.stagingDir, objectsDir: path.join(this.repo.path, K.OBJECTS_DIR), stagingDir: this.stagingDir, buf: b.buf, items: b.items });
+    if (job === null) {
+      // no worker could be started: stage them here
+      for (const w of b.waiters) {
+        this.settle(w.size);
+        try {
+          w.resolve(this.writeSmall(w.meta, [Buffer.from(b.buf.buffer, b.buf.byteOffset + w.at, w.size)], w.size));
+        } catch (e) {
+          if (this.writeError === null) this.writeError = { e };
+          w.reject(e);
+        }
+      }
+      return;
+    }
+    job.then(
+      (r) => {
+        const failure = r.err ? wrapError(`stage file object`, deserializeError(r.err)) : null;
+        if (failure !== null && this.writeError === null) this.writeError = { e: failure };
+        b.waiters.forEach((w, i) => {
+          this.settle(w.size);
+          if (i >= r.c.length) {
+            w.reject(failure ?? new AtomicError('INTERNAL', 'store I/O worker returned too few results'));
+            return;
+          }
+          const c = r.c[i] as Checksum;
+          this.known.add(`${c}.file`);
+          if (r.written[i]) {
+            this.markStaged(c, 'file', w.size);
+            const sig = r.sig[i];
+            if (sig) this.sigs.set(c, sig);
+          } else this.stats.objectsSkipped++;
+          w.resolve(c);
+        });
+      },
+      (e: unknown) => {
+        const w = wrapError('stage file objects', e);
+        if (this.writeError === null) this.writeError = { e: w };
+        for (const x of b.waiters) {
+          this.settle(x.size);
+          x.reject(w);
+        }
+      },
+    );
+  }
+
+  private settle(size: number): void {
+    this.inflight--;
+    this.inflightBytes -= size;
+    // wake every waiter: they wait for different bounds
+    for (const r of this.slotWaiters.splice(0)) r();
+  }
+
   /** Store a regular file; returns its content checksum. */
   async writeRegularFile(meta: FileMeta, content: NodeJS.ReadableStream | Buffer, size: number): Promise<Checksum> {
     this.ensureOpen();
     this.checkMeta(meta, 'file');
+    if (this.pooled(meta, size)) {
+      const { done } = await this.queueRegularFile(meta, content, size);
+      this.flushQueued();
+      return done;
+    }
     await this.waitSlot();
     if (Buffer.isBuffer(content)) {
       if (content.length !== size) throw this.sizeMismatch(size, content.length);
@@ -258,15 +397,14 @@ export class Transaction {
         }
       }
       if (failure && this.writeError === null) this.writeError = { e: wrapError(`stage file object ${c}`, failure) };
-      this.inflight--;
-      this.inflightBytes -= size;
-      this.slotWaiters.shift()?.();
+      this.settle(size);
     });
   }
 
   /** Wait until fewer than `max` write-behinds are in flight (and their bytes are bounded). */
-  private async waitSlot(max = WRITE_BEHIND_MAX): Promise<void> {
-    while (this.inflight > 0 && (this.inflight >= max || this.inflightBytes >= WRITE_BEHIND_BYTES)) {
+  private async waitSlot(max = WRITE_BEHIND_MAX, maxBytes = WRITE_BEHIND_BYTES): Promise<void> {
+    while (this.inflight > 0 && (this.inflight >= max || this.inflightBytes >= maxBytes)) {
+      this.flushQueued(); // queued files count as in flight: they must be on their way
       await new Promise<void>((r) => this.slotWaiters.push(r));
     }
     if (this.writeError !== null) throw this.writeError.e;
@@ -274,6 +412,7 @@ export class Transaction {
 
   /** Wait for every write-behind; throws the first failure. */
   private async drain(): Promise<void> {
+    this.flushQueued();
     while (this.inflight > 0) await new Promise<void>((r) => this.slotWaiters.push(r));
     if (this.writeError !== null) throw this.writeError.e;
   }
@@ -431,22 +570,31 @@ export class Transaction {
         }
         const stage = this.stagingDir;
         // never replace an object that is already there (it may be hardlinked into checkouts):
-        // link() fails with EEXIST instead; the staged copies go with the staging dir. Detached
-        // metadata (.commitmeta) is the one object kind that may legitimately change: renamed.
+        // link() fails with EEXIST instead. Detached metadata (.commitmeta) is the one object
+        // kind that may legitimately change: renamed. The links (and the unlinks of the staged
+        // names, so that removing the staging dir is cheap) run on the I/O workers in parallel.
+        const pairs: string[] = [];
+        const linked: Staged[] = [];
         for (const s of this.staged) {
-          const from = `${stage}/${s.name}`;
+          const from = `${stage}/${s.rel}`;
           const to = `${objects}/${s.rel}`;
           if (s.rel.endsWith('.commitmeta')) {
             fs.renameSync(from, to);
             continue;
           }
-          try {
-            fs.linkSync(from, to);
-          } catch (e) {
-            if (!isErrno(e, 'EEXIST')) throw e;
-          }
+          pairs.push(from, to);
+          linked.push(s);
         }
+        const codes = await linkBatches(pairs, {
+          unlinkFrom: true,
+          tolerate: ['EEXIST'],
+          linkHere: (from, to) => {
+            fs.linkSync(from, to);
+            fs.unlinkSync(from);
+          },
+        });
         faultPoint('store:commit:after-link');
+        this.recordVerified(linked, codes, objects);
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);
       }
@@ -471,6 +619,28 @@ export class Transaction {
     await this.finish();
   }
 
+  /**
+   * Content objects this transaction hashed and linked in are known to match their checksum:
+   * record them for object-verify.ts (the first checkout then only lstats them). Objects that
+   * were already there (EEXIST) are not: their bytes were not read here.
+   */
+  private recordVerified(linked: Staged[], codes: Array<string | null>, objects: string): void {
+    const lines: string[] = [];
+    for (let i = 0; i < linked.length; i++) {
+      const s = linked[i]!;
+      if (codes[i] !== null || !s.name.endsWith('.file')) continue;
+      const c = s.name.slice(0, 64);
+      let sig = this.sigs.get(c);
+      if (sig === undefined) {
+        const st = fs.lstatSync(`${objects}/${s.rel}`, { throwIfNoEntry: false });
+        if (st === undefined) continue;
+        sig = signatureOf(st);
+      }
+      lines.push(`${c} ${sig}\n`);
+    }
+    recordVerifiedObjects(this.repo, lines);
+  }
+
   /** Drop everything staged and release the lock. Safe to call more than once. */
   async abort(): Promise<void> {
     if (this.state === 'done') return;
@@ -481,6 +651,7 @@ export class Transaction {
     this.state = 'done';
     try {
       await this.drain().catch(() => undefined); // nothing may still be writing into the staging dir
+      if (writePool().enabled) writePool().endTx(this.stagingDir);
       await fsp.rm(this.stagingDir, { recursive: true, force: true });
     } finally {
       await this.lock.release();

@@ -1,0 +1,171 @@
+/**
+ * Body of the store's I/O worker threads (write-pool.ts): hashes and stages small content
+ * objects, and runs batches of link() calls (the commit tail of a transaction, the hardlinks of a
+ * checkout) so that the importing / checking-out thread and these workers use both cores.
+ * Only plain `node:` modules here (no native addons): the worker starts fast and loads nothing
+ * that could misbehave off the main thread.
+ */
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+
+/**
+ * A batch of small files: `buf` holds, per file, its size-prefixed header (fileChecksumPrefix)
+ * then its content; `items` holds FILE_FIELDS numbers per file: header length, content length,
+ * creation mode, mode to fchmod to (-1: none), uid, gid, chown (0/1).
+ */
+export interface FilesJob {
+  t: 'files';
+  id: number;
+  /** Transaction key: the objects/xx listings below are cached per transaction. */
+  tx: string;
+  objectsDir: string;
+  stagingDir: string;
+  buf: Uint8Array;
+  items: number[];
+}
+export const FILE_FIELDS = 7;
+export interface LinkJob {
+  t: 'link';
+  id: number;
+  /** from, to, from, to, ... */
+  pairs: string[];
+  /** Unlink `from` after a successful link (the transaction's commit tail). */
+  unlinkFrom: boolean;
+  /** Error codes reported per pair instead of failing the batch (EEXIST, EMLINK). */
+  tolerate: string[];
+}
+export interface EndTxJob { t: 'endtx'; tx: string }
+export type Job = FilesJob | LinkJob | EndTxJob;
+
+export interface SerializedError { message: string; code?: string; syscall?: string; path?: string }
+/** Per file done so far: checksum, written (else already present), verified-object signature. */
+export interface FilesReply { id: number; c: string[]; written: boolean[]; sig: Array<string | null>; err?: SerializedError }
+/** codes[i]: null = linked, else the tolerated error code of pair i. */
+export interface LinkReply { id: number; codes: Array<string | null>; err?: SerializedError }
+
+const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
+const LIST_DIR_MAX_BYTES = 256 * 1024;
+
+function serialize(e: unknown): SerializedError {
+  const x = e as NodeJS.ErrnoException;
+  return { message: x instanceof Error ? x.message : String(e), code: x?.code, syscall: x?.syscall, path: x?.path };
+}
+
+/** Same format as object-verify.ts's signature(). */
+function signature(st: fs.Stats): string {
+  return `${st.dev} ${st.ino} ${st.size} ${st.mode} ${st.uid} ${st.gid} ${st.mtimeMs}`;
+}
+
+/** tx -> objects/xx -> names (null: too big to list, lstat instead). */
+const listings = new Map<string, Map<string, Set<string> | null>>();
+/** `tx\0xx` of the staging subdirectories known to exist. */
+const stageDirs = new Set<string>();
+
+function present(job: FilesJob, c: string): boolean {
+  let tx = listings.get(job.tx);
+  if (tx === undefined) listings.set(job.tx, (tx = new Map()));
+  const sub = c.slice(0, 2);
+  let names = tx.get(sub);
+  if (names === undefined) {
+    const dir = `${job.objectsDir}/${sub}`;
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    names = st === undefined ? new Set() : st.size > LIST_DIR_MAX_BYTES ? null : new Set(fs.readdirSync(dir));
+    tx.set(sub, names);
+  }
+  const name = `${c.slice(2)}.file`;
+  if (names !== null) return names.has(name);
+  return fs.lstatSync(`${job.objectsDir}/${sub}/${name}`, { throwIfNoEntry: false }) !== undefined;
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
+/** Hash and stage one file; true when written (false: already present or staged). */
+function stageFile(job: FilesJob, c: string, data: Uint8Array, mode: number, chmod: number, uid: number, gid: number, chown: boolean, sig: Array<string | null>): boolean {
+  if (present(job, c)) {
+    sig.push(null);
+    return false;
+  }
+  const sub = c.slice(0, 2);
+  const made = `${job.tx}\0${sub}`;
+  if (!stageDirs.has(made)) {
+    try {
+      fs.mkdirSync(`${job.stagingDir}/${sub}`, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    stageDirs.add(made);
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(`${job.stagingDir}/${sub}/${c.slice(2)}.file`, O_CREATE, mode);
+  } catch (e) {
+    // staged by a sibling job of the same transaction: that one reports it
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      sig.push(null);
+      return false;
+    }
+    throw e;
+  }
+  try {
+    writeAll(fd, data);
+    if (chown) fs.fchownSync(fd, uid, gid);
+    if (chmod >= 0) fs.fchmodSync(fd, chmod); // after chown: chown clears setuid/setgid
+    fs.futimesSync(fd, 0, 0);
+    sig.push(signature(fs.fstatSync(fd)));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+function filesJob(job: FilesJob): FilesReply {
+  const r: FilesReply = { id: job.id, c: [], written: [], sig: [] };
+  let off = 0;
+  try {
+    for (let i = 0; i < job.items.length; i += FILE_FIELDS) {
+      const [pre, len, mode, chmod, uid, gid, chown] = job.items.slice(i, i + FILE_FIELDS) as [number, number, number, number, number, number, number];
+      const data = job.buf.subarray(off + pre, off + pre + len);
+      const c = createHash('sha256').update(job.buf.subarray(off, off + pre)).update(data).digest('hex');
+      off += pre + len;
+      r.written.push(stageFile(job, c, data, mode, chmod, uid, gid, chown === 1, r.sig));
+      r.c.push(c);
+    }
+  } catch (e) {
+    r.err = serialize(e);
+  }
+  return r;
+}
+
+function linkJob(job: LinkJob): LinkReply {
+  const codes: Array<string | null> = [];
+  try {
+    for (let i = 0; i < job.pairs.length; i += 2) {
+      const from = job.pairs[i]!;
+      try {
+        fs.linkSync(from, job.pairs[i + 1]!);
+        codes.push(null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === undefined || !job.tolerate.includes(code)) throw e;
+        codes.push(code);
+      }
+      if (job.unlinkFrom) fs.unlinkSync(from);
+    }
+    return { id: job.id, codes };
+  } catch (e) {
+    return { id: job.id, codes, err: serialize(e) };
+  }
+}
+
+parentPort?.on('message', (job: Job) => {
+  if (job.t === 'files') parentPort!.postMessage(filesJob(job));
+  else if (job.t === 'link') parentPort!.postMessage(linkJob(job));
+  else {
+    listings.delete(job.tx);
+    for (const k of stageDirs) if (k.startsWith(`${job.tx}\0`)) stageDirs.delete(k);
+  }
+});

@@ -1,0 +1,97 @@
+/**
+ * The store's I/O worker pool (write-pool.ts) must not change what is stored: the same tar
+ * imported with workers and without gives the same commit trees, both repos pass `ostree fsck`,
+ * and every content object a transaction wrote carries a verified-object marker, so the first
+ * checkout re-hashes nothing - while a later change of an object is still caught.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { OstreeRepo } from '../../../src/store/repo.js';
+import { importLayerTar } from '../../../src/store/layer-import.js';
+import { checkoutLayers } from '../../../src/store/checkout.js';
+import { verifyContentObjects } from '../../../src/store/object-verify.js';
+import { configureWritePool } from '../../../src/store/write-pool.js';
+import type { Checksum } from '../../../src/store/types.js';
+import { makeTempDir } from '../../helpers/fixtures.js';
+
+async function sampleTar(): Promise<Buffer> {
+  const p = tar.pack();
+  const add = (h: Partial<tar.Header> & { name: string }, data?: Buffer | string) => p.entry({ mtime: new Date(0), ...h } as tar.Header, data === undefined ? Buffer.alloc(0) : Buffer.from(data));
+  add({ name: 'etc/', type: 'directory', mode: 0o755 });
+  add({ name: 'usr/bin/', type: 'directory', mode: 0o755 });
+  for (let i = 0; i < 600; i++) {
+    // every 10th file has the content of another (dedup inside the layer), some owned by others
+    const body = i % 10 === 0 ? 'same content\n' : `file ${i}\n`.repeat(1 + (i % 50));
+    add({ name: `usr/share/d${i % 7}/f${i}`, type: 'file', mode: i % 3 === 0 ? 0o600 : 0o644, uid: i % 4 === 0 ? 1000 : 0, gid: i % 5 === 0 ? 100 : 0 }, body);
+  }
+  add({ name: 'usr/bin/suid', type: 'file', mode: 0o4755 }, 'setuid\n');
+  add({ name: 'usr/bin/sgid', type: 'file', mode: 0o2711, gid: 5 }, 'setgid\n');
+  add({ name: 'usr/bin/empty', type: 'file', mode: 0o755 }, '');
+  add({ name: 'usr/bin/link', type: 'link', linkname: 'usr/bin/suid' });
+  add({ name: 'usr/bin/sh', type: 'symlink', linkname: 'bash' });
+  add({ name: 'usr/lib/big', type: 'file', mode: 0o644 }, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+  add({ name: 'usr/lib/xattr', type: 'file', mode: 0o644, pax: { 'SCHILY.xattr.user.test': 'v' } } as Partial<tar.Header> & { name: string }, 'with xattr\n');
+  p.finalize();
+  const parts: Buffer[] = [];
+  for await (const c of p) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+describe('store I/O worker pool', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  let input: Buffer;
+
+  before(async () => {
+    tmp = makeTempDir('atomic-write-pool-');
+    input = await sampleTar();
+  });
+  after(() => {
+    configureWritePool(Number(process.env.ATOMIC_STORE_WORKERS ?? 0));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function importWith(workers: number, name: string): Promise<{ repo: OstreeRepo; commit: Checksum; written: number }> {
+    configureWritePool(workers);
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, name), 'bare');
+    const tx = await repo.beginTransaction();
+    const r = await importLayerTar(tx, Readable.from([input]));
+    const commit = await tx.writeCommit({ metadata: [], parent: null, related: [], subject: '', body: '', timestamp: 1600000000, rootTree: r.rootTree, rootMeta: r.rootMeta });
+    tx.setRef('test', commit);
+    await tx.commit();
+    return { repo, commit, written: tx.stats.objectsWritten };
+  }
+
+  it('stores the same objects with and without workers; ostree fsck accepts both; the commit writes markers', async () => {
+    const a = await importWith(2, 'with-workers');
+    const b = await importWith(0, 'without');
+    assert.equal(a.commit, b.commit, 'same commit (same trees) either way');
+    assert.equal(a.written, b.written, 'same number of objects written');
+    const list = (r: OstreeRepo) => execFileSync('find', ['objects', '-type', 'f', '-printf', '%P %m %U %G %s\n'], { cwd: r.path }).toString().split('\n').sort().join('\n');
+    assert.equal(list(a.repo), list(b.repo), 'same object files, modes, owners and sizes');
+    for (const r of [a.repo, b.repo]) execFileSync('ostree', ['fsck', `--repo=${r.path}`], { stdio: 'pipe' });
+    assert.deepEqual(fs.readdirSync(path.join(a.repo.path, 'tmp')).filter((n) => n.startsWith('staging-')), [], 'staging dir removed');
+
+    // every content object was recorded when committed: a checkout hashes none of them
+    const sums = execFileSync('find', ['objects', '-name', '*.file'], { cwd: a.repo.path }).toString().trim().split('\n').map((p) => p.replace(/^objects\/(..)\/(.{62})\.file$/, '$1$2') as Checksum);
+    assert.ok(sums.length > 500, `${sums.length} content objects`);
+    for (const r of [a.repo, b.repo]) assert.deepEqual(await verifyContentObjects(r, sums), { checked: sums.length, hashed: 0 });
+    const co = await checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co'));
+    assert.equal(co.symlinks, 1);
+    assert.equal(fs.readFileSync(path.join(tmp, 'co/usr/bin/link'), 'utf8'), 'setuid\n');
+    assert.equal(fs.statSync(path.join(tmp, 'co/usr/bin/suid')).mode & 0o7777, 0o4755);
+  });
+
+  it('a content object changed after the commit is still caught by the next checkout', async () => {
+    const a = await importWith(2, 'tamper');
+    const obj = execFileSync('find', ['objects', '-name', '*.file', '-size', '+1k'], { cwd: a.repo.path }).toString().trim().split('\n')[0]!;
+    const p = path.join(a.repo.path, obj);
+    fs.chmodSync(p, 0o644);
+    fs.appendFileSync(p, 'tampered');
+    await assert.rejects(checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co-tampered')), (e: Error & { code?: string }) => e.code === 'STORE_CORRUPT');
+  });
+});
