@@ -30,6 +30,7 @@ const TOOLS = {
   '/usr/lib/cni/portmap': 'containernetworking-plugins', // network=bridge of option records (bridge, host-local, portmap)
   iptables: 'iptables', // used by CNI's portmap and bridge ipMasq
   ip: 'iproute2', // ip netns for network=bridge
+  catatonit: 'catatonit', // `--init` (a minimal PID 1 bind-mounted into the container); system tests
   ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
 // the bench also times podman (above) in a private mount namespace, under GNU time

@@ -1,9 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { imagesInfo } from '../app/images/info.js';
+import { inspectContainer, inspectLines, isInstalledContainer } from '../app/containers/inspect.js';
 
 export default class Info extends BaseCommand {
-  static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults).';
+  static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults); for the name of an installed system container, what `containers inspect` shows.';
   static override examples = ['<%= config.bin %> info systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
   static override flags = { storage: storageFlag, json: Flags.boolean({ description: 'Print JSON.' }) };
@@ -11,7 +12,14 @@ export default class Info extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Info);
     this.checkStorage(flags.storage);
-    const r = await imagesInfo(this.makeContext(flags), args.image);
+    const ctx = this.makeContext(flags);
+    if (isInstalledContainer(ctx, args.image)) {
+      const c = inspectContainer(ctx, args.image);
+      if (flags.json) this.log(JSON.stringify(c, null, 4));
+      else for (const l of inspectLines(c)) this.log(l);
+      return;
+    }
+    const r = await imagesInfo(ctx, args.image);
     if (flags.json) this.log(JSON.stringify(r.json, null, 4));
     else for (const l of r.lines) this.log(l);
   }

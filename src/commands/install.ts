@@ -4,6 +4,7 @@ import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/la
 import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
+import { stopFlagValues } from '../host/init-binary.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
 
 export default class Install extends BaseCommand {
@@ -36,6 +37,9 @@ export default class Install extends BaseCommand {
     runtime: Flags.string({ description: 'OCI runtime binary for the unit (default: atomic.conf runtime, $RUNC_PATH, /usr/bin/runc).', helpValue: 'PATH' }),
     display: Flags.boolean({ description: 'Show what would be done (the checkout path, or the resolved INSTALL command) and do nothing.' }),
     'system-package': Flags.string({ description: "atomic's rpm generation mode; only 'no' and 'auto' (= no) are supported.", options: ['auto', 'build', 'no', 'yes'], default: 'auto' }),
+    'stop-timeout': Flags.integer({ description: 'Seconds a stop waits after the stop signal (the image\'s StopSignal, else SIGTERM) before the container is killed (default 10); the unit still ends inactive. Kept as the value STOP_TIMEOUT.', min: 0, max: 3600, helpValue: 'SECONDS' }),
+    now: Flags.boolean({ description: 'Start the unit as well (systemctl start NAME.service after enabling it).' }),
+    init: Flags.boolean({ description: 'Run a minimal init (the host\'s catatonit, bind-mounted read-only at /dev/init) as PID 1, for daemons that ignore SIGTERM as PID 1. Kept as the value ATOMIC_INIT.' }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     storage: storageFlag,
     ...trustFlags,
@@ -54,6 +58,7 @@ export default class Install extends BaseCommand {
     if (!flags.system && !flags.user) {
       if (flags.set?.length) throw new AtomicError('USAGE', '--set is valid only when used with --system or --user');
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
+      if (flags.init || flags.now || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', '--init, --now and --stop-timeout are valid only when used with --system or --user');
       if (flags.option?.length) throw new AtomicError('USAGE', '--option is valid only when used with --system or --user');
       if (ostreeStorage(ctx, explicitStorage ? flags.storage : undefined)) {
         // atomic's ostree backend: a system (user, for non-root) container for any image; INSTALL labels are docker-only
@@ -75,6 +80,6 @@ export default class Install extends BaseCommand {
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: flags.set, runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'] });
+    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now });
   }
 }

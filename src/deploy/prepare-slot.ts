@@ -23,6 +23,7 @@ import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { withInit } from '../render/init-process.js';
 import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type HealthSpec } from './health-spec.js';
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
 import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
@@ -169,6 +170,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   const hasService = !manifest?.noContainerService;
   const serviceTemplatePath = path.join(exportsDir, 'service.template');
   const serviceTemplate = serviceText ?? DEFAULT_SERVICE_TEMPLATE;
+  const imageConfig = remoteRootfs ? null : (((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null);
   const values = computeValues({
     name: cp.name,
     destDir: cp.slotView(inp.slot),
@@ -186,6 +188,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     home: process.env.HOME ?? '/root',
     atomicPath: process.argv[1] ?? 'atomic',
     capLastCap: kernelCapLastCap(),
+    stopSignal: typeof imageConfig?.StopSignal === 'string' ? imageConfig.StopSignal : undefined,
   });
 
   // config.json: exports/config.json verbatim > config.json.template rendered > generated default
@@ -215,6 +218,14 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   if (remoteRootfs) {
     // atomic rewrote root.path to the absolute remote rootfs (§2.12 step 13)
     config = { ...config, root: { ...((config.root as Record<string, unknown>) ?? {}), path: hostView(ctx.paths.sysroot, remoteRootfs) } };
+    configText = JSON.stringify(config, null, 4) + '\n';
+  }
+  if (values.ATOMIC_INIT) {
+    // --init: the host's init binary as PID 1 (render/init-process.ts)
+    if (!fs.existsSync(underRoot(ctx.paths.sysroot, values.ATOMIC_INIT))) {
+      throw new AtomicError('NOT_FOUND', `--init: the init binary ${values.ATOMIC_INIT} does not exist on the host`, { suggestions: ['Install it (apt-get install catatonit), or drop --init with --set ATOMIC_INIT='] });
+    }
+    config = withInit(config, values.ATOMIC_INIT);
     configText = JSON.stringify(config, null, 4) + '\n';
   }
   const record = inp.options ?? {};
@@ -279,7 +290,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   };
   await writeInfo(stageDir, info);
   const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
-  const imgHealth = inp.healthCheck || mfHealth || remoteRootfs ? null : dockerHealth(((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null);
+  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
   await writeHealthSpec(stageDir, chooseHealth(inp.healthCheck, mfHealth, imgHealth));
   if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });
   syncFilesystem(stageDir);

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
+import { AtomicError } from '../util/errors.js';
 
 /** Input of computeValues: everything atomic read from the host, pre-probed by the caller. */
 export interface ValuesInput {
@@ -46,6 +47,8 @@ export interface ValuesInput {
   capLastCap?: number;
   /** UUID generator (tests); default crypto.randomUUID (a uuid4). */
   uuid?: () => string;
+  /** The image config's `StopSignal` (e.g. "SIGQUIT", "3"), used when STOP_SIGNAL is not set. */
+  stopSignal?: string;
 }
 
 /** atomic's default unit template (SYSTEMD_UNIT_FILE_DEFAULT_TEMPLATE), byte-exact, incl. the leading empty line. */
@@ -209,6 +212,12 @@ export function execDirectives(opts: {
   userMode: boolean;
   serviceTemplate: string;
   runtimeFeatures: { systemdCgroup: boolean; pidFile: boolean };
+  /** Signal `ExecStop` sends first (runc kill syntax: TERM, SIGQUIT, 3); default TERM. */
+  stopSignal?: string;
+  /** Seconds `ExecStop` waits after it before the container is killed; default FOREGROUND_STOP_GRACE_SECONDS. */
+  stopTimeout?: number;
+  /** A file `ExecStop` creates so the ExecStart wrapper knows the exit is a requested stop (foreground form). */
+  stopMarker?: string;
 }): ExecDirectives {
   const rt = word(opts.runtime);
   const id = quoteSystemdArg(opts.name);
@@ -224,11 +233,17 @@ export function execDirectives(opts: {
   }
   const r = shWord(opts.runtime);
   const n = shWord(opts.name);
-  const tenths = FOREGROUND_STOP_GRACE_SECONDS * 10;
-  const start = `${r}${sg} delete -f ${n} >/dev/null 2>&1; exec ${r}${sg} run ${n}`;
+  const secs = Math.ceil(opts.stopTimeout ?? FOREGROUND_STOP_GRACE_SECONDS);
+  const sig = opts.stopSignal ?? 'TERM';
+  const mark = opts.stopMarker ? shWord(opts.stopMarker) : null;
+  // with a stop marker, sh stays the main process: the exit of a container that a stop had to
+  // kill (137) or that died of its stop signal (128+N) is a clean stop (inactive, not failed)
+  const start = mark
+    ? `rm -f ${mark}; ${r}${sg} delete -f ${n} >/dev/null 2>&1; ${r}${sg} run ${n}; rc=$?; if [ -e ${mark} ]; then rm -f ${mark}; exit 0; fi; exit $rc`
+    : `${r}${sg} delete -f ${n} >/dev/null 2>&1; exec ${r}${sg} run ${n}`;
   const stop =
-    `${r}${sg} kill ${n} TERM >/dev/null 2>&1; i=0; ` +
-    `while [ $i -lt ${tenths} ] && ${r} state ${n} >/dev/null 2>&1; do sleep 0.1; i=$((i+1)); done; ` +
+    `${mark ? `touch ${mark}; ` : ''}${r}${sg} kill ${n} ${shWord(sig)} >/dev/null 2>&1; end=$(($(date +%s)+${secs})); ` +
+    `while [ $(date +%s) -lt $end ] && ${r} state ${n} >/dev/null 2>&1; do sleep 0.1; done; ` +
     `${r}${sg} delete -f ${n} >/dev/null 2>&1; exit 0`;
   return {
     EXEC_START: `/bin/sh -c ${quoteSystemdArg(start)}`,
@@ -244,6 +259,39 @@ const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.c
 const put = (o: Record<string, string>, k: string, v: string): void => {
   Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
 };
+
+const SIGNAL = /^(?:(?:SIG)?[A-Z][A-Z0-9+-]{0,15}|[1-9][0-9]?)$/;
+
+/** A StopSignal spelling ("SIGQUIT", "quit", "3") → runc kill's ("QUIT", "3"). Null when it is not a signal. */
+export function normaliseSignal(s: string | undefined): string | null {
+  if (s === undefined) return null;
+  const t = s.trim().toUpperCase();
+  return SIGNAL.test(t) ? t.replace(/^SIG/, '') : null;
+}
+
+/**
+ * The clean-stop settings of the foreground form (docs/image-format.md, "PID 1 and signals"):
+ * STOP_SIGNAL (`--set`, else the image's StopSignal, else TERM) and STOP_TIMEOUT (`--stop-timeout`
+ * = `--set STOP_TIMEOUT=N`, default 10 s). Both are only read here; they are not template defaults.
+ * The stop marker (RUN_DIRECTORY/atomic-stopping-NAME) tells the ExecStart wrapper that an exit is a requested stop.
+ */
+export function stopSettings(values: Record<string, string>, imageStopSignal?: string): { stopSignal: string; stopTimeout: number; stopMarker?: string } {
+  let stopSignal = 'TERM';
+  if (has(values, 'STOP_SIGNAL')) {
+    const v = normaliseSignal(values.STOP_SIGNAL);
+    if (v === null) throw new AtomicError('USAGE', `Invalid STOP_SIGNAL '${values.STOP_SIGNAL}': not a signal name or number`, { suggestions: ['Use e.g. --set STOP_SIGNAL=SIGQUIT (or TERM, INT, 3).'] });
+    stopSignal = v;
+  } else stopSignal = normaliseSignal(imageStopSignal) ?? 'TERM';
+  let stopTimeout = FOREGROUND_STOP_GRACE_SECONDS;
+  if (has(values, 'STOP_TIMEOUT')) {
+    const t = values.STOP_TIMEOUT;
+    if (!/^\d{1,4}$/.test(t) || Number(t) > 3600) throw new AtomicError('USAGE', `Invalid stop timeout '${t}': seconds from 0 to 3600`, { suggestions: ['Use --stop-timeout SECONDS (e.g. 10).'] });
+    stopTimeout = Number(t);
+  }
+  const runDir = values.RUN_DIRECTORY ?? '/run';
+  const stopMarker = `${runDir}/atomic-stopping-${values.NAME}`;
+  return { stopSignal, stopTimeout, stopMarker };
+}
 
 /** All template values of a deployment (§2.8). Returns a new object; inputs are not modified. */
 export function computeValues(inp: ValuesInput): Record<string, string> {
@@ -272,6 +320,7 @@ export function computeValues(inp: ValuesInput): Record<string, string> {
   // 3. forced values, always recomputed
   values.DESTDIR = inp.destDir;
   values.NAME = inp.name;
+  const stop = stopSettings(values, inp.stopSignal);
   const d = execDirectives({
     name: inp.name,
     runtime: inp.runtime,
@@ -279,6 +328,7 @@ export function computeValues(inp: ValuesInput): Record<string, string> {
     userMode: inp.userMode,
     serviceTemplate: inp.serviceTemplate,
     runtimeFeatures: inp.runtimeFeatures,
+    ...stop,
   });
   values.EXEC_START = d.EXEC_START;
   values.EXEC_STOP = d.EXEC_STOP;

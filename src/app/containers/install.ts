@@ -32,6 +32,8 @@ export interface InstallOptions {
   rootfs?: string;
   /** `--health-check SPEC`: the readiness check of the health gate (kept across updates). */
   healthCheck?: string;
+  /** `--now`: start the unit too. */
+  now?: boolean;
   /** --option KEY=VALUE (option record keys, docs/options.md), over /etc/containers/atomic/NAME.conf. */
   options?: string[];
 }
@@ -71,7 +73,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     await writeJournal(cp.journal, journal);
     try {
       await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null });
-      await activateSlot(ctx, cp, 0, { journal, enable: true, start: false, stopFirst: false });
+      await activateSlot(ctx, cp, 0, { journal, enable: true, start: o.now === true, stopFirst: false });
     } catch (e) {
       await undoInstall(ctx, cp);
       throw e;

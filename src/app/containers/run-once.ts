@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { layerCommits, readImageConfig, type ImageEntry } from '../../image/catalog.js';
 import { imageIdFor } from '../../deploy/prepare-slot.js';
-import { runForeground } from '../labels/run.js';
+import { runForeground } from '../labels/exec.js';
 import { checkoutLayers } from '../../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../../render/values.js';
 import { renderConfigJsonTemplate, renderTmpfilesTemplate } from '../../render/render-files.js';
@@ -62,7 +62,7 @@ function pidAlive(pid: number): boolean {
 }
 
 /** rm -rf that also works on read-only directories of a non-root checkout. */
-function removeWorkDir(dir: string): void {
+export function removeWorkDir(dir: string): void {
   try {
     fs.rmSync(dir, { recursive: true, force: true });
     return;
@@ -82,7 +82,7 @@ function removeWorkDir(dir: string): void {
 }
 
 /** The work dir of this process, after removing those of processes that are gone. */
-function prepareWorkDir(repoPath: string): string {
+export function prepareWorkDir(repoPath: string): string {
   const base = path.join(repoPath, 'tmp', 'atomic-container');
   fs.mkdirSync(base, { recursive: true, mode: 0o700 });
   for (const n of fs.readdirSync(base)) {
@@ -187,7 +187,7 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
  * A foreground `runc run` deletes its container when it exits; this covers a runtime that was
  * killed. Only a container whose bundle is our work dir is deleted (never a same-named other one).
  */
-function deleteLeftover(runtime: string, id: string, work: string): void {
+export function deleteLeftover(runtime: string, id: string, work: string): void {
   const st = spawnSync(runtime, ['state', id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   if (st.status !== 0) return;
   try {

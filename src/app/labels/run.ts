@@ -19,11 +19,13 @@
  * the --sysroot (so with `--sysroot S` they are `S/etc/NAME`, ...), and HOST is the sysroot
  * directory ('' for `/`, so `$HOST/etc/x` is always the host's /etc/x).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
 import { underRoot } from '../../host/sysroot.js';
 import { AtomicError } from '../../util/errors.js';
+import { runForeground, shellQuote } from './exec.js';
+import { shellWords, parseEngineRun, findEngine, describeEngineless, runEngineless } from './engineless.js';
+import { chooseRuntime } from '../../deploy/container-ops.js';
 
 export type LabelAction = 'INSTALL' | 'UNINSTALL' | 'RUN';
 
@@ -67,14 +69,6 @@ export function labelVars(sysroot: string, name: string, image: string): LabelVa
     DATADIR: underRoot(sysroot, `/var/lib/${name}`),
     HOST: sysroot === '/' ? '' : sysroot,
   };
-}
-
-const PLAIN_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
-/** POSIX shell quoting: plain words as they are, anything else in single quotes. */
-export function shellQuote(s: string): string {
-  if (PLAIN_WORD.test(s)) return s;
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Inside double quotes: escape the four characters the shell still interprets there. */
@@ -202,8 +196,27 @@ export function resolveLabelCommand(ctx: AppContext, inp: LabelCommandInput): { 
  */
 export async function runLabelAction(ctx: AppContext, inp: LabelCommandInput): Promise<number> {
   const { command, vars } = resolveLabelCommand(ctx, inp);
+  const env: NodeJS.ProcessEnv = { ...process.env, NAME: vars.NAME, IMAGE: vars.IMAGE, CONFDIR: vars.CONFDIR, LOGDIR: vars.LOGDIR, DATADIR: vars.DATADIR, HOST: vars.HOST };
+  // a `docker run`/`podman run` label on a host without either engine is run by us (engineless.ts)
+  const words = shellWords(command, env);
+  const engineRun = words ? parseEngineRun(words) : null;
+  const engine = engineRun ? findEngine() : null;
   ctx.out.line(command);
+  if (engineRun && engine === null) {
+    if (inp.display) {
+      for (const l of describeEngineless(engineRun, chooseRuntime(ctx, undefined), ctx.paths.sysroot)) ctx.out.line(l);
+      return 0;
+    }
+    makeLabelDirs(inp, vars);
+    return runEngineless(ctx, engineRun, env, inp.name);
+  }
+  if (engineRun && inp.display) ctx.out.line(`# run by ${engine}`);
   if (inp.display) return 0;
+  makeLabelDirs(inp, vars);
+  return runForeground('/bin/sh', ['-c', command], { env });
+}
+
+function makeLabelDirs(inp: LabelCommandInput, vars: LabelVars): void {
   if (inp.action !== 'UNINSTALL') {
     for (const d of [vars.LOGDIR, vars.CONFDIR, vars.DATADIR]) {
       try {
@@ -216,44 +229,6 @@ export async function runLabelAction(ctx: AppContext, inp: LabelCommandInput): P
       }
     }
   }
-  const env: NodeJS.ProcessEnv = { ...process.env, NAME: vars.NAME, IMAGE: vars.IMAGE, CONFDIR: vars.CONFDIR, LOGDIR: vars.LOGDIR, DATADIR: vars.DATADIR, HOST: vars.HOST };
-  return runForeground('/bin/sh', ['-c', command], { env });
 }
 
-/** Signals passed on to a foreground child (it gets terminal ones itself; these cover `kill PID`). */
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
-
-/**
- * Run a command in the foreground with inherited stdio; returns its exit status. While it runs,
- * SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to us are forwarded to it instead of killing us, so callers
- * can still clean up after it.
- */
-export function runForeground(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: 'inherit', env: opts.env ?? process.env, cwd: opts.cwd });
-    const handlers = FORWARDED.map((sig) => {
-      const h = (): void => {
-        try {
-          child.kill(sig);
-        } catch {
-          /* already gone */
-        }
-      };
-      process.on(sig, h);
-      return [sig, h] as const;
-    });
-    const done = (): void => {
-      for (const [sig, h] of handlers) process.off(sig, h);
-    };
-    child.on('error', (e) => {
-      done();
-      reject(new AtomicError('NOT_FOUND', `cannot run ${cmd}: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code, signal) => {
-      done();
-      if (code !== null) resolve(code);
-      else resolve(128 + (signal ? (SIGNAL_NUMBERS[signal] ?? 1) : 1));
-    });
-  });
-}
+export { runForeground, shellQuote };

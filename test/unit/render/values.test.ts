@@ -154,20 +154,28 @@ describe('render/values: computeValues (§2.8)', () => {
   describe('EXEC_* directives', () => {
     // the hardened foreground form (values.ts): sh wrappers that delete a leftover before run and
     // never leave the container behind on stop
-    const fgStart = (rtsg: string, n: string) => `/bin/sh -c '${rtsg} delete -f ${n} >/dev/null 2>&1; exec ${rtsg} run ${n}'`;
-    const fgStop = (rtsg: string, rt: string, n: string) =>
-      `/bin/sh -c '${rtsg} kill ${n} TERM >/dev/null 2>&1; i=0; while [ $$i -lt 100 ] && ${rt} state ${n} >/dev/null 2>&1; do sleep 0.1; i=$$((i+1)); done; ${rtsg} delete -f ${n} >/dev/null 2>&1; exit 0'`;
+    const M = '/run/atomic-stopping-etcd';
+    const fgStart = (rtsg: string, n: string, m = M) =>
+      `/bin/sh -c 'rm -f ${m}; ${rtsg} delete -f ${n} >/dev/null 2>&1; ${rtsg} run ${n}; rc=$$?; if [ -e ${m} ]; then rm -f ${m}; exit 0; fi; exit $$rc'`;
+    const fgStop = (rtsg: string, rt: string, n: string, m = M, sig = 'TERM', secs = 10) =>
+      `/bin/sh -c 'touch ${m}; ${rtsg} kill ${n} ${sig} >/dev/null 2>&1; end=$$(($$(date +%%s)+${secs})); while [ $$(date +%%s) -lt $$end ] && ${rt} state ${n} >/dev/null 2>&1; do sleep 0.1; done; ${rtsg} delete -f ${n} >/dev/null 2>&1; exit 0'`;
     it('foreground form, literally', () => {
       const v = computeValues(input({ serviceTemplate: FG_TEMPLATE }));
-      assert.equal(v.EXEC_START, "/bin/sh -c '/usr/bin/runc --systemd-cgroup delete -f etcd >/dev/null 2>&1; exec /usr/bin/runc --systemd-cgroup run etcd'");
+      assert.equal(
+        v.EXEC_START,
+        "/bin/sh -c 'rm -f /run/atomic-stopping-etcd; /usr/bin/runc --systemd-cgroup delete -f etcd >/dev/null 2>&1; /usr/bin/runc --systemd-cgroup run etcd; rc=$$?; if [ -e /run/atomic-stopping-etcd ]; then rm -f /run/atomic-stopping-etcd; exit 0; fi; exit $$rc'",
+      );
       assert.equal(
         v.EXEC_STOP,
-        "/bin/sh -c '/usr/bin/runc --systemd-cgroup kill etcd TERM >/dev/null 2>&1; i=0; while [ $$i -lt 100 ] && /usr/bin/runc state etcd >/dev/null 2>&1; do sleep 0.1; i=$$((i+1)); done; /usr/bin/runc --systemd-cgroup delete -f etcd >/dev/null 2>&1; exit 0'",
+        "/bin/sh -c 'touch /run/atomic-stopping-etcd; /usr/bin/runc --systemd-cgroup kill etcd TERM >/dev/null 2>&1; end=$$(($$(date +%%s)+10)); while [ $$(date +%%s) -lt $$end ] && /usr/bin/runc state etcd >/dev/null 2>&1; do sleep 0.1; done; /usr/bin/runc --systemd-cgroup delete -f etcd >/dev/null 2>&1; exit 0'",
       );
     });
     it('foreground form: a runtime path with a quote is quoted for sh, then for systemd', () => {
       const v = computeValues(input({ serviceTemplate: FG_TEMPLATE, runtime: "/opt/it's/runc", runtimeFeatures: { systemdCgroup: false, pidFile: true } }));
-      assert.equal(v.EXEC_START, "/bin/sh -c '\\'/opt/it\\'\\\\\\'\\'s/runc\\' delete -f etcd >/dev/null 2>&1; exec \\'/opt/it\\'\\\\\\'\\'s/runc\\' run etcd'");
+      assert.equal(
+        v.EXEC_START,
+        "/bin/sh -c 'rm -f /run/atomic-stopping-etcd; \\'/opt/it\\'\\\\\\'\\'s/runc\\' delete -f etcd >/dev/null 2>&1; \\'/opt/it\\'\\\\\\'\\'s/runc\\' run etcd; rc=$$?; if [ -e /run/atomic-stopping-etcd ]; then rm -f /run/atomic-stopping-etcd; exit 0; fi; exit $$rc'",
+      );
     });
     type Row = { title: string; over: Partial<ValuesInput>; start: string; stop: string; startpre: string; stoppost: string };
     const rows: Row[] = [
@@ -222,8 +230,8 @@ describe('render/values: computeValues (§2.8)', () => {
       {
         title: 'user mode never uses --systemd-cgroup',
         over: { userMode: true, uid: 1000, runDirectory: '/run/user/1000', serviceTemplate: FG_TEMPLATE },
-        start: fgStart('/usr/bin/runc', 'etcd'),
-        stop: fgStop('/usr/bin/runc', '/usr/bin/runc', 'etcd'),
+        start: fgStart('/usr/bin/runc', 'etcd', '/run/user/1000/atomic-stopping-etcd'),
+        stop: fgStop('/usr/bin/runc', '/usr/bin/runc', 'etcd', '/run/user/1000/atomic-stopping-etcd'),
         startpre: '',
         stoppost: '',
       },
@@ -252,6 +260,21 @@ describe('render/values: computeValues (§2.8)', () => {
         stoppost: "/usr/bin/runc delete 'etcd'",
       },
     ];
+    it('stop signal and timeout: STOP_SIGNAL > the image StopSignal > TERM; STOP_TIMEOUT (default 10 s)', () => {
+      const fg = (over: Partial<ValuesInput>) => computeValues(input({ serviceTemplate: FG_TEMPLATE, ...over })).EXEC_STOP;
+      assert.equal(fg({ stopSignal: 'SIGQUIT' }), fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd', M, 'QUIT'));
+      assert.equal(fg({ stopSignal: 'sigusr1' }), fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd', M, 'USR1'));
+      assert.equal(fg({ stopSignal: '3' }), fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd', M, '3'));
+      assert.equal(fg({ stopSignal: 'not a signal;rm' }), fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd'), 'an unusable image StopSignal falls back to TERM');
+      assert.equal(fg({ stopSignal: 'SIGQUIT', setValues: { STOP_SIGNAL: 'INT', STOP_TIMEOUT: '3' } }), fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd', M, 'INT', 3));
+      assert.equal(fg({ setValues: { STOP_TIMEOUT: '0' } }), fgStop('/usr/bin/runc --systemd-cgroup', '/usr/bin/runc', 'etcd', M, 'TERM', 0));
+      const bads: Record<string, string>[] = [{ STOP_SIGNAL: 'TERM; rm -rf /' }, { STOP_SIGNAL: '' }, { STOP_TIMEOUT: '-1' }, { STOP_TIMEOUT: '1e3' }, { STOP_TIMEOUT: '9999' }, { STOP_TIMEOUT: 'x' }];
+      for (const bad of bads) {
+        assert.throws(() => fg({ setValues: bad }), (e: unknown) => (e as { code?: string }).code === 'USAGE', JSON.stringify(bad));
+      }
+      // the detached form is atomic's, byte for byte: systemd stops it
+      assert.equal(computeValues(input({ stopSignal: 'SIGQUIT' })).EXEC_STOP, '');
+    });
     for (const r of rows) {
       it(r.title, () => {
         const v = computeValues(input(r.over));

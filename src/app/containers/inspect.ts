@@ -1,0 +1,186 @@
+/**
+ * `atomic containers inspect NAME [--json]` (and `atomic info NAME` on a container): how a system
+ * container is installed — image and id of the current and the rollback deployment, every value
+ * and where it came from, runtime, unit state, host files and whether they were edited by hand,
+ * the readiness check, the quarantined images and the result of the last update or rollback.
+ * Read-only; the JSON form is documented in docs/inspect.md (schema version 1).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { AppContext } from '../context.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot } from '../../deploy/layout.js';
+import { readInfo, type DeploymentInfo } from '../../deploy/info-file.js';
+import { validateContainerName, unitName } from '../../deploy/container-name.js';
+import { containerHostFiles } from '../../deploy/host-files.js';
+import { readHealthSpec, type HealthSpec } from '../../deploy/health-spec.js';
+import { readQuarantine, type QuarantineEntry } from '../../deploy/quarantine.js';
+import { readLastResult, type LastResult } from '../../deploy/health-gate.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
+import { AtomicError } from '../../util/errors.js';
+
+export type ValueSource = 'set' | 'image' | 'os';
+
+export interface InspectDeployment {
+  slot: Slot;
+  path: string;
+  image: string;
+  imageId: string;
+  ostreeCommit: string;
+  /** ISO 8601 (info.created). */
+  created: string;
+  runtime: string;
+  remoteRootfs: string | null;
+  healthCheck: HealthSpec | null;
+}
+
+export interface InspectResult {
+  schemaVersion: 1;
+  name: string;
+  current: InspectDeployment;
+  rollback: InspectDeployment | null;
+  values: { name: string; value: string; source: ValueSource }[];
+  unit: { name: string; path: string; present: boolean; editedByHand: boolean; activeState: string; enabled: string } | null;
+  tmpfiles: { path: string; present: boolean; editedByHand: boolean } | null;
+  quarantined: QuarantineEntry[];
+  lastUpdate: LastResult | null;
+}
+
+/** Values atomic computes itself (forced, or OS defaults when not --set). */
+const OS_KEYS = new Set([
+  'DESTDIR', 'NAME', 'EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST', 'HOST_UID', 'HOST_GID', 'IMAGE_NAME', 'IMAGE_ID',
+  'RUN_DIRECTORY', 'PIDFILE', 'CONF_DIRECTORY', 'STATE_DIRECTORY', 'ALL_PROCESS_CAPABILITIES', 'RUNTIME', 'ATOMIC', 'UUID',
+]);
+const FORCED = new Set(['DESTDIR', 'NAME', 'EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST', 'HOST_UID', 'HOST_GID', 'IMAGE_NAME', 'IMAGE_ID']);
+
+/** manifest.json defaultValues of a deployment, read from its checkout (a regular file, bounded). */
+function manifestDefaults(slotDir: string, info: DeploymentInfo): Record<string, string> {
+  if (info.remote) return {};
+  const f = path.join(slotDir, 'rootfs', 'exports', 'manifest.json');
+  try {
+    const st = fs.lstatSync(f);
+    if (!st.isFile() || st.size > 1024 * 1024) return {};
+    const m = JSON.parse(fs.readFileSync(f, 'utf8')) as { defaultValues?: Record<string, unknown> };
+    return Object.fromEntries(Object.entries(m.defaultValues ?? {}).map(([k, v]) => [k, String(v)]));
+  } catch {
+    return {};
+  }
+}
+
+function deployment(cp: ContainerPaths, slot: Slot, info: DeploymentInfo): InspectDeployment {
+  return {
+    slot,
+    path: cp.slotView(slot),
+    image: info.image,
+    imageId: info.revision,
+    ostreeCommit: info['ostree-commit'],
+    created: new Date((info.created ?? 0) * 1000).toISOString(),
+    runtime: info.runtime,
+    remoteRootfs: info.remote ?? null,
+    healthCheck: readHealthSpec(cp.slotDir(slot)),
+  };
+}
+
+function isEnabled(ctx: AppContext, unit: string): string {
+  const sd = systemdFor(ctx);
+  const args = [...(ctx.paths.userMode ? ['--user'] : []), ...(sd.offline ? [`--root=${ctx.paths.sysroot}`] : []), 'is-enabled', unit];
+  const r = spawnSync(process.env.ATOMIC_SYSTEMCTL ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  return (r.stdout ?? '').trim().split('\n')[0] || 'unknown';
+}
+
+export function isInstalledContainer(ctx: AppContext, name: string): boolean {
+  try {
+    validateContainerName(name);
+    return currentSlot(containerPaths(ctx.paths, name)) !== null;
+  } catch {
+    return false;
+  }
+}
+
+export function inspectContainer(ctx: AppContext, name: string): InspectResult {
+  validateContainerName(name);
+  const cp = containerPaths(ctx.paths, name);
+  const cur = currentSlot(cp);
+  if (cur === null) {
+    throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
+  }
+  const info = readInfo(cp.slotDir(cur));
+  let rollback: InspectDeployment | null = null;
+  const other = otherSlot(cur);
+  try {
+    rollback = deployment(cp, other, readInfo(cp.slotDir(other)));
+  } catch {
+    rollback = null;
+  }
+  const defaults = manifestDefaults(cp.slotDir(cur), info);
+  const values = Object.keys(info.values ?? {})
+    .sort()
+    .map((k) => {
+      const v = info.values[k];
+      let source: ValueSource;
+      if (FORCED.has(k)) source = 'os';
+      else if (Object.prototype.hasOwnProperty.call(defaults, k) && defaults[k] === v) source = 'image';
+      else if (OS_KEYS.has(k) && !Object.prototype.hasOwnProperty.call(defaults, k)) source = 'os';
+      else source = 'set';
+      return { name: k, value: v, source };
+    });
+  const own = containerHostFiles(cp);
+  const hasService = info['has-container-service'] !== false;
+  const unit = unitName(name);
+  const sd = systemdFor(ctx);
+  return {
+    schemaVersion: 1,
+    name,
+    current: deployment(cp, cur, info),
+    rollback,
+    values,
+    unit: hasService
+      ? { name: unit, path: cp.hostUnit, present: own.unit !== 'absent', editedByHand: own.unit === 'foreign', activeState: sd.state(unit), enabled: isEnabled(ctx, unit) }
+      : null,
+    tmpfiles: own.tmpfiles === 'absent' && !fs.existsSync(path.join(cp.slotDir(cur), `tmpfiles-${name}.conf`)) ? null : { path: cp.hostTmpfiles, present: own.tmpfiles !== 'absent', editedByHand: own.tmpfiles === 'foreign' },
+    quarantined: readQuarantine(cp),
+    lastUpdate: readLastResult(cp),
+  };
+}
+
+function describeCheck(h: HealthSpec | null): string {
+  if (!h || h.type === 'none') return 'none (the unit must stay active)';
+  const what = h.type === 'http' ? `GET ${h.url}` : h.type === 'tcp' ? `TCP ${h.address}` : `exec ${(h.command ?? []).join(' ')}`;
+  return `${what} (from ${h.source === 'flag' ? '--health-check' : h.source === 'manifest' ? 'manifest.json healthCheck' : 'image Healthcheck'})`;
+}
+
+/** The human form. */
+export function inspectLines(r: InspectResult): string[] {
+  const out: string[] = [];
+  const dep = (label: string, d: InspectDeployment): void => {
+    out.push(`${label}:`);
+    out.push(`  Path:          ${d.path}`);
+    out.push(`  Image:         ${d.image}`);
+    out.push(`  Image ID:      ${d.imageId}`);
+    out.push(`  Created:       ${d.created}`);
+    out.push(`  Runtime:       ${d.runtime}`);
+    if (d.remoteRootfs) out.push(`  Remote rootfs: ${d.remoteRootfs}`);
+    out.push(`  Health check:  ${describeCheck(d.healthCheck)}`);
+  };
+  out.push(`Name:            ${r.name}`);
+  dep('Current deployment', r.current);
+  if (r.rollback) dep('Rollback deployment', r.rollback);
+  else out.push('Rollback deployment: none');
+  if (r.unit) {
+    out.push(`Unit:            ${r.unit.name} (${r.unit.activeState}, ${r.unit.enabled})`);
+    out.push(`  File:          ${r.unit.path}${r.unit.present ? (r.unit.editedByHand ? ' (edited by hand: differs from the deployment\'s copy)' : '') : ' (missing)'}`);
+  } else out.push('Unit:            none (noContainerService)');
+  if (r.tmpfiles) out.push(`Tmpfiles:        ${r.tmpfiles.path}${r.tmpfiles.present ? (r.tmpfiles.editedByHand ? ' (edited by hand)' : '') : ' (missing)'}`);
+  out.push('Values:');
+  const w = Math.max(0, ...r.values.filter((v) => !v.value.includes('\n')).map((v) => v.name.length));
+  for (const v of r.values) {
+    const shown = v.value.includes('\n') ? `${v.value.split('\n').filter(Boolean).length} lines` : v.value;
+    out.push(`  ${v.name.padEnd(w)}  ${shown.length > 100 ? `${shown.slice(0, 97)}...` : shown}  [${v.source === 'set' ? '--set' : v.source === 'image' ? 'image default' : 'set by the OS'}]`);
+  }
+  if (r.quarantined.length) {
+    out.push('Quarantined images:');
+    for (const q of r.quarantined) out.push(`  ${q.image} (${q.digest.slice(0, 12)}) since ${q.time}: ${q.reason}`);
+  }
+  if (r.lastUpdate) out.push(`Last ${r.lastUpdate.op}: ${r.lastUpdate.result} at ${r.lastUpdate.time} (${r.lastUpdate.image})${r.lastUpdate.reason ? `: ${r.lastUpdate.reason}` : ''}`);
+  return out;
+}
