@@ -76,12 +76,22 @@ function run(cmd: string, args: string[], what: string, input?: string, env?: No
     } catch {
       /* not a CNI error object */
     }
-    throw new AtomicError('IO', `${what} failed: ${why}`, { suggestions: ['Check that the CNI plugins (containernetworking-plugins) and iptables are installed and that this runs as root.'] });
+    throw new AtomicError('IO', `${what} failed: ${why}`, {
+      suggestions: ['Check that the CNI plugins (containernetworking-plugins) and iptables are installed and that this runs as root.'],
+    });
   }
   return r.stdout;
 }
 
-function callPlugin(cmd: 'ADD' | 'DEL', plugin: Record<string, unknown>, list: Record<string, unknown>, containerId: string, netns: string, prevResult: unknown, ports: CniPort[]): unknown {
+function callPlugin(
+  cmd: 'ADD' | 'DEL',
+  plugin: Record<string, unknown>,
+  list: Record<string, unknown>,
+  containerId: string,
+  netns: string,
+  prevResult: unknown,
+  ports: CniPort[],
+): unknown {
   const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
   delete conf.capabilities;
   if (prevResult !== undefined && prevResult !== null) conf.prevResult = prevResult;

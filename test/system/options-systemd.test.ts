@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fixtureImages } from '../helpers/fixtures.js';
 import { cgroupSupport } from '../../src/host/cgroups.js';
+import { scmiImage, scmiLabel } from '../helpers/scmi-image.js';
 import { underSystemd, atomicHost, freePort, waitHttp, httpGet as httpGetOnce, waitFor, systemctl, unitState, cgroupsNamed, runcIds, sh, type Run } from '../helpers/system.js';
 
 const CK = '/var/lib/containers/atomic';
@@ -59,7 +60,8 @@ function snapshot(names: string[]): string {
     else files.push(`${p} ${st.size} ${st.mtimeMs} ${fs.readFileSync(p, 'utf8').length < 100000 ? fs.readFileSync(p, 'utf8') : ''}`);
   };
   for (const n of names) {
-    for (const p of [`/etc/systemd/system/${n}.service`, `/etc/systemd/system/${n}.service.d`, `/etc/tmpfiles.d/${n}.conf`, `/etc/containers/atomic/${n}.conf`, `${CK}/${n}`]) add(p);
+    for (const p of [`/etc/systemd/system/${n}.service`, `/etc/systemd/system/${n}.service.d`, `/etc/tmpfiles.d/${n}.conf`, `/etc/containers/atomic/${n}.conf`, `${CK}/${n}`])
+      add(p);
     for (const s of ['0', '1']) for (const f of ['config.json', 'info', 'options.json', `${n}.service`]) add(`${CK}/${n}.${s}/${f}`);
   }
   add('/etc/systemd/system/timers.target.wants');
@@ -111,7 +113,25 @@ describe('system: option records under a real systemd', function () {
   it('install --option MaxMemory=512 DataMount=host MountPath=...: the container cgroup has a 512 MiB limit, the unit MemoryMax', async () => {
     fs.mkdirSync('/srv/optest-ro', { recursive: true });
     fs.writeFileSync('/srv/optest-ro/hello.txt', 'from the host\n');
-    const inst = atomicHost(['install', '--system', '--name', 'opta', '--set', `PORT=${PA}`, '--option', 'MaxMemory=512', '--option', 'DataMount=host', '--option', 'DataMountPath=/data', '--option', 'MountPath=/srv/optest-ro:/srv/ro:ro', '--option', 'TCPPort=8081', IMG]);
+    const inst = atomicHost([
+      'install',
+      '--system',
+      '--name',
+      'opta',
+      '--set',
+      `PORT=${PA}`,
+      '--option',
+      'MaxMemory=512',
+      '--option',
+      'DataMount=host',
+      '--option',
+      'DataMountPath=/data',
+      '--option',
+      'MountPath=/srv/optest-ro:/srv/ro:ro',
+      '--option',
+      'TCPPort=8081',
+      IMG,
+    ]);
     ok(inst, 'install opta');
     const dropIn = fs.readFileSync('/etc/systemd/system/opta.service.d/50-atomic-options.conf', 'utf8');
     assert.match(dropIn, /^MemoryMax=536870912$/m);
@@ -225,7 +245,8 @@ describe('system: option records under a real systemd', function () {
     ok(atomicHost(['uninstall', 'optb']), 'uninstall optb');
     ok(atomicHost(['uninstall', 'opta']), 'uninstall opta');
     assert.deepEqual([...leftovers('opta'), ...leftovers('optb')], []);
-    for (const f of ['/etc/systemd/system/opta.service.d', '/etc/containers/atomic/opta.conf', '/etc/systemd/system/atomic-stop-optb.service']) assert.ok(!fs.existsSync(f), `${f} removed`);
+    for (const f of ['/etc/systemd/system/opta.service.d', '/etc/containers/atomic/opta.conf', '/etc/systemd/system/atomic-stop-optb.service'])
+      assert.ok(!fs.existsSync(f), `${f} removed`);
     assert.equal(fs.readFileSync('/var/lib/atomic-data/opta/f', 'utf8'), 'precious\n', 'the data directory is kept');
   });
 
@@ -251,15 +272,40 @@ describe('system: option records under a real systemd', function () {
       sh('ip', ['link', 'delete', 'atomic0']);
       if (procSysRo) sh('mount', ['-o', 'remount,ro', '/proc/sys']);
     });
-    ok(atomicHost(['install', '--system', '--name', 'optnet', '--set', 'PORT=8080', '--option', 'network=bridge', '--option', 'PortMapping=custom', '--option', `PortMappingPorts=${hostPort}:8080`, '--option', 'access=private', `oci:${dir}/oci:bridged`]), 'install optnet');
+    ok(
+      atomicHost([
+        'install',
+        '--system',
+        '--name',
+        'optnet',
+        '--set',
+        'PORT=8080',
+        '--option',
+        'network=bridge',
+        '--option',
+        'PortMapping=custom',
+        '--option',
+        `PortMappingPorts=${hostPort}:8080`,
+        '--option',
+        'access=private',
+        `oci:${dir}/oci:bridged`,
+      ]),
+      'install optnet',
+    );
     const cfg = JSON.parse(fs.readFileSync(`${CK}/optnet.0/config.json`, 'utf8')) as { linux: { namespaces: { type: string; path?: string }[] } };
-    assert.deepEqual(cfg.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/run/netns/atomic-optnet' });
+    assert.deepEqual(
+      cfg.linux.namespaces.find((n) => n.type === 'network'),
+      { type: 'network', path: '/run/netns/atomic-optnet' },
+    );
     const st = systemctl('start', 'optnet');
     assert.equal(st.status, 0, `start optnet: ${sh('journalctl', ['-u', 'optnet', '--no-pager', '-n', '30']).stdout}`);
     assert.equal(await waitHttp(hostPort, /Hello/, 20_000), 'Hello World from systest 1.0\n', `journal:\n${sh('journalctl', ['-u', 'optnet', '--no-pager', '-n', '30']).stdout}`);
     assert.ok(fs.existsSync('/run/netns/atomic-optnet'), 'the namespace exists while it runs');
     // every other address of this machine (the bridge gateway included) must not answer
-    const addrs = sh('ip', ['-4', '-o', 'addr', 'show']).stdout.split('\n').map((l) => /inet (\S+)\//.exec(l)?.[1]).filter((a): a is string => !!a && !a.startsWith('127.'));
+    const addrs = sh('ip', ['-4', '-o', 'addr', 'show'])
+      .stdout.split('\n')
+      .map((l) => /inet (\S+)\//.exec(l)?.[1])
+      .filter((a): a is string => !!a && !a.startsWith('127.'));
     assert.ok(addrs.includes('10.89.0.1'), `the atomic0 bridge has its gateway address: ${addrs.join(' ')}`);
     for (const a of addrs) {
       const r = sh('curl', ['-s', '-m', '2', `http://${a}:${hostPort}/`]);
@@ -277,5 +323,38 @@ describe('system: option records under a real systemd', function () {
     ok(atomicHost(['uninstall', 'optnet']), 'uninstall optnet');
     assert.ok(!fs.existsSync('/run/netns/atomic-optnet'));
     assert.deepEqual(leftovers('optnet'), []);
+  });
+});
+
+describe('system: an SCMI-like label installer on a host without docker or podman', function () {
+  this.timeout(300_000);
+  const unit = '/etc/systemd/system/centos-ssh.ssh.3.service';
+  let noEngine: Record<string, string>;
+
+  before(() => {
+    assert.ok(underSystemd(), 'the system suite runs only inside the systemd harness');
+    const work = '/tmp/atomic-systest-scmi';
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
+    noEngine = { ATOMIC_ENGINE_PATH: path.join(work, 'empty') };
+    const src = scmiImage(work, 'scmi-test', { install: scmiLabel('install', 'scmi-test:latest'), uninstall: scmiLabel('uninstall', 'scmi-test:latest') });
+    ok(atomicHost(['pull', src], noEngine), 'pull');
+  });
+
+  it('install -n ssh.3 IMAGE --info prints the info; install writes the unit into / and systemd loads it; uninstall removes it', () => {
+    const info = ok(atomicHost(['install', '-n', 'ssh.3', 'scmi-test:latest', '--info'], noEngine), 'install --info');
+    assert.match(info, /^Name: ssh\.3$/m);
+    assert.ok(!fs.existsSync(unit));
+    ok(atomicHost(['install', '-n', 'ssh.3', 'scmi-test:latest', '--manager=systemd'], noEngine), 'install');
+    assert.match(fs.readFileSync(unit, 'utf8'), /^ExecStart=\/usr\/bin\/docker run --name ssh\.3 --volume ssh\.3\.config-ssh:\/etc\/ssh jdeathe\/centos-ssh:1\.0$/m);
+    ok(systemctl('daemon-reload'), 'daemon-reload');
+    assert.equal(unitProp('centos-ssh.ssh.3.service', 'LoadState'), 'loaded');
+    assert.deepEqual(
+      runcIds().filter((i) => i.startsWith('ssh.3')),
+      [],
+      'the installer container is gone',
+    );
+    ok(atomicHost(['uninstall', '-n', 'ssh.3', 'scmi-test:latest'], noEngine), 'uninstall');
+    assert.ok(!fs.existsSync(unit));
   });
 });

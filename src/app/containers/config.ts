@@ -46,7 +46,8 @@ export async function configContainer(ctx: AppContext, o: ConfigOptions): Promis
   const changes = parseOptionAssignments(o.set ?? []);
   const unset = (o.unset ?? []).map((k) => canonicalKey(k, '--unset: '));
   for (const k of unset) {
-    if (k in changes) throw new AtomicError('USAGE', `${k} is both set (${k}=${changes[k]}) and unset (--unset ${k})`, { suggestions: [`Give either ${k}=VALUE or --unset ${k}.`] });
+    if (k in changes)
+      throw new AtomicError('USAGE', `${k} is both set (${k}=${changes[k]}) and unset (--unset ${k})`, { suggestions: [`Give either ${k}=VALUE or --unset ${k}.`] });
   }
   const before = effectiveRecord(ctx, o.name);
   const record: OptionRecord = { ...before, ...changes };

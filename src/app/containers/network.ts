@@ -18,7 +18,10 @@ export function publishedPorts(record: OptionRecord): CniPort[] {
   const hostIP = record.access === 'public' ? undefined : '127.0.0.1';
   const ports: CniPort[] = [];
   if (record.PortMapping === 'native') {
-    for (const [k, protocol] of [['TCPPort', 'tcp'], ['UDPPort', 'udp']] as const) {
+    for (const [k, protocol] of [
+      ['TCPPort', 'tcp'],
+      ['UDPPort', 'udp'],
+    ] as const) {
       for (const p of record[k] ? record[k].split(',').map(Number) : []) ports.push({ hostPort: p, containerPort: p, protocol, ...(hostIP ? { hostIP } : {}) });
     }
   } else {
@@ -37,7 +40,9 @@ export function networkAttach(ctx: AppContext, name: string): void {
   const ports = publishedPorts(record);
   const result = cniAttach(name, netnsName(name), ports) as { ips?: { address?: string }[] } | null;
   const ip = result?.ips?.[0]?.address ?? '?';
-  ctx.out.line(`${name}: attached to the ${'atomic0'} bridge as ${ip}${ports.length ? `; published ${ports.map((p) => `${p.hostIP ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ')}` : ''}`);
+  ctx.out.line(
+    `${name}: attached to the ${'atomic0'} bridge as ${ip}${ports.length ? `; published ${ports.map((p) => `${p.hostIP ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ')}` : ''}`,
+  );
 }
 
 export function networkRelease(ctx: AppContext, name: string): void {

@@ -91,10 +91,14 @@ function checkCalendar(key: string, value: string, source: string): void {
   const r = spawnSync(process.env.ATOMIC_SYSTEMD_ANALYZE ?? 'systemd-analyze', ['calendar', value], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error) return; // no systemd-analyze here: systemd itself reports it when the timer loads
   if (r.status !== 0) {
-    throw new AtomicError('USAGE', `${source}: invalid value ${JSON.stringify(value)} for ${key}: expected a systemd calendar expression (systemd.time(7)); systemd-analyze says: ${(r.stderr || '').trim()}`, {
-      suggestions: [`Set ${key} to a calendar expression such as "Mon..Fri 08:00" or "*-*-* 20:00" (check it with: systemd-analyze calendar "EXPR").`],
-      ref: key,
-    });
+    throw new AtomicError(
+      'USAGE',
+      `${source}: invalid value ${JSON.stringify(value)} for ${key}: expected a systemd calendar expression (systemd.time(7)); systemd-analyze says: ${(r.stderr || '').trim()}`,
+      {
+        suggestions: [`Set ${key} to a calendar expression such as "Mon..Fri 08:00" or "*-*-* 20:00" (check it with: systemd-analyze calendar "EXPR").`],
+        ref: key,
+      },
+    );
   }
 }
 
@@ -105,7 +109,11 @@ function checkCalendar(key: string, value: string, source: string): void {
 export function checkOptionRecord(ctx: AppContext, name: string, record: OptionRecord, source: string): LinkedUnit[] {
   validateOptionRecord(record, source);
   if (record.network === 'bridge' && ctx.paths.userMode) {
-    throw new AtomicError('NOT_SUPPORTED', `${source}: network=bridge needs root (the CNI plugins create a bridge, iptables rules and a network namespace); a user container cannot use it`, { suggestions: ['Use network=host or network=none for a --user container.'], ref: 'network' });
+    throw new AtomicError(
+      'NOT_SUPPORTED',
+      `${source}: network=bridge needs root (the CNI plugins create a bridge, iptables rules and a network namespace); a user container cannot use it`,
+      { suggestions: ['Use network=host or network=none for a --user container.'], ref: 'network' },
+    );
   }
   for (const k of ['StartAt', 'StopAt'] as const) if (record[k] !== undefined) checkCalendar(k, record[k], source);
   const links = interlinked(record);
@@ -113,7 +121,11 @@ export function checkOptionRecord(ctx: AppContext, name: string, record: OptionR
   const installed = new Set(installedContainers(ctx));
   const out: LinkedUnit[] = [];
   for (const l of links) {
-    if (l === name) throw new AtomicError('USAGE', `${source}: Interlinked=${record.Interlinked}: ${name} cannot be interlinked with itself`, { suggestions: [`Remove ${name} from Interlinked.`], ref: 'Interlinked' });
+    if (l === name)
+      throw new AtomicError('USAGE', `${source}: Interlinked=${record.Interlinked}: ${name} cannot be interlinked with itself`, {
+        suggestions: [`Remove ${name} from Interlinked.`],
+        ref: 'Interlinked',
+      });
     if (!installed.has(l)) {
       throw new AtomicError('USAGE', `${source}: Interlinked=${record.Interlinked}: no system container named '${l}' is installed`, {
         suggestions: [`Install ${l} first (atomic install --system --name ${l} IMAGE), or remove it from Interlinked. Installed: ${[...installed].sort().join(', ') || 'none'}.`],

@@ -170,7 +170,22 @@ function refuse(message: string, suggestion: string): AtomicError {
 export function parseEngineRun(words: string[]): EngineRun | null {
   const engine = path.basename(words[0] ?? '');
   if ((engine !== 'docker' && engine !== 'podman') || words[1] !== 'run') return null;
-  const r: EngineRun = { engine, rm: false, privileged: false, volumes: [], env: [], envFiles: [], network: 'none', pidHost: false, ipcHost: false, detach: false, tty: false, interactive: false, image: '', args: [] };
+  const r: EngineRun = {
+    engine,
+    rm: false,
+    privileged: false,
+    volumes: [],
+    env: [],
+    envFiles: [],
+    network: 'none',
+    pidHost: false,
+    ipcHost: false,
+    detach: false,
+    tty: false,
+    interactive: false,
+    image: '',
+    args: [],
+  };
   const unknown: string[] = [];
   let i = 2;
   const setBool = (o: string, v = true): void => {
@@ -186,7 +201,10 @@ export function parseEngineRun(words: string[]): EngineRun | null {
       case '--volume': {
         const parts = v.split(':');
         if (parts.length < 2 || !parts[0].startsWith('/') || !parts[1].startsWith('/')) {
-          throw refuse(`${engine} run option ${o} ${v}: only bind mounts HOSTPATH:CONTAINERPATH[:ro] can be run without a container engine (named and anonymous volumes need ${engine})`, `Install ${engine}, or change the label to bind a host directory.`);
+          throw refuse(
+            `${engine} run option ${o} ${v}: only bind mounts HOSTPATH:CONTAINERPATH[:ro] can be run without a container engine (named and anonymous volumes need ${engine})`,
+            `Install ${engine}, or change the label to bind a host directory.`,
+          );
         }
         const opts = (parts[2] ?? '').split(',').filter(Boolean);
         const bad = opts.filter((x) => !['ro', 'rw', 'z', 'Z'].includes(x));
@@ -205,7 +223,11 @@ export function parseEngineRun(words: string[]): EngineRun | null {
       case '--network':
         if (v === 'host') r.network = 'host';
         else if (v === 'none' || v === 'bridge' || v === 'default') r.network = 'none';
-        else throw refuse(`${engine} run option ${o}=${v}: only host, none and the default network can be run without a container engine`, `Install ${engine}, or use --net=host in the label.`);
+        else
+          throw refuse(
+            `${engine} run option ${o}=${v}: only host, none and the default network can be run without a container engine`,
+            `Install ${engine}, or use --net=host in the label.`,
+          );
         break;
       case '--pid':
       case '--ipc':
@@ -266,7 +288,10 @@ export function parseEngineRun(words: string[]): EngineRun | null {
     }
   }
   if (unknown.length > 0) {
-    throw refuse(`${engine} run option(s) not supported without a container engine: ${unknown.join(', ')}`, `Install ${engine} (the label is then run as it is), or remove those options from the label. Supported: --rm --privileged -v/--volume -e/--env --env-file --net/--network host --pid host --ipc host -w --entrypoint --name -d -t -i.`);
+    throw refuse(
+      `${engine} run option(s) not supported without a container engine: ${unknown.join(', ')}`,
+      `Install ${engine} (the label is then run as it is), or remove those options from the label. Supported: --rm --privileged -v/--volume -e/--env --env-file --net/--network host --pid host --ipc host -w --entrypoint --name -d -t -i.`,
+    );
   }
   if (i >= words.length) throw refuse(`${engine} run without an image: ${words.join(' ')}`, 'Fix the label: docker run [OPTIONS] IMAGE [COMMAND...]');
   r.image = words[i];
@@ -281,7 +306,10 @@ function parseEnvFile(file: string): string[] {
   } catch (e) {
     throw new AtomicError('NOT_FOUND', `--env-file ${file}: ${(e as Error).message}`, { suggestions: ['Create the file, or remove --env-file from the label.'] });
   }
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 /** The env entries of the run: -e K=V as given, -e K from ENV (absent: left out, as docker does). */
@@ -297,17 +325,24 @@ function resolveEnv(run: EngineRun, env: Record<string, string | undefined>): st
 /** The lines --display adds after the command: how it will be run. */
 export function describeEngineless(run: EngineRun, runtime: string, sysroot: string): string[] {
   const lines = [`# no docker or podman on this host: atomic runs this ${run.engine} run itself, with ${runtime} in the foreground:`];
-  lines.push(`#   image ${run.image} (from the atomic store), command: ${[...(run.entrypoint ? [run.entrypoint] : ['(image entrypoint)']), ...(run.args.length ? run.args : run.entrypoint ? [] : ['(image cmd)'])].map(shellQuote).join(' ')}`);
+  lines.push(
+    `#   image ${run.image} (from the atomic store), command: ${[...(run.entrypoint ? [run.entrypoint] : ['(image entrypoint)']), ...(run.args.length ? run.args : run.entrypoint ? [] : ['(image cmd)'])].map(shellQuote).join(' ')}`,
+  );
   for (const v of run.volumes) lines.push(`#   bind ${sysroot === '/' ? v.source : underRoot(sysroot, v.source)} -> ${v.destination}${v.readonly ? ' (read-only)' : ''}`);
   if (run.env.length || run.envFiles.length) lines.push(`#   env ${[...run.env, ...run.envFiles.map((f) => `(file ${f})`)].join(' ')}`);
-  lines.push(`#   ${run.privileged ? 'privileged (all capabilities, host devices)' : 'default capabilities'}; network ${run.network === 'host' ? 'host' : 'own namespace (loopback only)'}; pid ${run.pidHost ? 'host' : 'own'}; ipc ${run.ipcHost ? 'host' : 'own'}${run.workdir ? `; workdir ${run.workdir}` : ''}`);
+  lines.push(
+    `#   ${run.privileged ? 'privileged (all capabilities, host devices)' : 'default capabilities'}; network ${run.network === 'host' ? 'host' : 'own namespace (loopback only)'}; pid ${run.pidHost ? 'host' : 'own'}; ipc ${run.ipcHost ? 'host' : 'own'}${run.workdir ? `; workdir ${run.workdir}` : ''}`,
+  );
   if (run.detach) lines.push('#   -d is ignored: the installer runs in the foreground');
   return lines;
 }
 
 /** Every capability this process can grant (its bounding set; names in kernel number order), as docker's --privileged does. */
 function capabilityList(): string[] {
-  const names = allProcessCapabilities(kernelCapLastCap()).split(',').map((s) => s.trim().replace(/^"|"$/g, '')).filter(Boolean);
+  const names = allProcessCapabilities(kernelCapLastCap())
+    .split(',')
+    .map((s) => s.trim().replace(/^"|"$/g, ''))
+    .filter(Boolean);
   let bnd: bigint | null = null;
   try {
     const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -319,9 +354,21 @@ function capabilityList(): string[] {
 }
 
 /** The OCI config of RUN for the checkout in WORK. */
-async function engineConfig(ctx: AppContext, run: EngineRun, image: Parameters<typeof readImageConfig>[1], env: Record<string, string | undefined>, hostname: string): Promise<OciRuntimeConfig> {
+async function engineConfig(
+  ctx: AppContext,
+  run: EngineRun,
+  image: Parameters<typeof readImageConfig>[1],
+  env: Record<string, string | undefined>,
+  hostname: string,
+): Promise<OciRuntimeConfig> {
   const repo = await ctx.repo();
-  const ic = ((await readImageConfig(repo, image))?.config ?? {}) as { Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] | null; WorkingDir?: string | null; User?: string | null };
+  const ic = ((await readImageConfig(repo, image))?.config ?? {}) as {
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    Env?: string[] | null;
+    WorkingDir?: string | null;
+    User?: string | null;
+  };
   // docker: --entrypoint replaces the image's entrypoint and resets its cmd; ARGs replace the cmd
   const entry = run.entrypoint !== undefined ? [run.entrypoint] : (ic.Entrypoint ?? []);
   const cmd = run.args.length > 0 ? run.args : run.entrypoint !== undefined ? [] : (ic.Cmd ?? []);
@@ -353,7 +400,10 @@ async function engineConfig(ctx: AppContext, run: EngineRun, image: Parameters<t
   mounts = mounts.filter((m) => !dests.has(m.destination));
   for (const v of run.volumes) {
     const source = ctx.paths.sysroot === '/' ? v.source : underRoot(ctx.paths.sysroot, v.source);
-    if (!fs.existsSync(source)) throw new AtomicError('NOT_FOUND', `${run.engine} run -v ${v.source}:${v.destination}: ${source} does not exist`, { suggestions: [`Create ${source} first (docker would create it; atomic does not create host directories for a label).`] });
+    if (!fs.existsSync(source))
+      throw new AtomicError('NOT_FOUND', `${run.engine} run -v ${v.source}:${v.destination}: ${source} does not exist`, {
+        suggestions: [`Create ${source} first (docker would create it; atomic does not create host directories for a label).`],
+      });
     mounts.push({ destination: v.destination, type: 'bind', source, options: ['rbind', v.readonly ? 'ro' : 'rw'] });
   }
   config.mounts = mounts;

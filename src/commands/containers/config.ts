@@ -6,7 +6,8 @@ import type { OptionRecordView } from '../../app/containers/option-record.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
 export default class ContainersConfig extends BaseCommand {
-  static override summary = 'Show or change the option record of a system container (SME Server keys: MaxMemory, cpu, MountPath, DataMount, network, Interlinked, status, StartAt, ...).';
+  static override summary =
+    'Show or change the option record of a system container (SME Server keys: MaxMemory, cpu, MountPath, DataMount, network, Interlinked, status, StartAt, ...).';
   static override description = [
     'Without KEY=VALUE: prints the record of the live deployment, one KEY=VALUE a line (--json: an object with `deployed`, `hostFile`, `pending`).',
     'With KEY=VALUE and/or --unset KEY: validates the new record (unknown keys, bad values, unknown or circular Interlinked containers are refused and nothing changes), then deploys it like `containers update`: a new deployment rendered with the record, switched atomically, restarted if it was running. /etc/containers/atomic/NAME.conf is rewritten atomically; `containers rollback NAME` restores the previous record with its deployment.',
