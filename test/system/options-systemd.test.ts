@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fixtureImages } from '../helpers/fixtures.js';
 import { cgroupSupport } from '../../src/host/cgroups.js';
+import { scmiImage, scmiLabel } from '../helpers/scmi-image.js';
 import { underSystemd, atomicHost, freePort, waitHttp, httpGet as httpGetOnce, waitFor, systemctl, unitState, cgroupsNamed, runcIds, sh, type Run } from '../helpers/system.js';
 
 const CK = '/var/lib/containers/atomic';
@@ -322,5 +323,38 @@ describe('system: option records under a real systemd', function () {
     ok(atomicHost(['uninstall', 'optnet']), 'uninstall optnet');
     assert.ok(!fs.existsSync('/run/netns/atomic-optnet'));
     assert.deepEqual(leftovers('optnet'), []);
+  });
+});
+
+describe('system: an SCMI-like label installer on a host without docker or podman', function () {
+  this.timeout(300_000);
+  const unit = '/etc/systemd/system/centos-ssh.ssh.3.service';
+  let noEngine: Record<string, string>;
+
+  before(() => {
+    assert.ok(underSystemd(), 'the system suite runs only inside the systemd harness');
+    const work = '/tmp/atomic-systest-scmi';
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
+    noEngine = { ATOMIC_ENGINE_PATH: path.join(work, 'empty') };
+    const src = scmiImage(work, 'scmi-test', { install: scmiLabel('install', 'scmi-test:latest'), uninstall: scmiLabel('uninstall', 'scmi-test:latest') });
+    ok(atomicHost(['pull', src], noEngine), 'pull');
+  });
+
+  it('install -n ssh.3 IMAGE --info prints the info; install writes the unit into / and systemd loads it; uninstall removes it', () => {
+    const info = ok(atomicHost(['install', '-n', 'ssh.3', 'scmi-test:latest', '--info'], noEngine), 'install --info');
+    assert.match(info, /^Name: ssh\.3$/m);
+    assert.ok(!fs.existsSync(unit));
+    ok(atomicHost(['install', '-n', 'ssh.3', 'scmi-test:latest', '--manager=systemd'], noEngine), 'install');
+    assert.match(fs.readFileSync(unit, 'utf8'), /^ExecStart=\/usr\/bin\/docker run --name ssh\.3 --volume ssh\.3\.config-ssh:\/etc\/ssh jdeathe\/centos-ssh:1\.0$/m);
+    ok(systemctl('daemon-reload'), 'daemon-reload');
+    assert.equal(unitProp('centos-ssh.ssh.3.service', 'LoadState'), 'loaded');
+    assert.deepEqual(
+      runcIds().filter((i) => i.startsWith('ssh.3')),
+      [],
+      'the installer container is gone',
+    );
+    ok(atomicHost(['uninstall', '-n', 'ssh.3', 'scmi-test:latest'], noEngine), 'uninstall');
+    assert.ok(!fs.existsSync(unit));
   });
 });

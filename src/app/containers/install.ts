@@ -9,7 +9,7 @@ import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from
 import { ensureImage } from '../images/ensure.js';
 import { prepareSlot } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, type ContainerPaths } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, type ContainerPaths } from '../../deploy/layout.js';
 import { validateContainerName, unitName, slotCollision } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../../deploy/journal.js';
 import { removeHostfs } from '../../deploy/hostfs.js';
@@ -18,6 +18,9 @@ import { checkRuntime } from '../../host/runtime.js';
 import { defaultSystemName } from '../../image/name.js';
 import { AtomicError } from '../../util/errors.js';
 import { parseHealthFlag } from '../../deploy/health-spec.js';
+import { unusedSetWarnings } from '../../deploy/value-origins.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { resolveImages } from '../../image/catalog.js';
 import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { parseOptionAssignments } from '../../render/options.js';
 import { checkOptionRecord } from './option-record.js';
@@ -56,6 +59,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     refuseCollision(cp);
     if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
       ctx.out.line(`${name} already present`);
+      await warnDifferences(ctx, cp, o.image, setValues);
       return { name, installed: false };
     }
     refuseForeignSlots(cp);
@@ -72,7 +76,8 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null });
+      const prepared = await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null });
+      for (const w of unusedSetWarnings(prepared.slotDir, prepared.info, Object.keys(setValues), imageName)) ctx.out.warn(w);
       await activateSlot(ctx, cp, 0, { journal, enable: true, start: o.now === true, stopFirst: false });
     } catch (e) {
       await undoInstall(ctx, cp);
@@ -81,6 +86,39 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     await clearJournal(cp.journal);
     return { name, installed: true };
   }
+}
+
+/**
+ * `install` of a name that is installed keeps atomic's `NAME already present` (exit 0, scripts rely
+ * on it) and warns when the image or the --set values asked for differ from the installed ones.
+ */
+async function warnDifferences(ctx: AppContext, cp: ContainerPaths, image: string, setValues: Record<string, string>): Promise<void> {
+  const cur = currentSlot(cp);
+  if (cur === null) return;
+  let info;
+  try {
+    info = readInfo(cp.slotDir(cur));
+  } catch {
+    return;
+  }
+  const diffs: string[] = [];
+  const bare = (s: string): string => s.replace(/^(docker:\/\/|docker:|http:|https:)/, '');
+  // the image: by id when the reference names a stored image, else by name for a registry/store name
+  // (a local transport such as oci:DIR:TAG is stored under another name: not compared without its id)
+  let otherImage = false;
+  try {
+    const repo = await ctx.repoIfExists();
+    const [img] = repo ? await resolveImages(repo, bare(image)) : [];
+    otherImage = img !== undefined && img.id !== info.revision;
+  } catch {
+    otherImage = !/^[a-z-]+:/.test(bare(image)) && bare(image) !== info.image && `${bare(image)}:latest` !== info.image;
+  }
+  if (otherImage) diffs.push(`image ${image} (installed: ${info.image})`);
+  for (const [k, v] of Object.entries(setValues)) if (info.values?.[k] !== v) diffs.push(`${k}=${v} (installed: ${info.values?.[k] === undefined ? 'unset' : `${k}=${info.values[k]}`})`);
+  if (diffs.length === 0) return;
+  const sets = Object.entries(setValues).map(([k, v]) => ` --set ${k}=${v}`).join('');
+  ctx.out.warn(`Warning: ${cp.name} is installed already and was not changed; this install asked for ${diffs.join(', ')}.`);
+  ctx.out.warn(`Warning: to change it: atomic containers update${otherImage ? ` --rebase ${image}` : ''}${sets} ${cp.name}`);
 }
 
 /**

@@ -16,6 +16,7 @@ import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { AtomicError } from '../../util/errors.js';
+import { slotManifestDefaults, unusedSetWarnings } from '../../deploy/value-origins.js';
 import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { parseHealthFlag, readHealthSpec } from '../../deploy/health-spec.js';
 import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
@@ -30,6 +31,8 @@ export interface UpdateOptions {
   watch?: number;
   /** `--health-check SPEC` (deploy/health-spec.ts parseHealthFlag). */
   healthCheck?: string;
+  /** `--reset KEY`: drop the value, so the image default (or the OS default) applies again. */
+  reset?: string[];
   /** The whole option record to deploy (`containers config`); default: the host file, else the live one. */
   options?: OptionRecord;
   /** Where `options` came from, for messages. */
@@ -64,6 +67,16 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     }
     const values = { ...info.values };
     let changed = false;
+    if (o.rebase) {
+      // values that were the old image's defaults follow the new image's defaults
+      for (const [k, v] of Object.entries(slotManifestDefaults(cp.slotDir(cur), info))) if (values[k] === v) delete values[k];
+    }
+    for (const k of o.reset ?? []) {
+      if (Object.prototype.hasOwnProperty.call(values, k)) {
+        delete values[k];
+        changed = true;
+      } else ctx.out.warn(`Warning: --reset ${k}: ${o.name} has no value ${k}`);
+    }
     for (const [k, v] of Object.entries(newValues)) {
       if (values[k] !== v) changed = true;
       values[k] = v;
@@ -90,7 +103,8 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
     try {
-      await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck });
+      const prepared = await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck });
+      for (const w of unusedSetWarnings(prepared.slotDir, prepared.info, Object.keys(newValues), imageName)) ctx.out.warn(w);
     } catch (e) {
       await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
       throw e;

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { rollbackContainer } from '../../app/containers/rollback.js';
+import { rollbackDryRun } from '../../app/containers/dry-run.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 
 export default class ContainersRollback extends BaseCommand {
@@ -9,6 +10,7 @@ export default class ContainersRollback extends BaseCommand {
   static override args = { name: Args.string({ required: true, description: 'Container name.' }) };
   static override flags = {
     watch: Flags.integer({ description: 'Seconds to watch the restarted service: when it does not stay active or its readiness check fails, the deployment it came from is restored (if that one was serving), the image quarantined, exit 8. 0 disables.', default: 10, min: 0, helpValue: 'SECONDS' }),
+    'dry-run': Flags.boolean({ description: 'Show what the rollback would change (unified diff of the unit, config.json and tmpfiles.d file; value changes) and change nothing.' }),
     ...trustFlags,
   };
 
@@ -16,6 +18,10 @@ export default class ContainersRollback extends BaseCommand {
     const { args, flags } = await this.parse(ContainersRollback);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
+    if (flags['dry-run']) {
+      rollbackDryRun(ctx, args.name);
+      return;
+    }
     await rollbackContainer(ctx, args.name, { watch: flags.watch });
   }
 }
