@@ -3,8 +3,8 @@
  * of the process: the importing thread parses the tar while the workers hash and stage the small
  * content objects, and link() batches (commit tail, checkout hardlinks) run on them in parallel.
  *
- * - Size: ATOMIC_STORE_WORKERS (0 disables the pool: everything runs on the calling thread), by
- *   default 2 when at least one core is idle (1-minute load average below CPUs - 0.5), else 0.
+ * - Size: ATOMIC_STORE_WORKERS (0, the default, disables the pool: everything runs on the calling
+ *   thread); ATOMIC_STORE_WORKERS_AUTO=1: 2 when a core is idle (1-minute load below CPUs - 0.5).
  * - Workers are started on first use and do not keep the process alive while idle (unref).
  * - A job goes to the worker with the fewest jobs in flight; a worker that dies fails its jobs
  *   with an error naming it and is replaced on the next use.
@@ -21,10 +21,13 @@ interface Slot {
 function poolSize(): number {
   const env = process.env.ATOMIC_STORE_WORKERS;
   if (env !== undefined && /^[0-9]+$/.test(env)) return Math.min(Number(env), 8);
+  // Opt-in for now (ATOMIC_STORE_WORKERS=2): three registry CLI tests (interrupted pull, images
+  // update, unqualified names) failed with workers on and are not explained yet. When enabled by
+  // default again, only while a core is free: on a saturated machine the extra threads and
+  // messages cost CPU the single-threaded path does not spend (measured: 2 cores at a load
+  // average of ~10, the import took ~20% longer with workers than without).
+  if (process.env.ATOMIC_STORE_WORKERS_AUTO !== '1') return 0;
   const cpus = availableParallelism();
-  // Workers pay off only when a core is free for them: on a saturated machine the extra threads
-  // and messages cost CPU that the single-threaded path does not spend (measured: 2 cores at a
-  // load average of ~10, the import took ~20% longer with workers than without).
   if (cpus < 2 || loadavg()[0] >= cpus - 0.5) return 0;
   return Math.min(2, cpus);
 }
