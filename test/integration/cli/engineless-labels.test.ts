@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { makeTempDir } from '../../helpers/fixtures.js';
 import { atomicSysroot } from '../../helpers/cli.js';
 import { scmiImage, scmiLabel } from '../../helpers/scmi-image.js';
-import { defaultRuntime } from '../../../src/host/runtime.js';
+import { requireRootAndRuntime } from '../../helpers/runtime-required.js';
 import { shellWords, parseEngineRun } from '../../../src/app/labels/engineless.js';
 
 describe('engine-less label commands: parsing', () => {
@@ -39,17 +39,9 @@ describe('engine-less label commands: parsing', () => {
   });
 });
 
-const isRoot = process.geteuid?.() === 0;
-let runcOk = false;
-try {
-  fs.accessSync(defaultRuntime(), fs.constants.X_OK);
-  runcOk = true;
-} catch {
-  runcOk = false;
-}
-
-(isRoot && runcOk ? describe : describe.skip)('engine-less label installers: an SCMI-like image (runc, root)', function () {
+describe('engine-less label installers: an SCMI-like image (runc, root)', function () {
   this.timeout(180_000);
+  before(() => requireRootAndRuntime());
   let work: string;
   let S: string;
   let noEngine: Record<string, string>;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { makeTempDir } from '../../helpers/fixtures.js';
 import { atomicSysroot } from '../../helpers/cli.js';
 import { buildExampleImage } from '../../helpers/example-image.js';
-import { defaultRuntime } from '../../../src/host/runtime.js';
+import { requireRootAndRuntime } from '../../helpers/runtime-required.js';
 
 type Labels = Record<string, string>;
 
@@ -140,17 +140,9 @@ describe('label-driven install / uninstall / run', function () {
   });
 });
 
-const isRoot = process.geteuid?.() === 0;
-let runcOk = false;
-try {
-  fs.accessSync(defaultRuntime(), fs.constants.X_OK);
-  runcOk = true;
-} catch {
-  runcOk = false;
-}
-
-(isRoot && runcOk ? describe : describe.skip)('run-once containers (runc, root)', function () {
+describe('run-once containers (runc, root)', function () {
   this.timeout(180_000);
+  before(() => requireRootAndRuntime());
   let work: string;
   let S: string;
   const a = (args: string[]) => atomicSysroot(S, args);
