@@ -18,6 +18,8 @@ import { readQuarantine, type QuarantineEntry } from '../../deploy/quarantine.js
 import { readLastResult, type LastResult } from '../../deploy/health-gate.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { AtomicError } from '../../util/errors.js';
+import { readOptionRecord, type OptionRecordView } from './option-record.js';
+import { DROP_IN_NAME } from '../../deploy/option-record.js';
 
 export type ValueSource = 'set' | 'image' | 'os';
 
@@ -44,6 +46,8 @@ export interface InspectResult {
   tmpfiles: { path: string; present: boolean; editedByHand: boolean } | null;
   quarantined: QuarantineEntry[];
   lastUpdate: LastResult | null;
+  /** The option record (docs/options.md) and where its rendered additions live. */
+  options: (OptionRecordView & { dropIn: string }) | null;
 }
 
 /** Values atomic computes itself (forced, or OS defaults when not --set). */
@@ -140,7 +144,15 @@ export function inspectContainer(ctx: AppContext, name: string): InspectResult {
     tmpfiles: own.tmpfiles === 'absent' && !fs.existsSync(path.join(cp.slotDir(cur), `tmpfiles-${name}.conf`)) ? null : { path: cp.hostTmpfiles, present: own.tmpfiles !== 'absent', editedByHand: own.tmpfiles === 'foreign' },
     quarantined: readQuarantine(cp),
     lastUpdate: readLastResult(cp),
+    options: optionsView(ctx, name, `${cp.hostUnit}.d/${DROP_IN_NAME}`),
   };
+}
+
+/** The record, or null when the container has none (no record deployed and no host file). */
+function optionsView(ctx: AppContext, name: string, dropIn: string): (OptionRecordView & { dropIn: string }) | null {
+  const v = readOptionRecord(ctx, name);
+  if (v === null || (Object.keys(v.deployed).length === 0 && v.hostFile === null)) return null;
+  return { ...v, dropIn };
 }
 
 function describeCheck(h: HealthSpec | null): string {
@@ -180,6 +192,14 @@ export function inspectLines(r: InspectResult): string[] {
   if (r.quarantined.length) {
     out.push('Quarantined images:');
     for (const q of r.quarantined) out.push(`  ${q.image} (${q.digest.slice(0, 12)}) since ${q.time}: ${q.reason}`);
+  }
+  if (r.options) {
+    out.push('Options:');
+    const rec = r.options.deployed;
+    const w2 = Math.max(0, ...Object.keys(rec).map((k) => k.length));
+    for (const k of Object.keys(rec).sort()) out.push(`  ${k.padEnd(w2)}  ${rec[k]}`);
+    if (Object.keys(rec).length) out.push(`  Drop-in:       ${r.options.dropIn}`);
+    if (r.options.hostFile !== null) out.push(`  Host file:     ${r.options.hostFilePath}${r.options.pending ? ' (differs from the deployment: the next containers update applies it)' : ''}`);
   }
   if (r.lastUpdate) out.push(`Last ${r.lastUpdate.op}: ${r.lastUpdate.result} at ${r.lastUpdate.time} (${r.lastUpdate.image})${r.lastUpdate.reason ? `: ${r.lastUpdate.reason}` : ''}`);
   return out;

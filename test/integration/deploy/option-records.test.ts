@@ -52,6 +52,12 @@ describe('option records in a scratch sysroot', function () {
     const j = JSON.parse(ok(['containers', 'config', 'c1', '--json'])) as { deployed: Record<string, string>; hostFile: Record<string, string>; pending: boolean };
     assert.deepEqual(j.deployed, { MaxMemory: '64', cpu: '50' });
     assert.equal(j.pending, false, 'the host file was rewritten with the deployed record');
+    // containers inspect shows the record beside the image's own values, and where the drop-in is
+    const ins = JSON.parse(ok(['containers', 'inspect', '--json', 'c1'])) as { options: { deployed: Record<string, string>; dropIn: string; pending: boolean } | null };
+    assert.deepEqual(ins.options?.deployed, { MaxMemory: '64', cpu: '50' });
+    assert.equal(ins.options?.dropIn, etc('systemd/system/c1.service.d/50-atomic-options.conf'), 'the drop-in, below the sysroot like the unit');
+    const human = ok(['containers', 'inspect', 'c1']);
+    assert.ok(human.includes(`Options:\n  MaxMemory  64\n  cpu        50\n  Drop-in:       ${ins.options?.dropIn}\n`), human);
   });
 
   it('Interlinked across three containers: unknown names and cycles are refused, nothing changes', () => {
