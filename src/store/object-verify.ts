@@ -128,7 +128,8 @@ export async function verifyContentObjects(
 ): Promise<{ checked: number; hashed: number }> {
   const file = verifiedMarkerPath(repo);
   const markers = loadMarkers(file);
-  const todo: Checksum[] = [];
+  // objects to hash, with the lstat taken here (undefined: missing) as the "before" of the re-check
+  const unverified = new Map<Checksum, fs.Stats | undefined>();
   let checked = 0;
   for (const c of sums) {
     checked++;
@@ -136,18 +137,18 @@ export async function verifyContentObjects(
     try {
       st = fs.lstatSync(repo.objectPath(c, 'file'));
     } catch {
-      todo.push(c); // missing: hashContentObject reports it with its own message
+      unverified.set(c, undefined); // missing: hashContentObject reports it with its own message
       continue;
     }
     onStat?.(c, st); // the caller reuses it (checkout: file type and mode of each object)
-    if (markers.get(c) !== signature(st)) todo.push(c);
+    if (markers.get(c) !== signature(st)) unverified.set(c, st);
   }
-  if (todo.length === 0) return { checked, hashed: 0 };
+  if (unverified.size === 0) return { checked, hashed: 0 };
   const fresh: string[] = [];
   let failure: unknown = null;
   try {
-    await runPool(todo, CONCURRENCY, async (c) => {
-      const before = fs.lstatSync(repo.objectPath(c, 'file'), { throwIfNoEntry: false });
+    await runPool([...unverified.keys()], CONCURRENCY, async (c) => {
+      const before = unverified.get(c);
       await hashContentObject(repo, c); // STORE_OBJECT_MISSING when absent
       const after = fs.lstatSync(repo.objectPath(c, 'file'));
       if (!before) return;
@@ -166,7 +167,7 @@ export async function verifyContentObjects(
     }
   }
   if (failure !== null) throw isAtomicError(failure) ? failure : wrapError('verify store objects', failure);
-  return { checked, hashed: todo.length };
+  return { checked, hashed: unverified.size };
 }
 
 /** Drop the markers of objects that are gone (after a prune). */
