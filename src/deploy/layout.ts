@@ -86,3 +86,8 @@ export function liveSlotDir(cp: ContainerPaths): string | null {
   const s = currentSlot(cp);
   return s === null ? null : cp.slotDir(s);
 }
+
+/** The error every use case gives when NAME is not an installed system container. */
+export function containerNotInstalled(name: string): AtomicError {
+  return new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
+}

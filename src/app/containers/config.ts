@@ -10,6 +10,7 @@
 import type { AppContext } from '../context.js';
 import { validateContainerName } from '../../deploy/container-name.js';
 import { canonicalKey, parseOptionAssignments, recordLines, sameRecord, type OptionRecord } from '../../render/options.js';
+import { containerNotInstalled } from '../../deploy/layout.js';
 import { AtomicError } from '../../util/errors.js';
 import { readOptionRecord, effectiveRecord, checkOptionRecord, type OptionRecordView } from './option-record.js';
 import { updateContainer } from './update.js';
@@ -29,20 +30,16 @@ export interface ConfigResult {
   changed: boolean;
 }
 
-function notInstalled(name: string): AtomicError {
-  return new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
-}
-
 export function showConfig(ctx: AppContext, name: string): OptionRecordView {
   validateContainerName(name);
   const v = readOptionRecord(ctx, name);
-  if (v === null) throw notInstalled(name);
+  if (v === null) throw containerNotInstalled(name);
   return v;
 }
 
 export async function configContainer(ctx: AppContext, o: ConfigOptions): Promise<ConfigResult> {
   validateContainerName(o.name);
-  if (readOptionRecord(ctx, o.name) === null) throw notInstalled(o.name);
+  if (readOptionRecord(ctx, o.name) === null) throw containerNotInstalled(o.name);
   const changes = parseOptionAssignments(o.set ?? []);
   const unset = (o.unset ?? []).map((k) => canonicalKey(k, '--unset: '));
   for (const k of unset) {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { AppContext } from '../context.js';
-import { containerPaths, currentSlot, otherSlot, slotUnitCopy, slotTmpfilesCopy } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, otherSlot, slotUnitCopy, slotTmpfilesCopy, containerNotInstalled } from '../../deploy/layout.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName } from '../../deploy/container-name.js';
 import { AtomicError } from '../../util/errors.js';
@@ -34,7 +34,7 @@ export function rollbackDryRun(ctx: AppContext, name: string): void {
   validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
   const cur = currentSlot(cp);
-  if (cur === null) throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`);
+  if (cur === null) throw containerNotInstalled(name);
   const target = otherSlot(cur);
   const dir = cp.slotDir(target);
   if (!fs.existsSync(path.join(dir, 'info'))) {

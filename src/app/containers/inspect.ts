@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { AppContext } from '../context.js';
-import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot, containerNotInstalled } from '../../deploy/layout.js';
 import { readInfo, type DeploymentInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { containerHostFiles } from '../../deploy/host-files.js';
@@ -17,7 +17,6 @@ import { readHealthSpec, type HealthSpec } from '../../deploy/health-spec.js';
 import { readQuarantine, type QuarantineEntry } from '../../deploy/quarantine.js';
 import { readLastResult, type LastResult } from '../../deploy/health-gate.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
-import { AtomicError } from '../../util/errors.js';
 import { readOptionRecord, type OptionRecordView } from './option-record.js';
 import { DROP_IN_NAME } from '../../deploy/option-record.js';
 
@@ -106,7 +105,7 @@ export function inspectContainer(ctx: AppContext, name: string): InspectResult {
   const cp = containerPaths(ctx.paths, name);
   const cur = currentSlot(cp);
   if (cur === null) {
-    throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
+    throw containerNotInstalled(name);
   }
   const info = readInfo(cp.slotDir(cur));
   let rollback: InspectDeployment | null = null;

@@ -1,14 +1,14 @@
 /** `atomic logs NAME [-f] [-n N]`: the unit's journal, through journalctl (its output goes straight to ours). */
 import { spawn } from 'node:child_process';
 import type { AppContext } from '../context.js';
-import { containerPaths, currentSlot } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, containerNotInstalled } from '../../deploy/layout.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { AtomicError } from '../../util/errors.js';
 
 export async function containerLogs(ctx: AppContext, name: string, o: { follow?: boolean; lines?: number }): Promise<number> {
   validateContainerName(name);
   if (currentSlot(containerPaths(ctx.paths, name)) === null) {
-    throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
+    throw containerNotInstalled(name);
   }
   const args = ['--no-pager', ctx.paths.userMode ? '--user-unit' : '-u', unitName(name)];
   if (ctx.paths.sysroot !== '/') args.push(`--root=${ctx.paths.sysroot}`);

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
-import { containerPaths, currentSlot } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, containerNotInstalled } from '../../deploy/layout.js';
 import { validateContainerName } from '../../deploy/container-name.js';
 import { readSlotOptions } from '../../deploy/option-record.js';
 import { portMappings, netnsName, type OptionRecord } from '../../render/options.js';
@@ -34,7 +34,7 @@ export function networkAttach(ctx: AppContext, name: string): void {
   validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
   const cur = currentSlot(cp);
-  if (cur === null) throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`);
+  if (cur === null) throw containerNotInstalled(name);
   const record = readSlotOptions(cp.slotDir(cur))?.record ?? {};
   if (record.network !== 'bridge') throw new AtomicError('USAGE', `${name} does not use network=bridge (its option record: network=${record.network ?? 'unset'})`);
   const ports = publishedPorts(record);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { recoverContainer } from '../../deploy/container-ops.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, currentSlot, otherSlot, slotUnitCopy } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, otherSlot, slotUnitCopy, containerNotInstalled } from '../../deploy/layout.js';
 import { lockContainer } from '../../deploy/container-lock.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
@@ -28,7 +28,7 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     const cur = currentSlot(cp);
-    if (cur === null) throw new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`);
+    if (cur === null) throw containerNotInstalled(name);
     ctx.out.line(`Attempting to roll back system container: ${name}`);
     const target = otherSlot(cur);
     const dir = cp.slotDir(target);

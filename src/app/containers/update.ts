@@ -11,11 +11,10 @@ import { ensureImage } from '../images/ensure.js';
 import { resolveImages } from '../../image/catalog.js';
 import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, currentSlot, otherSlot, type ContainerPaths } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths, containerNotInstalled } from '../../deploy/layout.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
-import { AtomicError } from '../../util/errors.js';
 import { slotManifestDefaults, unusedSetWarnings } from '../../deploy/value-origins.js';
 import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { parseHealthFlag, readHealthSpec } from '../../deploy/health-spec.js';
@@ -45,7 +44,7 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
   const newValues = parseSetValues(o.set);
   if (o.healthCheck !== undefined) parseHealthFlag(o.healthCheck); // refuse a bad spec before anything happens
   const cp = containerPaths(ctx.paths, o.name);
-  if (!fs.existsSync(ctx.paths.checkoutRoot)) throw notInstalled(o.name);
+  if (!fs.existsSync(ctx.paths.checkoutRoot)) throw containerNotInstalled(o.name);
   return withDeployLocks(ctx, cp, 'update', () => updateLocked(ctx, o, cp, newValues));
 }
 
@@ -54,7 +53,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     const cur = currentSlot(cp);
-    if (cur === null) throw notInstalled(o.name);
+    if (cur === null) throw containerNotInstalled(o.name);
     const info = readInfo(cp.slotDir(cur));
     const repo = await ctx.repo();
     let imageName = info.image;
@@ -131,6 +130,3 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
   }
 }
 
-function notInstalled(name: string): AtomicError {
-  return new AtomicError('CONTAINER_NOT_FOUND', `System container '${name}' is not installed`, { suggestions: ['List containers with: atomic containers list -a'] });
-}
