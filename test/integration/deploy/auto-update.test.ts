@@ -42,7 +42,8 @@ describe('atomic auto-update (sysroot, real registry)', function () {
   const timer = () => path.join(unitDir(), 'atomic-auto-update.timer');
   const service = () => path.join(unitDir(), 'atomic-auto-update.service');
   const wants = () => path.join(unitDir(), 'timers.target.wants', 'atomic-auto-update.timer');
-  const info = (n: string) => JSON.parse(fs.readFileSync(path.join(ck(path.basename(fs.readlinkSync(ck(n)))), 'info'), 'utf8')) as { revision: string; 'auto-update'?: { policy: string; source: string } };
+  const info = (n: string) =>
+    JSON.parse(fs.readFileSync(path.join(ck(path.basename(fs.readlinkSync(ck(n)))), 'info'), 'utf8')) as { revision: string; 'auto-update'?: { policy: string; source: string } };
   const push = (tag: string, repo: string) => sh('skopeo', ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `oci:${oci}:${tag}`, `docker://${reg.host}/${repo}`]);
   const run = (args: string[] = []): { status: number; rows: Row[]; stderr: string } => {
     const r = a(['auto-update', '--json', ...args]);
@@ -107,7 +108,10 @@ describe('atomic auto-update (sysroot, real registry)', function () {
     const before = registryRequests(reg).length;
     const r = run();
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(r.rows.map((x) => x.name), ['app', 'lab']);
+    assert.deepEqual(
+      r.rows.map((x) => x.name),
+      ['app', 'lab'],
+    );
     const app = row(r.rows, 'app');
     assert.deepEqual(Object.keys(app).sort(), ['currentDigest', 'error', 'image', 'name', 'policy', 'remoteDigest', 'status', 'unit']);
     assert.equal(app.status, 'checked');
@@ -117,8 +121,15 @@ describe('atomic auto-update (sysroot, real registry)', function () {
     assert.match(app.currentDigest, /^sha256:[0-9a-f]{64}$/);
     assert.equal(app.remoteDigest, app.currentDigest);
     const reqs = registryRequests(reg).slice(before);
-    assert.ok(reqs.some((q) => /^HEAD \/v2\/auto\/app\/manifests\/stable$/.test(q)), reqs.join('\n'));
-    assert.deepEqual(reqs.filter((q) => /\/blobs\//.test(q)), [], 'no blob request');
+    assert.ok(
+      reqs.some((q) => /^HEAD \/v2\/auto\/app\/manifests\/stable$/.test(q)),
+      reqs.join('\n'),
+    );
+    assert.deepEqual(
+      reqs.filter((q) => /\/blobs\//.test(q)),
+      [],
+      'no blob request',
+    );
   });
 
   it('a new digest: --dry-run reports it pending and changes nothing', () => {
@@ -132,7 +143,12 @@ describe('atomic auto-update (sysroot, real registry)', function () {
     assert.equal(row(r.rows, 'lab').status, 'checked');
     assert.equal(fs.readlinkSync(ck('app')), `/${CK}/app.0`);
     assert.ok(!fs.existsSync(ck('app.1')));
-    assert.deepEqual(registryRequests(reg).slice(before).filter((q) => /\/blobs\//.test(q)), []);
+    assert.deepEqual(
+      registryRequests(reg)
+        .slice(before)
+        .filter((q) => /\/blobs\//.test(q)),
+      [],
+    );
     const human = a(['auto-update', '--dry-run']);
     assert.equal(human.status, 0);
     assert.match(human.stdout, /^UNIT +CONTAINER +IMAGE +POLICY +UPDATED\n/);
@@ -141,7 +157,9 @@ describe('atomic auto-update (sysroot, real registry)', function () {
   });
 
   it('a quarantined new digest is skipped (exit 0, no pull); released, it is pulled and deployed', () => {
-    const next = run(['--dry-run']).rows.find((x) => x.name === 'app')!.remoteDigest!.replace(/^sha256:/, '');
+    const next = run(['--dry-run'])
+      .rows.find((x) => x.name === 'app')!
+      .remoteDigest!.replace(/^sha256:/, '');
     const qf = ck('.atomic', 'quarantine', 'app.json');
     fs.mkdirSync(path.dirname(qf), { recursive: true });
     fs.writeFileSync(qf, JSON.stringify({ name: 'app', quarantined: [{ digest: next, image: 'x', time: '2026-01-01T00:00:00Z', reason: 'test' }] }));
@@ -150,7 +168,13 @@ describe('atomic auto-update (sysroot, real registry)', function () {
     assert.equal(q.status, 0, q.stderr);
     assert.equal(row(q.rows, 'app').status, 'quarantined');
     assert.match(row(q.rows, 'app').error ?? '', /is quarantined for app/);
-    assert.deepEqual(registryRequests(reg).slice(before).filter((x) => /\/blobs\//.test(x)), [], 'no pull of a quarantined digest');
+    assert.deepEqual(
+      registryRequests(reg)
+        .slice(before)
+        .filter((x) => /\/blobs\//.test(x)),
+      [],
+      'no pull of a quarantined digest',
+    );
     assert.equal(fs.readlinkSync(ck('app')), `/${CK}/app.0`);
     fs.rmSync(qf);
     const u = run();
@@ -176,7 +200,10 @@ describe('atomic auto-update (sysroot, real registry)', function () {
     assert.equal(row(u.rows, 'app').status, 'checked');
     assert.equal(a(['containers', 'update', '--no-auto-update', 'plain']).status, 0);
     assert.deepEqual(info('plain')['auto-update'], { policy: 'disabled', source: 'flag' });
-    assert.deepEqual(run().rows.map((x) => x.name), ['app', 'lab']);
+    assert.deepEqual(
+      run().rows.map((x) => x.name),
+      ['app', 'lab'],
+    );
   });
 
   it('the units stay while a candidate is left; uninstall of the last one disables and removes them', () => {
