@@ -190,6 +190,45 @@ describe('atomic auto-update (sysroot, real registry)', function () {
     assert.equal(row(again.rows, 'app').status, 'checked');
   });
 
+  it('a quarantined digest is tried again by a `containers update` by hand, which lifts the quarantine', () => {
+    push('systest', 'auto/app:stable'); // the tag moves back to the first image: a digest other than the deployed one
+    const prev = row(run(['--dry-run']).rows, 'app').remoteDigest!.replace(/^sha256:/, '');
+    const qf = ck('.atomic', 'quarantine', 'app.json');
+    fs.writeFileSync(qf, JSON.stringify({ name: 'app', quarantined: [{ digest: prev, image: 'x', time: '2026-01-01T00:00:00Z', reason: 'test' }] }));
+    assert.equal(row(run().rows, 'app').status, 'quarantined');
+    assert.equal(a(['pull', `docker://${reg.host}/auto/app:stable`]).status, 0);
+    const r = a(['containers', 'update', 'app']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /is no longer quarantined for app/);
+    assert.ok(!fs.existsSync(qf));
+    assert.equal(info('app').revision, prev);
+    assert.equal(row(run().rows, 'app').status, 'checked');
+  });
+
+  it('the local policy compares with the image of the same name in the store (no registry)', () => {
+    sh('umoci', ['config', '--image', `${oci}:systest`, '--tag', 'loc', '--config.label', 'io.containers.autoupdate=local']);
+    assert.equal(a(['install', '--system', '--name', 'loc', `oci:${oci}:loc`]).status, 0);
+    assert.deepEqual(info('loc')['auto-update'], { policy: 'local', source: 'label' });
+    const before = registryRequests(reg).length;
+    const c = run();
+    assert.equal(row(c.rows, 'loc').status, 'checked');
+    assert.equal(row(c.rows, 'loc').policy, 'local');
+    // a newer image under the same tag, pulled by someone else
+    sh('umoci', ['config', '--image', `${oci}:systest-update`, '--tag', 'loc', '--config.label', 'io.containers.autoupdate=local']);
+    assert.equal(a(['pull', `oci:${oci}:loc`]).status, 0);
+    const u = run();
+    assert.equal(u.status, 0, u.stderr);
+    assert.equal(row(u.rows, 'loc').status, 'updated');
+    assert.equal(`sha256:${info('loc').revision}`, row(u.rows, 'loc').remoteDigest);
+    assert.ok(
+      !registryRequests(reg)
+        .slice(before)
+        .some((q) => /\/loc/.test(q)),
+      'local never asks a registry',
+    );
+    assert.equal(a(['uninstall', 'loc']).status, 0);
+  });
+
   it('a container whose image names no registry fails its check: exit 1, the others still run', () => {
     const r = a(['containers', 'update', '--auto-update', 'plain']);
     assert.equal(r.status, 0, r.stderr);
