@@ -19,7 +19,7 @@ import { currentSlot } from '../../deploy/layout.js';
 import { unitName } from '../../deploy/container-name.js';
 import { isQuarantined } from '../../deploy/quarantine.js';
 import { imageIdFor } from '../../deploy/prepare-slot.js';
-import { resolveImages, readImageConfig } from '../../image/catalog.js';
+import { resolveImages, readImageConfig } from '../../image/stored-image.js';
 import { parseImageName } from '../../image/name.js';
 import { stripTransport } from '../../image/reference.js';
 import { openRegistrySource, MANIFEST_ACCEPT, type RegistrySourceOptions } from '../../image/registry/source.js';

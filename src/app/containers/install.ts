@@ -20,7 +20,7 @@ import { AtomicError } from '../../util/errors.js';
 import { parseHealthFlag } from '../../deploy/health-spec.js';
 import { unusedSetWarnings } from '../../deploy/value-origins.js';
 import { readInfo } from '../../deploy/info-file.js';
-import { resolveImages } from '../../image/catalog.js';
+import { resolveImages } from '../../image/stored-image.js';
 import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { parseOptionAssignments } from '../../render/options.js';
 import { checkOptionRecord } from './option-record.js';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
 import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
 import { ensureImage } from '../images/ensure.js';
-import { resolveImages } from '../../image/catalog.js';
+import { resolveImages } from '../../image/stored-image.js';
 import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths, containerNotInstalled } from '../../deploy/layout.js';
