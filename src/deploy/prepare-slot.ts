@@ -24,9 +24,9 @@ import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 import { withInit } from '../render/init-process.js';
-import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type HealthSpec } from './health-spec.js';
+import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, checkImageProbeTarget, type HealthSpec } from './health-spec.js';
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
-import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
+import { writeSlotOptions, checkOptionFilesPlaceable, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
 import { autoUpdateRecord } from './auto-update.js';
 
@@ -276,6 +276,14 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     Object.assign(optionFiles, renderTimerUnits(cp.name, record));
   }
 
+  // an admin's unit file (or a symlink) where the record's unit files go is refused before anything is written
+  checkOptionFilesPlaceable(ctx.paths, cp, optionFiles);
+  // an image's own readiness check may only probe this host's loopback (docs/security.md)
+  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
+  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
+  const health = chooseHealth(inp.healthCheck, mfHealth, imgHealth);
+  if (health !== null) checkImageProbeTarget(health, inp.imageName);
+
   // everything rendered: now write the slot
   await writeDurable(path.join(stageDir, 'config.json'), configText);
   if (unitText !== null) await writeDurable(slotUnitCopy(stageDir, cp.name), unitText);
@@ -300,9 +308,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   const autoUpdate = autoUpdateRecord(inp.autoUpdate, imageLabelsOf(imageConfig), (w) => ctx.out.warn(w));
   if (autoUpdate !== null) info['auto-update'] = autoUpdate;
   await writeInfo(stageDir, info);
-  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
-  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
-  await writeHealthSpec(stageDir, chooseHealth(inp.healthCheck, mfHealth, imgHealth));
+  await writeHealthSpec(stageDir, health);
   if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });
   syncFilesystem(stageDir);
   // swap the complete staging dir in as the slot
