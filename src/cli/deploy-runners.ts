@@ -28,6 +28,7 @@ export interface InstallSystemFlags extends CommonFlags {
   init?: boolean;
   now?: boolean;
   'health-check'?: string;
+  'auto-update'?: boolean;
 }
 
 /** `install --system|--user IMAGE`: returns the exit code. */
@@ -41,7 +42,7 @@ export async function runInstallSystem(flags: InstallSystemFlags, image: string)
     throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
   }
   const { installSystemOrRunOnce } = await import('../app/labels/commands.js');
-  return installSystemOrRunOnce(ctx, { image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now });
+  return installSystemOrRunOnce(ctx, { image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now, autoUpdate: flags['auto-update'] });
 }
 
 export interface UpdateFlags extends CommonFlags {
@@ -52,6 +53,7 @@ export interface UpdateFlags extends CommonFlags {
   'stop-timeout'?: number;
   init?: boolean;
   'health-check'?: string;
+  'auto-update'?: boolean;
 }
 
 /** `containers update NAME` (not --all). */
@@ -59,7 +61,7 @@ export async function runContainersUpdate(flags: UpdateFlags, name: string): Pro
   const ctx = contextFromFlags(flags);
   ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
   const { updateContainer } = await import('../app/containers/update.js');
-  await updateContainer(ctx, { name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset });
+  await updateContainer(ctx, { name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset, autoUpdate: flags['auto-update'] });
 }
 
 /** `containers rollback NAME` (not --dry-run). */

@@ -110,7 +110,10 @@ export async function tryFastPath(args: string[], manifest: Manifest, root: stri
     for (const [k, v] of Object.entries(flags)) {
       const def = manifest.commands[deploy].flags[k];
       // a flag given on the command line (or from its env) that is not on the list: oclif
-      if (!d.flags.includes(k) && v !== undefined && v !== false && v !== def?.default) return false;
+      if (d.flags.includes(k) || v === undefined || v === def?.default) continue;
+      if (v !== false || def?.default !== undefined) return false;
+      // a boolean not given is undefined for oclif (--no-auto-update makes false mean something)
+      delete flags[k];
     }
     if (d.need && flags[d.need] !== true) return false;
     await d.run(flags, words[0]);

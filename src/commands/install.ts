@@ -41,6 +41,7 @@ export default class Install extends BaseCommand {
     now: Flags.boolean({ description: 'Start the unit as well (systemctl start NAME.service after enabling it).' }),
     init: Flags.boolean({ description: 'Run a minimal init (the host\'s catatonit, bind-mounted read-only at /dev/init) as PID 1, for daemons that ignore SIGTERM as PID 1. Kept as the value ATOMIC_INIT.' }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
+    'auto-update': Flags.boolean({ description: 'Keep the container updated from its registry by `atomic auto-update` (as the image label io.containers.autoupdate=registry does); kept across updates. The first such container enables atomic-auto-update.timer (docs/auto-update.md).' }),
     storage: storageFlag,
     ...trustFlags,
   };
@@ -60,6 +61,7 @@ export default class Install extends BaseCommand {
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
       if (flags.init || flags.now || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', '--init, --now and --stop-timeout are valid only when used with --system or --user');
       if (flags.option?.length) throw new AtomicError('USAGE', '--option is valid only when used with --system or --user');
+      if (flags['auto-update']) throw new AtomicError('USAGE', '--auto-update is valid only when used with --system or --user');
       if (ostreeStorage(ctx, explicitStorage ? flags.storage : undefined)) {
         // atomic's ostree backend: a system (user, for non-root) container for any image; INSTALL labels are docker-only
         process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, runtime: flags.runtime, display: flags.display, args: split.rest });

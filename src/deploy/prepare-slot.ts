@@ -7,8 +7,8 @@ import { kernelCapLastCap } from '../host/capabilities.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeployContext } from './context.js';
-import type { ImageEntry } from '../image/catalog.js';
-import { layerCommits, readImageConfig } from '../image/catalog.js';
+import type { ImageEntry } from '../image/stored-image.js';
+import { layerCommits, readImageConfig } from '../image/stored-image.js';
 import { storeExportsReader, rootfsExportsReader } from '../image/exports.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
@@ -28,6 +28,13 @@ import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type Healt
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
 import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
+import { autoUpdateRecord } from './auto-update.js';
+
+function imageLabelsOf(cfg: Record<string, unknown> | null): Record<string, string> | null {
+  const l = (cfg?.Labels ?? null) as Record<string, unknown> | null;
+  if (!l || typeof l !== 'object') return null;
+  return Object.fromEntries(Object.entries(l).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
 
 export interface PrepareInput {
   cp: ContainerPaths;
@@ -46,6 +53,8 @@ export interface PrepareInput {
   options?: OptionRecord | null;
   /** Its Interlinked containers (checked to exist), with their InterLinkPriority. */
   links?: LinkedUnit[];
+  /** `--auto-update` / `--no-auto-update` (given now or carried from the live slot); else the image label decides. */
+  autoUpdate?: 'registry' | 'local' | 'disabled' | null;
 }
 
 export interface PreparedSlot {
@@ -288,6 +297,8 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     'use-links': manifest?.useLinks ?? true,
     runtime: inp.runtime,
   };
+  const autoUpdate = autoUpdateRecord(inp.autoUpdate, imageLabelsOf(imageConfig), (w) => ctx.out.warn(w));
+  if (autoUpdate !== null) info['auto-update'] = autoUpdate;
   await writeInfo(stageDir, info);
   const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
   const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);

@@ -19,6 +19,7 @@ export default class ContainersUpdate extends BaseCommand {
     'stop-timeout': Flags.integer({ description: 'Seconds a stop waits after the stop signal before the container is killed (kept as the value STOP_TIMEOUT).', min: 0, max: 3600, helpValue: 'SECONDS' }),
     init: Flags.boolean({ description: 'Run the host\'s catatonit as PID 1 of the container from now on (kept as the value ATOMIC_INIT; --set ATOMIC_INIT= removes it).' }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck); kept for later updates: none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
+    'auto-update': Flags.boolean({ description: 'Have `atomic auto-update` keep it updated from its registry (--no-auto-update: never, whatever the image label says); kept for later updates (docs/auto-update.md).', allowNo: true }),
     ...trustFlags,
   };
 
@@ -28,7 +29,7 @@ export default class ContainersUpdate extends BaseCommand {
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     if (flags.all) {
       if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
-      if (flags.set?.length || flags.reset?.length || flags.rebase || flags.init || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
+      if (flags.set?.length || flags.reset?.length || flags.rebase || flags.init || flags['stop-timeout'] !== undefined || flags['auto-update'] !== undefined) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
       const rows = await updateAllContainers(ctx);
       const color = (st: string): SummaryColor => (st === 'Failed' || st === 'Not updated' ? 'red' : st === 'Unknown' ? 'yellow' : 'green');
       const lines = summaryLines(
