@@ -268,8 +268,10 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   if (tmpfilesText.trim() === '') tmpfilesText = '';
   const optionFiles: Record<string, string> = {};
   if (hasRecord && hasService) {
-    // the unit runs this same atomic for network=bridge (node + script when run as a .js file)
-    const self = values.ATOMIC ?? 'atomic';
+    // the unit runs this same atomic for network=bridge (node + script when run as a .js file);
+    // the admin's --set ATOMIC counts, an image's defaultValues ATOMIC does not: this line is
+    // atomic's own and runs as root on the host (docs/security.md)
+    const self = inp.setValues.ATOMIC ?? process.argv[1] ?? 'atomic';
     const atomicBin = self.endsWith('.js') ? `${process.execPath} ${self}` : self;
     const dropIn = renderDropIn(cp.name, record, inp.links ?? [], atomicBin);
     if (dropIn !== null) optionFiles[`${cp.name}.service.d/${DROP_IN_NAME}`] = dropIn;

@@ -147,4 +147,17 @@ describe('hostile option records and image health checks in a scratch sysroot', 
     assert.equal(fs.readFileSync(hostFile, 'utf8'), 'precious\n');
     assert.ok(!fs.existsSync(unitDir('atomic-auto-update.service')), 'the service atomic wrote goes with the last auto-update container');
   });
+  it("an image's defaultValues ATOMIC does not choose the command atomic's network drop-in runs on the host", () => {
+    const src = buildExampleImage('hello-web', work, 'atomic-override', (d) => {
+      const mf = path.join(d, 'rootfs/exports/manifest.json');
+      const m = JSON.parse(fs.readFileSync(mf, 'utf8')) as { defaultValues: Record<string, string> };
+      m.defaultValues.ATOMIC = '/bin/sh -c "touch /pwned" #';
+      fs.writeFileSync(mf, JSON.stringify(m));
+    });
+    ok(['pull', src]);
+    ok(['install', '--system', '--name', 'n1', '--option', 'network=bridge', src]);
+    const dropIn = fs.readFileSync(unitDir('n1.service.d/50-atomic-options.conf'), 'utf8');
+    assert.doesNotMatch(dropIn, /pwned/);
+    assert.match(dropIn, /^ExecStartPre=.*bin\/run\.js containers network attach n1$/m);
+  });
 });
