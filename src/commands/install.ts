@@ -6,6 +6,7 @@ import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 import { stopFlagValues } from '../host/init-binary.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
+import { installDryRun, dryRunLines, type DryRunReport } from '../app/containers/dry-run.js';
 
 export default class Install extends BaseCommand {
   static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
@@ -40,6 +41,8 @@ export default class Install extends BaseCommand {
     'stop-timeout': Flags.integer({ description: 'Seconds a stop waits after the stop signal (the image\'s StopSignal, else SIGTERM) before the container is killed (default 10); the unit still ends inactive. Kept as the value STOP_TIMEOUT.', min: 0, max: 3600, helpValue: 'SECONDS' }),
     now: Flags.boolean({ description: 'Start the unit as well (systemctl start NAME.service after enabling it).' }),
     init: Flags.boolean({ description: 'Run a minimal init (the host\'s catatonit, bind-mounted read-only at /dev/init) as PID 1, for daemons that ignore SIGTERM as PID 1. Kept as the value ATOMIC_INIT.' }),
+    'dry-run': Flags.boolean({ description: 'Show what the install would do and change nothing: the unit, config.json and tmpfiles.d file it would write (as a diff against nothing), the values and where they come from, the layers to download with their sizes (from the manifest; no layer is fetched) and the disk space needed. See docs/dry-run.md.' }),
+    json: Flags.boolean({ description: 'With --dry-run: print the preview as JSON (schema: docs/dry-run.md).', dependsOn: ['dry-run'] }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     storage: storageFlag,
     ...trustFlags,
@@ -60,7 +63,13 @@ export default class Install extends BaseCommand {
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
       if (flags.init || flags.now || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', '--init, --now and --stop-timeout are valid only when used with --system or --user');
       if (flags.option?.length) throw new AtomicError('USAGE', '--option is valid only when used with --system or --user');
-      if (ostreeStorage(ctx, explicitStorage ? flags.storage : undefined)) {
+      const ostree = ostreeStorage(ctx, explicitStorage ? flags.storage : undefined);
+      if (flags['dry-run'] && !ostree) throw new AtomicError('USAGE', '--dry-run is valid only for a system container (--system, --user or the ostree storage)', { suggestions: ['Use --display to see the INSTALL command an image runs.'] });
+      if (flags['dry-run']) {
+        this.dryRun(await installDryRun(ctx, { image: args.image, name: flags.name, runtime: flags.runtime }), flags.json);
+        return;
+      }
+      if (ostree) {
         // atomic's ostree backend: a system (user, for non-root) container for any image; INSTALL labels are docker-only
         process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, runtime: flags.runtime, display: flags.display, args: split.rest });
         return;
@@ -80,6 +89,16 @@ export default class Install extends BaseCommand {
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now });
+    const o = { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now };
+    if (flags['dry-run']) {
+      this.dryRun(await installDryRun(ctx, o), flags.json);
+      return;
+    }
+    process.exitCode = await installSystemOrRunOnce(ctx, o);
+  }
+
+  private dryRun(r: DryRunReport, json: boolean): void {
+    if (json) this.log(JSON.stringify(r, null, 4));
+    else for (const l of dryRunLines(r)) this.log(l);
   }
 }
