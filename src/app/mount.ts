@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getAttribute, setAttribute, removeAttribute } from '@napi-rs/xattr';
 import type { AppContext } from './context.js';
-import { resolveImages, layerCommits } from '../image/catalog.js';
+import { resolveImages, layerCommits } from '../image/stored-image.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { bindMountReadOnly, unmount, isMountPoint } from '../host/mount-cmd.js';
 import { AtomicError } from '../util/errors.js';

@@ -44,6 +44,7 @@ export default class Install extends BaseCommand {
     'dry-run': Flags.boolean({ description: 'Show what the install would do and change nothing: the unit, config.json and tmpfiles.d file it would write (as a diff against nothing), the values and where they come from, the layers to download with their sizes (from the manifest; no layer is fetched) and the disk space needed. See docs/dry-run.md.' }),
     json: Flags.boolean({ description: 'With --dry-run: print the preview as JSON (schema: docs/dry-run.md).', dependsOn: ['dry-run'] }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
+    'auto-update': Flags.boolean({ description: 'Keep the container updated from its registry by `atomic auto-update` (as the image label io.containers.autoupdate=registry does); kept across updates. The first such container enables atomic-auto-update.timer (docs/auto-update.md).' }),
     storage: storageFlag,
     ...trustFlags,
   };
@@ -63,6 +64,7 @@ export default class Install extends BaseCommand {
       if (flags.rootfs) throw new AtomicError('USAGE', '--rootfs is valid only when used with --system or --user');
       if (flags.init || flags.now || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', '--init, --now and --stop-timeout are valid only when used with --system or --user');
       if (flags.option?.length) throw new AtomicError('USAGE', '--option is valid only when used with --system or --user');
+      if (flags['auto-update']) throw new AtomicError('USAGE', '--auto-update is valid only when used with --system or --user');
       const ostree = ostreeStorage(ctx, explicitStorage ? flags.storage : undefined);
       if (flags['dry-run'] && !ostree) throw new AtomicError('USAGE', '--dry-run is valid only for a system container (--system, --user or the ostree storage)', { suggestions: ['Use --display to see the INSTALL command an image runs.'] });
       if (flags['dry-run']) {
@@ -89,7 +91,7 @@ export default class Install extends BaseCommand {
     if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
       throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
     }
-    const o = { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now };
+    const o = { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now, autoUpdate: flags['auto-update'] };
     if (flags['dry-run']) {
       this.dryRun(await installDryRun(ctx, o), flags.json);
       return;

@@ -20,6 +20,8 @@ export interface DeploymentInfo {
   remote: string | null;
   'use-links': boolean;
   runtime: string;
+  /** The auto-update policy (deploy/auto-update.ts): from `--auto-update` (kept across updates) or the image label. */
+  'auto-update'?: { policy: 'registry' | 'local' | 'disabled'; source: 'flag' | 'label' } | null;
 }
 
 export async function writeInfo(slotDir: string, info: DeploymentInfo): Promise<void> {

@@ -7,8 +7,8 @@ import { kernelCapLastCap } from '../host/capabilities.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeployContext } from './context.js';
-import type { ImageEntry } from '../image/catalog.js';
-import { layerCommits, readImageConfig } from '../image/catalog.js';
+import type { ImageEntry } from '../image/stored-image.js';
+import { layerCommits, readImageConfig } from '../image/stored-image.js';
 import { storeExportsReader, rootfsExportsReader } from '../image/exports.js';
 import { checkoutLayers } from '../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
@@ -29,6 +29,13 @@ import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfi
 import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
 import type { Checksum } from '../store/types.js';
+import { autoUpdateRecord } from './auto-update.js';
+
+function imageLabelsOf(cfg: Record<string, unknown> | null): Record<string, string> | null {
+  const l = (cfg?.Labels ?? null) as Record<string, unknown> | null;
+  if (!l || typeof l !== 'object') return null;
+  return Object.fromEntries(Object.entries(l).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
 
 export interface PrepareInput {
   cp: ContainerPaths;
@@ -47,6 +54,8 @@ export interface PrepareInput {
   options?: OptionRecord | null;
   /** Its Interlinked containers (checked to exist), with their InterLinkPriority. */
   links?: LinkedUnit[];
+  /** `--auto-update` / `--no-auto-update` (given now or carried from the live slot); else the image label decides. */
+  autoUpdate?: 'registry' | 'local' | 'disabled' | null;
 }
 
 export interface PreparedSlot {
@@ -152,6 +161,8 @@ export interface RenderedSlot {
   /** Unit files rendered from the option record, relative to the unit dir. */
   optionFiles: Record<string, string>;
   health: HealthSpec | null;
+  /** The image config's `config` object (Labels, StopSignal, Healthcheck, ...); null for --rootfs. */
+  imageConfig: Record<string, unknown> | null;
 }
 
 export interface RenderOptions {
@@ -297,7 +308,7 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
   const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
   const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
   const health = chooseHealth(inp.healthCheck, mfHealth, imgHealth);
-  return { remoteRootfs, layers, manifest, values, hasService, configText, unitText, tmpfilesText, optionFiles, health };
+  return { remoteRootfs, layers, manifest, values, hasService, configText, unitText, tmpfilesText, optionFiles, health, imageConfig };
 }
 
 async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
@@ -337,6 +348,8 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     'use-links': manifest?.useLinks ?? true,
     runtime: inp.runtime,
   };
+  const autoUpdate = autoUpdateRecord(inp.autoUpdate, imageLabelsOf(r.imageConfig), (w) => ctx.out.warn(w));
+  if (autoUpdate !== null) info['auto-update'] = autoUpdate;
   await writeInfo(stageDir, info);
   await writeHealthSpec(stageDir, r.health);
   if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });

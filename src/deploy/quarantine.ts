@@ -1,7 +1,8 @@
 /**
  * Image digests a container refused after a failed health gate: CK/.atomic/quarantine/NAME.json
  * `{"name": NAME, "quarantined": [{"digest", "image", "time", "reason"}]}`. `auto-update` skips
- * a quarantined digest; an update by hand to it is allowed and, when it passes the gate, lifts it.
+ * a quarantined digest (app/containers/auto-update.ts); an update by hand to it is allowed and
+ * lifts it when it passes the gate, or when it was deployed without a watch (docs/auto-update.md).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -11,9 +11,7 @@ import { AtomicError } from '../util/errors.js';
 import type { Checksum } from '../store/types.js';
 import { lookupPath, readContentObject } from '../store/commit-path.js';
 import { identifiers } from '../render/python-template.js';
-
-const WH = '.wh.';
-const OPQ = '.wh..wh..opq';
+import { OPAQUE as OPQ, WH } from '../store/whiteout.js';
 
 /** Map of path relative to /exports → content checksum, after whiteouts. */
 export async function exportsFiles(repo: OstreeRepo, layers: Checksum[]): Promise<Map<string, { checksum: Checksum; layer: Checksum }>> {

@@ -9,9 +9,7 @@
  * keeps ref names ASCII. Decoding turns `_XX` sequences back into bytes and decodes them as UTF-8.
  */
 import { AtomicError } from '../util/errors.js';
-import type { Digest } from '../store/types.js';
 
-export const REF_PREFIX = 'ociimage/';
 /** Longest accepted image name (before encoding), and longest encoded ref file name. */
 export const MAX_NAME_LENGTH = 255;
 
@@ -61,17 +59,6 @@ export function decodeRefName(enc: string): string {
     });
   }
   return s;
-}
-
-/** The ref tail parses as a base-16 number (layers and config blobs; hidden from `images list`). */
-export function isHexRef(refTail: string): boolean {
-  return /^[0-9a-fA-F]+$/.test(refTail);
-}
-
-export function layerRef(d: Digest | string): string {
-  const m = /^(?:sha256:)?([0-9a-f]{64})$/.exec(d);
-  if (!m) throw new AtomicError('IMAGE_INVALID', `"${d}" is not a sha256 digest`, { ref: String(d) });
-  return REF_PREFIX + m[1];
 }
 
 function usage(message: string, ...suggestions: string[]): AtomicError {
@@ -160,13 +147,13 @@ export function normalizeImageName(input: string): string {
   return parseImageName(input).full;
 }
 
-/** The image ref for a name: `ociimage/` + encode(normalized name with tag). */
-export function imageRef(name: string): string {
+/** The encoded ref name of an image name (its ref is `ociimage/` + this: stored-image.ts imageRef). */
+export function imageRefName(name: string): string {
   const enc = encodeRefName(normalizeImageName(name));
   if (Buffer.byteLength(enc) > MAX_NAME_LENGTH) {
     throw usage(`The image name "${name}" is too long once encoded as an OSTree ref (${enc.length} bytes, the limit is ${MAX_NAME_LENGTH})`, 'Use a shorter name with --name or a shorter tag.');
   }
-  return REF_PREFIX + enc;
+  return enc;
 }
 
 /**

@@ -45,6 +45,7 @@ import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
+import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
 const CONCURRENCY = 32;
 const EUID = process.geteuid?.() ?? -1;
@@ -57,9 +58,6 @@ function currentUmask(): number {
     return 0o777; // unknown: always chmod
   }
 }
-const OPAQUE = '.wh..wh..opq';
-const WH = '.wh.';
-const META_PREFIX = '.wh..wh.';
 
 interface UFile { kind: 'file'; checksum: Checksum }
 interface UDir { kind: 'dir'; meta: DirMeta; children: Map<string, UNode> }

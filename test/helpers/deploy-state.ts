@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseIniRecord, sameRecord, type OptionRecord } from '../../src/render/options.js';
 
 export const CK = 'var/lib/containers/atomic';
 
@@ -66,7 +67,45 @@ export function deployState(sysroot: string, name: string): DeployState {
     if (read(unit) !== read(path.join(slot, `${name}.service`)) || read(unit) === null) problems.push(`host unit differs from ${slot}/${name}.service`);
   }
   if (read(tmpf) !== read(path.join(slot, `tmpfiles-${name}.conf`))) problems.push(`host tmpfiles differ from ${slot}/tmpfiles-${name}.conf`);
+  problems.push(...optionRecordProblems(sysroot, name, slot));
   return { kind: 'installed', slot: path.basename(slot), problems };
+}
+
+/**
+ * The option record goes with its slot (docs/options.md): when the deployed slot carries one
+ * (options.json), the host file /etc/containers/atomic/NAME.conf holds the same record and every
+ * unit file rendered from it (drop-in, timers) is on the host with the slot's text.
+ */
+function optionRecordProblems(sysroot: string, name: string, slot: string): string[] {
+  const text = read(path.join(slot, 'options.json'));
+  if (text === null) return [];
+  const problems: string[] = [];
+  let o: { record?: OptionRecord; files?: Record<string, string> };
+  try {
+    o = JSON.parse(text) as typeof o;
+  } catch {
+    return [`${slot}/options.json is not JSON`];
+  }
+  const record = o.record ?? {};
+  const confPath = path.join(sysroot, 'etc/containers/atomic', `${name}.conf`);
+  const conf = read(confPath);
+  if (Object.keys(record).length > 0) {
+    if (conf === null) problems.push(`${slot} has an option record but ${confPath} is missing`);
+    else {
+      let onHost: OptionRecord | null = null;
+      try {
+        onHost = parseIniRecord(conf, confPath);
+      } catch (e) {
+        problems.push(`${confPath} does not parse: ${(e as Error).message}`);
+      }
+      if (onHost !== null && !sameRecord(onHost, record)) problems.push(`${confPath} (${JSON.stringify(onHost)}) differs from the record of ${slot} (${JSON.stringify(record)})`);
+    }
+  }
+  for (const [f, want] of Object.entries(o.files ?? {})) {
+    const host = path.join(sysroot, 'etc/systemd/system', f);
+    if (read(host) !== want) problems.push(`${host} differs from the unit file of ${slot}'s record`);
+  }
+  return problems;
 }
 
 /** Every path below `root` (relative, sorted), skipping the given relative prefixes. */

@@ -100,3 +100,16 @@ export function blobRequests(reg: TestRegistry): string[] {
   return log.split('\n').filter((l) => /http\.request\.method=GET /.test(l) && /http\.request\.uri="?\/v2\/[^ ]*\/blobs\/sha256:/.test(l) && /http\.response\.status=/.test(l));
 }
 
+
+/** Every request the registry answered so far, as `METHOD URI` (its "response completed" log lines). */
+export function registryRequests(reg: TestRegistry): string[] {
+  const log = fs.readFileSync(path.join(reg.dir, 'registry.log'), 'utf8');
+  const out: string[] = [];
+  for (const l of log.split('\n')) {
+    if (!/http\.response\.status=/.test(l)) continue;
+    const m = /http\.request\.method=(\w+)/.exec(l);
+    const u = /http\.request\.uri="?([^" ]+)/.exec(l);
+    if (m && u) out.push(`${m[1]} ${u[1]}`);
+  }
+  return out;
+}

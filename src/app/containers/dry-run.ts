@@ -21,9 +21,8 @@ import { valueSource, slotManifestDefaults, describeValueSource, type ValueSourc
 import { readSlotOptions, readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { exists } from '../../deploy/slot-files.js';
-import { resolveImages, imageLabels, splitRepoTag, type ImageEntry } from '../../image/catalog.js';
-import { readStoredConfig } from '../../image/stored-image.js';
-import { layerRef, imageRef, normalizeImageName, defaultSystemName } from '../../image/name.js';
+import { resolveImages, imageLabels, splitRepoTag, readStoredConfig, layerRef, imageRef, type ImageEntry } from '../../image/stored-image.js';
+import { normalizeImageName, defaultSystemName } from '../../image/name.js';
 import { stripTransport } from '../../image/reference.js';
 import { openImageSource } from '../../image/transports.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';

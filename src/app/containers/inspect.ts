@@ -46,6 +46,8 @@ export interface InspectResult {
   tmpfiles: { path: string; present: boolean; editedByHand: boolean } | null;
   quarantined: QuarantineEntry[];
   lastUpdate: LastResult | null;
+  /** The auto-update policy of the current deployment (docs/auto-update.md): `--auto-update` (flag) or the image label; null: none. */
+  autoUpdate: { policy: 'registry' | 'local' | 'disabled'; source: 'flag' | 'label' } | null;
   /** The option record (docs/options.md) and where its rendered additions live. */
   options: (OptionRecordView & { dropIn: string }) | null;
 }
@@ -115,6 +117,7 @@ export function inspectContainer(ctx: AppContext, name: string): InspectResult {
     tmpfiles: own.tmpfiles === 'absent' && !fs.existsSync(path.join(cp.slotDir(cur), `tmpfiles-${name}.conf`)) ? null : { path: cp.hostTmpfiles, present: own.tmpfiles !== 'absent', editedByHand: own.tmpfiles === 'foreign' },
     quarantined: readQuarantine(cp),
     lastUpdate: readLastResult(cp),
+    autoUpdate: info['auto-update'] ?? null,
     options: optionsView(ctx, name, `${cp.hostUnit}.d/${DROP_IN_NAME}`),
   };
 }
@@ -160,6 +163,7 @@ export function inspectLines(r: InspectResult): string[] {
     const shown = v.value.includes('\n') ? `${v.value.split('\n').filter(Boolean).length} lines` : v.value;
     out.push(`  ${v.name.padEnd(w)}  ${shown.length > 100 ? `${shown.slice(0, 97)}...` : shown}  [${describeValueSource(v.source)}]`);
   }
+  out.push(`Auto-update:     ${r.autoUpdate ? `${r.autoUpdate.policy} (from ${r.autoUpdate.source === 'flag' ? '--auto-update' : 'the image label io.containers.autoupdate'})` : 'none'}`);
   if (r.quarantined.length) {
     out.push('Quarantined images:');
     for (const q of r.quarantined) out.push(`  ${q.image} (${q.digest.slice(0, 12)}) since ${q.time}: ${q.reason}`);

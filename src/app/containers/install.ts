@@ -20,10 +20,11 @@ import { AtomicError } from '../../util/errors.js';
 import { parseHealthFlag } from '../../deploy/health-spec.js';
 import { unusedSetWarnings } from '../../deploy/value-origins.js';
 import { readInfo } from '../../deploy/info-file.js';
-import { resolveImages } from '../../image/catalog.js';
+import { resolveImages } from '../../image/stored-image.js';
 import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { parseOptionAssignments } from '../../render/options.js';
 import { checkOptionRecord } from './option-record.js';
+import { autoUpdatePolicy, carriedFlag, ensureAutoUpdateUnits } from '../../deploy/auto-update.js';
 
 export interface InstallOptions {
   image: string;
@@ -39,6 +40,8 @@ export interface InstallOptions {
   now?: boolean;
   /** --option KEY=VALUE (option record keys, docs/options.md), over /etc/containers/atomic/NAME.conf. */
   options?: string[];
+  /** `--auto-update`: update it from its registry with `atomic auto-update` (docs/auto-update.md), whatever its labels say. */
+  autoUpdate?: boolean;
 }
 
 export async function installSystem(ctx: AppContext, o: InstallOptions): Promise<{ name: string; installed: boolean }> {
@@ -60,6 +63,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
       ctx.out.line(`${name} already present`);
       await warnDifferences(ctx, cp, o.image, setValues);
+      if (o.autoUpdate) warnAutoUpdateNotApplied(ctx, cp);
       return { name, installed: false };
     }
     refuseForeignSlots(cp);
@@ -73,8 +77,10 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     if (o.display) return { name, installed: false };
     const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
+    let autoUpdate = false;
     try {
-      const prepared = await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null });
+      const prepared = await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null, autoUpdate: o.autoUpdate ? 'registry' : null });
+      autoUpdate = autoUpdatePolicy(prepared.info) !== null;
       for (const w of unusedSetWarnings(prepared.slotDir, prepared.info, Object.keys(setValues), imageName)) ctx.out.warn(w);
       await activateSlot(ctx, cp, 0, { journal, enable: true, start: o.now === true, stopFirst: false });
     } catch (e) {
@@ -82,6 +88,8 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
       throw e;
     }
     await clearJournal(cp.journal);
+    // the first auto-update container brings the daily timer (docs/auto-update.md)
+    if (autoUpdate) await ensureAutoUpdateUnits(ctx);
     return { name, installed: true };
   }
 }
@@ -117,6 +125,16 @@ export async function warnDifferences(ctx: AppContext, cp: ContainerPaths, image
   const sets = Object.entries(setValues).map(([k, v]) => ` --set ${k}=${v}`).join('');
   ctx.out.warn(`Warning: ${cp.name} is installed already and was not changed; this install asked for ${diffs.join(', ')}.`);
   ctx.out.warn(`Warning: to change it: atomic containers update${otherImage ? ` --rebase ${image}` : ''}${sets} ${cp.name}`);
+}
+
+function warnAutoUpdateNotApplied(ctx: AppContext, cp: ContainerPaths): void {
+  const cur = currentSlot(cp);
+  try {
+    if (cur !== null && carriedFlag(readInfo(cp.slotDir(cur))) === 'registry') return;
+  } catch {
+    return;
+  }
+  ctx.out.warn(`Warning: --auto-update was not applied to the installed ${cp.name}; to turn it on: atomic containers update --auto-update ${cp.name}`);
 }
 
 /**

@@ -14,6 +14,7 @@ import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
 import { trustSettings } from '../../image/trust/policy.js';
 import type { Checksum } from '../../store/types.js';
+import { autoUpdatePolicy, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
 
 export interface RollbackOptions {
   /** Seconds the restarted service is watched (default 10; 0 disables the health gate). */
@@ -47,7 +48,12 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
     const { started } = await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
     await clearJournal(cp.journal);
-    await healthGate(ctx, cp, { op: 'rollback', from: cur, to: target, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal, revert: st === 'active' });
+    const before = autoUpdatePolicy(readInfo(cp.slotDir(cur))) !== null;
+    try {
+      await healthGate(ctx, cp, { op: 'rollback', from: cur, to: target, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal, revert: st === 'active' });
+    } finally {
+      await followAutoUpdatePolicy(ctx, cp, before);
+    }
     return { slotDir: dir };
   } finally {
     await lock.release();

@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { layerCommits, readImageConfig, type ImageEntry } from '../../image/catalog.js';
+import { layerCommits, readImageConfig, type ImageEntry } from '../../image/stored-image.js';
 import { imageIdFor } from '../../deploy/prepare-slot.js';
 import { runForeground } from '../labels/exec.js';
 import { checkoutLayers } from '../../store/checkout.js';

@@ -14,6 +14,8 @@ import { containerHostFiles } from '../../deploy/host-files.js';
 import { lockContainer } from '../../deploy/container-lock.js';
 import { writeJournal, clearJournal } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
+import { readInfo } from '../../deploy/info-file.js';
+import { autoUpdatePolicy, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
 
 /** atomic's message (and its exit status 1) for a NAME that is neither a container nor an image. */
 export function unableToFind(name: string): AtomicError {
@@ -50,9 +52,17 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
         suggestions: [`Keep a copy of your changes, then restore the file from the deployment (${cur !== null ? cp.slotDir(cur) : cp.slotDir(0)}) or remove it yourself, and run the uninstall again.`],
       });
     }
+    let hadPolicy = false;
+    try {
+      hadPolicy = cur !== null && autoUpdatePolicy(readInfo(cp.slotDir(cur))) !== null;
+    } catch {
+      hadPolicy = false;
+    }
     await writeJournal(cp.journal, { op: 'uninstall', name, from: cur, to: cur, phase: 'host', wasActive: false, created: [], pid: process.pid, time: Date.now() });
     const kept = await finishUninstall(ctx, cp);
     await clearJournal(cp.journal);
+    // the last auto-update container takes the timer with it (docs/auto-update.md)
+    if (hadPolicy) await followAutoUpdatePolicy(ctx, cp, true);
     if (kept.length > 0) {
       throw new AtomicError('USAGE', `${name} was uninstalled, but ${kept.join(' and ')} ${kept.length > 1 ? 'were' : 'was'} not written by atomic and ${kept.length > 1 ? 'were' : 'was'} left alone`, {
         suggestions: [`Check ${kept.join(' and ')} and remove ${kept.length > 1 ? 'them' : 'it'} yourself if ${kept.length > 1 ? 'they belong' : 'it belongs'} to nothing else.`],

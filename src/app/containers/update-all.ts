@@ -8,7 +8,7 @@
 import type { AppContext } from '../context.js';
 import { updateContainer } from './update.js';
 import { containersList, type ContainerRow } from './list.js';
-import { resolveImages } from '../../image/catalog.js';
+import { resolveImages } from '../../image/stored-image.js';
 import { imageIdFor } from '../../deploy/prepare-slot.js';
 import { stripTransport } from '../../image/reference.js';
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
 import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
 import { ensureImage } from '../images/ensure.js';
-import { resolveImages } from '../../image/catalog.js';
+import { resolveImages } from '../../image/stored-image.js';
 import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot, containerNotInstalled } from '../../deploy/layout.js';
@@ -22,6 +22,8 @@ import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
 import { sameRecord, type OptionRecord, type LinkedUnit } from '../../render/options.js';
 import { effectiveRecord, checkOptionRecord } from './option-record.js';
 import { stripTransport } from '../../image/reference.js';
+import { autoUpdatePolicy, carriedFlag, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
+import { liftQuarantine } from '../../deploy/quarantine.js';
 
 export interface UpdateOptions {
   name: string;
@@ -37,6 +39,10 @@ export interface UpdateOptions {
   options?: OptionRecord;
   /** Where `options` came from, for messages. */
   optionsSource?: string;
+  /** `--auto-update` (true) / `--no-auto-update` (false); absent: as before (docs/auto-update.md). */
+  autoUpdate?: boolean;
+  /** Called by `atomic auto-update` (not by hand): a quarantined image is never released. */
+  auto?: boolean;
 }
 
 export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promise<{ updated: boolean }> {
@@ -65,7 +71,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     } else {
       [image] = await resolveImages(repo, stripTransport(info.image));
     }
-    const { values, record, links, healthCheck, changed } = planUpdate(ctx, o, cp, cur, info, newValues);
+    const { values, record, links, healthCheck, autoUpdateFlag, changed } = planUpdate(ctx, o, cp, cur, info, newValues);
     // atomic's rule: the image id (whatever spelling named it) and the values decide, not the name
     if (imageIdFor(image) === info.revision && !changed) {
       ctx.out.line('Latest version already installed.');
@@ -78,8 +84,9 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     const wasActive = systemdFor(ctx).isActive(unitName(o.name));
     const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
     await writeJournal(cp.journal, journal);
+    let prepared;
     try {
-      const prepared = await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck });
+      prepared = await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck, autoUpdate: autoUpdateFlag });
       for (const w of unusedSetWarnings(prepared.slotDir, prepared.info, Object.keys(newValues), imageName)) ctx.out.warn(w);
     } catch (e) {
       await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
@@ -101,7 +108,17 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     }
     await clearJournal(cp.journal);
     // the restarted service must prove itself, else the previous deployment comes back (HEALTH_CHECK_FAILED)
-    await healthGate(ctx, cp, { op: 'update', from: cur, to: next, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal });
+    const watch = started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0;
+    let gateError: unknown = null;
+    try {
+      await healthGate(ctx, cp, { op: 'update', from: cur, to: next, watch, journal });
+    } catch (e) {
+      gateError = e;
+    }
+    await followAutoUpdatePolicy(ctx, cp, autoUpdatePolicy(info) !== null);
+    if (gateError !== null) throw gateError;
+    // an update by hand is the operator's word on a quarantined image: deployed without a watch, it is released too
+    if (watch === 0 && !o.auto && (await liftQuarantine(cp, prepared.info.revision))) ctx.out.line(`Image ${prepared.info.image} (${prepared.info.revision.slice(0, 12)}) is no longer quarantined for ${o.name}`);
     return { updated: true };
   }
 }
@@ -115,6 +132,8 @@ export interface UpdatePlan {
   /** Where the record comes from, for messages. */
   recordSource: string;
   healthCheck: HealthSpec | null;
+  /** `--auto-update` / `--no-auto-update`, given now or carried from the live deployment. */
+  autoUpdateFlag: ReturnType<typeof carriedFlag>;
   /** Anything but the image differs from the live deployment. */
   changed: boolean;
 }
@@ -150,5 +169,9 @@ export function planUpdate(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths
   const prevHealth = readHealthSpec(cp.slotDir(cur));
   const healthCheck = o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : prevHealth?.source === 'flag' ? prevHealth : null;
   if (o.healthCheck !== undefined && JSON.stringify(healthCheck) !== JSON.stringify(prevHealth)) changed = true;
-  return { values, record, links, recordSource, healthCheck, changed };
+  // --auto-update / --no-auto-update stays with the container like --health-check
+  const prevFlag = carriedFlag(info);
+  const autoUpdateFlag = o.autoUpdate === undefined ? prevFlag : o.autoUpdate ? 'registry' : 'disabled';
+  if (autoUpdateFlag !== prevFlag) changed = true;
+  return { values, record, links, recordSource, healthCheck, autoUpdateFlag, changed };
 }

@@ -1,6 +1,6 @@
 /** `atomic images delete [-y] IMAGE...` (§1.7): removes only the image refs; layers stay until prune. */
 import type { AppContext } from '../context.js';
-import { listImages, resolveImages, type ImageEntry } from '../../image/catalog.js';
+import { listImages, resolveImages, type ImageEntry } from '../../image/stored-image.js';
 import { row } from '../../util/format.js';
 import { AtomicError } from '../../util/errors.js';
 

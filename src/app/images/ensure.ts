@@ -1,6 +1,6 @@
 /** The image a container use case deploys: the stored one (its signatures re-checked) or a fresh pull. */
 import type { AppContext } from '../context.js';
-import { resolveImages, type ImageEntry } from '../../image/catalog.js';
+import { resolveImages, type ImageEntry } from '../../image/stored-image.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
 import { trustSettings } from '../../image/trust/policy.js';
 import { isAtomicError } from '../../util/errors.js';

@@ -1,6 +1,6 @@
 /** `atomic images info IMAGE` / `atomic info IMAGE` (§1.8): name, labels, template variables. */
 import type { AppContext } from '../context.js';
-import { resolveImages, imageLabels, layerCommits } from '../../image/catalog.js';
+import { resolveImages, imageLabels, layerCommits } from '../../image/stored-image.js';
 import { templateVariables } from '../../image/exports.js';
 import { AtomicError } from '../../util/errors.js';
 import { readTrustRecord } from '../../image/trust/check.js';

@@ -1,6 +1,6 @@
 /** `atomic images list`: rows and JSON exactly as atomic printed them (§1.6). */
 import type { AppContext } from '../context.js';
-import type { ImageEntry } from '../../image/catalog.js';
+import type { ImageEntry } from '../../image/stored-image.js';
 import { usedImageIds } from '../containers/deployments-scan.js';
 import { convertSize, formatCreated, parseFilters, row } from '../../util/format.js';
 
@@ -58,7 +58,7 @@ export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promi
   // the catalog (and the image modules it loads) only when there is a store: start-up time on a fresh host
   let entries: ImageEntry[] = [];
   if (repo) {
-    const cat = await import('../../image/catalog.js');
+    const cat = await import('../../image/stored-image.js');
     entries = await cat.listImages(repo, { all: opts.all, onBroken: cat.warnBrokenImage((m) => ctx.out.warn(m)) });
   }
   const used = await usedImageIds(ctx);

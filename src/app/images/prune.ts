@@ -15,9 +15,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { listImages, readImageEntry, REF_PREFIX, warnBrokenImage } from '../../image/catalog.js';
+import { isHexRef, listImages, readImageEntry, REF_PREFIX, warnBrokenImage } from '../../image/stored-image.js';
 import { scanDeployments } from '../containers/deployments-scan.js';
-import { isHexRef } from '../../image/name.js';
 import { acquireRepoLock } from '../../store/repo-lock.js';
 import { containerPaths, STATE_DIR } from '../../deploy/layout.js';
 import { lockContainer } from '../../deploy/container-lock.js';

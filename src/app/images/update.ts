@@ -8,9 +8,9 @@
  */
 import type { AppContext } from '../context.js';
 import { pullImage, type PullEvents, type PullResult } from './pull.js';
-import { listImages, warnBrokenImage } from '../../image/catalog.js';
-import { metaString, readImage, resolveImageRef } from '../../image/stored-image.js';
-import { REF_PREFIX, imageRef, parseImageName, tryDecodeRefName } from '../../image/name.js';
+import { listImages, warnBrokenImage } from '../../image/stored-image.js';
+import { META, REF_PREFIX, imageRef, metaString, readImage, resolveImageRef } from '../../image/stored-image.js';
+import { parseImageName, tryDecodeRefName } from '../../image/name.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Platform } from '../../image/source.js';
@@ -49,7 +49,7 @@ const TRANSPORT_PREFIX = /^(docker:\/\/|oci:|https?:)/;
 async function currentDigest(repo: OstreeRepo, ref: string): Promise<string | null> {
   const c = await repo.resolveRef(ref);
   if (!c) return null;
-  return metaString((await repo.readCommit(c)).metadata, 'docker.digest') ?? c;
+  return metaString((await repo.readCommit(c)).metadata, META.digest) ?? c;
 }
 
 async function updateOne(ctx: AppContext, repo: OstreeRepo, src: string, storedName: string, opts: ImagesUpdateOptions): Promise<ImageUpdateResult> {

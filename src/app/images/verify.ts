@@ -3,7 +3,7 @@
  * commit, every layer commit and all objects they reach). Returns one line per problem.
  */
 import type { AppContext } from '../context.js';
-import { resolveImages, REF_PREFIX } from '../../image/catalog.js';
+import { resolveImages, REF_PREFIX } from '../../image/stored-image.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
 import { trustSettings } from '../../image/trust/policy.js';

@@ -1,6 +1,6 @@
 /** `atomic images version IMAGE`: the layer chain with digests, sizes and commits. */
 import type { AppContext } from '../context.js';
-import { resolveImages, imageLabels, metaString, REF_PREFIX } from '../../image/catalog.js';
+import { resolveImages, imageLabels, META, metaString, REF_PREFIX } from '../../image/stored-image.js';
 import { row, convertSize } from '../../util/format.js';
 import { AtomicError } from '../../util/errors.js';
 
@@ -16,7 +16,7 @@ export async function imagesVersion(ctx: AppContext, image: string): Promise<{ l
   for (const l of img.layers) {
     const c = await repo.resolveRef(REF_PREFIX + l.replace(/^sha256:/, ''));
     let size = '';
-    if (c) size = metaString((await repo.readCommit(c)).metadata, 'docker.size') ?? '';
+    if (c) size = metaString((await repo.readCommit(c)).metadata, META.size) ?? '';
     layers.push({ digest: l, commit: c, size: size ? Number(size) : null });
     lines.push(row([[l.replace(/^sha256:/, '').slice(0, 19), 20], [size ? convertSize(Number(size)) : '-', 12], [c ? c.slice(0, 12) : 'missing', 14]]));
   }

@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { chooseRuntime, parseSetValues, explainNoSpace } from '../../deploy/container-ops.js';
 import { ensureImage } from '../images/ensure.js';
-import { imageLabels, resolveImages, type ImageEntry } from '../../image/catalog.js';
+import { imageLabels, resolveImages, type ImageEntry } from '../../image/stored-image.js';
 import { installSystem, type InstallOptions } from '../containers/install.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { runLabelAction, runForeground, defaultLabelName, findLabel, shellQuote } from './run.js';

@@ -23,6 +23,7 @@ export default class ContainersUpdate extends BaseCommand {
     'health-check': Flags.string({ description: 'Readiness check for the health gate, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck); kept for later updates: none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     'dry-run': Flags.boolean({ description: 'Show what the update would change and change nothing: unified diff of the unit, config.json and tmpfiles.d file, the value changes and where each value comes from, the layers to download with their sizes (from the manifest; no layer is fetched) and the disk space needed. See docs/dry-run.md.' }),
     json: Flags.boolean({ description: 'With --dry-run: print the preview as JSON (schema: docs/dry-run.md).', dependsOn: ['dry-run'] }),
+    'auto-update': Flags.boolean({ description: 'Have `atomic auto-update` keep it updated from its registry (--no-auto-update: never, whatever the image label says); kept for later updates (docs/auto-update.md).', allowNo: true }),
     ...trustFlags,
   };
 
@@ -32,7 +33,7 @@ export default class ContainersUpdate extends BaseCommand {
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     if (flags.all) {
       if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
-      if (flags.set?.length || flags.reset?.length || flags.rebase || flags.init || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
+      if (flags.set?.length || flags.reset?.length || flags.rebase || flags.init || flags['stop-timeout'] !== undefined || flags['auto-update'] !== undefined) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
       if (flags['dry-run']) throw new AtomicError('USAGE', '--dry-run previews one container: give its name instead of --all');
       const rows = await updateAllContainers(ctx);
       const color = (st: string): SummaryColor => (st === 'Failed' || st === 'Not updated' ? 'red' : st === 'Unknown' ? 'yellow' : 'green');
@@ -46,7 +47,7 @@ export default class ContainersUpdate extends BaseCommand {
       return;
     }
     if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
-    const o = { name: args.name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset };
+    const o = { name: args.name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset, autoUpdate: flags['auto-update'] };
     if (flags['dry-run']) {
       const r = await updateDryRun(ctx, o);
       if (flags.json) this.log(JSON.stringify(r, null, 4));

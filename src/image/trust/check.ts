@@ -6,7 +6,7 @@
  */
 import { AtomicError } from '../../util/errors.js';
 import { parseImageReference, type ImageReference } from '../reference.js';
-import { metaString } from '../stored-image.js';
+import { META, metaString } from '../stored-image.js';
 import type { ImageSource, SourceManifest } from '../source.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Checksum } from '../../store/types.js';
@@ -56,8 +56,8 @@ export async function readTrustRecord(repo: OstreeRepo, commit: Checksum): Promi
 export async function recheckStoredTrust(repo: OstreeRepo, commit: Checksum, name: string, opts: TrustCheckOptions & { what?: string } = {}): Promise<StoredTrustResult> {
   const meta = (await repo.readCommit(commit)).metadata;
   const record = parseTrustRecord(metaString(meta, TRUST_META_KEY));
-  const raw = metaString(meta, 'docker.manifest');
-  const digest = metaString(meta, 'docker.digest');
+  const raw = metaString(meta, META.manifest);
+  const digest = metaString(meta, META.digest);
   if (raw === undefined || digest === undefined) throw new AtomicError('STORE_CORRUPT', `image commit ${commit} of ${name} has no manifest metadata`, { suggestions: ['Delete the image and pull it again.'] });
   if (opts.settings?.insecurePolicy) {
     opts.onLine?.(`Signature policy not checked for ${name}: --insecure-policy`);

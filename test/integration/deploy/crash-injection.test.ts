@@ -57,6 +57,15 @@ function scenarios(fx: string): Scenario[] {
       final: 'installed',
       randomKills: RANDOM_KILLS,
     },
+    // an option record change deploys a new slot; the host record file and the drop-in go with it
+    { op: 'config', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['containers', 'config', NAME, 'MaxMemory=256', 'cpu=50'], final: 'installed', randomKills: RANDOM_KILLS },
+    {
+      op: 'rollback (option record)',
+      setup: [['install', '--system', '--name', NAME, '--option', 'MaxMemory=128', 'systest'], ['containers', 'config', NAME, 'MaxMemory=512', 'cpu=25']],
+      command: ['containers', 'rollback', NAME],
+      final: 'installed',
+      randomKills: RANDOM_KILLS,
+    },
     { op: 'uninstall', setup: [['install', '--system', '--name', NAME, 'systest']], command: ['uninstall', NAME], final: 'absent', randomKills: RANDOM_KILLS },
     // the store's own deletions: an image deleted by name, then its layers pruned while a
     // container still uses another image (its layers must survive every kill)
@@ -126,7 +135,7 @@ async function pool<T>(items: T[], jobs: number, f: (t: T) => Promise<void>): Pr
   );
 }
 
-describe('crash injection: every step and random times of pull/install/update/rollback/uninstall/images prune/images delete', function () {
+describe('crash injection: every step and random times of pull/install/update/rollback/config/uninstall/images prune/images delete', function () {
   this.timeout(1_800_000);
   let work: string;
   let base: string;
@@ -222,7 +231,7 @@ describe('crash injection: every step and random times of pull/install/update/ro
     totals.runs++;
   }
 
-  const names = ['pull', 'install', 'install (pulls)', 'update', 'update --rebase', 'rollback', 'uninstall', 'images prune', 'images delete'];
+  const names = ['pull', 'install', 'install (pulls)', 'update', 'update --rebase', 'rollback', 'config', 'rollback (option record)', 'uninstall', 'images prune', 'images delete'];
   for (const [idx, op] of names.entries()) {
     it(`${op}: killed at each step and at random times, then consistent and re-runnable`, async () => {
       const sc = scenarios(fx).find((s) => s.op === op)!;

@@ -15,7 +15,7 @@ import { atomicSysroot } from '../../helpers/cli.js';
 import { deployState, CK } from '../../helpers/deploy-state.js';
 import { buildExampleImage } from '../../helpers/example-image.js';
 import { OstreeRepo } from '../../../src/store/repo.js';
-import { resolveImages, layerCommits } from '../../../src/image/catalog.js';
+import { resolveImages, layerCommits } from '../../../src/image/stored-image.js';
 import { encodeCommit, encodeDirTree, sha256Hex } from '../../../src/store/object-codec.js';
 
 describe('host safety: uninstall, unit names, store paths, /exports, slots, journal, umask, shared objects', function () {

@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
 import { pullImage } from '../../../src/app/images/pull.js';
-import { layerCommits, resolveImages } from '../../../src/image/catalog.js';
+import { layerCommits, resolveImages } from '../../../src/image/stored-image.js';
 import { PROJECT_ROOT, makeTempDir } from '../../helpers/fixtures.js';
 import { compareRootfs, rootfsManifest } from '../../helpers/rootfs-compare.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js';

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { readImage } from '../../../src/app/images/pull.js';
-import { imageRef, layerRef } from '../../../src/image/name.js';
+import { imageRef, layerRef } from '../../../src/image/stored-image.js';
 import { BIN, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { atomic, cliEnvFor, type CliEnv } from '../../helpers/cli.js';
 import { blobRequests, startRegistry, type TestRegistry } from '../../helpers/registry-server.js';

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import {
-  decodeRefName, defaultSystemName, encodeRefName, imageRef, isHexRef, layerRef, normalizeImageName,
+  decodeRefName, defaultSystemName, encodeRefName, normalizeImageName,
   parseImageName, tryDecodeRefName, validateImageName,
 } from '../../../src/image/name.js';
 import { code } from '../../helpers/error-code.js';
@@ -37,33 +37,6 @@ describe('image/name', () => {
     });
     it('accepts lowercase hex escapes when decoding', () => {
       assert.equal(decodeRefName('a_3ab'), 'a:b');
-    });
-  });
-
-  describe('imageRef / layerRef / isHexRef', () => {
-    const refs: Array<[string, string]> = [
-      ['busybox', 'ociimage/busybox_3Alatest'],
-      ['docker.io/busybox', 'ociimage/docker.io_2Fbusybox_3Alatest'],
-      ['atomic-test-system:latest', 'ociimage/atomic-test-system_3Alatest'],
-      ['registry.fedoraproject.org/f27/kubernetes-apiserver', 'ociimage/registry.fedoraproject.org_2Ff27_2Fkubernetes-apiserver_3Alatest'],
-      ['oci:busybox', 'ociimage/busybox_3Alatest'],
-      ['busybox@sha256:' + 'a'.repeat(64), 'ociimage/busybox_3Alatest'],
-      ['localhost/systest:1.0', 'ociimage/localhost_2Fsystest_3A1.0'],
-    ];
-    for (const [name, ref] of refs) {
-      it(`${name} → ${ref}`, () => assert.equal(imageRef(name), ref));
-    }
-    it('encoded image refs never look like hex', () => {
-      for (const n of ['cafe', 'abc', 'deadbeef:1', 'f00d']) assert.equal(isHexRef(imageRef(n).slice('ociimage/'.length)), false, n);
-    });
-    it('layer refs are hex', () => {
-      const d = 'sha256:' + '0123456789abcdef'.repeat(4);
-      assert.equal(layerRef(d), 'ociimage/' + '0123456789abcdef'.repeat(4));
-      assert.equal(isHexRef(layerRef(d).slice('ociimage/'.length)), true);
-      assert.equal(code(() => layerRef('sha256:xyz')), 'IMAGE_INVALID');
-    });
-    it('refuses names too long once encoded', () => {
-      assert.equal(code(() => imageRef('a/'.repeat(80) + 'b')), 'USAGE');
     });
   });
 
