@@ -4,9 +4,9 @@ import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/la
 import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
-import { stopFlagValues } from '../host/init-binary.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
-import { installDryRun, dryRunLines, type DryRunReport } from '../app/containers/dry-run.js';
+import { runInstallSystem, dryRunOutput } from '../cli/deploy-runners.js';
+import { installDryRun } from '../app/containers/dry-run.js';
 
 export default class Install extends BaseCommand {
   static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
@@ -68,7 +68,7 @@ export default class Install extends BaseCommand {
       const ostree = ostreeStorage(ctx, explicitStorage ? flags.storage : undefined);
       if (flags['dry-run'] && !ostree) throw new AtomicError('USAGE', '--dry-run is valid only for a system container (--system, --user or the ostree storage)', { suggestions: ['Use --display to see the INSTALL command an image runs.'] });
       if (flags['dry-run']) {
-        this.dryRun(await installDryRun(ctx, { image: args.image, name: flags.name, runtime: flags.runtime }), flags.json);
+        for (const l of await dryRunOutput(await installDryRun(ctx, { image: args.image, name: flags.name, runtime: flags.runtime }), flags.json)) this.log(l);
         return;
       }
       if (ostree) {
@@ -86,21 +86,6 @@ export default class Install extends BaseCommand {
       });
       return;
     }
-    if (flags.system && ctx.paths.userMode) throw new AtomicError('PERMISSION', 'Only root can use --system', { suggestions: ['Use --user for an unprivileged install.'] });
-    if (flags.user && !ctx.paths.userMode) throw new AtomicError('USAGE', '--user does not work for privileged user', { suggestions: ['Use --system as root.'] });
-    if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
-      throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
-    }
-    const o = { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now, autoUpdate: flags['auto-update'] };
-    if (flags['dry-run']) {
-      this.dryRun(await installDryRun(ctx, o), flags.json);
-      return;
-    }
-    process.exitCode = await installSystemOrRunOnce(ctx, o);
-  }
-
-  private dryRun(r: DryRunReport, json: boolean): void {
-    if (json) this.log(JSON.stringify(r, null, 4));
-    else for (const l of dryRunLines(r)) this.log(l);
+    process.exitCode = await runInstallSystem(flags, args.image);
   }
 }

@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { rollbackContainer } from '../../app/containers/rollback.js';
-import { rollbackDryRun, dryRunLines } from '../../app/containers/dry-run.js';
+import { rollbackDryRun } from '../../app/containers/dry-run.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
+import { runContainersRollback, dryRunOutput } from '../../cli/deploy-runners.js';
 
 export default class ContainersRollback extends BaseCommand {
   static override description = 'Switch a container back to its other deployment, with that deployment\'s own config, values and unit. A running, failed or restarting service is (re)started there and watched (--watch).';
@@ -20,11 +20,9 @@ export default class ContainersRollback extends BaseCommand {
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     if (flags['dry-run']) {
-      const r = rollbackDryRun(ctx, args.name);
-      if (flags.json) this.log(JSON.stringify(r, null, 4));
-      else for (const l of dryRunLines(r)) this.log(l);
+      for (const l of await dryRunOutput(rollbackDryRun(ctx, args.name), flags.json)) this.log(l);
       return;
     }
-    await rollbackContainer(ctx, args.name, { watch: flags.watch });
+    await runContainersRollback(flags, args.name);
   }
 }

@@ -1,12 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { updateContainer } from '../../app/containers/update.js';
 import { updateAllContainers } from '../../app/containers/update-all.js';
 import { summaryLines, type SummaryColor } from '../../cli/summary.js';
 import { AtomicError } from '../../util/errors.js';
-import { stopFlagValues } from '../../host/init-binary.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
-import { updateDryRun, dryRunLines } from '../../app/containers/dry-run.js';
+import { runContainersUpdate, dryRunOutput } from '../../cli/deploy-runners.js';
+import { updateDryRun } from '../../app/containers/dry-run.js';
+import { stopFlagValues } from '../../host/init-binary.js';
 
 export default class ContainersUpdate extends BaseCommand {
   static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running, then watches it (--watch) and restores the previous deployment when it is not healthy.';
@@ -47,13 +47,11 @@ export default class ContainersUpdate extends BaseCommand {
       return;
     }
     if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
-    const o = { name: args.name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset, autoUpdate: flags['auto-update'] };
     if (flags['dry-run']) {
-      const r = await updateDryRun(ctx, o);
-      if (flags.json) this.log(JSON.stringify(r, null, 4));
-      else for (const l of dryRunLines(r)) this.log(l);
+      const o = { name: args.name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset, autoUpdate: flags['auto-update'] };
+      for (const l of await dryRunOutput(await updateDryRun(ctx, o), flags.json)) this.log(l);
       return;
     }
-    await updateContainer(ctx, o);
+    await runContainersUpdate(flags, args.name);
   }
 }
