@@ -19,6 +19,7 @@ import { readLastResult, type LastResult } from '../../deploy/health-gate.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { readOptionRecord, type OptionRecordView } from './option-record.js';
 import { DROP_IN_NAME } from '../../deploy/option-record.js';
+import { atomicEnv } from '../../util/env.js';
 
 export type ValueSource = 'set' | 'image' | 'os';
 
@@ -89,7 +90,7 @@ function deployment(cp: ContainerPaths, slot: Slot, info: DeploymentInfo): Inspe
 function isEnabled(ctx: AppContext, unit: string): string {
   const sd = systemdFor(ctx);
   const args = [...(ctx.paths.userMode ? ['--user'] : []), ...(sd.offline ? [`--root=${ctx.paths.sysroot}`] : []), 'is-enabled', unit];
-  const r = spawnSync(process.env.ATOMIC_SYSTEMCTL ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  const r = spawnSync(atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
   return (r.stdout ?? '').trim().split('\n')[0] || 'unknown';
 }
 
