@@ -137,7 +137,8 @@ export function storeProblems(repo: string, o: { crashed?: boolean } = {}): stri
       if (hex && !refNames.has(`ociimage/${hex}`)) problems.push(`image ref ${ref}: blob ${d as string} has no ref ociimage/${hex}`);
     }
   }
-  if (!o.crashed) for (const e of listDir(path.join(repo, 'tmp'))) if (e.name.startsWith('staging-')) problems.push(`transaction staging left behind: ${path.join(repo, 'tmp', e.name)}`);
+  if (!o.crashed)
+    for (const e of listDir(path.join(repo, 'tmp'))) if (e.name.startsWith('staging-')) problems.push(`transaction staging left behind: ${path.join(repo, 'tmp', e.name)}`);
   return problems;
 }
 

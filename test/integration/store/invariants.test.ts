@@ -25,7 +25,10 @@ describe('test helper: store and deployment invariants', function () {
     const sub = fs.readdirSync(objects).find((d) => fs.readdirSync(path.join(objects, d)).some((f) => f.endsWith('.file')))!;
     const victim = fs.readdirSync(path.join(objects, sub)).find((f) => f.endsWith('.file'))!;
     fs.renameSync(path.join(objects, sub, victim), path.join(dir, 'victim'));
-    assert.ok(storeProblems(repo).some((p) => p.includes(`object ${sub}${victim} is missing`)), storeProblems(repo).join('\n'));
+    assert.ok(
+      storeProblems(repo).some((p) => p.includes(`object ${sub}${victim} is missing`)),
+      storeProblems(repo).join('\n'),
+    );
     fs.renameSync(path.join(dir, 'victim'), path.join(objects, sub, victim));
     fs.writeFileSync(path.join(repo, 'refs', 'heads', 'dangling'), `${'ab'.repeat(32)}\n`);
     assert.ok(storeProblems(repo).some((p) => p.startsWith('ref dangling: object')));
@@ -49,7 +52,12 @@ describe('test helper: store and deployment invariants', function () {
       const target = { repo: path.join(ck, 'no-repo'), checkoutRoot: ck };
       // the foreign link was there before: a step that adds nothing passes
       assert.equal(
-        withInvariants(target, () => 0, () => false, 'noop'),
+        withInvariants(
+          target,
+          () => 0,
+          () => false,
+          'noop',
+        ),
         0,
       );
       const journal = path.join(ck, '.atomic', 'journal');
