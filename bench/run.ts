@@ -145,7 +145,7 @@ function benchImport(work: string): void {
       syncAll();
       // the store's I/O workers are used only when a core is idle (src/store/write-pool.ts)
       const cpus = os.availableParallelism();
-      const auto = process.env.ATOMIC_STORE_WORKERS_AUTO === '1' && cpus >= 2 && os.loadavg()[0] < cpus - 0.5;
+      const auto = process.env.ATOMIC_STORE_WORKERS_AUTO !== '0' && cpus >= 2 && os.loadavg()[0] < cpus - 0.5;
       const env = process.env.ATOMIC_STORE_WORKERS ?? (auto ? '2' : '0');
       workers.push(Number(env));
       const t = timed(process.execPath, [path.join(here, 'import-child.js'), TAR, w], { env: { ...process.env, ATOMIC_STORE_WORKERS: env } });

@@ -1,6 +1,8 @@
 /**
  * Start-up fast path: `atomic --version`, `atomic images list ...` and `atomic containers list ...`
- * run without loading oclif (~160 modules, most of a call's start-up).
+ * run without loading oclif (~160 modules, most of a call's start-up); so do the common forms of
+ * `install --system IMAGE`, `containers update NAME` and `containers rollback NAME` (DEPLOY: only
+ * the flags listed there and exactly one positional word; cli/deploy-runners.ts).
  *
  * The flags are parsed from the definitions in the (fresh) oclif manifest, i.e. from the commands'
  * own static flags, and the bodies are the ones the oclif commands run (cli/list-runners.ts). The
@@ -29,8 +31,27 @@ export function versionLine(root: string): string {
   return `${pj.name}/${pj.version} ${os.platform()}-${os.arch()} node-${process.version}`;
 }
 
-/** Flags parsed from ARGV with the manifest's definitions, or null when oclif must handle them. */
-export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag>): Record<string, unknown> | null {
+/**
+ * The deploy commands the fast path runs: the flags it accepts for them (anything else goes to
+ * oclif: integer flags, --all, --dry-run, label-driven installs, ...) and the runner.
+ */
+const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Record<string, unknown>, word: string) => Promise<void> }> = {
+  install: {
+    flags: ['system', 'name', 'set', 'now', 'sysroot', 'debug', 'storage', 'system-package'],
+    need: 'system',
+    run: async (f, w) => {
+      process.exitCode = await (await import('./deploy-runners.js')).runInstallSystem(f, w);
+    },
+  },
+  'containers:update': { flags: ['set', 'rebase', 'reset', 'sysroot', 'debug'], run: async (f, w) => (await import('./deploy-runners.js')).runContainersUpdate(f, w) },
+  'containers:rollback': { flags: ['sysroot', 'debug'], run: async (f, w) => (await import('./deploy-runners.js')).runContainersRollback(f, w) },
+};
+
+/**
+ * Flags parsed from ARGV with the manifest's definitions, or null when oclif must handle them.
+ * With `words`, non-flag tokens are collected there (the caller checks how many it accepts).
+ */
+export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag>, words?: string[]): Record<string, unknown> | null {
   const byChar = new Map<string, ManifestFlag>();
   for (const d of Object.values(defs)) if (d.char) byChar.set(d.char, d);
   const out: Record<string, unknown> = {};
@@ -44,6 +65,10 @@ export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag
       def = Object.hasOwn(defs, long[1]) ? defs[long[1]] : undefined;
       value = long[2];
     } else if (short) def = byChar.get(short[1]);
+    else if (words && t !== '' && !t.startsWith('-')) {
+      words.push(t);
+      continue;
+    }
     if (!def || def.name === 'help' || def.name === 'version') return null;
     if (def.type === 'boolean') {
       if (value !== undefined || def.name in out) return null;
@@ -77,6 +102,24 @@ export async function tryFastPath(args: string[], manifest: Manifest, root: stri
     return true;
   }
   if (args.length < 2) return false;
+  const deploy = args[0] === 'install' ? 'install' : `${args[0]}:${args[1]}`;
+  if (Object.hasOwn(DEPLOY, deploy) && manifest.commands[deploy]) {
+    const d = DEPLOY[deploy];
+    const words: string[] = [];
+    const flags = parseFastFlags(args.slice(deploy === 'install' ? 1 : 2), manifest.commands[deploy].flags, words);
+    if (!flags || words.length !== 1) return false;
+    for (const [k, v] of Object.entries(flags)) {
+      const def = manifest.commands[deploy].flags[k];
+      // a flag given on the command line (or from its env) that is not on the list: oclif
+      if (d.flags.includes(k) || v === undefined || v === def?.default) continue;
+      if (v !== false || def?.default !== undefined) return false;
+      // a boolean not given is undefined for oclif (--no-auto-update makes false mean something)
+      delete flags[k];
+    }
+    if (d.need && flags[d.need] !== true) return false;
+    await d.run(flags, words[0]);
+    return true;
+  }
   const id = `${args[0]}:${args[1]}`;
   const load = Object.hasOwn(RUNNERS, id) ? RUNNERS[id] : undefined;
   const cmd = manifest.commands[id];

@@ -49,6 +49,9 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
     const root = path.resolve(path.dirname(fileURLToPath(importMetaUrl)), '..');
     const manifest = loadFreshManifest(root);
     if (manifest && (await tryFastPath(args, manifest, root))) return;
+    // oclif checks the Node version against its own `engines` with semver (~50 files) on load;
+    // package.json's engines already say which Node we need
+    process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
     const { run, flush, Config, Plugin } = await import('@oclif/core');
     if (manifest) await run(args, importMetaUrl);
     else {

@@ -3,7 +3,6 @@
  * image: --signature-policy FILE, --registries.d DIR, --insecure-policy.
  */
 import { Flags } from '@oclif/core';
-import type { TrustSettings } from '../image/trust/policy.js';
 
 export const trustFlags = {
   'signature-policy': Flags.string({
@@ -17,17 +16,4 @@ export const trustFlags = {
   'insecure-policy': Flags.boolean({ description: 'Do not check the signature policy (the output says so).' }),
 };
 
-export interface TrustFlagValues {
-  'signature-policy'?: string;
-  'registries.d'?: string;
-  'insecure-policy'?: boolean;
-}
-
-export function trustSettingsFromFlags(f: TrustFlagValues, userMode?: boolean): TrustSettings {
-  const s: TrustSettings = {};
-  if (f['signature-policy'] !== undefined) s.policyPath = f['signature-policy'];
-  if (f['registries.d'] !== undefined) s.registriesDir = f['registries.d'];
-  if (f['insecure-policy']) s.insecurePolicy = true;
-  if (userMode !== undefined) s.userMode = userMode;
-  return s;
-}
+export { trustSettingsFromFlags, type TrustFlagValues } from './trust-settings.js';

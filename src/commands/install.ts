@@ -4,8 +4,8 @@ import { installByLabel, installSystemOrRunOnce, ostreeStorage } from '../app/la
 import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
-import { stopFlagValues } from '../host/init-binary.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
+import { runInstallSystem } from '../cli/deploy-runners.js';
 
 export default class Install extends BaseCommand {
   static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
@@ -77,11 +77,6 @@ export default class Install extends BaseCommand {
       });
       return;
     }
-    if (flags.system && ctx.paths.userMode) throw new AtomicError('PERMISSION', 'Only root can use --system', { suggestions: ['Use --user for an unprivileged install.'] });
-    if (flags.user && !ctx.paths.userMode) throw new AtomicError('USAGE', '--user does not work for privileged user', { suggestions: ['Use --system as root.'] });
-    if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
-      throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
-    }
-    process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now, autoUpdate: flags['auto-update'] });
+    process.exitCode = await runInstallSystem(flags, args.image);
   }
 }

@@ -5,6 +5,14 @@
  * removed unless modified → target hostfs copied → host unit/tmpfiles replaced from the slot's own
  * copies (atomic writes) → link switched by renaming a temp symlink over NAME → daemon-reload →
  * tmpfiles --create → start (if it was active) / enable (on install).
+ *
+ * Downtime: when a running unit is replaced (update, rollback), what does not depend on the
+ * stop runs before it (`prepareBeforeStop`): the new unit file is written and systemd reloaded
+ * (a daemon-reload was ~half of the window), the unit's failed state / start limit is reset, and
+ * a tmpfiles.d file that does not change and has no D/R lines (so its --remove is a no-op) is
+ * --create'd. Between stop and start remain: the runtime's leftover check (a stat, a process only
+ * when the runtime has state for NAME), host files, the switch, and the start. All of it stays
+ * within the journal's `host` phase, so recovery is unchanged.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +27,7 @@ import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { unitName } from './container-name.js';
 import { readSlotOptions, placeOptionFiles, enableOptionTimers } from './option-record.js';
 
-function readInfoOrNull(slotDir: string): { runtime?: string } | null {
+function readInfoOrNull(slotDir: string): ReturnType<typeof readInfo> | null {
   try {
     return readInfo(slotDir);
   } catch {
@@ -49,14 +57,24 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   await journal.hostFiles();
   faultPoint('activate:begin');
 
+  const unit = unitName(cp.name);
+  const unitCopy = slotUnitCopy(slotDir, cp.name);
+  const tmpCopy = slotTmpfilesCopy(slotDir, cp.name);
+  const targetOptions = readSlotOptions(slotDir);
+  const status = targetOptions?.record.status;
+  const otherInfo = readInfoOrNull(cp.slotDir(otherSlot(target)));
+  let early: EarlyWork = { unitDone: false, tmpfilesDone: false, resetDone: false };
   if (o.stopFirst && !sd.offline) {
-    const st = sd.state(unitName(cp.name));
-    if (st === 'active' || st === 'activating' || st === 'deactivating') sd.stop(unitName(cp.name));
+    const st = sd.state(unit);
+    if (st === 'active' || st === 'activating' || st === 'deactivating') {
+      early = await prepareBeforeStop(ctx, cp, { unitCopy, tmpCopy, sameRuntime: otherInfo !== null && otherInfo.runtime === info.runtime, sameOptionFiles: sameOptionFiles(targetOptions, readSlotOptions(cp.slotDir(otherSlot(target)))), willStart: o.start && status !== 'disabled' });
+      sd.stop(unit);
+    }
     // a runtime container the unit left behind (its runc was killed) would block the next start
-    const runtimes = new Set([info.runtime, readInfoOrNull(cp.slotDir(otherSlot(target)))?.runtime].filter((r): r is string => Boolean(r)));
+    const runtimes = new Set([info.runtime, otherInfo?.runtime].filter((r): r is string => Boolean(r)));
     for (const rt of runtimes) sd.reapContainer(rt, cp.name);
   }
-  if (exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
+  if (!early.tmpfilesDone && exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
   faultPoint('activate:stopped');
 
   // hostfs of the other slot (if it was the live one) goes, the target's comes
@@ -88,13 +106,14 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   await journal.recordCreated(created);
   faultPoint('activate:hostfs');
 
-  const unitCopy = slotUnitCopy(slotDir, cp.name);
-  const tmpCopy = slotTmpfilesCopy(slotDir, cp.name);
-  if (exists(unitCopy)) await copyDurable(unitCopy, cp.hostUnit);
-  else await removeDurable(cp.hostUnit);
-  if (exists(tmpCopy)) await copyDurable(tmpCopy, cp.hostTmpfiles);
-  else await removeDurable(cp.hostTmpfiles);
-  const targetOptions = readSlotOptions(slotDir);
+  if (!early.unitDone) {
+    if (exists(unitCopy)) await copyDurable(unitCopy, cp.hostUnit);
+    else await removeDurable(cp.hostUnit);
+  }
+  if (!early.tmpfilesDone) {
+    if (exists(tmpCopy)) await copyDurable(tmpCopy, cp.hostTmpfiles);
+    else await removeDurable(cp.hostTmpfiles);
+  }
   await placeOptionFiles(ctx.paths, cp, targetOptions ?? { record: {}, files: {} }, readSlotOptions(other), (l) => ctx.out.line(l));
   faultPoint('activate:host-files');
 
@@ -105,19 +124,82 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
 
   for (const m of hostfs.messages) ctx.out.line(m);
   const hasService = exists(unitCopy);
-  if (hasService) sd.daemonReload();
-  if (exists(cp.hostTmpfiles)) sd.tmpfilesCreate(cp.hostTmpfiles);
+  // hostfs may carry unit files of its own: then systemd reloads after the switch as well
+  const hostfsUnits = [...Object.keys(checksums), ...Object.keys(otherInfo?.['installed-files-checksum'] ?? {})].some((f) => SYSTEMD_UNIT_PATH.test(f));
+  if (hasService && (!early.unitDone || hostfsUnits)) sd.daemonReload();
+  if (!early.tmpfilesDone && exists(cp.hostTmpfiles)) sd.tmpfilesCreate(cp.hostTmpfiles);
   // the record's status decides over the operation's default (install enables)
-  const status = targetOptions?.record.status;
-  if (hasService && status === 'disabled') sd.disableNow(unitName(cp.name));
-  else if (hasService && (o.enable || status === 'enabled')) sd.enable(unitName(cp.name));
+  if (hasService && status === 'disabled') sd.disableNow(unit);
+  else if (hasService && (o.enable || status === 'enabled')) sd.enable(unit);
   const started = hasService && o.start && status !== 'disabled';
   if (started) {
     // a unit that failed (or hit its start limit) on the other deployment starts afresh
-    sd.resetFailed(unitName(cp.name));
-    sd.start(unitName(cp.name));
+    if (!early.resetDone) sd.resetFailed(unit);
+    sd.start(unit);
   }
   enableOptionTimers(ctx.paths, targetOptions, (l) => ctx.out.line(l));
   faultPoint('activate:done');
   return { started };
+}
+
+/** A host path below a systemd unit directory (hostfs files there need a daemon-reload). */
+const SYSTEMD_UNIT_PATH = /^\/?(etc|run|usr\/lib|lib|usr\/local\/lib)\/systemd\//;
+
+/** What prepareBeforeStop already did, so activateSlot skips it after the stop. */
+interface EarlyWork {
+  /** The host unit file is the target's (written, or already identical) and systemd has reloaded it. */
+  unitDone: boolean;
+  /** The host tmpfiles.d file is the target's, unchanged and without D/R lines, and was --create'd. */
+  tmpfilesDone: boolean;
+  /** reset-failed ran (the stop does not count towards the start limit; a failed state does not block a start). */
+  resetDone: boolean;
+}
+
+function readOrNull(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Both slots place the same unit drop-ins / timers (so no reload is needed for them after the switch). */
+function sameOptionFiles(a: { files: Record<string, string> } | null, b: { files: Record<string, string> } | null): boolean {
+  const norm = (f: Record<string, string> | undefined) => JSON.stringify(Object.entries(f ?? {}).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  return norm(a?.files) === norm(b?.files);
+}
+
+/** tmpfiles.d lines whose type is D or R: `--remove` acts on them. */
+function hasRemoveLines(text: string): boolean {
+  return text.split('\n').some((l) => /^\s*[DR]/.test(l));
+}
+
+/**
+ * The work of an activation that does not need the old service stopped, done while it still
+ * serves (see the module comment). Only when the runtime and the option files do not change
+ * (the new unit's ExecStop then stops the old container the same way); anything skipped here is
+ * done after the stop as before.
+ */
+async function prepareBeforeStop(ctx: DeployContext, cp: ContainerPaths, o: { unitCopy: string; tmpCopy: string; sameRuntime: boolean; sameOptionFiles: boolean; willStart: boolean }): Promise<EarlyWork> {
+  const sd = systemdFor(ctx);
+  const unit = unitName(cp.name);
+  const early: EarlyWork = { unitDone: false, tmpfilesDone: false, resetDone: false };
+  const newUnit = readOrNull(o.unitCopy);
+  if (newUnit !== null && o.sameRuntime && o.sameOptionFiles) {
+    if (readOrNull(cp.hostUnit) !== newUnit) {
+      await copyDurable(o.unitCopy, cp.hostUnit);
+      sd.daemonReload();
+    }
+    early.unitDone = true;
+  }
+  const newTmp = readOrNull(o.tmpCopy);
+  if (newTmp !== null && readOrNull(cp.hostTmpfiles) === newTmp && !hasRemoveLines(newTmp)) {
+    sd.tmpfilesCreate(cp.hostTmpfiles);
+    early.tmpfilesDone = true;
+  }
+  if (o.willStart) {
+    sd.resetFailed(unit);
+    early.resetDone = true;
+  }
+  return early;
 }

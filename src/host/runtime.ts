@@ -108,6 +108,13 @@ function saveProbe(runtime: string, cacheDir: string, f: RuntimeFeatures): void 
   }
 }
 
+/** The state root runc / crun use by default when run as root (no --root), else null. */
+function defaultStateDir(runtime: string): string | null {
+  if (process.getuid?.() !== 0) return null;
+  const base = path.basename(runtime);
+  return base === 'runc' || base === 'crun' ? `/run/${base}` : null;
+}
+
 /**
  * Remove what is left of the runtime container NAME after its unit stopped: `<runtime> state NAME`
  * succeeds only while the runtime still has state for it (running, created or stopped), and then
@@ -118,6 +125,11 @@ function saveProbe(runtime: string, cacheDir: string, f: RuntimeFeatures): void 
  * exists". Returns true when something was removed. Quiet when there is nothing to do.
  */
 export function reapContainer(runtime: string, name: string, echo?: (line: string) => void): boolean {
+  // runc and crun run as root keep a container's state in /run/<runtime>/NAME: without that
+  // directory there is nothing to reap, and a process start (~0.1 s, inside the update's
+  // downtime window) is saved. Other runtimes, or other users: ask the runtime.
+  const stateDir = defaultStateDir(runtime);
+  if (stateDir !== null && !fs.existsSync(path.join(stateDir, name))) return false;
   const st = spawnSync(runtime, ['state', name], { stdio: 'ignore', timeout: 30_000 });
   if (st.error || st.status !== 0) return false;
   echo?.(`${path.basename(runtime)} delete -f ${name}`);

@@ -63,3 +63,8 @@ export const CHECKSUM_RE = /^[0-9a-f]{64}$/;
 export function configText(mode: string): string {
   return `[core]\nrepo_version=1\nmode=${mode}\n`;
 }
+
+/** Commit metadata key (`as`): directories of the layer tree that had no tar entry ('.' = root). */
+export const UNION_IMPLICIT_DIRS = 'atomic.layer.implicit-dirs';
+/** Commit metadata key (`a(ss)`): hardlinks (path, target) whose target is a file of a lower layer. */
+export const UNION_LOWER_LINKS = 'atomic.layer.lower-hardlinks';

@@ -35,12 +35,11 @@ import type { Transaction } from './transaction.js';
 import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
 import { decompressLayer } from './decompress.js';
 import { MutableTree, type MFile } from './mtree.js';
+import { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
 import { TarGuard, checkSymlinkTarget, layerInvalid, normalizeEntryPath, unsafePathError, type GuardedEntry, type SparseSegment } from './tar-safety.js';
 
-/** Commit metadata key (`as`): directories of the layer tree that had no tar entry ('.' = root). */
-export const UNION_IMPLICIT_DIRS = 'atomic.layer.implicit-dirs';
-/** Commit metadata key (`a(ss)`): hardlinks (path, target) whose target is a file of a lower layer. */
-export const UNION_LOWER_LINKS = 'atomic.layer.lower-hardlinks';
+// defined in constants.ts, so that a checkout does not load this module (tar-stream, zlib, ...)
+export { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS };
 
 export interface LayerImportResult {
   rootTree: Checksum;

@@ -3,8 +3,9 @@
  * of the process: the importing thread parses the tar while the workers hash and stage the small
  * content objects, and link() batches (commit tail, checkout hardlinks) run on them in parallel.
  *
- * - Size: ATOMIC_STORE_WORKERS (0, the default, disables the pool: everything runs on the calling
- *   thread); ATOMIC_STORE_WORKERS_AUTO=1: 2 when a core is idle (1-minute load below CPUs - 0.5).
+ * - Size: ATOMIC_STORE_WORKERS=N forces N (0 disables the pool: everything runs on the calling
+ *   thread); by default 2 when a core is idle (1-minute load below CPUs - 0.5), else none;
+ *   ATOMIC_STORE_WORKERS_AUTO=0 turns that automatic choice off.
  * - Workers are started on first use and do not keep the process alive while idle (unref).
  * - A job goes to the worker with the fewest jobs in flight; a worker that dies fails its jobs
  *   with an error naming it and is replaced on the next use.
@@ -21,12 +22,11 @@ interface Slot {
 function poolSize(): number {
   const env = process.env.ATOMIC_STORE_WORKERS;
   if (env !== undefined && /^[0-9]+$/.test(env)) return Math.min(Number(env), 8);
-  // Opt-in for now (ATOMIC_STORE_WORKERS=2): three registry CLI tests (interrupted pull, images
-  // update, unqualified names) failed with workers on and are not explained yet. When enabled by
-  // default again, only while a core is free: on a saturated machine the extra threads and
-  // messages cost CPU the single-threaded path does not spend (measured: 2 cores at a load
-  // average of ~10, the import took ~20% longer with workers than without).
-  if (process.env.ATOMIC_STORE_WORKERS_AUTO !== '1') return 0;
+  // Default: workers only while a core is idle. On a saturated machine the extra threads and
+  // messages cost CPU the single-threaded path does not spend (2 cores at a load average of
+  // ~10-12: no wall-time gain, the same CPU, +45-55 MiB of peak RSS for the two isolates).
+  // ATOMIC_STORE_WORKERS_AUTO=0 turns the automatic choice off (no workers).
+  if (process.env.ATOMIC_STORE_WORKERS_AUTO === '0') return 0;
   const cpus = availableParallelism();
   if (cpus < 2 || loadavg()[0] >= cpus - 0.5) return 0;
   return Math.min(2, cpus);
@@ -64,7 +64,6 @@ class WritePool {
       return null;
     }
     const slot: Slot = { worker, pending: new Map() };
-    worker.unref();
     worker.on('message', (r: FilesReply | LinkReply) => {
       const p = slot.pending.get(r.id);
       if (p === undefined) return;
@@ -79,6 +78,10 @@ class WritePool {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    // After the listeners: adding the first 'message' listener to a Worker ref()s its port again
+    // (Node's setupPortReferencing), so an unref() before it left every idle worker's port
+    // holding the process open - a CLI pull with workers on never exited.
+    worker.unref();
     this.slots[i] = slot;
     return slot;
   }

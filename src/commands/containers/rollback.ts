@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { rollbackContainer } from '../../app/containers/rollback.js';
 import { rollbackDryRun } from '../../app/containers/dry-run.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
+import { runContainersRollback } from '../../cli/deploy-runners.js';
 
 export default class ContainersRollback extends BaseCommand {
   static override description = 'Switch a container back to its other deployment, with that deployment\'s own config, values and unit. A running, failed or restarting service is (re)started there and watched (--watch).';
@@ -22,6 +22,6 @@ export default class ContainersRollback extends BaseCommand {
       rollbackDryRun(ctx, args.name);
       return;
     }
-    await rollbackContainer(ctx, args.name, { watch: flags.watch });
+    await runContainersRollback(flags, args.name);
   }
 }

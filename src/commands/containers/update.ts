@@ -1,11 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { updateContainer } from '../../app/containers/update.js';
 import { updateAllContainers } from '../../app/containers/update-all.js';
 import { summaryLines, type SummaryColor } from '../../cli/summary.js';
 import { AtomicError } from '../../util/errors.js';
-import { stopFlagValues } from '../../host/init-binary.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
+import { runContainersUpdate } from '../../cli/deploy-runners.js';
 
 export default class ContainersUpdate extends BaseCommand {
   static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running, then watches it (--watch) and restores the previous deployment when it is not healthy.';
@@ -43,6 +42,6 @@ export default class ContainersUpdate extends BaseCommand {
       return;
     }
     if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
-    await updateContainer(ctx, { name: args.name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset, autoUpdate: flags['auto-update'] });
+    await runContainersUpdate(flags, args.name);
   }
 }

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { AtomicError, isErrno } from '../../util/errors.js';
 import { dockerScopes, type DockerRef } from './docker-ref.js';
 
@@ -48,6 +48,13 @@ function entry(v: unknown, file: string, where: string): RegistryEntry {
     // Other keys (e.g. signature-storage extensions) are ignored, as containers/image does.
   }
   return e;
+}
+
+/** The yaml parser (~80 files), loaded only when a registries.d file is read: every pull and install checks trust. */
+let yamlParse: ((text: string) => unknown) | null = null;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
+  return yamlParse(text);
 }
 
 export function loadRegistriesD(dir: string): RegistriesD {

@@ -150,6 +150,43 @@ describe('start-up: oclif manifest and fast path', function () {
     });
   }
 
+  it('install --system, containers update and rollback: same output and files as through oclif, without loading oclif', () => {
+    // twin sysroots: the same sequence through each path, outputs compared with the sysroot path masked
+    const fx = fixtureImages();
+    const roots = ['fast', 'slow'].map((k) => {
+      const r = path.join(work, `deploy-${k}`);
+      for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(r, d), { recursive: true });
+      for (const img of ['systest', 'systest-update']) assert.equal(run(['pull', `oci:${fx}/oci:${img}`, '--sysroot', r]).status, 0);
+      return r;
+    });
+    const steps: string[][] = [
+      ['install', '--system', '--name', 'dep', '--set', 'RECEIVER=fast path', 'systest:latest'],
+      ['install', '--system', '-n', 'dep', 'systest:latest'],
+      ['install', '--system', '--name', 'other', 'nosuch:latest'],
+      ['containers', 'update', '--set', 'RECEIVER=again', 'dep'],
+      ['containers', 'update', '--rebase', 'systest-update:latest', 'dep'],
+      ['containers', 'update', 'nosuch'],
+      ['containers', 'rollback', 'dep'],
+      ['containers', 'rollback', 'nosuch'],
+    ];
+    for (const args of steps) {
+      const [fast, slow] = roots.map((r, i) => {
+        const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : {}) });
+        return { ...o, stdout: o.stdout.split(r).join('S'), stderr: o.stderr.split(r).join('S') };
+      });
+      assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+      assert.equal(slow.oclif, true);
+      assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 }, args.join(' '));
+    }
+    const read = (r: string, f: string) => fs.readFileSync(path.join(r, f), 'utf8');
+    for (const f of ['etc/systemd/system/dep.service', 'etc/tmpfiles.d/dep.conf']) assert.equal(read(roots[0]!, f), read(roots[1]!, f), f);
+    assert.match(read(roots[0]!, 'etc/systemd/system/dep.service'), /hello again/, 'the rollback went back to the --set deployment');
+    // flags the fast path does not take go to oclif
+    const viaOclif = run(['containers', 'rollback', '--dry-run', 'dep'], { ATOMIC_SYSROOT: roots[0]! });
+    assert.equal(viaOclif.oclif, true);
+    assert.equal(viaOclif.status, 0, viaOclif.stderr);
+  });
+
   it('parseFastFlags: defaults, environment and repeated options', () => {
     const defs = {
       all: { name: 'all', type: 'boolean' as const, char: 'a' },

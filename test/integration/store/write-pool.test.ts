@@ -5,7 +5,7 @@
  * checkout re-hashes nothing - while a later change of an object is still caught.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -93,5 +93,29 @@ describe('store I/O worker pool', function () {
     fs.chmodSync(p, 0o644);
     fs.appendFileSync(p, 'tampered');
     await assert.rejects(checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co-tampered')), (e: Error & { code?: string }) => e.code === 'STORE_CORRUPT');
+  });
+
+  it('a process whose pool ran jobs on one of two workers exits by itself (idle workers hold nothing open)', async () => {
+    // A child process: two workers, one job (so the other worker stays idle), then nothing left to
+    // do. Before the fix the idle worker's port kept the event loop alive and a CLI pull with
+    // workers on never exited. The kill below is only a guard against hanging the suite.
+    const mod = new URL('../../../src/store/write-pool.js', import.meta.url).href;
+    const dir = path.join(tmp, 'exit');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'a'), 'a');
+    const script = `import { configureWritePool, writePool } from ${JSON.stringify(mod)};
+configureWritePool(2);
+const r = await writePool().link({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}], unlinkFrom: false, tolerate: [] });
+console.log(JSON.stringify(r.codes));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    clearTimeout(guard);
+    assert.equal(sig, null, 'the process did not exit by itself (killed by the guard)');
+    assert.equal(code, 0);
+    assert.equal(out.trim(), '[null]');
+    assert.equal(fs.statSync(path.join(dir, 'b')).nlink, 2, 'the job ran on a worker');
   });
 });
