@@ -30,6 +30,8 @@ import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
 import type { Checksum } from '../store/types.js';
 import { autoUpdateRecord } from './auto-update.js';
+import { atomicEnv } from '../util/env.js';
+import { removeTreeSync } from '../util/remove-tree.js';
 
 function imageLabelsOf(cfg: Record<string, unknown> | null): Record<string, string> | null {
   const l = (cfg?.Labels ?? null) as Record<string, unknown> | null;
@@ -125,7 +127,7 @@ function realpathUnder(sysroot: string, p: string): string {
 }
 
 export function imageIdFor(img: ImageEntry): string {
-  return process.env.ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID ?? img.id;
+  return atomicEnv('ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID') ?? img.id;
 }
 
 export async function prepareSlot(ctx: DeployContext, inp: PrepareInput): Promise<PreparedSlot> {
@@ -134,14 +136,14 @@ export async function prepareSlot(ctx: DeployContext, inp: PrepareInput): Promis
   // build in a staging dir on the same filesystem; the slot (the old rollback deployment) is only
   // replaced once the new one is complete, so a failed render leaves both slots as they were
   const stageDir = path.join(cp.stateDir, 'staging', `${cp.name}.${slot}`);
-  fs.rmSync(stageDir, { recursive: true, force: true });
+  removeTreeSync(stageDir);
   ensurePrivateDir(path.dirname(stageDir));
   fs.mkdirSync(stageDir, { mode: 0o755 });
   fs.chmodSync(stageDir, 0o755);
   try {
     return await buildSlot(ctx, inp, slotDir, stageDir);
   } finally {
-    fs.rmSync(stageDir, { recursive: true, force: true });
+    removeTreeSync(stageDir);
   }
 }
 
@@ -356,11 +358,11 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   syncFilesystem(stageDir);
   // swap the complete staging dir in as the slot
   const trash = `${stageDir}.old`;
-  fs.rmSync(trash, { recursive: true, force: true });
+  removeTreeSync(trash);
   if (fs.existsSync(slotDir)) fs.renameSync(slotDir, trash);
   fs.renameSync(stageDir, slotDir);
   await fsyncDir(path.dirname(slotDir));
-  fs.rmSync(trash, { recursive: true, force: true });
+  removeTreeSync(trash);
   faultPoint('prepare:done');
   return { slotDir, info, values, hasService, unitText, tmpfilesText: tmpfilesText || null, manifest };
 }

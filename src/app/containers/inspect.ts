@@ -20,6 +20,7 @@ import { systemdFor } from '../../deploy/activate-slot.js';
 import { readOptionRecord, type OptionRecordView } from './option-record.js';
 import { DROP_IN_NAME } from '../../deploy/option-record.js';
 import { valueSource, describeValueSource, slotManifestDefaults, type ValueSource } from '../../deploy/value-origins.js';
+import { atomicEnv } from '../../util/env.js';
 
 export type { ValueSource };
 
@@ -69,7 +70,7 @@ function deployment(cp: ContainerPaths, slot: Slot, info: DeploymentInfo): Inspe
 function isEnabled(ctx: AppContext, unit: string): string {
   const sd = systemdFor(ctx);
   const args = [...(ctx.paths.userMode ? ['--user'] : []), ...(sd.offline ? [`--root=${ctx.paths.sysroot}`] : []), 'is-enabled', unit];
-  const r = spawnSync(process.env.ATOMIC_SYSTEMCTL ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  const r = spawnSync(atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
   return (r.stdout ?? '').trim().split('\n')[0] || 'unknown';
 }
 

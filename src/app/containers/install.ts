@@ -25,6 +25,7 @@ import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { parseOptionAssignments } from '../../render/options.js';
 import { checkOptionRecord } from './option-record.js';
 import { autoUpdatePolicy, carriedFlag, ensureAutoUpdateUnits } from '../../deploy/auto-update.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface InstallOptions {
   image: string;
@@ -208,6 +209,6 @@ async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
   await removeDurable(cp.link);
   await removeDurable(cp.hostUnit);
   await removeDurable(cp.hostTmpfiles);
-  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+  removeTreeSync(cp.slotDir(0));
   await clearJournal(cp.journal);
 }

@@ -24,6 +24,7 @@ import { effectiveRecord, checkOptionRecord } from './option-record.js';
 import { stripTransport } from '../../image/reference.js';
 import { autoUpdatePolicy, carriedFlag, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
 import { liftQuarantine } from '../../deploy/quarantine.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface UpdateOptions {
   name: string;
@@ -99,7 +100,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       ctx.out.warn(`Update of ${o.name} failed (${(e as Error).message}); restoring the previous deployment`);
       try {
         await activateSlot(ctx, cp, cur, { journal: { ...journal, from: next, to: cur }, enable: false, start: wasActive, stopFirst: true });
-        fs.rmSync(cp.slotDir(next), { recursive: true, force: true });
+        removeTreeSync(cp.slotDir(next));
         await clearJournal(cp.journal);
       } catch (e2) {
         ctx.out.warn(`Could not restore ${o.name} automatically: ${(e2 as Error).message}; the next atomic command on it will finish the recovery`);
