@@ -55,7 +55,7 @@ export interface LabelInstallOptions {
   storageExplicit?: boolean;
 }
 
-function isRunOnce(labels: Record<string, string>): boolean {
+export function isRunOnce(labels: Record<string, string>): boolean {
   return findLabel(labels, 'atomic.run')?.trim() === 'once';
 }
 
