@@ -17,6 +17,7 @@ import { containerPaths, liveSlotDir } from '../deploy/layout.js';
 import { isValidContainerName } from '../deploy/container-name.js';
 import { atomicWrite } from '../util/atomic-write.js';
 import { stripTransport } from '../image/reference.js';
+import { removeTreeSync } from '../util/remove-tree.js';
 
 const XATTR = 'user.atomic.type';
 type MountKind = 'ostree-container' | 'ostree-image' | 'ostree-image-storage';
@@ -109,7 +110,7 @@ export async function umountImage(ctx: AppContext, dir: string): Promise<void> {
     if (err) throw new AtomicError('MOUNT_FAILED', `could not unmount ${mountpoint}: ${err}`, { suggestions: ['Check that no process uses the directory (fuser -m DIR).'] });
   }
   if (kind === 'ostree-image') {
-    for (const e of fs.readdirSync(mountpoint)) fs.rmSync(path.join(mountpoint, e), { recursive: true, force: true });
+    for (const e of fs.readdirSync(mountpoint)) removeTreeSync(path.join(mountpoint, e));
   }
   await clearMarker(mountpoint);
   void ctx;

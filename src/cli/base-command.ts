@@ -2,7 +2,7 @@
  * Base class of every command: the shared hidden/global flags and the app context.
  * Commands stay thin: parse, call one app function, print its result.
  */
-import { Command, Flags, Interfaces } from '@oclif/core';
+import { Command, Flags, Interfaces, ux } from '@oclif/core';
 import type { AppContext } from '../app/context.js';
 import { contextFromFlags, checkStorage } from './command-context.js';
 
@@ -25,6 +25,17 @@ export abstract class BaseCommand extends Command {
   /** Validate atomic's --storage flag: only the ostree backend exists in this implementation. */
   protected checkStorage(storage: string | undefined): void {
     checkStorage(storage);
+  }
+
+  /**
+   * Read commands set `enableJsonFlag` and return their data from run(): with `--json`, oclif
+   * prints that value (and swallows this.log), without it the command prints its lines. The
+   * JSON is indented like atomic's `json.dumps(indent=4)` unless a command keeps another shape.
+   */
+  protected jsonIndent = 4;
+
+  override logJson(json: unknown): void {
+    ux.stdout(JSON.stringify(json, null, this.jsonIndent));
   }
 
   /** Let the process entry (cli/main.ts) print and map every error. */

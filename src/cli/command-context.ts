@@ -4,9 +4,10 @@
  */
 import { createContext, type AppContext } from '../app/context.js';
 import { AtomicError } from '../util/errors.js';
+import { setAtomicEnv } from '../util/env.js';
 
 export function contextFromFlags(flags: { sysroot?: string; debug?: boolean }): AppContext {
-  if (flags.debug) process.env.ATOMIC_DEBUG = '1';
+  if (flags.debug) setAtomicEnv('ATOMIC_DEBUG', '1');
   return createContext({ sysroot: flags.sysroot });
 }
 

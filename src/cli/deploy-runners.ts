@@ -7,6 +7,7 @@ import { contextFromFlags, checkStorage } from './command-context.js';
 import { trustSettingsFromFlags, type TrustFlagValues } from './trust-settings.js';
 import { stopFlagValues } from '../host/init-binary.js';
 import { AtomicError } from '../util/errors.js';
+import type { DryRunReport } from '../app/containers/dry-run.js';
 
 interface CommonFlags extends TrustFlagValues {
   sysroot?: string;
@@ -29,6 +30,15 @@ export interface InstallSystemFlags extends CommonFlags {
   now?: boolean;
   'health-check'?: string;
   'auto-update'?: boolean;
+  'dry-run'?: boolean;
+  json?: boolean;
+}
+
+/** The lines a dry run prints: the JSON document (`--json`), else the human form (docs/dry-run.md). */
+export async function dryRunOutput(r: DryRunReport, json: boolean | undefined): Promise<string[]> {
+  if (json) return [JSON.stringify(r, null, 4)];
+  const { dryRunLines } = await import('../app/containers/dry-run.js');
+  return dryRunLines(r);
 }
 
 /** `install --system|--user IMAGE`: returns the exit code. */
@@ -41,8 +51,14 @@ export async function runInstallSystem(flags: InstallSystemFlags, image: string)
   if (flags['system-package'] === 'build' || flags['system-package'] === 'yes') {
     throw new AtomicError('NOT_SUPPORTED', `--system-package=${flags['system-package']} (rpm generation) is not supported`, { suggestions: ['Use --system-package=no (the default behaviour).'] });
   }
+  const o = { image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now, autoUpdate: flags['auto-update'] };
+  if (flags['dry-run']) {
+    const { installDryRun } = await import('../app/containers/dry-run.js');
+    for (const l of await dryRunOutput(await installDryRun(ctx, o), flags.json)) process.stdout.write(`${l}\n`);
+    return 0;
+  }
   const { installSystemOrRunOnce } = await import('../app/labels/commands.js');
-  return installSystemOrRunOnce(ctx, { image, name: flags.name, set: [...(flags.set ?? []), ...stopFlagValues(flags)], runtime: flags.runtime, display: flags.display, rootfs: flags.rootfs, options: flags.option, healthCheck: flags['health-check'], now: flags.now, autoUpdate: flags['auto-update'] });
+  return installSystemOrRunOnce(ctx, o);
 }
 
 export interface UpdateFlags extends CommonFlags {

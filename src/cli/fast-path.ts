@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Manifest, ManifestFlag } from './manifest.js';
 import type { ListFlags, LineSink } from './list-runners.js';
+import { atomicEnv } from '../util/env.js';
 
 type Runner = (flags: ListFlags, log: LineSink) => Promise<void>;
 
@@ -95,7 +96,7 @@ export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag
 
 /** Runs ARGS without oclif when it can; false when the caller must run oclif. */
 export async function tryFastPath(args: string[], manifest: Manifest, root: string): Promise<boolean> {
-  if (process.env.ATOMIC_NO_FAST_PATH === '1') return false;
+  if (atomicEnv('ATOMIC_NO_FAST_PATH') === '1') return false;
   if (args.length === 1 && args[0] === '--version') {
     process.stdout.write(versionLine(root) + '\n');
     return true;

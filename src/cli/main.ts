@@ -13,9 +13,10 @@ import { isAtomicError, EXIT } from '../util/errors.js';
 import { printError } from './print-error.js';
 import { loadFreshManifest } from './manifest.js';
 import { tryFastPath } from './fast-path.js';
+import { setAtomicEnv, type AtomicEnvName } from '../util/env.js';
 
 /** Options atomic accepted before the subcommand; we turn them into environment settings. */
-const LEADING_GLOBALS: Record<string, [string, string]> = {
+const LEADING_GLOBALS: Record<string, [AtomicEnvName, string]> = {
   '--debug': ['ATOMIC_DEBUG', '1'],
   '-y': ['ATOMIC_ASSUME_YES', '1'],
   '--assumeyes': ['ATOMIC_ASSUME_YES', '1'],
@@ -27,7 +28,7 @@ export function normalizeArgv(argv: string[]): string[] {
   const out = [...argv];
   while (out.length > 0 && out[0] in LEADING_GLOBALS) {
     const [k, v] = LEADING_GLOBALS[out.shift() as string];
-    process.env[k] = v;
+    setAtomicEnv(k, v);
   }
   if (out.length === 1 && (out[0] === '-v' || out[0] === '--version')) return ['--version'];
   return out;
@@ -43,7 +44,7 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
     process.stdout.write(`${packageVersion(importMetaUrl)}\n`);
     return;
   }
-  if (args.includes('--debug')) process.env.ATOMIC_DEBUG = '1';
+  if (args.includes('--debug')) setAtomicEnv('ATOMIC_DEBUG', '1');
   try {
     const root = path.resolve(path.dirname(fileURLToPath(importMetaUrl)), '..');
     const manifest = loadFreshManifest(root);

@@ -1,8 +1,9 @@
 /** Rendering of errors for humans (stderr) and for --json. Stack traces only with --debug. */
 import { isAtomicError } from '../util/errors.js';
+import { atomicEnv } from '../util/env.js';
 
 export function printError(err: unknown, json: boolean): void {
-  const debug = process.env.ATOMIC_DEBUG === '1';
+  const debug = atomicEnv('ATOMIC_DEBUG') === '1';
   if (json && isAtomicError(err)) {
     process.stdout.write(JSON.stringify({ ok: false, code: err.code, message: err.message, suggestions: err.suggestions }, null, 2) + '\n');
     return;

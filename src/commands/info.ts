@@ -7,20 +7,20 @@ export default class Info extends BaseCommand {
   static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults); for the name of an installed system container, what `containers inspect` shows.';
   static override examples = ['<%= config.bin %> info systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
+  static override enableJsonFlag = true;
   static override flags = { storage: storageFlag, json: Flags.boolean({ description: 'Print JSON.' }) };
 
-  async run(): Promise<void> {
+  async run(): Promise<unknown> {
     const { args, flags } = await this.parse(Info);
     this.checkStorage(flags.storage);
     const ctx = this.makeContext(flags);
     if (isInstalledContainer(ctx, args.image)) {
       const c = inspectContainer(ctx, args.image);
-      if (flags.json) this.log(JSON.stringify(c, null, 4));
-      else for (const l of inspectLines(c)) this.log(l);
-      return;
+      for (const l of inspectLines(c)) this.log(l);
+      return c;
     }
     const r = await imagesInfo(ctx, args.image);
-    if (flags.json) this.log(JSON.stringify(r.json, null, 4));
-    else for (const l of r.lines) this.log(l);
+    for (const l of r.lines) this.log(l);
+    return r.json;
   }
 }

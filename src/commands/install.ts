@@ -5,7 +5,8 @@ import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
 import { AtomicError } from '../util/errors.js';
 import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
-import { runInstallSystem } from '../cli/deploy-runners.js';
+import { runInstallSystem, dryRunOutput } from '../cli/deploy-runners.js';
+import { installDryRun } from '../app/containers/dry-run.js';
 
 export default class Install extends BaseCommand {
   static override summary = 'Install a system container from an image with /exports (the unit is enabled, not started).';
@@ -40,6 +41,8 @@ export default class Install extends BaseCommand {
     'stop-timeout': Flags.integer({ description: 'Seconds a stop waits after the stop signal (the image\'s StopSignal, else SIGTERM) before the container is killed (default 10); the unit still ends inactive. Kept as the value STOP_TIMEOUT.', min: 0, max: 3600, helpValue: 'SECONDS' }),
     now: Flags.boolean({ description: 'Start the unit as well (systemctl start NAME.service after enabling it).' }),
     init: Flags.boolean({ description: 'Run a minimal init (the host\'s catatonit, bind-mounted read-only at /dev/init) as PID 1, for daemons that ignore SIGTERM as PID 1. Kept as the value ATOMIC_INIT.' }),
+    'dry-run': Flags.boolean({ description: 'Show what the install would do and change nothing: the unit, config.json and tmpfiles.d file it would write (as a diff against nothing), the values and where they come from, the layers to download with their sizes (from the manifest; no layer is fetched) and the disk space needed. See docs/dry-run.md.' }),
+    json: Flags.boolean({ description: 'With --dry-run: print the preview as JSON (schema: docs/dry-run.md).', dependsOn: ['dry-run'] }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     'auto-update': Flags.boolean({ description: 'Keep the container updated from its registry by `atomic auto-update` (as the image label io.containers.autoupdate=registry does); kept across updates. The first such container enables atomic-auto-update.timer (docs/auto-update.md).' }),
     storage: storageFlag,
@@ -62,7 +65,13 @@ export default class Install extends BaseCommand {
       if (flags.init || flags.now || flags['stop-timeout'] !== undefined) throw new AtomicError('USAGE', '--init, --now and --stop-timeout are valid only when used with --system or --user');
       if (flags.option?.length) throw new AtomicError('USAGE', '--option is valid only when used with --system or --user');
       if (flags['auto-update']) throw new AtomicError('USAGE', '--auto-update is valid only when used with --system or --user');
-      if (ostreeStorage(ctx, explicitStorage ? flags.storage : undefined)) {
+      const ostree = ostreeStorage(ctx, explicitStorage ? flags.storage : undefined);
+      if (flags['dry-run'] && !ostree) throw new AtomicError('USAGE', '--dry-run is valid only for a system container (--system, --user or the ostree storage)', { suggestions: ['Use --display to see the INSTALL command an image runs.'] });
+      if (flags['dry-run']) {
+        for (const l of await dryRunOutput(await installDryRun(ctx, { image: args.image, name: flags.name, runtime: flags.runtime }), flags.json)) this.log(l);
+        return;
+      }
+      if (ostree) {
         // atomic's ostree backend: a system (user, for non-root) container for any image; INSTALL labels are docker-only
         process.exitCode = await installSystemOrRunOnce(ctx, { image: args.image, name: flags.name, runtime: flags.runtime, display: flags.display, args: split.rest });
         return;

@@ -25,6 +25,8 @@ import { hostFileOwnership, type Ownership } from './host-files.js';
 import { writeDurable, removeDurable } from './slot-files.js';
 import { ensurePrivateDir } from './journal.js';
 import { AtomicError } from '../util/errors.js';
+import { atomicEnv } from '../util/env.js';
+import { removeTreeSync } from '../util/remove-tree.js';
 
 export const AUTO_UPDATE_LABEL = 'io.containers.autoupdate';
 export const AUTO_UPDATE_SERVICE = 'atomic-auto-update.service';
@@ -159,7 +161,7 @@ export function autoUpdateUnitFiles(ctx: DeployContext): Record<string, AutoUpda
 }
 
 function systemctl(ctx: DeployContext, args: string[], ignoreErrors: boolean): boolean {
-  const bin = process.env.ATOMIC_SYSTEMCTL ?? 'systemctl';
+  const bin = atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl';
   const a = [...(ctx.paths.userMode ? ['--user'] : []), ...(ctx.paths.sysroot !== '/' ? [`--root=${ctx.paths.sysroot}`] : []), ...args];
   ctx.out.line(['systemctl', ...a].join(' '));
   const r = spawnSync(bin, a, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
@@ -206,7 +208,7 @@ export async function removeAutoUpdateUnits(ctx: DeployContext): Promise<void> {
   const timer = state[AUTO_UPDATE_TIMER]!;
   const service = state[AUTO_UPDATE_SERVICE]!;
   if (timer.ownership === 'absent' && service.ownership === 'absent') {
-    fs.rmSync(copyDir(ctx), { recursive: true, force: true });
+    removeTreeSync(copyDir(ctx));
     return;
   }
   if (timer.ownership === 'ours') systemctl(ctx, ctx.paths.sysroot === '/' ? ['disable', '--now', AUTO_UPDATE_TIMER] : ['disable', AUTO_UPDATE_TIMER], true);
@@ -214,7 +216,7 @@ export async function removeAutoUpdateUnits(ctx: DeployContext): Promise<void> {
     if (s.ownership === 'ours') await removeDurable(s.file);
     else if (s.ownership === 'foreign') ctx.out.warn(`Will not delete ${s.file}: it was not written by atomic (it differs from what atomic installed).`);
   }
-  fs.rmSync(copyDir(ctx), { recursive: true, force: true });
+  removeTreeSync(copyDir(ctx));
   if (ctx.paths.sysroot === '/') systemctl(ctx, ['daemon-reload'], true);
 }
 

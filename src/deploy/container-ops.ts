@@ -22,6 +22,7 @@ import { defaultRuntime } from '../host/runtime.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint } from '../util/atomic-write.js';
 import { unitName, isValidContainerName } from './container-name.js';
+import { removeTreeSync } from '../util/remove-tree.js';
 
 /** atomic's --set parsing: split at the first '='. */
 export function parseSetValues(sets: string[] | undefined): Record<string, string> {
@@ -72,13 +73,13 @@ export async function recoverContainer(ctx: DeployContext, cp: ContainerPaths): 
           sd.tmpfilesRemove(cp.hostTmpfiles);
           await removeDurable(cp.hostTmpfiles);
         }
-        for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
+        for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) removeTreeSync(cp.slotDir(s));
       }
       await journal.finish();
       return `removed the incomplete install of ${cp.name}`;
     case 'discard-staging':
       // the host was not touched; a half-built deployment only exists in the staging dir
-      for (const sfx of ['0', '1', '0.old', '1.old']) fs.rmSync(path.join(cp.stateDir, 'staging', `${cp.name}.${sfx}`), { recursive: true, force: true });
+      for (const sfx of ['0', '1', '0.old', '1.old']) removeTreeSync(path.join(cp.stateDir, 'staging', `${cp.name}.${sfx}`));
       await journal.finish();
       return `discarded the incomplete ${j.op} of ${cp.name}`;
     case 'roll-forward':
@@ -149,7 +150,7 @@ export async function finishUninstall(ctx: DeployContext, cp: ContainerPaths): P
   faultPoint('uninstall:host-cleaned');
   if (slot !== null) await removeDurable(cp.link);
   faultPoint('uninstall:unlinked');
-  for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) fs.rmSync(cp.slotDir(s), { recursive: true, force: true });
+  for (const s of [0, 1] as const) if (isSlotDir(cp.slotDir(s))) removeTreeSync(cp.slotDir(s));
   dropQuarantine(cp);
   fs.rmSync(lastResultFile(cp), { force: true });
   for (const f of kept) ctx.out.warn(`Will not delete ${f}: it was not written by atomic (it differs from the deployment's copy).`);

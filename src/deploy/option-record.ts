@@ -20,6 +20,7 @@ import { AtomicError } from '../util/errors.js';
 import { parseIniRecord, validateOptionRecord, formatIniRecord, sameRecord, type OptionRecord } from '../render/options.js';
 import { writeDurable, removeDurable } from './slot-files.js';
 import type { ContainerPaths } from './layout.js';
+import { atomicEnv } from '../util/env.js';
 
 export const SLOT_OPTIONS_FILE = 'options.json';
 export const DROP_IN_NAME = '50-atomic-options.conf';
@@ -87,7 +88,7 @@ export async function writeSlotOptions(dir: string, o: SlotOptions): Promise<voi
 }
 
 function systemctl(paths: StorePaths, args: string[], echo: (l: string) => void, ignoreErrors = true): boolean {
-  const bin = process.env.ATOMIC_SYSTEMCTL ?? 'systemctl';
+  const bin = atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl';
   const a = [...(paths.userMode ? ['--user'] : []), ...(paths.sysroot !== '/' ? [`--root=${paths.sysroot}`] : []), ...args];
   echo(['systemctl', ...a].join(' '));
   const r = spawnSync(bin, a, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });

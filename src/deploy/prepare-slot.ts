@@ -28,7 +28,10 @@ import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type Healt
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
 import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
+import type { Checksum } from '../store/types.js';
 import { autoUpdateRecord } from './auto-update.js';
+import { atomicEnv } from '../util/env.js';
+import { removeTreeSync } from '../util/remove-tree.js';
 
 function imageLabelsOf(cfg: Record<string, unknown> | null): Record<string, string> | null {
   const l = (cfg?.Labels ?? null) as Record<string, unknown> | null;
@@ -124,7 +127,7 @@ function realpathUnder(sysroot: string, p: string): string {
 }
 
 export function imageIdFor(img: ImageEntry): string {
-  return process.env.ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID ?? img.id;
+  return atomicEnv('ATOMIC_OSTREE_TEST_FORCE_IMAGE_ID') ?? img.id;
 }
 
 export async function prepareSlot(ctx: DeployContext, inp: PrepareInput): Promise<PreparedSlot> {
@@ -133,38 +136,64 @@ export async function prepareSlot(ctx: DeployContext, inp: PrepareInput): Promis
   // build in a staging dir on the same filesystem; the slot (the old rollback deployment) is only
   // replaced once the new one is complete, so a failed render leaves both slots as they were
   const stageDir = path.join(cp.stateDir, 'staging', `${cp.name}.${slot}`);
-  fs.rmSync(stageDir, { recursive: true, force: true });
+  removeTreeSync(stageDir);
   ensurePrivateDir(path.dirname(stageDir));
   fs.mkdirSync(stageDir, { mode: 0o755 });
   fs.chmodSync(stageDir, 0o755);
   try {
     return await buildSlot(ctx, inp, slotDir, stageDir);
   } finally {
-    fs.rmSync(stageDir, { recursive: true, force: true });
+    removeTreeSync(stageDir);
   }
 }
 
-async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
+/** What a deployment renders from its image, values and option record, before anything is written. */
+export interface RenderedSlot {
+  /** The rootfs a --rootfs deployment links to (null: a checkout of `layers`). */
+  remoteRootfs: string | null;
+  /** Layer commits to check out, bottom first (empty for --rootfs). */
+  layers: Checksum[];
+  manifest: ExportsManifest | null;
+  values: Record<string, string>;
+  hasService: boolean;
+  configText: string;
+  unitText: string | null;
+  /** '' when the deployment has no tmpfiles.d file. */
+  tmpfilesText: string;
+  /** Unit files rendered from the option record, relative to the unit dir. */
+  optionFiles: Record<string, string>;
+  health: HealthSpec | null;
+  /** The image config's `config` object (Labels, StopSignal, Healthcheck, ...); null for --rootfs. */
+  imageConfig: Record<string, unknown> | null;
+}
+
+export interface RenderOptions {
+  /** The image config (the config blob), when the image is not in the store (dry runs); default: read from the store. */
+  imageConfig?: Record<string, unknown> | null;
+  /** Write nothing at all, not even the runtime probe cache (dry runs). */
+  readOnly?: boolean;
+}
+
+/**
+ * Render a deployment of `inp.image` for `inp.slot`: values, config.json, unit, tmpfiles and the
+ * option record's unit files, from /exports read out of the store objects (never a checkout).
+ * Reads the store and the host, writes nothing: `prepareSlot` and the dry runs share it.
+ */
+export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: RenderOptions = {}): Promise<RenderedSlot> {
   const { cp } = inp;
-  const repo = await ctx.repo();
+  const slotDir = cp.slotDir(inp.slot);
+  const repo = (await ctx.repoIfExists()) ?? (await ctx.repo());
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const userMode = ctx.paths.userMode;
   const remoteRootfs = inp.remote ? resolveRemoteRootfs(ctx, inp.remote) : null;
-  const rootfs = remoteRootfs ?? path.join(stageDir, 'rootfs');
-  if (remoteRootfs) {
-    ctx.out.line(`The remote rootfs for this container is set to be ${remoteRootfs}`);
-    // the deployment only points at the shared rootfs (as the target system sees it)
-    fs.symlinkSync(hostView(ctx.paths.sysroot, remoteRootfs), path.join(stageDir, 'rootfs'));
-  }
+  const rootfs = remoteRootfs ?? path.join(slotDir, 'rootfs');
   // /exports is read from the store objects (or, for --rootfs, with lstat/O_NOFOLLOW), never through the checkout
   const layers = remoteRootfs ? [] : await layerCommits(repo, inp.image);
   const ex = remoteRootfs ? rootfsExportsReader(remoteRootfs) : await storeExportsReader(repo, layers);
   const readExport = async (rel: string): Promise<string | null> => (await ex.read(rel))?.toString('utf8') ?? null;
   const [mfText, serviceText, verbatim, tmpl, tmpfilesTmpl] = await Promise.all(['manifest.json', 'service.template', 'config.json', 'config.json.template', 'tmpfiles.template'].map(readExport));
-  if (!remoteRootfs) await checkoutLayers(repo, layers, rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
 
-  faultPoint('prepare:checked-out');
   const exportsDir = path.join(rootfs, 'exports');
   if (!ex.present) {
     ctx.out.line('Warning: /exports directory not found.  Default config files will be generated.');
@@ -179,7 +208,8 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   const hasService = !manifest?.noContainerService;
   const serviceTemplatePath = path.join(exportsDir, 'service.template');
   const serviceTemplate = serviceText ?? DEFAULT_SERVICE_TEMPLATE;
-  const imageConfig = remoteRootfs ? null : (((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null);
+  const imageConfigDoc = remoteRootfs ? null : ro.imageConfig !== undefined ? ro.imageConfig : await readImageConfig(repo, inp.image);
+  const imageConfig = (imageConfigDoc?.config ?? null) as Record<string, unknown> | null;
   const values = computeValues({
     name: cp.name,
     destDir: cp.slotView(inp.slot),
@@ -192,7 +222,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     setValues: inp.setValues,
     manifestDefaults: Object.fromEntries(Object.entries(manifest?.defaultValues ?? {}).map(([k, v]) => [k, String(v)])),
     serviceTemplate,
-    runtimeFeatures: runtimeFeatures(inp.runtime, userMode, cp.stateDir),
+    runtimeFeatures: runtimeFeatures(inp.runtime, userMode, ro.readOnly ? undefined : cp.stateDir),
     runDirectory: userMode ? process.env.XDG_RUNTIME_DIR || `/run/user/${uid}` : undefined,
     home: process.env.HOME ?? '/root',
     atomicPath: process.argv[1] ?? 'atomic',
@@ -215,7 +245,8 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     config = renderConfigJsonTemplate(tmpl, values, tmplPath);
     configText = JSON.stringify(config, null, 4) + '\n';
   } else {
-    const imgCfg = ((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null;
+    // (a --rootfs deployment too takes its defaults from the image's config)
+    const imgCfg = remoteRootfs ? (((await readImageConfig(repo, inp.image))?.config ?? null) as Record<string, unknown> | null) : imageConfig;
     config = generateDefaultConfig(imgCfg as never, { userMode, hostname: cp.name }) as Record<string, unknown>;
     configText = JSON.stringify(config, null, 4) + '\n';
   }
@@ -276,6 +307,28 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     Object.assign(optionFiles, renderTimerUnits(cp.name, record));
   }
 
+  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
+  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
+  const health = chooseHealth(inp.healthCheck, mfHealth, imgHealth);
+  return { remoteRootfs, layers, manifest, values, hasService, configText, unitText, tmpfilesText, optionFiles, health, imageConfig };
+}
+
+async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string, stageDir: string): Promise<PreparedSlot> {
+  const { cp } = inp;
+  const repo = await ctx.repo();
+  const r = await renderSlot(ctx, inp);
+  const { values, hasService, manifest, configText, unitText, tmpfilesText, optionFiles } = r;
+  const record = inp.options ?? {};
+  const hasRecord = Object.keys(record).length > 0;
+  if (r.remoteRootfs) {
+    ctx.out.line(`The remote rootfs for this container is set to be ${r.remoteRootfs}`);
+    // the deployment only points at the shared rootfs (as the target system sees it)
+    fs.symlinkSync(hostView(ctx.paths.sysroot, r.remoteRootfs), path.join(stageDir, 'rootfs'));
+  } else {
+    await checkoutLayers(repo, r.layers, path.join(stageDir, 'rootfs'), { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
+  }
+  faultPoint('prepare:checked-out');
+
   // everything rendered: now write the slot
   await writeDurable(path.join(stageDir, 'config.json'), configText);
   if (unitText !== null) await writeDurable(slotUnitCopy(stageDir, cp.name), unitText);
@@ -297,21 +350,19 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
     'use-links': manifest?.useLinks ?? true,
     runtime: inp.runtime,
   };
-  const autoUpdate = autoUpdateRecord(inp.autoUpdate, imageLabelsOf(imageConfig), (w) => ctx.out.warn(w));
+  const autoUpdate = autoUpdateRecord(inp.autoUpdate, imageLabelsOf(r.imageConfig), (w) => ctx.out.warn(w));
   if (autoUpdate !== null) info['auto-update'] = autoUpdate;
   await writeInfo(stageDir, info);
-  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
-  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
-  await writeHealthSpec(stageDir, chooseHealth(inp.healthCheck, mfHealth, imgHealth));
+  await writeHealthSpec(stageDir, r.health);
   if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });
   syncFilesystem(stageDir);
   // swap the complete staging dir in as the slot
   const trash = `${stageDir}.old`;
-  fs.rmSync(trash, { recursive: true, force: true });
+  removeTreeSync(trash);
   if (fs.existsSync(slotDir)) fs.renameSync(slotDir, trash);
   fs.renameSync(stageDir, slotDir);
   await fsyncDir(path.dirname(slotDir));
-  fs.rmSync(trash, { recursive: true, force: true });
+  removeTreeSync(trash);
   faultPoint('prepare:done');
   return { slotDir, info, values, hasService, unitText, tmpfilesText: tmpfilesText || null, manifest };
 }

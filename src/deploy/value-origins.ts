@@ -11,6 +11,30 @@ import type { DeploymentInfo } from './info-file.js';
 import { identifiers } from '../render/python-template.js';
 import { DEFAULT_SERVICE_TEMPLATE } from '../render/values.js';
 
+/** Where a value of a deployment came from: `--set` (now or earlier), the image's manifest.json defaultValues, or atomic (the OS). */
+export type ValueSource = 'set' | 'image' | 'os';
+
+/** Values atomic computes itself (forced, or OS defaults when not --set). */
+const OS_KEYS = new Set([
+  'DESTDIR', 'NAME', 'EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST', 'HOST_UID', 'HOST_GID', 'IMAGE_NAME', 'IMAGE_ID',
+  'RUN_DIRECTORY', 'PIDFILE', 'CONF_DIRECTORY', 'STATE_DIRECTORY', 'ALL_PROCESS_CAPABILITIES', 'RUNTIME', 'ATOMIC', 'UUID',
+]);
+/** Values atomic always recomputes (a --set of them is overwritten). */
+const FORCED = new Set(['DESTDIR', 'NAME', 'EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST', 'HOST_UID', 'HOST_GID', 'IMAGE_NAME', 'IMAGE_ID']);
+
+/** Where `value` of `key` came from, given the image's manifest.json defaultValues (`--set` when neither the image nor atomic gives it). */
+export function valueSource(key: string, value: string, imageDefaults: Record<string, string>): ValueSource {
+  if (FORCED.has(key)) return 'os';
+  const isDefault = Object.prototype.hasOwnProperty.call(imageDefaults, key);
+  if (isDefault && imageDefaults[key] === value) return 'image';
+  if (OS_KEYS.has(key) && !isDefault) return 'os';
+  return 'set';
+}
+
+export function describeValueSource(s: ValueSource): string {
+  return s === 'set' ? '--set' : s === 'image' ? 'image default' : 'set by the OS';
+}
+
 /** Values atomic itself reads (not only templates): stop settings and --init. */
 export const ATOMIC_VALUE_KEYS = ['STOP_SIGNAL', 'STOP_TIMEOUT', 'ATOMIC_INIT'];
 

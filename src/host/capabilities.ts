@@ -4,10 +4,11 @@
  * CAP_PERFMON, CAP_BPF and CAP_CHECKPOINT_RESTORE. undefined when unreadable (then atomic's 38 names).
  */
 import * as fs from 'node:fs';
+import { atomicEnv } from '../util/env.js';
 
 export const CAP_LAST_CAP_FILE = '/proc/sys/kernel/cap_last_cap';
 
-export function kernelCapLastCap(file = process.env.ATOMIC_CAP_LAST_CAP_FILE ?? CAP_LAST_CAP_FILE): number | undefined {
+export function kernelCapLastCap(file = atomicEnv('ATOMIC_CAP_LAST_CAP_FILE') ?? CAP_LAST_CAP_FILE): number | undefined {
   try {
     const n = Number(fs.readFileSync(file, 'utf8').trim());
     return Number.isInteger(n) && n >= 0 && n < 1024 ? n : undefined;

@@ -5,6 +5,7 @@
  * nspawn containers) cannot enforce it: runc would refuse to start a container that asks for it.
  */
 import * as fs from 'node:fs';
+import { atomicEnv } from '../util/env.js';
 
 export interface CgroupSupport {
   memory: boolean;
@@ -13,7 +14,7 @@ export interface CgroupSupport {
   detail: string;
 }
 
-export function cgroupSupport(root = process.env.ATOMIC_CGROUP_ROOT ?? '/sys/fs/cgroup'): CgroupSupport {
+export function cgroupSupport(root = atomicEnv('ATOMIC_CGROUP_ROOT') ?? '/sys/fs/cgroup'): CgroupSupport {
   try {
     const list = fs.readFileSync(`${root}/cgroup.controllers`, 'utf8').trim().split(/\s+/).filter(Boolean);
     return { memory: list.includes('memory'), cpu: list.includes('cpu'), detail: `${root}/cgroup.controllers lists: ${list.join(' ') || '(nothing)'}` };

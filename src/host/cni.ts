@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { AtomicError } from '../util/errors.js';
+import { atomicEnv } from '../util/env.js';
 
 export interface CniPort {
   hostPort: number;
@@ -26,11 +27,11 @@ export const CNI_SUBNET = '10.89.0.0/24';
 const CNI_VERSION = '1.0.0';
 
 function stateDir(): string {
-  return process.env.ATOMIC_CNI_STATE ?? '/run/atomic-cni';
+  return atomicEnv('ATOMIC_CNI_STATE') ?? '/run/atomic-cni';
 }
 
 function cniPath(): string[] {
-  return (process.env.ATOMIC_CNI_PATH ?? process.env.CNI_PATH ?? '/usr/lib/cni:/opt/cni/bin').split(':').filter(Boolean);
+  return (atomicEnv('ATOMIC_CNI_PATH') ?? process.env.CNI_PATH ?? '/usr/lib/cni:/opt/cni/bin').split(':').filter(Boolean);
 }
 
 export function netnsPath(netns: string): string {

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { readAtomicConf } from './atomic-conf.js';
 import { underRoot } from './sysroot.js';
+import { atomicEnv } from '../util/env.js';
 
 export interface StorePaths {
   sysroot: string;
@@ -37,20 +38,22 @@ export interface PathInputs {
 export function resolveStorePaths(inp: PathInputs = {}): StorePaths {
   const env = inp.env ?? process.env;
   const euid = inp.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : 0);
-  const sysroot = path.resolve(inp.sysroot ?? env.ATOMIC_SYSROOT ?? '/');
+  const sysroot = path.resolve(inp.sysroot ?? atomicEnv('ATOMIC_SYSROOT', env) ?? '/');
   const userMode = euid !== 0;
   const home = inp.home ?? env.HOME ?? os.homedir();
   const xdgData = env.XDG_DATA_HOME || path.join(home, '.local', 'share');
-  const conf = readAtomicConf(underRoot(sysroot, env.ATOMIC_CONF ?? '/etc/atomic.conf'));
+  const conf = readAtomicConf(underRoot(sysroot, atomicEnv('ATOMIC_CONF', env) ?? '/etc/atomic.conf'));
 
   let checkoutRoot: string;
-  if (env.ATOMIC_OSTREE_CHECKOUT_PATH) checkoutRoot = env.ATOMIC_OSTREE_CHECKOUT_PATH;
+  const envCheckout = atomicEnv('ATOMIC_OSTREE_CHECKOUT_PATH', env);
+  if (envCheckout) checkoutRoot = envCheckout;
   else if (conf.checkout_path) checkoutRoot = underRoot(sysroot, conf.checkout_path);
   else if (userMode) checkoutRoot = path.join(xdgData, 'containers', 'atomic');
   else checkoutRoot = underRoot(sysroot, '/var/lib/containers/atomic');
 
   let repoPath: string;
-  if (env.ATOMIC_OSTREE_REPO) repoPath = env.ATOMIC_OSTREE_REPO;
+  const envRepo = atomicEnv('ATOMIC_OSTREE_REPO', env);
+  if (envRepo) repoPath = envRepo;
   else if (userMode) repoPath = path.join(xdgData, 'containers', 'atomic', 'repo');
   else if (conf.ostree_repository) repoPath = underRoot(sysroot, conf.ostree_repository);
   else if (systemRepoUsable(sysroot, checkoutRoot)) repoPath = underRoot(sysroot, '/ostree/repo');

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import { atomicEnv } from '../util/env.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -114,7 +115,7 @@ export interface UnitStatus {
 
 /** `systemctl show` of the properties the gate watches (quiet). */
 export function unitStatus(unit: string, user: boolean): UnitStatus {
-  const r = spawnSync(process.env.ATOMIC_SYSTEMCTL ?? 'systemctl', [...(user ? ['--user'] : []), 'show', '-p', 'ActiveState,SubState,Result,NRestarts,MainPID,ExecMainStatus', unit], {
+  const r = spawnSync(atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl', [...(user ? ['--user'] : []), 'show', '-p', 'ActiveState,SubState,Result,NRestarts,MainPID,ExecMainStatus', unit], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
     timeout: 30_000,

@@ -11,6 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { AtomicError } from '../util/errors.js';
+import { atomicEnv } from '../util/env.js';
 
 export type UnitState = 'active' | 'inactive' | 'failed' | 'activating' | 'deactivating' | 'unknown';
 
@@ -30,8 +31,8 @@ function svc(unit: string): string {
 }
 
 export class Systemd {
-  private readonly systemctl = process.env.ATOMIC_SYSTEMCTL ?? 'systemctl';
-  private readonly tmpfiles = process.env.ATOMIC_SYSTEMD_TMPFILES ?? 'systemd-tmpfiles';
+  private readonly systemctl = atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl';
+  private readonly tmpfiles = atomicEnv('ATOMIC_SYSTEMD_TMPFILES') ?? 'systemd-tmpfiles';
   constructor(private readonly o: SystemdOptions) {}
 
   get offline(): boolean {

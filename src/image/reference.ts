@@ -13,13 +13,25 @@ import * as path from 'node:path';
 import { AtomicError } from '../util/errors.js';
 import { parseImageName } from './name.js';
 
+export interface StripTransportOptions {
+  /** Also drop `docker://`. */
+  docker?: boolean;
+  /** Also drop `docker://` and the URL spellings `http://`, `https://`. */
+  urls?: boolean;
+  /** atomic's label-name rule: drop `docker:`, `oci:` or `ostree:`, each optionally followed by `//`. */
+  label?: boolean;
+}
+
 /**
  * The stored-image name behind a pull source as atomic wrote it in an info file or on the command
  * line: drops `oci:`, `http:` and `https:` in front of a registry name, and with
  * `{ docker: true }` also `docker://`. (`oci:NAME` that is not a directory is a registry name, so
- * the store holds it as `NAME`.) Anything else is returned as it is.
+ * the store holds it as `NAME`.) Anything else is returned as it is. The one place that knows the
+ * transport prefixes of a user's image argument.
  */
-export function stripTransport(ref: string, o: { docker?: boolean } = {}): string {
+export function stripTransport(ref: string, o: StripTransportOptions = {}): string {
+  if (o.label) return ref.replace(/^(docker|oci|ostree):(\/\/)?/, '');
+  if (o.urls) return ref.replace(/^(docker:\/\/|oci:|https?:(\/\/)?)/, '');
   return ref.replace(o.docker ? /^(oci:|http:|https:|docker:\/\/)/ : /^(oci:|http:|https:)/, '');
 }
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { AtomicError } from '../util/errors.js';
 import { validatorFor, type SchemaSet } from './schema-validators.js';
+import { atomicEnv } from '../util/env.js';
 
 /* ------------------------------------------------------------------------------------------ */
 /* Types (the subset we build or inspect; everything else passes through untouched)           */
@@ -283,7 +284,7 @@ const ROOT_SCHEMA = 'config-schema.json';
  */
 export function runtimeSpecSchemaDir(env: NodeJS.ProcessEnv = process.env): string {
   const candidates: string[] = [];
-  const o = env.ATOMIC_OCI_SCHEMAS;
+  const o = atomicEnv('ATOMIC_OCI_SCHEMAS', env);
   if (o) candidates.push(path.join(o, 'runtime-spec'), o);
   const root = projectRoot();
   if (root) candidates.push(path.join(root, 'schemas', 'oci-runtime-spec'), path.join(root, '..', 'shared', 'oci-schemas', 'runtime-spec'));

@@ -283,24 +283,46 @@ function corrupt(t: GType, why: string): GVariantError {
   return new GVariantError(`malformed GVariant "${t.sig}": ${why}`);
 }
 
+/** Read the value of type `t` framed as b[s, e) (one case per GVariant type class, below). */
 function read(t: GType, b: Buffer, s: number, e: number, le: boolean): unknown {
   const len = e - s;
   if (len < 0) throw corrupt(t, 'negative length');
   switch (t.code) {
     case 'b':
-      if (len !== 1) throw corrupt(t, `size ${len}`);
-      return b[s] !== 0;
     case 'y':
     case 'n':
     case 'q':
     case 'i':
     case 'u':
-    case 'h': {
-      if (len !== t.fixedSize) throw corrupt(t, `size ${len}`);
-      const signed = t.code === 'n' || t.code === 'i' || t.code === 'h';
-      if (signed) return le ? b.readIntLE(s, len) : b.readIntBE(s, len);
-      return le ? b.readUIntLE(s, len) : b.readUIntBE(s, len);
-    }
+    case 'h':
+    case 'x':
+    case 't':
+    case 'd':
+      return readNumber(t, b, s, len, le);
+    case 's':
+    case 'o':
+    case 'g':
+      return readString(t, b, s, e);
+    case 'v':
+      return readVariant(t, b, s, e, le);
+    case 'm':
+      return readMaybe(t, b, s, e, le);
+    case 'a':
+      return readArray(t, b, s, e, le);
+    case '(':
+    case '{':
+      return readTuple(t, b, s, e, le);
+    default:
+      throw corrupt(t, 'unsupported type');
+  }
+}
+
+/** Booleans and the fixed-size numbers: the frame must be exactly the type's size. */
+function readNumber(t: GType, b: Buffer, s: number, len: number, le: boolean): unknown {
+  switch (t.code) {
+    case 'b':
+      if (len !== 1) throw corrupt(t, `size ${len}`);
+      return b[s] !== 0;
     case 'x':
       if (len !== 8) throw corrupt(t, `size ${len}`);
       return le ? b.readBigInt64LE(s) : b.readBigInt64BE(s);
@@ -310,83 +332,97 @@ function read(t: GType, b: Buffer, s: number, e: number, le: boolean): unknown {
     case 'd':
       if (len !== 8) throw corrupt(t, `size ${len}`);
       return le ? b.readDoubleLE(s) : b.readDoubleBE(s);
-    case 's':
-    case 'o':
-    case 'g': {
-      if (len === 0 || b[e - 1] !== 0) throw corrupt(t, 'string not NUL-terminated');
-      const str = b.toString('utf8', s, e - 1);
-      if (str.includes('\0')) throw corrupt(t, 'embedded NUL in string');
-      // GVariant strings are UTF-8 (a non-normal variant otherwise); toString() would hide bad bytes as U+FFFD
-      if (str.includes('\uFFFD') && !isUtf8(b.subarray(s, e - 1))) throw corrupt(t, 'string is not valid UTF-8');
-      return str;
+    default: {
+      // y n q i u h
+      if (len !== t.fixedSize) throw corrupt(t, `size ${len}`);
+      const signed = t.code === 'n' || t.code === 'i' || t.code === 'h';
+      if (signed) return le ? b.readIntLE(s, len) : b.readIntBE(s, len);
+      return le ? b.readUIntLE(s, len) : b.readUIntBE(s, len);
     }
-    case 'v': {
-      const z = b.lastIndexOf(0, e - 1);
-      if (z < s) throw corrupt(t, 'variant without type separator');
-      const vt = b.toString('latin1', z + 1, e);
-      return { type: vt, value: read(parseType(vt), b, s, z, le) } satisfies GVariantValue;
-    }
-    case 'm': {
-      if (len === 0) return null;
-      const et = t.elem!;
-      if (et.fixedSize !== null) return read(et, b, s, e, le);
-      if (b[e - 1] !== 0) throw corrupt(t, 'maybe without trailing NUL');
-      return read(et, b, s, e - 1, le);
-    }
-    case 'a': {
-      const et = t.elem!;
-      if (et.code === 'y') return Buffer.from(b.subarray(s, e));
-      if (len === 0) return [];
-      if (et.fixedSize !== null) {
-        if (len % et.fixedSize !== 0) throw corrupt(t, `size ${len} not a multiple of ${et.fixedSize}`);
-        const out: unknown[] = [];
-        for (let p = s; p < e; p += et.fixedSize) out.push(read(et, b, p, p + et.fixedSize, le));
-        return out;
-      }
-      const w = offsetWidthOfTotal(len);
-      const lastEnd = readOffset(b, e - w, w);
-      if (lastEnd > len || (len - lastEnd) % w !== 0) throw corrupt(t, 'bad framing offset');
-      const n = (len - lastEnd) / w;
-      const out: unknown[] = [];
-      let start = 0;
-      for (let k = 0; k < n; k++) {
-        const end = readOffset(b, s + lastEnd + k * w, w);
-        start = alignUp(start, et.align);
-        if (end < start || end > lastEnd) throw corrupt(t, 'element offset out of range');
-        out.push(read(et, b, s + start, s + end, le));
-        start = end;
-      }
-      return out;
-    }
-    case '(':
-    case '{': {
-      const members = t.members!;
-      if (members.length === 0) {
-        if (len !== 1) throw corrupt(t, 'unit tuple must be 1 byte');
-        return [];
-      }
-      if (t.fixedSize !== null && len !== t.fixedSize) throw corrupt(t, `size ${len}, expected ${t.fixedSize}`);
-      const w = offsetWidthOfTotal(len);
-      const out: unknown[] = [];
-      let pos = 0;
-      let oi = 0;
-      members.forEach((mt, k) => {
-        pos = alignUp(pos, mt.align);
-        let end: number;
-        if (mt.fixedSize !== null) end = pos + mt.fixedSize;
-        else if (k === members.length - 1) end = len - oi * w;
-        else {
-          oi++;
-          if (oi * w > len) throw corrupt(t, 'missing framing offsets');
-          end = readOffset(b, e - oi * w, w);
-        }
-        if (end < pos || end > len - oi * w) throw corrupt(t, `member ${k} out of range`);
-        out.push(read(mt, b, s + pos, s + end, le));
-        pos = end;
-      });
-      return out;
-    }
-    default:
-      throw corrupt(t, 'unsupported type');
   }
+}
+
+/** s, o, g: NUL-terminated valid UTF-8 without an embedded NUL. */
+function readString(t: GType, b: Buffer, s: number, e: number): string {
+  if (e - s === 0 || b[e - 1] !== 0) throw corrupt(t, 'string not NUL-terminated');
+  const str = b.toString('utf8', s, e - 1);
+  if (str.includes('\0')) throw corrupt(t, 'embedded NUL in string');
+  // GVariant strings are UTF-8 (a non-normal variant otherwise); toString() would hide bad bytes as U+FFFD
+  if (str.includes('\uFFFD') && !isUtf8(b.subarray(s, e - 1))) throw corrupt(t, 'string is not valid UTF-8');
+  return str;
+}
+
+/** v: the value, a NUL, then its type signature. */
+function readVariant(t: GType, b: Buffer, s: number, e: number, le: boolean): GVariantValue {
+  const z = b.lastIndexOf(0, e - 1);
+  if (z < s) throw corrupt(t, 'variant without type separator');
+  const vt = b.toString('latin1', z + 1, e);
+  return { type: vt, value: read(parseType(vt), b, s, z, le) } satisfies GVariantValue;
+}
+
+/** m: empty is Nothing; a variable-size element carries a trailing NUL. */
+function readMaybe(t: GType, b: Buffer, s: number, e: number, le: boolean): unknown {
+  if (e - s === 0) return null;
+  const et = t.elem!;
+  if (et.fixedSize !== null) return read(et, b, s, e, le);
+  if (b[e - 1] !== 0) throw corrupt(t, 'maybe without trailing NUL');
+  return read(et, b, s, e - 1, le);
+}
+
+/** a: `ay` as a Buffer; fixed-size elements back to back; else framing offsets at the end. */
+function readArray(t: GType, b: Buffer, s: number, e: number, le: boolean): unknown {
+  const len = e - s;
+  const et = t.elem!;
+  if (et.code === 'y') return Buffer.from(b.subarray(s, e));
+  if (len === 0) return [];
+  if (et.fixedSize !== null) {
+    if (len % et.fixedSize !== 0) throw corrupt(t, `size ${len} not a multiple of ${et.fixedSize}`);
+    const out: unknown[] = [];
+    for (let p = s; p < e; p += et.fixedSize) out.push(read(et, b, p, p + et.fixedSize, le));
+    return out;
+  }
+  const w = offsetWidthOfTotal(len);
+  const lastEnd = readOffset(b, e - w, w);
+  if (lastEnd > len || (len - lastEnd) % w !== 0) throw corrupt(t, 'bad framing offset');
+  const n = (len - lastEnd) / w;
+  const out: unknown[] = [];
+  let start = 0;
+  for (let k = 0; k < n; k++) {
+    const end = readOffset(b, s + lastEnd + k * w, w);
+    start = alignUp(start, et.align);
+    if (end < start || end > lastEnd) throw corrupt(t, 'element offset out of range');
+    out.push(read(et, b, s + start, s + end, le));
+    start = end;
+  }
+  return out;
+}
+
+/** ( ) and { }: members aligned in order; each variable-size member but the last has an offset, from the end backwards. */
+function readTuple(t: GType, b: Buffer, s: number, e: number, le: boolean): unknown[] {
+  const len = e - s;
+  const members = t.members!;
+  if (members.length === 0) {
+    if (len !== 1) throw corrupt(t, 'unit tuple must be 1 byte');
+    return [];
+  }
+  if (t.fixedSize !== null && len !== t.fixedSize) throw corrupt(t, `size ${len}, expected ${t.fixedSize}`);
+  const w = offsetWidthOfTotal(len);
+  const out: unknown[] = [];
+  let pos = 0;
+  let oi = 0;
+  members.forEach((mt, k) => {
+    pos = alignUp(pos, mt.align);
+    let end: number;
+    if (mt.fixedSize !== null) end = pos + mt.fixedSize;
+    else if (k === members.length - 1) end = len - oi * w;
+    else {
+      oi++;
+      if (oi * w > len) throw corrupt(t, 'missing framing offsets');
+      end = readOffset(b, e - oi * w, w);
+    }
+    if (end < pos || end > len - oi * w) throw corrupt(t, `member ${k} out of range`);
+    out.push(read(mt, b, s + pos, s + end, le));
+    pos = end;
+  });
+  return out;
 }

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AtomicError, isErrno } from '../util/errors.js';
 import { EXCLUSIVE_LOCK_NAME, LOCK_DIR, SHARED_LOCK_PREFIX } from './constants.js';
+import { atomicEnv } from '../util/env.js';
 
 export type LockMode = 'shared' | 'exclusive';
 
@@ -92,7 +93,7 @@ async function readHolder(file: string): Promise<Holder | null | 'gone'> {
 }
 
 function defaultTimeoutMs(): number {
-  const env = Number(process.env.ATOMIC_LOCK_TIMEOUT);
+  const env = Number(atomicEnv('ATOMIC_LOCK_TIMEOUT'));
   return Number.isFinite(env) && env >= 0 ? env * 1000 : 300_000;
 }
 

@@ -21,6 +21,7 @@ import {
 import { acquireRepoLock, liveLockPids } from './repo-lock.js';
 import { Transaction } from './transaction.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata, ObjectType, RepoMode, RepoObjects, Xattr } from './types.js';
+import { removeTree } from '../util/remove-tree.js';
 
 const REF_COMPONENT = /^[\w][-.\w]*$/;
 
@@ -124,7 +125,7 @@ export class OstreeRepo implements RepoObjects {
           await fsp.rename(tmp, abs);
           await fsyncDir(path.dirname(abs));
         } catch (e) {
-          await fsp.rm(tmp, { recursive: true, force: true });
+          await removeTree(tmp);
           // a concurrent process created it first: use theirs
           if (!(isErrno(e, 'EEXIST') || isErrno(e, 'ENOTEMPTY')) || !fs.existsSync(path.join(abs, K.CONFIG_FILE))) throw e;
         }
@@ -338,7 +339,7 @@ export class OstreeRepo implements RepoObjects {
       if (!name.startsWith(K.STAGING_PREFIX)) continue;
       const pid = Number(name.slice(K.STAGING_PREFIX.length).split('-')[0]);
       if (live.has(pid)) continue;
-      await fsp.rm(path.join(tmp, name), { recursive: true, force: true });
+      await removeTree(path.join(tmp, name));
       removed++;
     }
     return removed;

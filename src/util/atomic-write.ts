@@ -6,6 +6,7 @@
 import { promises as fsp, constants as C, appendFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { atomicEnv } from './env.js';
 
 export interface AtomicWriteOptions {
   mode?: number;
@@ -24,10 +25,10 @@ export interface AtomicWriteOptions {
 let faultCounter = 0;
 export function faultPoint(name: string): void {
   faultCounter++;
-  const trace = process.env.ATOMIC_FAULT_TRACE;
+  const trace = atomicEnv('ATOMIC_FAULT_TRACE');
   if (trace) appendFileSync(trace, `${name}\n`);
-  const at = process.env.ATOMIC_FAULT_AT;
-  const f = process.env.ATOMIC_FAULT;
+  const at = atomicEnv('ATOMIC_FAULT_AT');
+  const f = atomicEnv('ATOMIC_FAULT');
   if ((at && Number(at) === faultCounter) || (f && (f === name || (f.endsWith('*') && name.startsWith(f.slice(0, -1)))))) {
     process.kill(process.pid, 'SIGKILL');
   }

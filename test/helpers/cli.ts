@@ -2,6 +2,8 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as path from 'node:path';
 import { BIN } from './fixtures.js';
+import { withInvariants } from './invariants.js';
+import { resolveStorePaths } from '../../src/host/paths.js';
 
 export interface CliEnv {
   repo: string;
@@ -19,7 +21,26 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Run the CLI with `env`'s store and checkout root. After the step, the store and deployment
+ * invariants are checked (test/helpers/invariants.ts): a problem the step added throws.
+ */
 export function atomic(env: CliEnv, args: string[], input?: string): CliResult {
+  const target = { repo: env.extra?.ATOMIC_OSTREE_REPO ?? env.repo, checkoutRoot: env.extra?.ATOMIC_OSTREE_CHECKOUT_PATH ?? env.checkout };
+  let killed = false;
+  return withInvariants(
+    target,
+    () => {
+      const r = runAtomic(env, args, input);
+      killed = r.killed;
+      return r.result;
+    },
+    () => killed,
+    args.join(' '),
+  );
+}
+
+function runAtomic(env: CliEnv, args: string[], input?: string): { result: CliResult; killed: boolean } {
   const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
     input: input ?? '',
@@ -32,15 +53,28 @@ export function atomic(env: CliEnv, args: string[], input?: string): CliResult {
     },
     timeout: 120_000,
   });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { result: { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }, killed: r.status === null };
 }
 
-/** Run the CLI against a scratch sysroot (store, checkouts and /etc files all below it). */
+/**
+ * Run the CLI against a scratch sysroot (store, checkouts and /etc files all below it), then check
+ * the store and deployment invariants of that sysroot as `atomic` does.
+ */
 export function atomicSysroot(sysroot: string, args: string[], extra: Record<string, string> = {}, input = ''): CliResult {
   const env: NodeJS.ProcessEnv = { ...process.env, ATOMIC_SYSROOT: sysroot, ...extra };
   delete env.ATOMIC_OSTREE_REPO;
   delete env.ATOMIC_OSTREE_CHECKOUT_PATH;
   delete env.ATOMIC_CONF;
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env, timeout: 120_000 });
-  return { status: r.status ?? (r.signal ? 128 + (r.signal === 'SIGKILL' ? 9 : 15) : -1), stdout: r.stdout, stderr: r.stderr };
+  const p = resolveStorePaths({ env });
+  let killed = false;
+  return withInvariants(
+    { repo: p.repoPath, checkoutRoot: p.checkoutRoot },
+    () => {
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env, timeout: 120_000 });
+      killed = r.status === null;
+      return { status: r.status ?? (r.signal ? 128 + (r.signal === 'SIGKILL' ? 9 : 15) : -1), stdout: r.stdout, stderr: r.stderr };
+    },
+    () => killed,
+    args.join(' '),
+  );
 }

@@ -3,6 +3,7 @@
  * complete deployment whose host unit and tmpfiles equal the deployment's own copies, or the
  * container is entirely absent from the host.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseIniRecord, sameRecord, type OptionRecord } from '../../src/render/options.js';
@@ -126,5 +127,28 @@ export function treeListing(root: string, skip: string[] = []): string[] {
     }
   };
   walk('');
+  return out;
+}
+
+/**
+ * Every path below `root` with its inode, link count, mode, owner, size, mtime and ctime, link
+ * target and a hash of its content, one line each (sorted): two snapshots are equal only when
+ * nothing below `root` was created, removed, replaced, written, linked or chmod-ed (access times
+ * are left out: reading is allowed).
+ */
+export function treeSnapshot(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of fs.readdirSync(d).sort()) {
+      const p = path.join(d, n);
+      const st = fs.lstatSync(p);
+      let extra = '';
+      if (st.isSymbolicLink()) extra = `-> ${fs.readlinkSync(p)}`;
+      else if (st.isFile()) extra = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+      out.push(`${path.relative(root, p)} ino=${st.ino} nlink=${st.nlink} mode=${st.mode.toString(8)} ${st.uid}:${st.gid} size=${st.size} mtime=${st.mtimeMs} ctime=${st.ctimeMs} ${extra}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(root);
   return out;
 }

@@ -19,8 +19,10 @@ import { readLastResult, type LastResult } from '../../deploy/health-gate.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { readOptionRecord, type OptionRecordView } from './option-record.js';
 import { DROP_IN_NAME } from '../../deploy/option-record.js';
+import { valueSource, describeValueSource, slotManifestDefaults, type ValueSource } from '../../deploy/value-origins.js';
+import { atomicEnv } from '../../util/env.js';
 
-export type ValueSource = 'set' | 'image' | 'os';
+export type { ValueSource };
 
 export interface InspectDeployment {
   slot: Slot;
@@ -51,27 +53,6 @@ export interface InspectResult {
   options: (OptionRecordView & { dropIn: string }) | null;
 }
 
-/** Values atomic computes itself (forced, or OS defaults when not --set). */
-const OS_KEYS = new Set([
-  'DESTDIR', 'NAME', 'EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST', 'HOST_UID', 'HOST_GID', 'IMAGE_NAME', 'IMAGE_ID',
-  'RUN_DIRECTORY', 'PIDFILE', 'CONF_DIRECTORY', 'STATE_DIRECTORY', 'ALL_PROCESS_CAPABILITIES', 'RUNTIME', 'ATOMIC', 'UUID',
-]);
-const FORCED = new Set(['DESTDIR', 'NAME', 'EXEC_START', 'EXEC_STOP', 'EXEC_STARTPRE', 'EXEC_STOPPOST', 'HOST_UID', 'HOST_GID', 'IMAGE_NAME', 'IMAGE_ID']);
-
-/** manifest.json defaultValues of a deployment, read from its checkout (a regular file, bounded). */
-function manifestDefaults(slotDir: string, info: DeploymentInfo): Record<string, string> {
-  if (info.remote) return {};
-  const f = path.join(slotDir, 'rootfs', 'exports', 'manifest.json');
-  try {
-    const st = fs.lstatSync(f);
-    if (!st.isFile() || st.size > 1024 * 1024) return {};
-    const m = JSON.parse(fs.readFileSync(f, 'utf8')) as { defaultValues?: Record<string, unknown> };
-    return Object.fromEntries(Object.entries(m.defaultValues ?? {}).map(([k, v]) => [k, String(v)]));
-  } catch {
-    return {};
-  }
-}
-
 function deployment(cp: ContainerPaths, slot: Slot, info: DeploymentInfo): InspectDeployment {
   return {
     slot,
@@ -89,7 +70,7 @@ function deployment(cp: ContainerPaths, slot: Slot, info: DeploymentInfo): Inspe
 function isEnabled(ctx: AppContext, unit: string): string {
   const sd = systemdFor(ctx);
   const args = [...(ctx.paths.userMode ? ['--user'] : []), ...(sd.offline ? [`--root=${ctx.paths.sysroot}`] : []), 'is-enabled', unit];
-  const r = spawnSync(process.env.ATOMIC_SYSTEMCTL ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  const r = spawnSync(atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
   return (r.stdout ?? '').trim().split('\n')[0] || 'unknown';
 }
 
@@ -117,18 +98,10 @@ export function inspectContainer(ctx: AppContext, name: string): InspectResult {
   } catch {
     rollback = null;
   }
-  const defaults = manifestDefaults(cp.slotDir(cur), info);
+  const defaults = slotManifestDefaults(cp.slotDir(cur), info);
   const values = Object.keys(info.values ?? {})
     .sort()
-    .map((k) => {
-      const v = info.values[k];
-      let source: ValueSource;
-      if (FORCED.has(k)) source = 'os';
-      else if (Object.prototype.hasOwnProperty.call(defaults, k) && defaults[k] === v) source = 'image';
-      else if (OS_KEYS.has(k) && !Object.prototype.hasOwnProperty.call(defaults, k)) source = 'os';
-      else source = 'set';
-      return { name: k, value: v, source };
-    });
+    .map((k) => ({ name: k, value: info.values[k]!, source: valueSource(k, info.values[k]!, defaults) }));
   const own = containerHostFiles(cp);
   const hasService = info['has-container-service'] !== false;
   const unit = unitName(name);
@@ -189,7 +162,7 @@ export function inspectLines(r: InspectResult): string[] {
   const w = Math.max(0, ...r.values.filter((v) => !v.value.includes('\n')).map((v) => v.name.length));
   for (const v of r.values) {
     const shown = v.value.includes('\n') ? `${v.value.split('\n').filter(Boolean).length} lines` : v.value;
-    out.push(`  ${v.name.padEnd(w)}  ${shown.length > 100 ? `${shown.slice(0, 97)}...` : shown}  [${v.source === 'set' ? '--set' : v.source === 'image' ? 'image default' : 'set by the OS'}]`);
+    out.push(`  ${v.name.padEnd(w)}  ${shown.length > 100 ? `${shown.slice(0, 97)}...` : shown}  [${describeValueSource(v.source)}]`);
   }
   out.push(`Auto-update:     ${r.autoUpdate ? `${r.autoUpdate.policy} (from ${r.autoUpdate.source === 'flag' ? '--auto-update' : 'the image label io.containers.autoupdate'})` : 'none'}`);
   if (r.quarantined.length) {

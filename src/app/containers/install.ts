@@ -25,6 +25,7 @@ import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { parseOptionAssignments } from '../../render/options.js';
 import { checkOptionRecord } from './option-record.js';
 import { autoUpdatePolicy, carriedFlag, ensureAutoUpdateUnits } from '../../deploy/auto-update.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface InstallOptions {
   image: string;
@@ -72,9 +73,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     const record = { ...(readHostConf(ctx.paths, name) ?? {}), ...fromFlags };
     const links = checkOptionRecord(ctx, name, record, Object.keys(fromFlags).length ? 'the option record (--option)' : hostConfPath(ctx.paths, name));
     const { image, name: imageName } = await ensureImage(ctx, o.image);
-    for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
-      if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
-    }
+    refuseForeignHostFiles(cp);
     ctx.out.line(`Extracting to ${cp.slotDir(0)}`);
     if (o.display) return { name, installed: false };
     const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
@@ -100,7 +99,7 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
  * `install` of a name that is installed keeps atomic's `NAME already present` (exit 0, scripts rely
  * on it) and warns when the image or the --set values asked for differ from the installed ones.
  */
-async function warnDifferences(ctx: AppContext, cp: ContainerPaths, image: string, setValues: Record<string, string>): Promise<void> {
+export async function warnDifferences(ctx: AppContext, cp: ContainerPaths, image: string, setValues: Record<string, string>): Promise<void> {
   const cur = currentSlot(cp);
   if (cur === null) return;
   let info;
@@ -144,7 +143,7 @@ function warnAutoUpdateNotApplied(ctx: AppContext, cp: ContainerPaths): void {
  * (`app` vs `app.0`), and CK/NAME.0 / CK/NAME.1 must not hold anything (an install never deletes
  * a directory it did not create; an empty one is reused).
  */
-function refuseCollision(cp: ContainerPaths): void {
+export function refuseCollision(cp: ContainerPaths): void {
   const other = slotCollision(cp.checkoutRoot, cp.name);
   if (other !== null) {
     const [slotOwner, slotName] = other.length < cp.name.length ? [other, cp.name] : [cp.name, other];
@@ -165,7 +164,14 @@ function refuseCollision(cp: ContainerPaths): void {
   }
 }
 
-function refuseForeignSlots(cp: ContainerPaths): void {
+/** A unit or tmpfiles.d file of the name that atomic did not write is never replaced. */
+export function refuseForeignHostFiles(cp: ContainerPaths): void {
+  for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
+    if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
+  }
+}
+
+export function refuseForeignSlots(cp: ContainerPaths): void {
   for (const s of [0, 1] as const) {
     const dir = cp.slotDir(s);
     let entries: string[];
@@ -203,6 +209,6 @@ async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
   await removeDurable(cp.link);
   await removeDurable(cp.hostUnit);
   await removeDurable(cp.hostTmpfiles);
-  fs.rmSync(cp.slotDir(0), { recursive: true, force: true });
+  removeTreeSync(cp.slotDir(0));
   await clearJournal(cp.journal);
 }

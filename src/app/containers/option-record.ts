@@ -14,6 +14,7 @@ import { isValidContainerName } from '../../deploy/container-name.js';
 import { readHostConf, readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
 import { validateOptionRecord, interlinked, linkPriority, sameRecord, type OptionRecord, type LinkedUnit } from '../../render/options.js';
 import { AtomicError } from '../../util/errors.js';
+import { atomicEnv } from '../../util/env.js';
 
 export interface OptionRecordView {
   /** The record of the live deployment ({} when it has none). */
@@ -88,7 +89,7 @@ function otherRecord(ctx: AppContext, name: string): OptionRecord {
 
 /** A calendar expression systemd accepts (systemd-analyze calendar), checked before anything is written. */
 function checkCalendar(key: string, value: string, source: string): void {
-  const r = spawnSync(process.env.ATOMIC_SYSTEMD_ANALYZE ?? 'systemd-analyze', ['calendar', value], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(atomicEnv('ATOMIC_SYSTEMD_ANALYZE') ?? 'systemd-analyze', ['calendar', value], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error) return; // no systemd-analyze here: systemd itself reports it when the timer loads
   if (r.status !== 0) {
     throw new AtomicError(

@@ -30,6 +30,7 @@ import { runtimeFeatures, checkRuntime } from '../../host/runtime.js';
 import { Systemd } from '../../host/systemd.js';
 import { AtomicError } from '../../util/errors.js';
 import { storeExportsReader } from '../../image/exports.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface RunOnceOptions {
   image: ImageEntry;
@@ -63,22 +64,7 @@ function pidAlive(pid: number): boolean {
 
 /** rm -rf that also works on read-only directories of a non-root checkout. */
 export function removeWorkDir(dir: string): void {
-  try {
-    fs.rmSync(dir, { recursive: true, force: true });
-    return;
-  } catch {
-    /* open up read-only directories and retry */
-  }
-  const open = (d: string): void => {
-    try {
-      fs.chmodSync(d, 0o700);
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) open(path.join(d, e.name));
-    } catch {
-      /* best effort */
-    }
-  };
-  open(dir);
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeTreeSync(dir);
 }
 
 /** The work dir of this process, after removing those of processes that are gone. */

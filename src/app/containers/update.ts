@@ -11,19 +11,20 @@ import { ensureImage } from '../images/ensure.js';
 import { resolveImages } from '../../image/stored-image.js';
 import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
 import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, currentSlot, otherSlot, type ContainerPaths, containerNotInstalled } from '../../deploy/layout.js';
-import { readInfo } from '../../deploy/info-file.js';
+import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot, containerNotInstalled } from '../../deploy/layout.js';
+import { readInfo, type DeploymentInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { slotManifestDefaults, unusedSetWarnings } from '../../deploy/value-origins.js';
 import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
-import { parseHealthFlag, readHealthSpec } from '../../deploy/health-spec.js';
+import { parseHealthFlag, readHealthSpec, type HealthSpec } from '../../deploy/health-spec.js';
 import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
-import { sameRecord, type OptionRecord } from '../../render/options.js';
+import { sameRecord, type OptionRecord, type LinkedUnit } from '../../render/options.js';
 import { effectiveRecord, checkOptionRecord } from './option-record.js';
 import { stripTransport } from '../../image/reference.js';
 import { autoUpdatePolicy, carriedFlag, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
 import { liftQuarantine } from '../../deploy/quarantine.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface UpdateOptions {
   name: string;
@@ -71,36 +72,8 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     } else {
       [image] = await resolveImages(repo, stripTransport(info.image));
     }
-    const values = { ...info.values };
-    let changed = false;
-    if (o.rebase) {
-      // values that were the old image's defaults follow the new image's defaults
-      for (const [k, v] of Object.entries(slotManifestDefaults(cp.slotDir(cur), info))) if (values[k] === v) delete values[k];
-    }
-    for (const k of o.reset ?? []) {
-      if (Object.prototype.hasOwnProperty.call(values, k)) {
-        delete values[k];
-        changed = true;
-      } else ctx.out.warn(`Warning: --reset ${k}: ${o.name} has no value ${k}`);
-    }
-    for (const [k, v] of Object.entries(newValues)) {
-      if (values[k] !== v) changed = true;
-      values[k] = v;
-    }
-    // the option record: given (config), else the host file, else the live deployment's (so it survives --rebase)
-    const liveRecord = readSlotOptions(cp.slotDir(cur))?.record ?? {};
-    const record = o.options ?? effectiveRecord(ctx, o.name);
-    const links = checkOptionRecord(ctx, o.name, record, o.optionsSource ?? (o.options ? 'option record' : hostConfPath(ctx.paths, o.name)));
-    if (!sameRecord(record, liveRecord)) changed = true;
+    const { values, record, links, healthCheck, autoUpdateFlag, changed } = planUpdate(ctx, o, cp, cur, info, newValues);
     // atomic's rule: the image id (whatever spelling named it) and the values decide, not the name
-    // a check given on the command line (now, or at an earlier install/update) stays with the container
-    const prevHealth = readHealthSpec(cp.slotDir(cur));
-    const healthCheck = o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : prevHealth?.source === 'flag' ? prevHealth : null;
-    if (o.healthCheck !== undefined && JSON.stringify(healthCheck) !== JSON.stringify(prevHealth)) changed = true;
-    // --auto-update / --no-auto-update stays with the container like --health-check
-    const prevFlag = carriedFlag(info);
-    const autoUpdateFlag = o.autoUpdate === undefined ? prevFlag : o.autoUpdate ? 'registry' : 'disabled';
-    if (autoUpdateFlag !== prevFlag) changed = true;
     if (imageIdFor(image) === info.revision && !changed) {
       ctx.out.line('Latest version already installed.');
       return { updated: false };
@@ -127,7 +100,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
       ctx.out.warn(`Update of ${o.name} failed (${(e as Error).message}); restoring the previous deployment`);
       try {
         await activateSlot(ctx, cp, cur, { journal: { ...journal, from: next, to: cur }, enable: false, start: wasActive, stopFirst: true });
-        fs.rmSync(cp.slotDir(next), { recursive: true, force: true });
+        removeTreeSync(cp.slotDir(next));
         await clearJournal(cp.journal);
       } catch (e2) {
         ctx.out.warn(`Could not restore ${o.name} automatically: ${(e2 as Error).message}; the next atomic command on it will finish the recovery`);
@@ -151,4 +124,55 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
   }
 }
 
+export interface UpdatePlan {
+  /** The values to deploy: the stored ones with --reset and --set applied (and, on --rebase, without the old image's defaults). */
+  values: Record<string, string>;
+  /** The option record to deploy and its Interlinked containers. */
+  record: OptionRecord;
+  links: LinkedUnit[];
+  /** Where the record comes from, for messages. */
+  recordSource: string;
+  healthCheck: HealthSpec | null;
+  /** `--auto-update` / `--no-auto-update`, given now or carried from the live deployment. */
+  autoUpdateFlag: ReturnType<typeof carriedFlag>;
+  /** Anything but the image differs from the live deployment. */
+  changed: boolean;
+}
 
+/**
+ * What an update deploys besides the image, from the live deployment `cur` and the options.
+ * Reads only; `containers update` and its --dry-run share it.
+ */
+export function planUpdate(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths, cur: Slot, info: DeploymentInfo, newValues: Record<string, string>): UpdatePlan {
+  const values = { ...info.values };
+  let changed = false;
+  if (o.rebase) {
+    // values that were the old image's defaults follow the new image's defaults
+    for (const [k, v] of Object.entries(slotManifestDefaults(cp.slotDir(cur), info))) if (values[k] === v) delete values[k];
+  }
+  for (const k of o.reset ?? []) {
+    if (Object.prototype.hasOwnProperty.call(values, k)) {
+      delete values[k];
+      changed = true;
+    } else ctx.out.warn(`Warning: --reset ${k}: ${o.name} has no value ${k}`);
+  }
+  for (const [k, v] of Object.entries(newValues)) {
+    if (values[k] !== v) changed = true;
+    values[k] = v;
+  }
+  // the option record: given (config), else the host file, else the live deployment's (so it survives --rebase)
+  const liveRecord = readSlotOptions(cp.slotDir(cur))?.record ?? {};
+  const record = o.options ?? effectiveRecord(ctx, o.name);
+  const recordSource = o.optionsSource ?? (o.options ? 'option record' : hostConfPath(ctx.paths, o.name));
+  const links = checkOptionRecord(ctx, o.name, record, recordSource);
+  if (!sameRecord(record, liveRecord)) changed = true;
+  // a check given on the command line (now, or at an earlier install/update) stays with the container
+  const prevHealth = readHealthSpec(cp.slotDir(cur));
+  const healthCheck = o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : prevHealth?.source === 'flag' ? prevHealth : null;
+  if (o.healthCheck !== undefined && JSON.stringify(healthCheck) !== JSON.stringify(prevHealth)) changed = true;
+  // --auto-update / --no-auto-update stays with the container like --health-check
+  const prevFlag = carriedFlag(info);
+  const autoUpdateFlag = o.autoUpdate === undefined ? prevFlag : o.autoUpdate ? 'registry' : 'disabled';
+  if (autoUpdateFlag !== prevFlag) changed = true;
+  return { values, record, links, recordSource, healthCheck, autoUpdateFlag, changed };
+}

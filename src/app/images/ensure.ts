@@ -6,11 +6,16 @@ import { trustSettings } from '../../image/trust/policy.js';
 import { isAtomicError } from '../../util/errors.js';
 import { stripTransport } from '../../image/reference.js';
 
+/** Whether `ref` names an image the store is asked for first (a name), rather than a source that is always read again (a path transport or an archive). */
+export function storeFirst(ref: string): boolean {
+  return !/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:');
+}
+
 /** The image in the store for `ref`, pulling it first when it is not there (any pull source). */
 export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string }> {
   const repo = await ctx.repo();
   const bare = stripTransport(ref);
-  if (!/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:')) {
+  if (storeFirst(ref)) {
     try {
       const [image] = await resolveImages(repo, bare);
       // The stored image is used as it is: its signatures are checked again, offline, against the current policy.

@@ -23,6 +23,7 @@ import { lockContainer } from '../../deploy/container-lock.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../../util/atomic-write.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Checksum } from '../../store/types.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 const VALID_ENCODED = /^[A-Za-z0-9._-]+$/;
 
@@ -164,7 +165,7 @@ async function removeDanglingSlots(ctx: AppContext): Promise<string[]> {
       }
       if (linked) continue;
       try {
-        fs.rmSync(p, { recursive: true, force: true });
+        removeTreeSync(p);
         removed.push(p);
       } catch {
         ctx.out.warn(`Could not remove directory ${p}`);

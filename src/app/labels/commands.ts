@@ -39,6 +39,7 @@ import { validateContainerName, isValidContainerName, unitName } from '../../dep
 import { checkRuntime } from '../../host/runtime.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
 import { stripTransport } from '../../image/reference.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 export const BACKEND_SWITCH_NOTE =
   "Note: Switching from the 'docker' backend to the 'ostree' backend based on the 'atomic.type' label in the image.  You can use --storage to override this behaviour.";
@@ -54,7 +55,7 @@ export interface LabelInstallOptions {
   storageExplicit?: boolean;
 }
 
-function isRunOnce(labels: Record<string, string>): boolean {
+export function isRunOnce(labels: Record<string, string>): boolean {
   return findLabel(labels, 'atomic.run')?.trim() === 'once';
 }
 
@@ -80,7 +81,7 @@ async function storedImage(ctx: AppContext, ref: string): Promise<{ image: Image
   const repo = await ctx.repoIfExists();
   if (!repo) return null;
   try {
-    const bare = ref.replace(/^(docker:\/\/|oci:|https?:(\/\/)?)/, '');
+    const bare = stripTransport(ref, { urls: true });
     const [image] = await resolveImages(repo, bare);
     return { image, name: bare };
   } catch (e) {
@@ -292,7 +293,7 @@ async function runInstalled(ctx: AppContext, c: { name: string; slotDir: string 
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config, null, 4) + '\n');
     return await runForeground(runtime, ['run', '--bundle', bundle, id], { cwd: bundle });
   } finally {
-    fs.rmSync(bundle, { recursive: true, force: true });
+    removeTreeSync(bundle);
   }
 }
 

@@ -33,6 +33,7 @@ import { layerCommits } from '../../image/stored-image.js';
 import { AtomicError } from '../../util/errors.js';
 import { runForeground, shellQuote } from './exec.js';
 import { prepareWorkDir, removeWorkDir, deleteLeftover } from '../containers/run-once.js';
+import { atomicEnv } from '../../util/env.js';
 
 export interface EngineRun {
   engine: 'docker' | 'podman';
@@ -56,7 +57,7 @@ export interface EngineRun {
 
 /** The first docker or podman on PATH (ATOMIC_ENGINE_PATH overrides the PATH searched), or null. */
 export function findEngine(env: NodeJS.ProcessEnv = process.env): string | null {
-  const dirs = (env.ATOMIC_ENGINE_PATH ?? env.PATH ?? '').split(':').filter(Boolean);
+  const dirs = (atomicEnv('ATOMIC_ENGINE_PATH', env) ?? env.PATH ?? '').split(':').filter(Boolean);
   for (const e of ['docker', 'podman']) {
     for (const d of dirs) {
       const p = path.join(d, e);

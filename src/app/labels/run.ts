@@ -26,6 +26,7 @@ import { AtomicError } from '../../util/errors.js';
 import { runForeground, shellQuote } from './exec.js';
 import { shellWords, parseEngineRun, findEngine, describeEngineless, runEngineless } from './engineless.js';
 import { chooseRuntime } from '../../deploy/container-ops.js';
+import { stripTransport } from '../../image/reference.js';
 
 export type LabelAction = 'INSTALL' | 'UNINSTALL' | 'RUN';
 
@@ -45,7 +46,7 @@ export function findLabel(labels: Record<string, string>, key: string): string |
 /** atomic's generic default name: the last path part of the image, without tag or digest. */
 export function defaultLabelName(image: string): string {
   let s = image.replace(/@[A-Za-z0-9_+.-]+:[0-9a-fA-F]+$/, '');
-  s = s.replace(/^(docker|oci|ostree):(\/\/)?/, '');
+  s = stripTransport(s, { label: true });
   const last = s.split('/').pop() ?? s;
   return last.split(':')[0];
 }

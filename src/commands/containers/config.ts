@@ -21,13 +21,16 @@ export default class ContainersConfig extends BaseCommand {
   ];
   static override strict = false;
   static override args = { name: Args.string({ required: true, description: 'Container name.' }) };
+  static override enableJsonFlag = true;
   static override flags = {
     json: Flags.boolean({ description: 'Print the record as JSON.' }),
     unset: Flags.string({ description: 'Remove KEY from the record; repeatable.', multiple: true, multipleNonGreedy: true, helpValue: 'KEY' }),
     ...trustFlags,
   };
 
-  async run(): Promise<void> {
+  protected override jsonIndent = 2;
+
+  async run(): Promise<unknown> {
     const { args, flags, argv } = await this.parse(ContainersConfig);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
@@ -35,12 +38,11 @@ export default class ContainersConfig extends BaseCommand {
     let view: OptionRecordView;
     if (sets.length === 0 && !flags.unset?.length) view = showConfig(ctx, args.name);
     else view = (await configContainer(ctx, { name: args.name, set: sets, unset: flags.unset })).view;
-    if (flags.json) {
-      this.log(JSON.stringify({ name: args.name, deployed: view.deployed, hostFile: view.hostFile, hostFilePath: view.hostFilePath, pending: view.pending }, null, 2));
-      return;
+    const data = { name: args.name, deployed: view.deployed, hostFile: view.hostFile, hostFilePath: view.hostFilePath, pending: view.pending };
+    if (sets.length === 0 && !flags.unset?.length) {
+      for (const l of recordLines(view.deployed)) this.log(l);
+      if (view.pending) this.log(`# ${view.hostFilePath} differs (applied by the next: atomic containers update ${args.name})`);
     }
-    if (sets.length > 0 || flags.unset?.length) return;
-    for (const l of recordLines(view.deployed)) this.log(l);
-    if (view.pending) this.log(`# ${view.hostFilePath} differs (applied by the next: atomic containers update ${args.name})`);
+    return data;
   }
 }

@@ -4,7 +4,9 @@ import { updateAllContainers } from '../../app/containers/update-all.js';
 import { summaryLines, type SummaryColor } from '../../cli/summary.js';
 import { AtomicError } from '../../util/errors.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
-import { runContainersUpdate } from '../../cli/deploy-runners.js';
+import { runContainersUpdate, dryRunOutput } from '../../cli/deploy-runners.js';
+import { updateDryRun } from '../../app/containers/dry-run.js';
+import { stopFlagValues } from '../../host/init-binary.js';
 
 export default class ContainersUpdate extends BaseCommand {
   static override description = 'Deploy a container again into its other slot (new image with --rebase, new values with --set) and switch atomically; restarts it only if it was running, then watches it (--watch) and restores the previous deployment when it is not healthy.';
@@ -19,6 +21,8 @@ export default class ContainersUpdate extends BaseCommand {
     'stop-timeout': Flags.integer({ description: 'Seconds a stop waits after the stop signal before the container is killed (kept as the value STOP_TIMEOUT).', min: 0, max: 3600, helpValue: 'SECONDS' }),
     init: Flags.boolean({ description: 'Run the host\'s catatonit as PID 1 of the container from now on (kept as the value ATOMIC_INIT; --set ATOMIC_INIT= removes it).' }),
     'health-check': Flags.string({ description: 'Readiness check for the health gate, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck); kept for later updates: none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
+    'dry-run': Flags.boolean({ description: 'Show what the update would change and change nothing: unified diff of the unit, config.json and tmpfiles.d file, the value changes and where each value comes from, the layers to download with their sizes (from the manifest; no layer is fetched) and the disk space needed. See docs/dry-run.md.' }),
+    json: Flags.boolean({ description: 'With --dry-run: print the preview as JSON (schema: docs/dry-run.md).', dependsOn: ['dry-run'] }),
     'auto-update': Flags.boolean({ description: 'Have `atomic auto-update` keep it updated from its registry (--no-auto-update: never, whatever the image label says); kept for later updates (docs/auto-update.md).', allowNo: true }),
     ...trustFlags,
   };
@@ -30,6 +34,7 @@ export default class ContainersUpdate extends BaseCommand {
     if (flags.all) {
       if (args.name) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support a container name");
       if (flags.set?.length || flags.reset?.length || flags.rebase || flags.init || flags['stop-timeout'] !== undefined || flags['auto-update'] !== undefined) throw new AtomicError('USAGE', "Incompatible options specified.  --all doesn't support --set or --rebase");
+      if (flags['dry-run']) throw new AtomicError('USAGE', '--dry-run previews one container: give its name instead of --all');
       const rows = await updateAllContainers(ctx);
       const color = (st: string): SummaryColor => (st === 'Failed' || st === 'Not updated' ? 'red' : st === 'Unknown' ? 'yellow' : 'green');
       const lines = summaryLines(
@@ -42,6 +47,11 @@ export default class ContainersUpdate extends BaseCommand {
       return;
     }
     if (!args.name) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
+    if (flags['dry-run']) {
+      const o = { name: args.name, rebase: flags.rebase, set: [...(flags.set ?? []), ...stopFlagValues(flags)], watch: flags.watch, healthCheck: flags['health-check'], reset: flags.reset, autoUpdate: flags['auto-update'] };
+      for (const l of await dryRunOutput(await updateDryRun(ctx, o), flags.json)) this.log(l);
+      return;
+    }
     await runContainersUpdate(flags, args.name);
   }
 }

@@ -6,13 +6,14 @@ export default class ImagesInfo extends BaseCommand {
   static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults).';
   static override examples = ['<%= config.bin %> images info systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
+  static override enableJsonFlag = true;
   static override flags = { storage: storageFlag, json: Flags.boolean({ description: 'Print JSON.' }) };
 
-  async run(): Promise<void> {
+  async run(): Promise<unknown> {
     const { args, flags } = await this.parse(ImagesInfo);
     this.checkStorage(flags.storage);
     const r = await imagesInfo(this.makeContext(flags), args.image);
-    if (flags.json) this.log(JSON.stringify(r.json, null, 4));
-    else for (const l of r.lines) this.log(l);
+    for (const l of r.lines) this.log(l);
+    return r.json;
   }
 }

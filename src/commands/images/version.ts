@@ -7,13 +7,14 @@ export default class ImagesVersion extends BaseCommand {
   static override description = 'Show an image\'s id, version label and layer chain.';
   static override examples = ['<%= config.bin %> images version systest:latest'];
   static override args = { image: Args.string({ required: true, description: 'Image name or id prefix.' }) };
+  static override enableJsonFlag = true;
   static override flags = { storage: storageFlag, json: Flags.boolean({ description: 'Print JSON.' }) };
 
-  async run(): Promise<void> {
+  async run(): Promise<unknown> {
     const { args, flags } = await this.parse(ImagesVersion);
     this.checkStorage(flags.storage);
     const r = await imagesVersion(this.makeContext(flags), args.image);
-    if (flags.json) this.log(JSON.stringify(r.json, null, 4));
-    else for (const l of r.lines) this.log(l);
+    for (const l of r.lines) this.log(l);
+    return r.json;
   }
 }

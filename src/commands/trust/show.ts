@@ -6,18 +6,19 @@ import { trustShow } from '../../app/trust/trust-show.js';
 export default class TrustShow extends BaseCommand {
   static override description = 'Show the signature policy: each scope with its requirement (accept, reject, signed, sigstoreSigned), keys and where signatures are read from.';
   static override examples = ['<%= config.bin %> trust show', '<%= config.bin %> trust show --json'];
+  static override enableJsonFlag = true;
   static override flags = {
     json: Flags.boolean({ description: 'Print JSON.' }),
     'signature-policy': trustFlags['signature-policy'],
     'registries.d': trustFlags['registries.d'],
   };
 
-  async run(): Promise<void> {
+  async run(): Promise<unknown> {
     const { flags } = await this.parse(TrustShow);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     const r = trustShow(ctx);
-    if (flags.json) this.log(JSON.stringify({ policy: r.policyFile, registriesD: r.registriesDir, scopes: r.rows }, null, 4));
-    else for (const l of r.lines) this.log(l);
+    for (const l of r.lines) this.log(l);
+    return { policy: r.policyFile, registriesD: r.registriesDir, scopes: r.rows };
   }
 }

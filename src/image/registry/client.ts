@@ -9,6 +9,7 @@ import { isJsonObject, parseJson, readStreamAtMost } from '../../util/bounded-re
 import { HttpClient, RedirectError, isCertError, isNetworkError, isTlsProtocolError, type HttpResponse, type TlsSettings } from './http.js';
 import { parseWwwAuthenticate, type Challenge } from './www-authenticate.js';
 import type { Credentials } from './credentials.js';
+import { atomicEnv } from '../../util/env.js';
 
 export interface RegistryClientOptions {
   /** `host[:port]` as written in the image name. */
@@ -67,9 +68,9 @@ export class RegistryClient {
     this.repository = a.repository;
     this.image = opts.image;
     this.http = new HttpClient(() => opts.tls);
-    const envRetries = process.env.ATOMIC_REGISTRY_RETRIES;
+    const envRetries = atomicEnv('ATOMIC_REGISTRY_RETRIES');
     this.retries = opts.retries ?? (envRetries !== undefined && /^\d+$/.test(envRetries) ? Number(envRetries) : 3);
-    const envDelay = process.env.ATOMIC_REGISTRY_RETRY_DELAY_MS;
+    const envDelay = atomicEnv('ATOMIC_REGISTRY_RETRY_DELAY_MS');
     this.retryDelay = opts.retryDelayMs ?? (envDelay !== undefined && /^\d+$/.test(envDelay) ? Number(envDelay) : 200);
   }
 

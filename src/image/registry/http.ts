@@ -7,6 +7,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
+import { atomicEnv } from '../../util/env.js';
 
 export interface TlsSettings {
   /** Verify the server certificate (default true). */
@@ -53,7 +54,7 @@ export class HttpClient {
 
   constructor(tlsFor: (host: string) => TlsSettings, opts: { timeoutMs?: number; userAgent?: string } = {}) {
     this.tlsFor = tlsFor;
-    this.timeoutMs = opts.timeoutMs ?? (Number(process.env.ATOMIC_REGISTRY_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS);
+    this.timeoutMs = opts.timeoutMs ?? (Number(atomicEnv('ATOMIC_REGISTRY_TIMEOUT_MS')) || DEFAULT_TIMEOUT_MS);
     this.userAgent = opts.userAgent ?? 'atomic-sc/0.1';
   }
 
@@ -103,7 +104,7 @@ export class HttpClient {
    * server that drips bytes just often enough to stay "active" cannot hold a pull forever.
    */
   private guardRate(res: http.IncomingMessage, url: URL): void {
-    const minBytes = Number(process.env.ATOMIC_REGISTRY_MIN_BYTES_PER_WINDOW) || MIN_BYTES_PER_WINDOW;
+    const minBytes = Number(atomicEnv('ATOMIC_REGISTRY_MIN_BYTES_PER_WINDOW')) || MIN_BYTES_PER_WINDOW;
     // count at the socket: listening for 'data' here would start the flow before the caller reads
     const sock = res.socket;
     let last = sock?.bytesRead ?? 0;

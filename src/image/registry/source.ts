@@ -19,6 +19,7 @@ import { isLoopbackHost, tlsSettingsFor } from './tls-config.js';
 import type { Descriptor, ImageSource, Platform, SourceManifest } from '../source.js';
 import type { RegistryReference } from '../reference.js';
 import type { Digest } from '../../store/types.js';
+import { atomicEnv } from '../../util/env.js';
 
 /** Every manifest type we can use, always sent together (a registry then never converts to schema1). */
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerManifestList].join(', ');
@@ -214,7 +215,7 @@ export class RegistrySource implements ImageSource {
     const what = `blob ${d.digest} of ${this.img.display}`;
     const reopen = async (from: number) => this.client.get(`blobs/${d.digest}`, { headers: { Range: `bytes=${from}-` } });
     let body: NodeJS.ReadableStream = resumableBlob(res, d.size, what, reopen, this.onWarning);
-    if (process.env.ATOMIC_FAULT_REGISTRY_STALL === d.digest) body = res.body.pipe(new StallHalfway(Math.floor(d.size / 2)));
+    if (atomicEnv('ATOMIC_FAULT_REGISTRY_STALL') === d.digest) body = res.body.pipe(new StallHalfway(Math.floor(d.size / 2)));
     return verifyStream(body, d.digest, d.size, `blob of ${this.img.display}`);
   }
 

@@ -14,11 +14,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AtomicError } from '../../util/errors.js';
 import type { TlsSettings } from './http.js';
+import { atomicEnv } from '../../util/env.js';
 
 export const CERTS_D_ROOTS = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
 
 export function certsDRoots(env: NodeJS.ProcessEnv = process.env): string[] {
-  return env.ATOMIC_CERTS_D ? [env.ATOMIC_CERTS_D] : CERTS_D_ROOTS;
+  const certsD = atomicEnv('ATOMIC_CERTS_D', env);
+  return certsD ? [certsD] : CERTS_D_ROOTS;
 }
 
 /** Host part of `host[:port]` without brackets. */

@@ -18,6 +18,8 @@ import { AtomicError } from '../../util/errors.js';
 import { openDockerArchive, type DockerArchiveSource } from './docker-archive.js';
 import type { DockerDaemonReference } from '../reference.js';
 import type { Descriptor, ImageSource, SourceManifest } from '../source.js';
+import { atomicEnv } from '../../util/env.js';
+import { removeTree } from '../../util/remove-tree.js';
 
 function onPath(cmd: string): string | null {
   const dirs = cmd.includes('/') ? [''] : (process.env.PATH ?? '').split(':').filter(Boolean);
@@ -35,7 +37,7 @@ function onPath(cmd: string): string | null {
 
 /** The CLI that exports `docker:` images, or an error saying what to install. */
 export function findEngineCli(ref: string): { cli: string; name: string } {
-  const forced = process.env.ATOMIC_DOCKER_CLI;
+  const forced = atomicEnv('ATOMIC_DOCKER_CLI');
   if (forced) {
     const p = onPath(forced);
     if (!p) throw new AtomicError('NOT_FOUND', `ATOMIC_DOCKER_CLI=${forced} is not an executable`, { ref });
@@ -73,14 +75,14 @@ class DockerDaemonSource implements ImageSource {
   }
   async close(): Promise<void> {
     await this.inner.close();
-    await fsp.rm(this.spoolDir, { recursive: true, force: true });
+    await removeTree(this.spoolDir);
   }
 }
 
 export async function openDockerDaemon(ref: DockerDaemonReference): Promise<ImageSource> {
   const described = `docker:${ref.name}`;
   const { cli, name } = findEngineCli(described);
-  const dir = await fsp.mkdtemp(path.join(process.env.ATOMIC_SPOOL_DIR ?? os.tmpdir(), 'atomic-docker-save-'));
+  const dir = await fsp.mkdtemp(path.join(atomicEnv('ATOMIC_SPOOL_DIR') ?? os.tmpdir(), 'atomic-docker-save-'));
   const file = path.join(dir, 'image.tar');
   try {
     const child = spawn(cli, ['save', ref.name], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -106,7 +108,7 @@ export async function openDockerDaemon(ref: DockerDaemonReference): Promise<Imag
     const inner = await openDockerArchive({ transport: 'docker-archive', form: 'docker-archive', path: file, raw: ref.raw });
     return new DockerDaemonSource(described, ref.name, inner, dir);
   } catch (e) {
-    await fsp.rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
     throw e;
   }
 }

@@ -116,6 +116,82 @@ export interface EvaluateEvents {
   onLine?(line: string): void;
 }
 
+type KeySource = { source: string; data: Buffer };
+
+interface RequirementResult {
+  accepted: VerifiedSignature[];
+  /** Why each refused signature was refused. */
+  reasons: string[];
+}
+
+/** signedBy: each GPG signature checked with gpgv against the requirement's keys, then its claims. */
+async function verifyGpg(req: Extract<Requirement, { type: 'signedBy' }>, keys: KeySource[], list: Buffer[], subject: PolicySubject, policyFile: string): Promise<RequirementResult> {
+  const reasons: string[] = [];
+  const accepted: VerifiedSignature[] = [];
+  let keyring: Buffer;
+  try {
+    keyring = Buffer.concat(keys.map((k) => dearmor(k.data)));
+  } catch (e) {
+    throw new AtomicError('POLICY_INVALID', `the GPG key(s) ${keys.map((k) => k.source).join(', ')} in ${policyFile} cannot be read: ${(e as Error).message}`);
+  }
+  for (const [i, sig] of list.entries()) {
+    const r = await gpgvVerify(sig as Buffer, keyring);
+    if (!r.ok) {
+      reasons.push(`signature ${i + 1}: ${r.reason}`);
+      continue;
+    }
+    let claims: SignedClaims;
+    try {
+      claims = parsePayload(r.content, GPG_PAYLOAD_TYPE);
+    } catch (e) {
+      reasons.push(`signature ${i + 1}: ${(e as Error).message}`);
+      continue;
+    }
+    const bad = checkClaims(claims, subject, req);
+    if (bad) {
+      reasons.push(`signature ${i + 1}: ${bad}`);
+      continue;
+    }
+    accepted.push({ kind: 'gpg', key: r.fingerprint, keySource: keys.length === 1 ? keys[0]!.source : keys.map((k) => k.source).join(','), identity: claims.dockerReference, digest: claims.manifestDigest, index: i + 1 });
+  }
+  return { accepted, reasons };
+}
+
+/** sigstoreSigned: each sigstore signature checked against the requirement's public keys, then its claims. */
+async function verifySigstore(req: Extract<Requirement, { type: 'sigstoreSigned' }>, keys: KeySource[], list: FetchedSignatures['sigstore'], subject: PolicySubject, policyFile: string): Promise<RequirementResult> {
+  const reasons: string[] = [];
+  const accepted: VerifiedSignature[] = [];
+  const parsed: Array<{ source: string; key: KeyObject }> = [];
+  for (const k of keys) {
+    try {
+      for (const key of parsePublicKeys(k.data)) parsed.push({ source: k.source, key });
+    } catch (e) {
+      throw new AtomicError('POLICY_INVALID', `the sigstore public key ${k.source} in ${policyFile} cannot be read: ${(e as Error).message}`);
+    }
+  }
+  for (const [i, s] of list.entries()) {
+    const signer = parsed.find((k) => sigstoreSignatureValid(s.payload, s.signature, k.key));
+    if (!signer) {
+      reasons.push(`sigstore signature ${i + 1}: cryptographic signature verification failed with ${keys.map((k) => k.source).join(', ')}`);
+      continue;
+    }
+    let claims: SignedClaims;
+    try {
+      claims = parsePayload(s.payload, SIGSTORE_PAYLOAD_TYPE);
+    } catch (e) {
+      reasons.push(`sigstore signature ${i + 1}: ${(e as Error).message}`);
+      continue;
+    }
+    const bad = checkClaims(claims, subject, req);
+    if (bad) {
+      reasons.push(`sigstore signature ${i + 1}: ${bad}`);
+      continue;
+    }
+    accepted.push({ kind: 'sigstore', key: signer.source, keySource: signer.source, identity: claims.dockerReference, digest: claims.manifestDigest, index: i + 1 });
+  }
+  return { accepted, reasons };
+}
+
 /** Evaluate `policy` for `subject`; returns what was verified, throws POLICY_REJECTED on refusal. */
 export async function evaluatePolicy(policy: Policy, subject: PolicySubject, ev: EvaluateEvents = {}): Promise<TrustDecision> {
   const { scope, reqs } = requirementsFor(policy, subject.transport, subject.scopes);
@@ -151,65 +227,7 @@ export async function evaluatePolicy(policy: Policy, subject: PolicySubject, ev:
           : 'Sign the image (cosign sign --key / skopeo copy --sign-by-sigstore-private-key) and enable use-sigstore-attachments for the registry in registries.d (atomic trust add --sigstoretype sigstore ...).',
       ]);
     }
-    const reasons: string[] = [];
-    const accepted: VerifiedSignature[] = [];
-    if (req.type === 'signedBy') {
-      let keyring: Buffer;
-      try {
-        keyring = Buffer.concat(keys.map((k) => dearmor(k.data)));
-      } catch (e) {
-        throw new AtomicError('POLICY_INVALID', `the GPG key(s) ${keys.map((k) => k.source).join(', ')} in ${policy.file} cannot be read: ${(e as Error).message}`);
-      }
-      for (const [i, sig] of list.entries()) {
-        const r = await gpgvVerify(sig as Buffer, keyring);
-        if (!r.ok) {
-          reasons.push(`signature ${i + 1}: ${r.reason}`);
-          continue;
-        }
-        let claims: SignedClaims;
-        try {
-          claims = parsePayload(r.content, GPG_PAYLOAD_TYPE);
-        } catch (e) {
-          reasons.push(`signature ${i + 1}: ${(e as Error).message}`);
-          continue;
-        }
-        const bad = checkClaims(claims, subject, req);
-        if (bad) {
-          reasons.push(`signature ${i + 1}: ${bad}`);
-          continue;
-        }
-        accepted.push({ kind: 'gpg', key: r.fingerprint, keySource: keys.length === 1 ? keys[0]!.source : keys.map((k) => k.source).join(','), identity: claims.dockerReference, digest: claims.manifestDigest, index: i + 1 });
-      }
-    } else {
-      const parsed: Array<{ source: string; key: KeyObject }> = [];
-      for (const k of keys) {
-        try {
-          for (const key of parsePublicKeys(k.data)) parsed.push({ source: k.source, key });
-        } catch (e) {
-          throw new AtomicError('POLICY_INVALID', `the sigstore public key ${k.source} in ${policy.file} cannot be read: ${(e as Error).message}`);
-        }
-      }
-      for (const [i, s] of sigs.sigstore.entries()) {
-        const signer = parsed.find((k) => sigstoreSignatureValid(s.payload, s.signature, k.key));
-        if (!signer) {
-          reasons.push(`sigstore signature ${i + 1}: cryptographic signature verification failed with ${keys.map((k) => k.source).join(', ')}`);
-          continue;
-        }
-        let claims: SignedClaims;
-        try {
-          claims = parsePayload(s.payload, SIGSTORE_PAYLOAD_TYPE);
-        } catch (e) {
-          reasons.push(`sigstore signature ${i + 1}: ${(e as Error).message}`);
-          continue;
-        }
-        const bad = checkClaims(claims, subject, req);
-        if (bad) {
-          reasons.push(`sigstore signature ${i + 1}: ${bad}`);
-          continue;
-        }
-        accepted.push({ kind: 'sigstore', key: signer.source, keySource: signer.source, identity: claims.dockerReference, digest: claims.manifestDigest, index: i + 1 });
-      }
-    }
+    const { accepted, reasons } = req.type === 'signedBy' ? await verifyGpg(req, keys, list as Buffer[], subject, policy.file) : await verifySigstore(req, keys, sigs.sigstore, subject, policy.file);
     if (accepted.length === 0) {
       throw reject(req.type, reasons.length === 1 ? reasons[0]! : `None of the signatures were accepted: ${reasons.join('; ')}`, [
         req.type === 'signedBy' ? 'Check that the image is signed with one of the policy\'s keys for this name and digest (atomic trust show).' : 'Check that the image is signed with the policy\'s sigstore key for this name and digest (atomic trust show).',

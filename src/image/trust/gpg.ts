@@ -11,10 +11,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AtomicError } from '../../util/errors.js';
+import { atomicEnv } from '../../util/env.js';
+import { removeTreeSync } from '../../util/remove-tree.js';
 
 /** Largest signed content we accept from gpgv (a simple-signing payload is a few hundred bytes). */
 const MAX_CONTENT = 4 * 1024 * 1024;
-const GPGV = process.env.ATOMIC_GPGV ?? 'gpgv';
+const GPGV = atomicEnv('ATOMIC_GPGV') ?? 'gpgv';
 
 /** RFC 4880 armor → binary, every `-----BEGIN PGP ...-----` block of the text, concatenated. */
 export function dearmor(data: Buffer): Buffer {
@@ -100,6 +102,6 @@ export async function gpgvVerify(signature: Buffer, keyring: Buffer): Promise<Gp
     const fingerprint = valid[9] ?? signingKey;
     return { ok: true, content: r.out, fingerprint, signingKey };
   } finally {
-    fs.rmSync(home, { recursive: true, force: true });
+    removeTreeSync(home);
   }
 }

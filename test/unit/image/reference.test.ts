@@ -161,4 +161,14 @@ describe('image/reference stripTransport', () => {
   for (const [raw, docker, want] of cases) {
     it(`${raw}${docker ? ' (docker:// too)' : ''} → ${want}`, () => assert.equal(stripTransport(raw, { docker }), want));
   }
+  it('urls: also docker:// and http(s):// (label install of a stored image)', () => {
+    assert.equal(stripTransport('https://quay.io/a/b', { urls: true }), 'quay.io/a/b');
+    assert.equal(stripTransport('docker://quay.io/a/b', { urls: true }), 'quay.io/a/b');
+    assert.equal(stripTransport('oci:busybox', { urls: true }), 'busybox');
+    assert.equal(stripTransport('dockertar:/x.tar', { urls: true }), 'dockertar:/x.tar');
+  });
+  it("label: atomic's label-name rule (docker:, oci:, ostree:, each with an optional //)", () => {
+    for (const raw of ['docker:x/y', 'docker://x/y', 'oci:x/y', 'ostree://x/y', 'ostree:x/y']) assert.equal(stripTransport(raw, { label: true }), 'x/y', raw);
+    assert.equal(stripTransport('http:x/y', { label: true }), 'http:x/y');
+  });
 });

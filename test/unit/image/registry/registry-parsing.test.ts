@@ -2,13 +2,13 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseWwwAuthenticate } from '../../../src/image/registry/www-authenticate.js';
-import { findRegistryEntry, loadRegistriesConf, parseToml } from '../../../src/image/registry/registries-conf.js';
-import { findCredentials, lookupAuthFile, parseCreds } from '../../../src/image/registry/credentials.js';
-import { isLoopbackHost } from '../../../src/image/registry/tls-config.js';
-import { apiHostAndRepo } from '../../../src/image/registry/client.js';
-import { registryOptionsFromFlags } from '../../../src/image/registry/cli-flags.js';
-import { isAtomicError } from '../../../src/util/errors.js';
+import { parseWwwAuthenticate } from '../../../../src/image/registry/www-authenticate.js';
+import { findRegistryEntry, loadRegistriesConf, parseToml } from '../../../../src/image/registry/registries-conf.js';
+import { findCredentials, lookupAuthFile, parseCreds } from '../../../../src/image/registry/credentials.js';
+import { isLoopbackHost } from '../../../../src/image/registry/tls-config.js';
+import { apiHostAndRepo } from '../../../../src/image/registry/client.js';
+import { registryOptionsFromFlags } from '../../../../src/image/registry/cli-flags.js';
+import { isAtomicError } from '../../../../src/util/errors.js';
 
 describe('unit: registry parsing', () => {
   let tmp: string;

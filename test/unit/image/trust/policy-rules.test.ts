@@ -4,15 +4,15 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { dockerScopes, parseDockerRef } from '../../../src/image/trust/docker-ref.js';
-import { identityMatches } from '../../../src/image/trust/identity.js';
-import { parsePolicy, type IdentityRule } from '../../../src/image/trust/policy.js';
-import { requirementsFor } from '../../../src/image/trust/evaluate.js';
-import { pathScopes } from '../../../src/image/trust/subject.js';
-import { loadRegistriesD, lookasideFor, useSigstoreAttachments } from '../../../src/image/trust/registries-d.js';
-import { lookasideUrl } from '../../../src/image/trust/fetch-signatures.js';
-import { dearmor } from '../../../src/image/trust/gpg.js';
-import { parsePayload, GPG_PAYLOAD_TYPE, manifestMatchesDigest } from '../../../src/image/trust/payload.js';
+import { dockerScopes, parseDockerRef } from '../../../../src/image/trust/docker-ref.js';
+import { identityMatches } from '../../../../src/image/trust/identity.js';
+import { parsePolicy, type IdentityRule } from '../../../../src/image/trust/policy.js';
+import { requirementsFor } from '../../../../src/image/trust/evaluate.js';
+import { pathScopes } from '../../../../src/image/trust/subject.js';
+import { loadRegistriesD, lookasideFor, useSigstoreAttachments } from '../../../../src/image/trust/registries-d.js';
+import { lookasideUrl } from '../../../../src/image/trust/fetch-signatures.js';
+import { dearmor } from '../../../../src/image/trust/gpg.js';
+import { parsePayload, GPG_PAYLOAD_TYPE, manifestMatchesDigest } from '../../../../src/image/trust/payload.js';
 
 describe('trust: policy rules', () => {
   it('docker scopes, most specific first (containers/image order, wildcards without the port)', () => {
