@@ -15,9 +15,9 @@ import { readInfo } from './info-file.js';
 import { clearJournal, ensurePrivateDir, type JournalEntry } from './journal.js';
 import type { ContainerPaths, Slot } from './layout.js';
 import { unitName } from './container-name.js';
-import { readHealthSpec, describeHealth, type HealthSpec } from './health-spec.js';
+import { readHealthSpec, describeHealth, checkImageProbeTarget, type HealthSpec } from './health-spec.js';
 import { addQuarantine, liftQuarantine } from './quarantine.js';
-import { httpProbe, tcpProbe, execProbe, unitStatus, unitJournal, type ProbeResult, type UnitStatus } from '../host/probes.js';
+import { httpProbe, tcpProbe, execProbe, unitStatus, unitJournal, terminalSafe, type ProbeResult, type UnitStatus } from '../host/probes.js';
 import { atomicWrite } from '../util/atomic-write.js';
 import { AtomicError } from '../util/errors.js';
 
@@ -31,8 +31,18 @@ export interface WatchResult {
   probe?: ProbeResult;
 }
 
-export function runProbe(spec: HealthSpec, name: string, runtime: string): Promise<ProbeResult> {
+export async function runProbe(spec: HealthSpec, name: string, runtime: string): Promise<ProbeResult> {
+  const r = await probeOnce(spec, name, runtime);
+  return { ok: r.ok, output: terminalSafe(r.output) };
+}
+
+function probeOnce(spec: HealthSpec, name: string, runtime: string): Promise<ProbeResult> {
   const ms = Math.max(100, Math.round(spec.timeout * 1000));
+  try {
+    checkImageProbeTarget(spec, name); // a deployment prepared before the check existed
+  } catch (e) {
+    return Promise.resolve({ ok: false, output: `not run: ${(e as Error).message}` });
+  }
   if (spec.type === 'http') return httpProbe(spec.url ?? '', ms);
   if (spec.type === 'tcp') return tcpProbe(spec.address ?? '', ms);
   if (spec.type === 'exec') return execProbe(runtime, name, spec.command ?? ['true'], ms);

@@ -93,6 +93,48 @@ export function dockerHealth(cfg: Record<string, unknown> | null | undefined): H
   return null;
 }
 
+/** 127.0.0.0/8, ::1 (also as an IPv4-mapped address) or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || /^(0:){7}1$|^0*:0*:0*:0*:0*:0*:0*:0*1$/.test(h)) return true;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return v4 !== null && v4[1] === '127' && v4.slice(2).every((o) => Number(o) <= 255);
+}
+
+/** The host an http/tcp check connects to ('' for a tcp PORT alone, which is 127.0.0.1). */
+export function probeHost(spec: HealthSpec): string | null {
+  if (spec.type === 'http') {
+    try {
+      return new URL(spec.url ?? '').hostname;
+    } catch {
+      return null;
+    }
+  }
+  if (spec.type === 'tcp') {
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(spec.address ?? '');
+    if (m) return m[1] ?? m[2] ?? '';
+    return /^\d+$/.test(spec.address ?? '') ? '' : null;
+  }
+  return '';
+}
+
+/**
+ * An image's check (manifest.json healthCheck, rendered) runs from the host: it may only connect to
+ * the host's loopback, so an image cannot make atomic probe (and report on) another machine of the
+ * site's network. The admin's --health-check may name any host. exec checks run inside the
+ * container (runc exec) and are always allowed.
+ */
+export function checkImageProbeTarget(spec: HealthSpec, image: string): void {
+  if (spec.source === 'flag' || (spec.type !== 'http' && spec.type !== 'tcp')) return;
+  const host = probeHost(spec);
+  if (host === '' || (host !== null && isLoopbackHost(host))) return;
+  const target = spec.type === 'http' ? spec.url : spec.address;
+  throw new AtomicError('UNSAFE_INPUT', `the healthCheck of ${image} (${spec.source === 'manifest' ? '/exports/manifest.json' : 'image config'}) would connect to ${JSON.stringify(target)}, which is not this host's loopback; an image's readiness check may only probe 127.0.0.1, ::1 or localhost`, {
+    suggestions: [`Fix the image's healthCheck, or give the check yourself: --health-check ${spec.type === 'http' ? 'http://HOST:PORT/PATH' : 'tcp:HOST:PORT'} (or --health-check none).`],
+    ref: image,
+  });
+}
+
 /** First of flag, manifest, image; null when nobody defines a check (the gate then watches the unit only). */
 export function chooseHealth(flag: HealthSpec | null | undefined, manifest: HealthSpec | null, image: HealthSpec | null): HealthSpec | null {
   return flag ?? manifest ?? image ?? null;

@@ -40,16 +40,58 @@ export function hostConfPath(paths: StorePaths, name: string): string {
   return path.join(optionsConfDir(paths), `${name}.conf`);
 }
 
+/** A record file is a few lines; anything bigger is not one (a log, /dev/zero behind a symlink). */
+export const MAX_HOST_CONF = 64 * 1024;
+
+/**
+ * The text of a host record file, or null when there is none. It must be a regular file (a
+ * symlink to one is followed: the directory is the admin's) of at most MAX_HOST_CONF bytes, in
+ * UTF-8 without NUL bytes; anything else is refused naming the file (docs/security.md).
+ */
+export function readHostConfText(file: string): string | null {
+  const bad = (why: string, todo: string): AtomicError => new AtomicError('USAGE', `${file}: ${why}`, { suggestions: [todo], ref: file });
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new AtomicError('IO', `cannot read ${file}: ${(e as Error).message}`, { suggestions: [`Check the permissions of ${file}.`], ref: file });
+  }
+  let buf: Buffer;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile())
+      throw bad('is not a regular file (a device, FIFO, socket or directory cannot be an option record)', `Replace ${file} by a file of KEY=VALUE lines, or remove it.`);
+    if (st.size > MAX_HOST_CONF)
+      throw bad(`is ${st.size} bytes; an option record is at most ${MAX_HOST_CONF} bytes`, `Check that ${file} is the option record you meant (KEY=VALUE lines), or remove it.`);
+    buf = Buffer.alloc(MAX_HOST_CONF + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = fs.readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
+    if (n > MAX_HOST_CONF) throw bad(`is larger than ${MAX_HOST_CONF} bytes (it grew while read)`, `Check ${file}.`);
+    buf = buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const nul = buf.indexOf(0);
+  if (nul >= 0) {
+    const line = buf.subarray(0, nul).toString('latin1').split('\n').length;
+    throw bad(
+      `line ${line} contains a NUL byte; an option record is text`,
+      `Rewrite ${file} as KEY=VALUE text lines (atomic containers config ${path.basename(file, '.conf')} KEY=VALUE writes it for you).`,
+    );
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    throw bad('is not valid UTF-8', `Rewrite ${file} in UTF-8 (KEY=VALUE lines).`);
+  }
+}
+
 /** The host file's record (validated), or null when there is no file. */
 export function readHostConf(paths: StorePaths, name: string): OptionRecord | null {
   const file = hostConfPath(paths, name);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new AtomicError('IO', `cannot read ${file}: ${(e as Error).message}`, { suggestions: [`Check the permissions of ${file}.`] });
-  }
+  const text = readHostConfText(file);
+  if (text === null) return null;
   const record = parseIniRecord(text, file);
   validateOptionRecord(record, file);
   return record;
@@ -98,6 +140,76 @@ function systemctl(paths: StorePaths, args: string[], echo: (l: string) => void,
 
 const timerNames = (files: Record<string, string>): string[] => Object.keys(files).filter((f) => f.endsWith('.timer'));
 
+/** The texts atomic wrote for unit file REL (relative to the unit dir) in either slot of the container. */
+function slotTexts(cp: ContainerPaths, rel: string): string[] {
+  const out: string[] = [];
+  for (const s of [0, 1] as const) {
+    const t = readSlotOptions(cp.slotDir(s))?.files[rel];
+    if (typeof t === 'string') out.push(t);
+  }
+  return out;
+}
+
+/** absent, ours (a regular file holding one of TEXTS) or foreign (anything else: edited, hand-written, a symlink, a directory). */
+function optionFileOwnership(file: string, texts: string[]): 'absent' | 'ours' | 'foreign' {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return 'absent';
+  }
+  if (!st.isFile()) return 'foreign';
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return texts.includes(text) ? 'ours' : 'foreign';
+  } catch {
+    return 'foreign';
+  }
+}
+
+/**
+ * Before a deployment is written (docs/security.md): every unit file the record renders (the
+ * drop-in NAME.service.d/50-atomic-options.conf, atomic-start-NAME.timer, atomic-stop-NAME.*)
+ * must be absent or exactly what atomic wrote for this container, and no directory between the
+ * unit directory and it may be a symlink: atomic never overwrites an admin's unit, never unmasks
+ * a masked one (a symlink to /dev/null) and never writes through a symlinked NAME.service.d.
+ */
+export function checkOptionFilesPlaceable(paths: StorePaths, cp: ContainerPaths, files: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(files)) {
+    const file = path.join(paths.unitDir, rel);
+    for (let d = path.dirname(file); d.startsWith(paths.unitDir + path.sep); d = path.dirname(d)) {
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(d);
+      } catch {
+        /* absent: created by the activation */
+      }
+      if (st !== null && !st.isDirectory()) {
+        throw new AtomicError(
+          'UNSAFE_PATH',
+          `${d} is ${st.isSymbolicLink() ? `a symlink (to ${fs.readlinkSync(d)})` : 'not a directory'}; atomic will not write ${path.basename(file)} of ${cp.name}'s option record through it`,
+          {
+            suggestions: [`Replace ${d} by a plain directory (or remove it), or drop the option keys that need ${rel}.`],
+            ref: d,
+          },
+        );
+      }
+    }
+    if (optionFileOwnership(file, [...slotTexts(cp, rel), text]) === 'foreign') {
+      const st = fs.lstatSync(file);
+      const what = st.isSymbolicLink()
+        ? `is a symlink (to ${fs.readlinkSync(file)}${fs.readlinkSync(file) === '/dev/null' ? ': the unit is masked' : ''})`
+        : 'exists and was not written by atomic (or was edited by hand)';
+      throw new AtomicError(st.isSymbolicLink() ? 'UNSAFE_PATH' : 'USAGE', `${file} ${what}; the option record of ${cp.name} needs that file, and atomic will not replace it`, {
+        suggestions: [
+          `Remove ${file} if it is not needed (put your own settings in another file, e.g. ${path.join(path.dirname(file), '60-local.conf')}), or drop the option keys that need it.`,
+        ],
+        ref: file,
+      });
+    }
+  }
+}
+
 /**
  * Host side, before the daemon-reload of an activation: the unit files of the target slot's record
  * replace those of the other slot (timers the target does not have are stopped and disabled
@@ -107,6 +219,13 @@ export async function placeOptionFiles(paths: StorePaths, cp: ContainerPaths, ta
   const want = target?.files ?? {};
   for (const f of Object.keys(other?.files ?? {})) {
     if (f in want) continue;
+    // only what atomic wrote goes: an admin's file (or symlink) of the same name stays
+    const texts = [...slotTexts(cp, f), ...(other?.files[f] ? [other.files[f]] : [])];
+    const own = optionFileOwnership(path.join(paths.unitDir, f), texts);
+    if (own === 'foreign') {
+      echo(`Will not delete ${path.join(paths.unitDir, f)}: it was not written by atomic`);
+      continue;
+    }
     if (f.endsWith('.timer')) {
       if (paths.sysroot === '/') systemctl(paths, ['disable', '--now', f], echo);
       else systemctl(paths, ['disable', f], echo);

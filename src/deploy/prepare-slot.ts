@@ -24,9 +24,9 @@ import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 import { withInit } from '../render/init-process.js';
-import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, type HealthSpec } from './health-spec.js';
+import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, checkImageProbeTarget, type HealthSpec } from './health-spec.js';
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
-import { writeSlotOptions, DROP_IN_NAME } from './option-record.js';
+import { writeSlotOptions, checkOptionFilesPlaceable, DROP_IN_NAME } from './option-record.js';
 import { cgroupSupport } from '../host/cgroups.js';
 import type { Checksum } from '../store/types.js';
 import { autoUpdateRecord } from './auto-update.js';
@@ -98,11 +98,15 @@ export function resolveRemoteRootfs(ctx: DeployContext, given: string): string {
   try {
     real = realpathUnder(ctx.paths.sysroot, abs);
   } catch {
-    throw new AtomicError('NOT_FOUND', "The container's rootfs is set to remote, but the remote rootfs does not exist", { suggestions: [`Check the path given to --rootfs: ${given}`] });
+    throw new AtomicError('NOT_FOUND', "The container's rootfs is set to remote, but the remote rootfs does not exist", {
+      suggestions: [`Check the path given to --rootfs: ${given}`],
+    });
   }
   if (fs.existsSync(path.join(real, 'rootfs'))) return path.join(real, 'rootfs');
   if (fs.existsSync(path.join(real, 'usr'))) return real;
-  throw new AtomicError('USAGE', '--remote was specified but the given location does not contain a rootfs', { suggestions: [`${given} must be a rootfs (with usr/) or a directory holding rootfs/`] });
+  throw new AtomicError('USAGE', '--remote was specified but the given location does not contain a rootfs', {
+    suggestions: [`${given} must be a rootfs (with usr/) or a directory holding rootfs/`],
+  });
 }
 
 /** realpath that re-roots absolute symlink targets at the sysroot (links below a sysroot hold target-system paths). */
@@ -110,7 +114,7 @@ function realpathUnder(sysroot: string, p: string): string {
   if (sysroot === '/' || !p.startsWith(`${sysroot}/`)) return fs.realpathSync(p);
   let parts = path.relative(sysroot, p).split('/').filter(Boolean);
   let cur = sysroot;
-  for (let hops = 0; parts.length; ) {
+  for (let hops = 0; parts.length;) {
     const next = path.join(cur, parts.shift() as string);
     const st = fs.lstatSync(next);
     if (!st.isSymbolicLink()) {
@@ -192,7 +196,9 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
   const layers = remoteRootfs ? [] : await layerCommits(repo, inp.image);
   const ex = remoteRootfs ? rootfsExportsReader(remoteRootfs) : await storeExportsReader(repo, layers);
   const readExport = async (rel: string): Promise<string | null> => (await ex.read(rel))?.toString('utf8') ?? null;
-  const [mfText, serviceText, verbatim, tmpl, tmpfilesTmpl] = await Promise.all(['manifest.json', 'service.template', 'config.json', 'config.json.template', 'tmpfiles.template'].map(readExport));
+  const [mfText, serviceText, verbatim, tmpl, tmpfilesTmpl] = await Promise.all(
+    ['manifest.json', 'service.template', 'config.json', 'config.json.template', 'tmpfiles.template'].map(readExport),
+  );
 
   const exportsDir = path.join(rootfs, 'exports');
   if (!ex.present) {
@@ -239,7 +245,9 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
     try {
       config = JSON.parse(verbatim) as Record<string, unknown>;
     } catch {
-      throw new AtomicError('IMAGE_INVALID', `Invalid json in configuration file: ${path.join(slotDir, 'config.json')}.`, { suggestions: ['Fix /exports/config.json in the image.'] });
+      throw new AtomicError('IMAGE_INVALID', `Invalid json in configuration file: ${path.join(slotDir, 'config.json')}.`, {
+        suggestions: ['Fix /exports/config.json in the image.'],
+      });
     }
   } else if (tmpl !== null) {
     config = renderConfigJsonTemplate(tmpl, values, tmplPath);
@@ -263,7 +271,9 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
   if (values.ATOMIC_INIT) {
     // --init: the host's init binary as PID 1 (render/init-process.ts)
     if (!fs.existsSync(underRoot(ctx.paths.sysroot, values.ATOMIC_INIT))) {
-      throw new AtomicError('NOT_FOUND', `--init: the init binary ${values.ATOMIC_INIT} does not exist on the host`, { suggestions: ['Install it (apt-get install catatonit), or drop --init with --set ATOMIC_INIT='] });
+      throw new AtomicError('NOT_FOUND', `--init: the init binary ${values.ATOMIC_INIT} does not exist on the host`, {
+        suggestions: ['Install it (apt-get install catatonit), or drop --init with --set ATOMIC_INIT='],
+      });
     }
     config = withInit(config, values.ATOMIC_INIT);
     configText = JSON.stringify(config, null, 4) + '\n';
@@ -275,8 +285,14 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
     // a limit the host cannot enforce is left to the unit (systemd ignores it there), as docker
     // discards it with a warning: runc would refuse to start the container
     const support = ctx.paths.sysroot === '/' ? cgroupSupport() : { memory: true, cpu: true, detail: '' };
-    for (const [key, ok, ctl] of [['MaxMemory', support.memory, 'memory'], ['cpu', support.cpu, 'cpu']] as const) {
-      if (record[key] !== undefined && !ok) ctx.out.warn(`Warning: ${key}=${record[key]} is recorded but this host cannot enforce it: no ${ctl} cgroup controller (${support.detail}); config.json gets no ${ctl} limit`);
+    for (const [key, ok, ctl] of [
+      ['MaxMemory', support.memory, 'memory'],
+      ['cpu', support.cpu, 'cpu'],
+    ] as const) {
+      if (record[key] !== undefined && !ok)
+        ctx.out.warn(
+          `Warning: ${key}=${record[key]} is recorded but this host cannot enforce it: no ${ctl} cgroup controller (${support.detail}); config.json gets no ${ctl} limit`,
+        );
     }
     config = applyOptionsToConfig(config, record, { name: cp.name, enforce: support });
     configText = JSON.stringify(config, null, 4) + '\n';
@@ -299,8 +315,10 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
   if (tmpfilesText.trim() === '') tmpfilesText = '';
   const optionFiles: Record<string, string> = {};
   if (hasRecord && hasService) {
-    // the unit runs this same atomic for network=bridge (node + script when run as a .js file)
-    const self = values.ATOMIC ?? 'atomic';
+    // the unit runs this same atomic for network=bridge (node + script when run as a .js file);
+    // the admin's --set ATOMIC counts, an image's defaultValues ATOMIC does not: this line is
+    // atomic's own and runs as root on the host (docs/security.md)
+    const self = inp.setValues.ATOMIC ?? process.argv[1] ?? 'atomic';
     const atomicBin = self.endsWith('.js') ? `${process.execPath} ${self}` : self;
     const dropIn = renderDropIn(cp.name, record, inp.links ?? [], atomicBin);
     if (dropIn !== null) optionFiles[`${cp.name}.service.d/${DROP_IN_NAME}`] = dropIn;
@@ -310,6 +328,10 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
   const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
   const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
   const health = chooseHealth(inp.healthCheck, mfHealth, imgHealth);
+  // an image's own readiness check may only probe this host's loopback (docs/security.md)
+  if (health !== null) checkImageProbeTarget(health, inp.imageName);
+  // an admin's unit file (or a symlink) where the record's unit files go is refused before anything is written
+  checkOptionFilesPlaceable(ctx.paths, inp.cp, optionFiles);
   return { remoteRootfs, layers, manifest, values, hasService, configText, unitText, tmpfilesText, optionFiles, health, imageConfig };
 }
 

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { AtomicError } from '../util/errors.js';
+import { atomicWriteSync } from '../util/atomic-write.js';
 import { atomicEnv } from '../util/env.js';
 
 export interface CniPort {
@@ -120,10 +121,45 @@ function stateFile(containerId: string): string {
   return path.join(stateDir(), `${containerId}.json`);
 }
 
-/** The attachment of CONTAINERID (its result: IPs, ports), or null. */
-export function cniState(containerId: string): CniState | null {
+/**
+ * The state directory: created 0700; an existing one must be a real directory (not a symlink)
+ * owned by us and not writable by others, as what it holds decides which plugins run and which
+ * namespace is deleted.
+ */
+function ensureStateDir(): void {
+  const dir = stateDir();
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  const me = process.geteuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== me || (st.mode & 0o022) !== 0) {
+    throw new AtomicError(
+      'UNSAFE_PATH',
+      `the CNI state directory ${dir} is ${!st.isDirectory() ? 'not a directory (a symlink?)' : st.uid !== me ? `owned by uid ${st.uid}, not ${me}` : 'writable by group or others'}`,
+      {
+        suggestions: [`Remove ${dir} (it only holds the attachments of running containers; stop them first) and start the containers again.`],
+        ref: dir,
+      },
+    );
+  }
+}
+
+/** The plugins we run: a state file may not name others (their binaries are looked up by this name). */
+const KNOWN_PLUGINS = new Set(['bridge', 'portmap']);
+
+/**
+ * The attachment of CONTAINERID (its result: IPs, ports), or null. A state file that is not a
+ * regular file, names another namespace than NETNS or plugins we do not run is ignored: the
+ * release then uses our own conflist and namespace name.
+ */
+export function cniState(containerId: string, netns?: string): CniState | null {
   try {
-    return JSON.parse(fs.readFileSync(stateFile(containerId), 'utf8')) as CniState;
+    const file = stateFile(containerId);
+    if (!fs.lstatSync(file).isFile()) return null;
+    const st = JSON.parse(fs.readFileSync(file, 'utf8')) as CniState;
+    const plugins = (st?.conflist as { plugins?: unknown } | undefined)?.plugins;
+    if (!Array.isArray(plugins) || !plugins.every((p) => typeof p === 'object' && p !== null && KNOWN_PLUGINS.has(String((p as { type?: unknown }).type)))) return null;
+    if (typeof st.netns !== 'string' || (netns !== undefined && st.netns !== netns)) return null;
+    return st;
   } catch {
     return null;
   }
@@ -138,7 +174,7 @@ function netnsExists(netns: string): boolean {
  * with PORTS published. A leftover attachment (a crash before the release) is released first.
  */
 export function cniAttach(containerId: string, netns: string, ports: CniPort[]): unknown {
-  if (cniState(containerId) !== null || netnsExists(netns)) cniRelease(containerId, netns);
+  if (cniState(containerId, netns) !== null || netnsExists(netns)) cniRelease(containerId, netns);
   run('ip', ['netns', 'add', netns], `ip netns add ${netns}`);
   const list = cniConflist();
   let result: unknown = null;
@@ -160,17 +196,15 @@ export function cniAttach(containerId: string, netns: string, ports: CniPort[]):
     spawnSync('ip', ['netns', 'delete', netns], { stdio: 'ignore' });
     throw e;
   }
-  fs.mkdirSync(stateDir(), { recursive: true, mode: 0o700 });
+  ensureStateDir();
   const state: CniState = { netns, ports, conflist: list, result };
-  const tmp = `${stateFile(containerId)}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, stateFile(containerId));
+  atomicWriteSync(stateFile(containerId), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
   return result;
 }
 
 /** Detach (CNI DEL in reverse order, with the recorded result) and delete the namespace; idempotent. */
 export function cniRelease(containerId: string, netns: string): void {
-  const st = cniState(containerId);
+  const st = cniState(containerId, netns);
   const list = st?.conflist ?? cniConflist();
   const errors: string[] = [];
   for (const p of [...(list.plugins as Record<string, unknown>[])].reverse()) {

@@ -19,6 +19,16 @@ export interface ProbeResult {
   output: string;
 }
 
+/**
+ * What a container said (probe output, journal lines) made safe for the operator's terminal:
+ * control characters (ESC sequences that would move the cursor, retitle or rewrite the terminal,
+ * a CR that hides text) are shown as \xNN; tab and newline stay.
+ */
+export function terminalSafe(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function httpProbe(url: string, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let done = false;
@@ -140,5 +150,8 @@ export function unitJournal(unit: string, user: boolean, n: number, sinceMs?: nu
   const args = ['--no-pager', '-q', '-n', String(n), '-o', 'short-iso', user ? '--user-unit' : '-u', unit];
   if (sinceMs !== undefined) args.push(`--since=@${Math.floor(sinceMs / 1000)}`);
   const r = spawnSync('journalctl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
-  return (r.stdout ?? '').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('-- '));
+  return (r.stdout ?? '')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('-- '))
+    .map(terminalSafe);
 }

@@ -131,6 +131,33 @@ export function validateOptionRecord(record: OptionRecord, source = 'the option 
       if (h < 1 || h > 65535 || c < 1 || c > 65535) throw valueError('PortMappingPorts', record.PortMappingPorts, source);
     }
   }
+  for (const b of mountPaths(record.MountPath)) {
+    for (const [p, side] of [
+      [b.source, 'host path'],
+      [b.destination, 'container path'],
+    ] as const) {
+      if (!cleanAbsolute(p)) {
+        throw invalid(
+          `${source}: MountPath=${record.MountPath}: the ${side} ${JSON.stringify(p)} is not a clean absolute path (no '.', '..' or empty components)`,
+          `Write the path as it is meant, e.g. ${path.posix.normalize(p).replace(/\/$/, '') || '/'}.`,
+          'MountPath',
+        );
+      }
+    }
+    if (b.destination === '/')
+      throw invalid(
+        `${source}: MountPath=${record.MountPath}: a bind mount cannot replace the container's root /`,
+        'Mount the host path on a directory of the container, e.g. /srv:/srv.',
+        'MountPath',
+      );
+  }
+  if (record.DataMountPath !== undefined && (!cleanAbsolute(record.DataMountPath) || record.DataMountPath === '/')) {
+    throw invalid(
+      `${source}: DataMountPath=${record.DataMountPath} is not a clean absolute directory of the container (no '.', '..' or empty components, not /)`,
+      'Set DataMountPath to the directory that holds the data, e.g. /var/lib/mysql.',
+      'DataMountPath',
+    );
+  }
   if (record.DataMount === 'host' && record.DataMountPath === undefined) {
     throw invalid(
       `${source}: DataMount=host needs DataMountPath (the directory inside the container that holds the data)`,
@@ -152,6 +179,18 @@ export function validateOptionRecord(record: OptionRecord, source = 'the option 
       'PortMapping',
     );
   }
+}
+
+/** An absolute path without '.', '..' or empty components (or a trailing '/'): what it says is where it goes. */
+function cleanAbsolute(p: string): boolean {
+  return (
+    p === '/' ||
+    (p.startsWith('/') &&
+      p
+        .slice(1)
+        .split('/')
+        .every((c) => c !== '' && c !== '.' && c !== '..'))
+  );
 }
 
 function valueError(key: string, value: string, source: string): AtomicError {
@@ -344,6 +383,7 @@ export function sameRecord(a: OptionRecord | null | undefined, b: OptionRecord |
  */
 export function parseIniRecord(text: string, file: string): OptionRecord {
   const out: OptionRecord = {};
+  const seen: Record<string, number> = {};
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, i) => {
     const line = raw.trim();
@@ -353,7 +393,13 @@ export function parseIniRecord(text: string, file: string): OptionRecord {
     if (eq <= 0) throw invalid(`${file}:${i + 1}: expected KEY=VALUE, got ${JSON.stringify(line)}`, `Fix line ${i + 1} of ${file} (KEY=VALUE per line, # for comments).`, file);
     let value = line.slice(eq + 1).trim();
     if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) value = value.slice(1, -1);
-    out[canonicalKey(line.slice(0, eq).trim(), `${file}:${i + 1}: `)] = value;
+    const key = canonicalKey(line.slice(0, eq).trim(), `${file}:${i + 1}: `);
+    if (seen[key] !== undefined) {
+      // which one wins is a guess an admin should not have to make (INI readers disagree)
+      throw invalid(`${file}:${i + 1}: ${key} is set twice (lines ${seen[key]} and ${i + 1})`, `Keep one ${key}= line in ${file}.`, key);
+    }
+    seen[key] = i + 1;
+    out[key] = value;
   });
   return out;
 }

@@ -3,7 +3,7 @@
  * rename it over the target, fsync the directory. Every file replacement in the
  * project goes through here (refs, info files, units, config.json, ...).
  */
-import { promises as fsp, constants as C, appendFileSync } from 'node:fs';
+import { promises as fsp, constants as C, appendFileSync, openSync, writeSync, fsyncSync, fchmodSync, closeSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { atomicEnv } from './env.js';
@@ -67,6 +67,37 @@ export async function atomicWrite(target: string, data: string | Uint8Array, opt
     throw e;
   }
   if (doSync) await fsyncDir(path.dirname(target));
+}
+
+/**
+ * The synchronous form of atomicWrite, for code that cannot await (the CNI state of
+ * `containers network attach`): a fresh temp file (O_EXCL: a planted symlink at the temp name is
+ * never followed), fsync, rename over the target (a symlink at the target is replaced, not followed).
+ */
+export function atomicWriteSync(target: string, data: string | Uint8Array, opts: { mode?: number } = {}): void {
+  const tmp = tempNameFor(target);
+  const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, opts.mode ?? 0o644);
+  try {
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      if (opts.mode !== undefined) fchmodSync(fd, opts.mode);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    faultPoint('atomic-write:before-rename');
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  const dfd = openSync(path.dirname(target), C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
 }
 
 /** Replace (or create) symlink `link` to point at `target` atomically: temp link + rename. */

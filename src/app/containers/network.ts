@@ -47,7 +47,7 @@ export function networkAttach(ctx: AppContext, name: string): void {
 
 export function networkRelease(ctx: AppContext, name: string): void {
   validateContainerName(name);
-  const had = cniState(name) !== null || fs.existsSync(`/run/netns/${netnsName(name)}`);
+  const had = cniState(name, netnsName(name)) !== null || fs.existsSync(`/run/netns/${netnsName(name)}`);
   cniRelease(name, netnsName(name));
   if (had) ctx.out.line(`${name}: network released`);
 }

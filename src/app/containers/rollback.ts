@@ -9,6 +9,7 @@ import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
+import { checkOptionFilesPlaceable, readSlotOptions } from '../../deploy/option-record.js';
 import { AtomicError } from '../../util/errors.js';
 import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
@@ -41,6 +42,8 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
       throw new AtomicError('STORE_CORRUPT', `Error: Cannot find systemd service file for previous version. The previous checkout at ${dir} may be corrupted.`);
     }
     await recheckDeployment(ctx, name, info['ostree-commit'], info.image);
+    // the restored record's unit files must not replace an admin's files (docs/security.md)
+    checkOptionFilesPlaceable(ctx.paths, cp, readSlotOptions(dir)?.files ?? {});
     ctx.out.line(`Rolling back container ${name} to the checkout at ${dir}`);
     // a running, failed or (re)starting service is brought back on the restored deployment; a stopped one stays stopped
     const st = systemdFor(ctx).state(unitName(name));

@@ -164,90 +164,79 @@ function refuse(message: string, suggestion: string): AtomicError {
   return new AtomicError('NOT_SUPPORTED', message, { suggestions: [suggestion] });
 }
 
-/**
- * The `docker run`/`podman run` of WORDS, or null when WORDS is not one. Unknown options and
- * values we cannot honour are refused (NOT_SUPPORTED) naming them.
- */
-export function parseEngineRun(words: string[]): EngineRun | null {
-  const engine = path.basename(words[0] ?? '');
-  if ((engine !== 'docker' && engine !== 'podman') || words[1] !== 'run') return null;
-  const r: EngineRun = {
-    engine,
-    rm: false,
-    privileged: false,
-    volumes: [],
-    env: [],
-    envFiles: [],
-    network: 'none',
-    pidHost: false,
-    ipcHost: false,
-    detach: false,
-    tty: false,
-    interactive: false,
-    image: '',
-    args: [],
-  };
-  const unknown: string[] = [];
-  let i = 2;
-  const setBool = (o: string, v = true): void => {
-    if (o === '--rm') r.rm = v;
-    else if (o === '--privileged') r.privileged = v;
-    else if (o === '-d' || o === '--detach') r.detach = v;
-    else if (o === '-t' || o === '--tty') r.tty = v;
-    else if (o === '-i' || o === '--interactive') r.interactive = v;
-  };
-  const setValue = (o: string, v: string): void => {
-    switch (o) {
-      case '-v':
-      case '--volume': {
-        const parts = v.split(':');
-        if (parts.length < 2 || !parts[0].startsWith('/') || !parts[1].startsWith('/')) {
-          throw refuse(
-            `${engine} run option ${o} ${v}: only bind mounts HOSTPATH:CONTAINERPATH[:ro] can be run without a container engine (named and anonymous volumes need ${engine})`,
-            `Install ${engine}, or change the label to bind a host directory.`,
-          );
-        }
-        const opts = (parts[2] ?? '').split(',').filter(Boolean);
-        const bad = opts.filter((x) => !['ro', 'rw', 'z', 'Z'].includes(x));
-        if (bad.length) throw refuse(`${engine} run option ${o} ${v}: unsupported volume option(s) ${bad.join(', ')}`, 'Use ro or rw.');
-        r.volumes.push({ source: parts[0], destination: parts[1], readonly: opts.includes('ro') });
-        break;
+/** A boolean option of `docker run` (true unless `--opt=false`). */
+function setEngineBool(r: EngineRun, o: string, v = true): void {
+  if (o === '--rm') r.rm = v;
+  else if (o === '--privileged') r.privileged = v;
+  else if (o === '-d' || o === '--detach') r.detach = v;
+  else if (o === '-t' || o === '--tty') r.tty = v;
+  else if (o === '-i' || o === '--interactive') r.interactive = v;
+}
+
+/** An option of `docker run` with a value; what cannot run without the engine is refused. */
+function setEngineValue(r: EngineRun, o: string, v: string): void {
+  const engine = r.engine;
+  switch (o) {
+    case '-v':
+    case '--volume': {
+      const parts = v.split(':');
+      if (parts.length < 2 || !parts[0].startsWith('/') || !parts[1].startsWith('/')) {
+        throw refuse(
+          `${engine} run option ${o} ${v}: only bind mounts HOSTPATH:CONTAINERPATH[:ro] can be run without a container engine (named and anonymous volumes need ${engine})`,
+          `Install ${engine}, or change the label to bind a host directory.`,
+        );
       }
-      case '-e':
-      case '--env':
-        r.env.push(v);
-        break;
-      case '--env-file':
-        r.envFiles.push(v);
-        break;
-      case '--net':
-      case '--network':
-        if (v === 'host') r.network = 'host';
-        else if (v === 'none' || v === 'bridge' || v === 'default') r.network = 'none';
-        else
-          throw refuse(
-            `${engine} run option ${o}=${v}: only host, none and the default network can be run without a container engine`,
-            `Install ${engine}, or use --net=host in the label.`,
-          );
-        break;
-      case '--pid':
-      case '--ipc':
-        if (v !== 'host') throw refuse(`${engine} run option ${o}=${v}: only "host" can be run without a container engine`, `Install ${engine}, or use ${o}=host in the label.`);
-        if (o === '--pid') r.pidHost = true;
-        else r.ipcHost = true;
-        break;
-      case '-w':
-      case '--workdir':
-        r.workdir = v;
-        break;
-      case '--entrypoint':
-        r.entrypoint = v;
-        break;
-      case '--name':
-        r.name = v;
-        break;
+      const opts = (parts[2] ?? '').split(',').filter(Boolean);
+      const bad = opts.filter((x) => !['ro', 'rw', 'z', 'Z'].includes(x));
+      if (bad.length) throw refuse(`${engine} run option ${o} ${v}: unsupported volume option(s) ${bad.join(', ')}`, 'Use ro or rw.');
+      r.volumes.push({ source: parts[0], destination: parts[1], readonly: opts.includes('ro') });
+      break;
     }
-  };
+    case '-e':
+    case '--env':
+      r.env.push(v);
+      break;
+    case '--env-file':
+      r.envFiles.push(v);
+      break;
+    case '--net':
+    case '--network':
+      if (v === 'host') r.network = 'host';
+      else if (v === 'none' || v === 'bridge' || v === 'default') r.network = 'none';
+      else
+        throw refuse(
+          `${engine} run option ${o}=${v}: only host, none and the default network can be run without a container engine`,
+          `Install ${engine}, or use --net=host in the label.`,
+        );
+      break;
+    case '--pid':
+    case '--ipc':
+      if (v !== 'host') throw refuse(`${engine} run option ${o}=${v}: only "host" can be run without a container engine`, `Install ${engine}, or use ${o}=host in the label.`);
+      if (o === '--pid') r.pidHost = true;
+      else r.ipcHost = true;
+      break;
+    case '-w':
+    case '--workdir':
+      r.workdir = v;
+      break;
+    case '--entrypoint':
+      r.entrypoint = v;
+      break;
+    case '--name':
+      r.name = v;
+      break;
+  }
+}
+
+/**
+ * The options of `docker run` from words[2] on, into `r`: where the image is (`next`), and the
+ * options we do not know (`unknown`, each skipping the value it most likely has).
+ */
+function parseEngineOptions(words: string[], r: EngineRun): { next: number; unknown: string[] } {
+  const unknown: string[] = [];
+  const setBool = (o: string, v = true): void => setEngineBool(r, o, v);
+  const setValue = (o: string, v: string): void => setEngineValue(r, o, v);
+  let i = 2;
   for (; i < words.length; i++) {
     const w = words[i];
     if (w === '--') {
@@ -288,6 +277,33 @@ export function parseEngineRun(words: string[]): EngineRun | null {
       if (w.length === 2 && i + 1 < words.length && !words[i + 1].startsWith('-') && i + 2 < words.length) i++;
     }
   }
+  return { next: i, unknown };
+}
+
+/**
+ * The `docker run`/`podman run` of WORDS, or null when WORDS is not one. Unknown options and
+ * values we cannot honour are refused (NOT_SUPPORTED) naming them.
+ */
+export function parseEngineRun(words: string[]): EngineRun | null {
+  const engine = path.basename(words[0] ?? '');
+  if ((engine !== 'docker' && engine !== 'podman') || words[1] !== 'run') return null;
+  const r: EngineRun = {
+    engine,
+    rm: false,
+    privileged: false,
+    volumes: [],
+    env: [],
+    envFiles: [],
+    network: 'none',
+    pidHost: false,
+    ipcHost: false,
+    detach: false,
+    tty: false,
+    interactive: false,
+    image: '',
+    args: [],
+  };
+  const { next: i, unknown } = parseEngineOptions(words, r);
   if (unknown.length > 0) {
     throw refuse(
       `${engine} run option(s) not supported without a container engine: ${unknown.join(', ')}`,
