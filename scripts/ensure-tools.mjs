@@ -31,6 +31,8 @@ const TOOLS = {
   iptables: 'iptables', // used by CNI's portmap and bridge ipMasq
   ip: 'iproute2', // ip netns for network=bridge
   catatonit: 'catatonit', // `--init` (a minimal PID 1 bind-mounted into the container); system tests
+  cc: 'gcc', // system test of healthCheck notify: a static sd_notify client for the test image
+  '/usr/include/stdio.h': 'libc6-dev', // static libc for it (cc -static)
   ansible: 'ansible', // test/compat: community.general's atomic_container / atomic_image modules
 };
 // the bench also times podman (above) in a private mount namespace, under GNU time

@@ -43,7 +43,7 @@ export default class Install extends BaseCommand {
     init: Flags.boolean({ description: 'Run a minimal init (the host\'s catatonit, bind-mounted read-only at /dev/init) as PID 1, for daemons that ignore SIGTERM as PID 1. Kept as the value ATOMIC_INIT.' }),
     'dry-run': Flags.boolean({ description: 'Show what the install would do and change nothing: the unit, config.json and tmpfiles.d file it would write (as a diff against nothing), the values and where they come from, the layers to download with their sizes (from the manifest; no layer is fetched) and the disk space needed. See docs/dry-run.md.' }),
     json: Flags.boolean({ description: 'With --dry-run: print the preview as JSON (schema: docs/dry-run.md).', dependsOn: ['dry-run'] }),
-    'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
+    'health-check': Flags.string({ description: 'Readiness check for the health gate of later updates and rollbacks, overriding the image\'s (manifest.json healthCheck, Docker Healthcheck): none, notify (sd_notify READY=1; the unit becomes Type=notify), http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND (in the container).', helpValue: 'SPEC' }),
     'auto-update': Flags.boolean({ description: 'Keep the container updated from its registry by `atomic auto-update` (as the image label io.containers.autoupdate=registry does); kept across updates. The first such container enables atomic-auto-update.timer (docs/auto-update.md).' }),
     storage: storageFlag,
     ...trustFlags,

@@ -26,6 +26,7 @@ import { DeployJournal, type JournalEntry } from './journal.js';
 import { atomicSymlink, faultPoint } from '../util/atomic-write.js';
 import { unitName } from './container-name.js';
 import { readSlotOptions, placeOptionFiles, enableOptionTimers } from './option-record.js';
+import { readHealthSpec } from './health-spec.js';
 
 function readInfoOrNull(slotDir: string): ReturnType<typeof readInfo> | null {
   try {
@@ -135,7 +136,9 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   if (started) {
     // a unit that failed (or hit its start limit) on the other deployment starts afresh
     if (!early.resetDone) sd.resetFailed(unit);
-    sd.start(unit);
+    // a Type=notify unit (healthCheck notify) is active only once the service says READY=1: the
+    // start is queued and the health gate watches for it, within its window, not systemd's 90 s
+    sd.start(unit, readHealthSpec(slotDir)?.type === 'notify');
   }
   enableOptionTimers(ctx.paths, targetOptions, (l) => ctx.out.line(l));
   faultPoint('activate:done');

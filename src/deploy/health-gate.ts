@@ -65,7 +65,9 @@ export async function watchUnit(o: { name: string; user: boolean; runtime: strin
   const start = Date.now();
   const end = start + o.seconds * 1000;
   const base = unitStatus(unit, o.user).nRestarts;
-  const spec = o.spec && o.spec.type !== 'none' ? o.spec : null;
+  // notify: systemd itself waits for READY=1 (the unit is activating until then); no probe of ours
+  const notify = o.spec?.type === 'notify';
+  const spec = o.spec && o.spec.type !== 'none' && !notify ? o.spec : null;
   let probe: ProbeResult | undefined;
   let passed = spec === null;
   let nextProbe = start;
@@ -83,6 +85,7 @@ export async function watchUnit(o: { name: string; user: boolean; runtime: strin
     }
     if (Date.now() >= end) {
       const fin = unitStatus(unit, o.user);
+      if (notify && fin.activeState === 'activating' && fin.nRestarts === base) return { healthy: false, reason: `${unit} did not report READY=1 (sd_notify) within ${o.seconds} s: it is still activating`, status: fin };
       if (fin.activeState !== 'active' || fin.nRestarts > base) return { healthy: false, reason: describeUnit(unit, fin), status: fin, probe };
       if (!passed) return { healthy: false, reason: `the readiness check did not pass within ${o.seconds} s: ${probe?.output ?? 'not run (the unit never became active)'}`, status: fin, probe };
       return { healthy: true, status: fin, probe };

@@ -11,7 +11,8 @@ import { substitute } from '../render/python-template.js';
 import { atomicWrite } from '../util/atomic-write.js';
 import { AtomicError } from '../util/errors.js';
 
-export type HealthType = 'http' | 'tcp' | 'exec' | 'none';
+/** notify: the service says READY=1 over sd_notify (the unit is Type=notify; runc proxies the socket into the container). */
+export type HealthType = 'http' | 'tcp' | 'exec' | 'notify' | 'none';
 
 export interface HealthSpec {
   source: 'flag' | 'manifest' | 'image';
@@ -34,11 +35,12 @@ const DEFAULT_INTERVAL = 1;
 
 /**
  * `--health-check SPEC`: `none`, `http://HOST:PORT/PATH` (or https), `tcp:HOST:PORT` (or `tcp:PORT`),
- * `exec:COMMAND` (run with /bin/sh -c inside the container).
+ * `exec:COMMAND` (run with /bin/sh -c inside the container), `notify` (sd_notify READY=1 from the service).
  */
 export function parseHealthFlag(spec: string): HealthSpec {
   const base = { source: 'flag' as const, timeout: DEFAULT_TIMEOUT, interval: DEFAULT_INTERVAL };
   if (spec === 'none') return { ...base, type: 'none' };
+  if (spec === 'notify') return { ...base, type: 'notify' };
   if (/^https?:\/\//.test(spec)) {
     try {
       new URL(spec);
@@ -54,7 +56,7 @@ export function parseHealthFlag(spec: string): HealthSpec {
 
 function badFlag(spec: string): AtomicError {
   return new AtomicError('USAGE', `Invalid --health-check '${spec}'`, {
-    suggestions: ['Use none, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND.'],
+    suggestions: ['Use none, notify, http://127.0.0.1:PORT/PATH, tcp:HOST:PORT or exec:COMMAND.'],
   });
 }
 
@@ -160,6 +162,7 @@ export function readHealthSpec(slotDir: string): HealthSpec | null {
 
 export function describeHealth(s: HealthSpec | null): string {
   if (!s || s.type === 'none') return 'unit stays active';
+  if (s.type === 'notify') return `unit becomes active when the service sends READY=1 (sd_notify) and stays active (from ${s.source === 'flag' ? '--health-check' : 'manifest.json healthCheck'})`;
   const what = s.type === 'http' ? `GET ${s.url}` : s.type === 'tcp' ? `TCP ${s.address}` : `exec ${(s.command ?? []).join(' ')}`;
   return `unit stays active and ${what} passes (from ${s.source === 'flag' ? '--health-check' : s.source === 'manifest' ? 'manifest.json healthCheck' : 'image Healthcheck'})`;
 }

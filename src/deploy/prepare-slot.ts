@@ -24,6 +24,7 @@ import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
 import { withInit } from '../render/init-process.js';
+import { withNotifyType, checkNotifyExecForm } from '../render/notify-unit.js';
 import { chooseHealth, manifestHealth, dockerHealth, writeHealthSpec, checkImageProbeTarget, type HealthSpec } from './health-spec.js';
 import { applyOptionsToConfig, renderDropIn, renderTimerUnits, renderOptionTmpfiles, mountPaths, type OptionRecord, type LinkedUnit } from '../render/options.js';
 import { writeSlotOptions, checkOptionFilesPlaceable, DROP_IN_NAME } from './option-record.js';
@@ -303,7 +304,15 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
     exists: (p: string) => fs.existsSync(underRoot(ctx.paths.sysroot, p)),
   });
 
-  const unitText = hasService ? renderUnitTemplate(serviceTemplate, values, serviceText !== null ? serviceTemplatePath : 'service.template (built-in default)') : null;
+  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
+  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
+  const health = chooseHealth(inp.healthCheck, mfHealth, imgHealth);
+  const unitFile = serviceText !== null ? serviceTemplatePath : 'service.template (built-in default)';
+  let unitText = hasService ? renderUnitTemplate(serviceTemplate, values, unitFile) : null;
+  if (unitText !== null && health?.type === 'notify') {
+    checkNotifyExecForm(values.EXEC_START ?? '', unitFile);
+    unitText = withNotifyType(unitText, unitFile, values.STOP_TIMEOUT && /^\d+$/.test(values.STOP_TIMEOUT) ? Number(values.STOP_TIMEOUT) : undefined);
+  }
   const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
   let tmpfilesText = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : generateMissingBindTmpfiles(missingBindSources, uid, gid);
   if (hasRecord) {
@@ -325,9 +334,6 @@ export async function renderSlot(ctx: DeployContext, inp: PrepareInput, ro: Rend
     Object.assign(optionFiles, renderTimerUnits(cp.name, record));
   }
 
-  const mfHealth = manifestHealth(manifest?.raw.healthCheck, values, `${inp.imageName}: /exports/manifest.json`);
-  const imgHealth = inp.healthCheck || mfHealth ? null : dockerHealth(imageConfig);
-  const health = chooseHealth(inp.healthCheck, mfHealth, imgHealth);
   // an image's own readiness check may only probe this host's loopback (docs/security.md)
   if (health !== null) checkImageProbeTarget(health, inp.imageName);
   // an admin's unit file (or a symlink) where the record's unit files go is refused before anything is written

@@ -24,7 +24,8 @@ export interface HostPort {
   enable(unit: string): void;
   /** `disable --now` (just `disable` offline); errors ignored. */
   disableNow(unit: string): void;
-  start(unit: string): void;
+  /** `systemctl start`; `noBlock`: queue the job and return (a Type=notify unit waits for READY=1, which the health gate watches). */
+  start(unit: string, noBlock?: boolean): void;
   stop(unit: string, ignoreErrors?: boolean): void;
   /** Forget a failed state of a unit that is gone. */
   resetFailed(unit: string): void;
@@ -53,7 +54,7 @@ export function realHost(o: SystemdOptions): HostPort {
     daemonReload: () => sd.daemonReload(),
     enable: (unit) => sd.enable(unit),
     disableNow: (unit) => sd.disableNow(unit),
-    start: (unit) => sd.start(unit),
+    start: (unit, noBlock) => sd.start(unit, noBlock),
     stop: (unit, ignoreErrors) => sd.stop(unit, ignoreErrors),
     resetFailed: (unit) => sd.resetFailed(unit),
     tmpfilesCreate: (file) => sd.tmpfilesCreate(file),

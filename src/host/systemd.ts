@@ -73,9 +73,9 @@ export class Systemd {
     else this.run(this.systemctl, [...this.base(), 'disable', '--now', svc(unit)], true);
   }
 
-  start(unit: string): void {
+  start(unit: string, noBlock = false): void {
     if (this.offline) return;
-    this.run(this.systemctl, [...this.base(), 'start', svc(unit)]);
+    this.run(this.systemctl, [...this.base(), 'start', ...(noBlock ? ['--no-block'] : []), svc(unit)]);
   }
 
   stop(unit: string, ignoreErrors = false): void {

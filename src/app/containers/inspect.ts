@@ -132,6 +132,7 @@ function optionsView(ctx: AppContext, name: string, dropIn: string): (OptionReco
 
 function describeCheck(h: HealthSpec | null): string {
   if (!h || h.type === 'none') return 'none (the unit must stay active)';
+  if (h.type === 'notify') return `sd_notify READY=1 (Type=notify unit; from ${h.source === 'flag' ? '--health-check' : 'manifest.json healthCheck'})`;
   const what = h.type === 'http' ? `GET ${h.url}` : h.type === 'tcp' ? `TCP ${h.address}` : `exec ${(h.command ?? []).join(' ')}`;
   return `${what} (from ${h.source === 'flag' ? '--health-check' : h.source === 'manifest' ? 'manifest.json healthCheck' : 'image Healthcheck'})`;
 }
