@@ -13,13 +13,13 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { fixtureImages } from '../helpers/fixtures.js';
-import { underSystemd, atomicHost, freePort, waitHttp, systemctl, unitState, sh, type Run } from '../helpers/system.js';
+import { underSystemd, atomicHost, freePort, waitHttp, systemctl, unitState, sh } from '../helpers/system.js';
+import { ok, umociVariant, setManifestHealth, relabel, quarantineEntries } from '../helpers/image-variant.js';
 import { startRegistry, registryRequests, type TestRegistry } from '../helpers/registry-server.js';
 
 const CK = '/var/lib/containers/atomic';
 const NAME = 'autoweb';
 const DIR = '/var/tmp/atomic-systest-autoupdate';
-const QUARANTINE = `${CK}/.atomic/quarantine/${NAME}.json`;
 
 interface Row {
   name: string;
@@ -30,38 +30,8 @@ interface Row {
   error: string | null;
 }
 
-function ok(r: Run, what: string): string {
-  assert.equal(r.status, 0, `${what} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-function variant(tag: string, edit: (rootfs: string) => void): void {
-  const b = `${DIR}/b-${tag}`;
-  fs.rmSync(b, { recursive: true, force: true });
-  ok(sh('umoci', ['unpack', '--image', `${DIR}/oci:systest`, b]), `umoci unpack ${tag}`);
-  edit(`${b}/rootfs`);
-  ok(sh('umoci', ['repack', '--image', `${DIR}/oci:${tag}`, b]), `umoci repack ${tag}`);
-}
-
-function setManifestHealth(rootfs: string, health: unknown): void {
-  const f = `${rootfs}/exports/manifest.json`;
-  const m = JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
-  m.healthCheck = health;
-  fs.writeFileSync(f, JSON.stringify(m, null, '\t') + '\n');
-}
-
-function relabel(rootfs: string, label: string): void {
-  const f = `${rootfs}/usr/bin/run.sh`;
-  fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/from systest 1\.0/g, `from systest ${label}`));
-}
-
-const quarantined = (): string[] => {
-  try {
-    return (JSON.parse(fs.readFileSync(QUARANTINE, 'utf8')) as { quarantined: { digest: string }[] }).quarantined.map((q) => q.digest);
-  } catch {
-    return [];
-  }
-};
+const variant = (tag: string, edit: (rootfs: string) => void): void => umociVariant(DIR, tag, edit);
+const quarantined = (): string[] => quarantineEntries(CK, NAME).map((q) => q.digest);
 
 const liveRevision = (): string => {
   const slot = fs.readlinkSync(`${CK}/${NAME}`);

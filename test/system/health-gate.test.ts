@@ -11,46 +11,16 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { fixtureImages } from '../helpers/fixtures.js';
-import { underSystemd, atomicHost, freePort, waitHttp, waitFor, systemctl, unitState, sh, type Run } from '../helpers/system.js';
+import { underSystemd, atomicHost, freePort, waitHttp, waitFor, systemctl, unitState, sh } from '../helpers/system.js';
+import { ok, umociVariant, setManifestHealth, relabel, quarantineEntries } from '../helpers/image-variant.js';
 
 const CK = '/var/lib/containers/atomic';
 const NAME = 'gated';
-const DIR = '/tmp/atomic-systest-health';
 const QUARANTINE = `${CK}/.atomic/quarantine/${NAME}.json`;
+const DIR = '/tmp/atomic-systest-health';
 
-function ok(r: Run, what: string): string {
-  assert.equal(r.status, 0, `${what} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** A variant of systest: `edit` changes the unpacked rootfs, the result is tagged VARIANT in DIR/oci. */
-function variant(tag: string, edit: (rootfs: string) => void): void {
-  const b = `${DIR}/b-${tag}`;
-  fs.rmSync(b, { recursive: true, force: true });
-  ok(sh('umoci', ['unpack', '--image', `${DIR}/oci:systest`, b]), `umoci unpack ${tag}`);
-  edit(`${b}/rootfs`);
-  ok(sh('umoci', ['repack', '--image', `${DIR}/oci:${tag}`, b]), `umoci repack ${tag}`);
-}
-
-function setManifestHealth(rootfs: string, health: unknown): void {
-  const f = `${rootfs}/exports/manifest.json`;
-  const m = JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
-  m.healthCheck = health;
-  fs.writeFileSync(f, JSON.stringify(m, null, '\t') + '\n');
-}
-
-function relabel(rootfs: string, label: string): void {
-  const f = `${rootfs}/usr/bin/run.sh`;
-  fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/from systest 1\.0/g, `from systest ${label}`));
-}
-
-const quarantined = (): string[] => {
-  try {
-    return (JSON.parse(fs.readFileSync(QUARANTINE, 'utf8')) as { quarantined: { image: string }[] }).quarantined.map((q) => q.image);
-  } catch {
-    return [];
-  }
-};
+const variant = (tag: string, edit: (rootfs: string) => void): void => umociVariant(DIR, tag, edit);
+const quarantined = (): string[] => quarantineEntries(CK, NAME).map((q) => q.image);
 
 describe('system: health-gated update and rollback', function () {
   this.timeout(600_000);
@@ -94,7 +64,7 @@ describe('system: health-gated update and rollback', function () {
     assert.equal(r.status, 8, `exit 8 expected:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stderr, /The update of gated to \S*crash\S* failed its health check: gated\.service is /);
     assert.match(r.stderr, /unit state: gated\.service is .*(restarted|failed|auto-restart)/);
-    assert.match(r.stderr, /crash build: cannot start the service/, 'the unit\'s last journal lines are shown');
+    assert.match(r.stderr, /crash build: cannot start the service/, "the unit's last journal lines are shown");
     assert.match(r.stderr, /Switching gated back to \/var\/lib\/containers\/atomic\/gated\.0/);
     assert.match(r.stderr, /Error: Update of gated rolled back: .* the previous deployment \S+gated\.0 is serving again; image [0-9a-f]{12} is quarantined for gated/);
     assert.equal(fs.readlinkSync(`${CK}/${NAME}`), `${CK}/${NAME}.0`);
@@ -164,6 +134,7 @@ describe('system: health-gated update and rollback', function () {
   it('uninstall removes the quarantine record with the container', () => {
     ok(atomicHost(['uninstall', NAME]), 'uninstall');
     assert.ok(!fs.existsSync(QUARANTINE));
-    for (const f of [`/etc/systemd/system/${NAME}.service`, `${CK}/${NAME}`, `${CK}/${NAME}.0`, `${CK}/${NAME}.1`, `${CK}/.atomic/last-result/${NAME}.json`]) assert.ok(!fs.existsSync(f), `${f} left behind`);
+    for (const f of [`/etc/systemd/system/${NAME}.service`, `${CK}/${NAME}`, `${CK}/${NAME}.0`, `${CK}/${NAME}.1`, `${CK}/.atomic/last-result/${NAME}.json`])
+      assert.ok(!fs.existsSync(f), `${f} left behind`);
   });
 });

@@ -12,12 +12,12 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fixtureImages } from '../helpers/fixtures.js';
-import { underSystemd, atomicHost, freePort, waitHttp, systemctl, unitState, sh, type Run } from '../helpers/system.js';
+import { underSystemd, atomicHost, freePort, waitHttp, systemctl, unitState, sh } from '../helpers/system.js';
+import { ok, umociVariant, setManifestHealth, quarantineEntries } from '../helpers/image-variant.js';
 
 const CK = '/var/lib/containers/atomic';
 const NAME = 'notified';
 const DIR = '/tmp/atomic-systest-notify';
-const QUARANTINE = `${CK}/.atomic/quarantine/${NAME}.json`;
 
 const NOTIFY_C = `#include <stdlib.h>
 #include <string.h>
@@ -41,38 +41,21 @@ int main(int argc, char **argv) {
 }
 `;
 
-function ok(r: Run, what: string): string {
-  assert.equal(r.status, 0, `${what} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
 function variant(tag: string, helper: string, ready: boolean): void {
-  const b = `${DIR}/b-${tag}`;
-  fs.rmSync(b, { recursive: true, force: true });
-  ok(sh('umoci', ['unpack', '--image', `${DIR}/oci:systest`, b]), `umoci unpack ${tag}`);
-  const r = `${b}/rootfs`;
-  fs.copyFileSync(helper, `${r}/usr/bin/sd-notify`);
-  fs.chmodSync(`${r}/usr/bin/sd-notify`, 0o755);
-  const run = fs.readFileSync(`${r}/usr/bin/run.sh`, 'utf8').replace(/from systest 1\.0/g, `from systest ${tag}`);
-  // READY=1 once httpd answers (or never)
-  const notify = ready
-    ? 'until wget -q -O /dev/null "http://127.0.0.1:${PORT:-8081}/version"; do sleep 0.1; done\n/usr/bin/sd-notify READY=1 || echo "sd-notify failed: $?"\n'
-    : '';
-  fs.writeFileSync(`${r}/usr/bin/run.sh`, run.replace('pid=$!\n', `pid=$!\n${notify}`), { mode: 0o755 });
-  const mf = `${r}/exports/manifest.json`;
-  const m = JSON.parse(fs.readFileSync(mf, 'utf8')) as Record<string, unknown>;
-  m.healthCheck = { type: 'notify' };
-  fs.writeFileSync(mf, JSON.stringify(m, null, '\t') + '\n');
-  ok(sh('umoci', ['repack', '--image', `${DIR}/oci:${tag}`, b]), `umoci repack ${tag}`);
+  umociVariant(DIR, tag, (r) => {
+    fs.copyFileSync(helper, `${r}/usr/bin/sd-notify`);
+    fs.chmodSync(`${r}/usr/bin/sd-notify`, 0o755);
+    const run = fs.readFileSync(`${r}/usr/bin/run.sh`, 'utf8').replace(/from systest 1\.0/g, `from systest ${tag}`);
+    // READY=1 once httpd answers (or never)
+    const notify = ready
+      ? 'until wget -q -O /dev/null "http://127.0.0.1:${PORT:-8081}/version"; do sleep 0.1; done\n/usr/bin/sd-notify READY=1 || echo "sd-notify failed: $?"\n'
+      : '';
+    fs.writeFileSync(`${r}/usr/bin/run.sh`, run.replace('pid=$!\n', `pid=$!\n${notify}`), { mode: 0o755 });
+    setManifestHealth(r, { type: 'notify' });
+  });
 }
 
-const quarantined = (): string[] => {
-  try {
-    return (JSON.parse(fs.readFileSync(QUARANTINE, 'utf8')) as { quarantined: { image: string }[] }).quarantined.map((q) => q.image);
-  } catch {
-    return [];
-  }
-};
+const quarantined = (): string[] => quarantineEntries(CK, NAME).map((q) => q.image);
 
 describe('system: healthCheck notify (sd_notify READY=1 through runc)', function () {
   this.timeout(600_000);
