@@ -18,6 +18,7 @@ import { StoreImageDestination, diffIdMismatch } from '../../image/store-destina
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Checksum, Digest } from '../../store/types.js';
 import { checkPullTrust } from '../../image/trust/check.js';
+import { acquireRepoLock } from '../../store/repo-lock.js';
 import type { TrustSettings } from '../../image/trust/policy.js';
 
 export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../../image/stored-image.js';
@@ -89,7 +90,15 @@ async function readConfig(dest: ImageDestination, source: ImageSource, d: Descri
   return { raw, diffIds };
 }
 
-async function importLayer(dest: ImageDestination, source: ImageSource, d: Descriptor, diffId: string | undefined, opts: PullOptions, index: number, total: number): Promise<Checksum> {
+async function importLayer(
+  dest: ImageDestination,
+  source: ImageSource,
+  d: Descriptor,
+  diffId: string | undefined,
+  opts: PullOptions,
+  index: number,
+  total: number,
+): Promise<Checksum> {
   let last = 0;
   const onBytes = opts.onProgress
     ? (n: number): void => {
@@ -126,47 +135,74 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
     const trust = await checkPullTrust(source, src, m, { settings: opts.trust, cwd: opts.cwd, onLine: line });
     const cfg = await readConfig(dest, source, m.config);
     if (cfg.diffIds && cfg.diffIds.length !== m.layers.length) {
-      throw new AtomicError('IMAGE_INVALID', `config ${m.config.digest} lists ${cfg.diffIds.length} diff_ids but the manifest has ${m.layers.length} layers`, { ref: m.config.digest });
+      throw new AtomicError('IMAGE_INVALID', `config ${m.config.digest} lists ${cfg.diffIds.length} diff_ids but the manifest has ${m.layers.length} layers`, {
+        ref: m.config.digest,
+      });
     }
-    let imported = 0;
-    let skipped = 0;
-    const total = m.layers.length;
-    for (const [index, d] of m.layers.entries()) {
-      const diffId = cfg.diffIds?.[index];
-      const have = await dest.reusableLayer(d);
-      if (have) {
-        if (diffId !== undefined && have.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, have.uncompressedDigest);
-        line(`Skipping blob ${short(d.digest)} (already present)`);
-        opts.onProgress?.({ phase: 'layer', status: 'skipped', digest: d.digest, index, total, size: d.size });
-        skipped++;
-        continue;
-      }
-      line(`Copying blob ${short(d.digest)}`);
-      opts.onProgress?.({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size });
-      await importLayer(dest, source, d, diffId, opts, index, total);
-      line(`Copying blob ${short(d.digest)} done`);
-      opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
-      imported++;
+    // One shared store lock from the check of the first layer to the image ref: a concurrent
+    // `images prune` (exclusive) would otherwise see the layers committed so far, or the ones
+    // found present and skipped, referenced by no image yet and delete them before the image
+    // ref that needs them is written (found by the system concurrency test). Re-entrant: each
+    // layer's transaction takes it again.
+    const storeLock = await acquireRepoLock(repo.path, 'shared');
+    try {
+      return await copyLayersAndImage(dest, source, m, cfg, trust, imageName, ref, opts);
+    } finally {
+      await storeLock.release();
     }
-    line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
-    opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
-    const current = imported === 0 ? await dest.currentImage(m.digest, m.config, trust) : null;
-    let commit: Checksum;
-    if (current) {
-      commit = current;
-      line(`Image ${imageName} is up to date`);
-      opts.onProgress?.({ phase: 'manifest', status: 'skipped', digest: m.digest });
-    } else {
-      line('Writing manifest to image destination');
-      commit = await dest.putImage({ d: m.config, raw: cfg.raw }, m, trust);
-      if (trust.gpg.length + trust.sigstore.length > 0) line('Storing signatures');
-      opts.onProgress?.({ phase: 'manifest', status: 'done', digest: m.digest });
-    }
-    return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
   } catch (e) {
     if (isAtomicError(e)) throw e;
     throw new AtomicError('IO', `pull ${src}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
     await source.close();
   }
+}
+
+/** The layers (missing ones imported, present ones reused), then the image commit; the caller holds the shared store lock. */
+async function copyLayersAndImage(
+  dest: ImageDestination,
+  source: ImageSource,
+  m: Awaited<ReturnType<ImageSource['getManifest']>>,
+  cfg: { raw: Buffer | null; diffIds: string[] | null },
+  trust: Awaited<ReturnType<typeof checkPullTrust>>,
+  imageName: string,
+  ref: string,
+  opts: PullOptions,
+): Promise<PullResult> {
+  const line = (l: string): void => opts.onLine?.(l);
+  let imported = 0;
+  let skipped = 0;
+  const total = m.layers.length;
+  for (const [index, d] of m.layers.entries()) {
+    const diffId = cfg.diffIds?.[index];
+    const have = await dest.reusableLayer(d);
+    if (have) {
+      if (diffId !== undefined && have.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, have.uncompressedDigest);
+      line(`Skipping blob ${short(d.digest)} (already present)`);
+      opts.onProgress?.({ phase: 'layer', status: 'skipped', digest: d.digest, index, total, size: d.size });
+      skipped++;
+      continue;
+    }
+    line(`Copying blob ${short(d.digest)}`);
+    opts.onProgress?.({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size });
+    await importLayer(dest, source, d, diffId, opts, index, total);
+    line(`Copying blob ${short(d.digest)} done`);
+    opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
+    imported++;
+  }
+  line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
+  opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
+  const current = imported === 0 ? await dest.currentImage(m.digest, m.config, trust) : null;
+  let commit: Checksum;
+  if (current) {
+    commit = current;
+    line(`Image ${imageName} is up to date`);
+    opts.onProgress?.({ phase: 'manifest', status: 'skipped', digest: m.digest });
+  } else {
+    line('Writing manifest to image destination');
+    commit = await dest.putImage({ d: m.config, raw: cfg.raw }, m, trust);
+    if (trust.gpg.length + trust.sigstore.length > 0) line('Storing signatures');
+    opts.onProgress?.({ phase: 'manifest', status: 'done', digest: m.digest });
+  }
+  return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
 }
