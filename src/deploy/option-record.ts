@@ -49,7 +49,7 @@ export const MAX_HOST_CONF = 64 * 1024;
  * UTF-8 without NUL bytes; anything else is refused naming the file (docs/security.md).
  */
 export function readHostConfText(file: string): string | null {
-  const bad = (why: string, todo: string): AtomicError => new AtomicError('USAGE', `${file}: ${why}`, { suggestions: [todo], ref: file });
+  const bad = (why: string, suggestion: string): AtomicError => new AtomicError('USAGE', `${file}: ${why}`, { suggestions: [suggestion], ref: file });
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
