@@ -43,6 +43,8 @@ const POOL_BYTES = 8 * 1024 * 1024;
 /** Small files are sent to the workers in batches of up to this many files / bytes. */
 const BATCH_FILES = 48;
 const BATCH_BYTES = 512 * 1024;
+/** Batch buffers kept for reuse. */
+const FREE_BUFS_MAX = 24;
 
 function currentUmask(): number {
   try {
@@ -101,6 +103,8 @@ export class Transaction {
   private readonly stageSubdirs = new Set<string>();
   /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
   private batch: { buf: Uint8Array; used: number; items: number[]; waiters: Array<{ resolve: (c: Checksum) => void; reject: (e: unknown) => void; meta: FileMeta; size: number; at: number }> } | null = null;
+  /** Batch buffers the I/O workers gave back, reused by queueRegularFile (bounded: see POOL_BYTES). */
+  private readonly freeBufs: Uint8Array[] = [];
   /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
   private inflight = 0;
   private inflightBytes = 0;
@@ -230,7 +234,7 @@ export class Transaction {
     if (this.batch !== null && this.batch.used + need > this.batch.buf.length) this.flushQueued();
     if (this.inflight >= POOL_MAX || this.inflightBytes >= POOL_BYTES) await this.waitSlot(POOL_MAX, POOL_BYTES);
     if (this.writeError !== null) throw this.writeError.e;
-    const b = (this.batch ??= { buf: new Uint8Array(Math.max(BATCH_BYTES, need)), used: 0, items: [], waiters: [] });
+    const b = (this.batch ??= { buf: this.batchBuffer(need), used: 0, items: [], waiters: [] });
     // header and content are copied once, into the buffer the worker takes over
     const at = b.used + prefix.length;
     b.buf.set(prefix, b.used);
@@ -257,6 +261,13 @@ export class Transaction {
     return { done };
   }
 
+  /** A buffer for a new batch: one the workers gave back, or a new one. */
+  private batchBuffer(need: number): Uint8Array {
+    const i = this.freeBufs.findIndex((b) => b.length >= need);
+    if (i >= 0) return this.freeBufs.splice(i, 1)[0]!;
+    return new Uint8Array(Math.max(BATCH_BYTES, need));
+  }
+
   /** Send the batch of queued small files to the I/O workers (queueRegularFile). */
   flushQueued(): void {
     const b = this.batch;
@@ -279,6 +290,8 @@ export class Transaction {
     }
     job.then(
       (r) => {
+        // keep a few standard-size buffers (what is in flight is bounded by POOL_BYTES anyway)
+        if (r.buf !== undefined && r.buf.length === BATCH_BYTES && this.freeBufs.length < FREE_BUFS_MAX) this.freeBufs.push(r.buf);
         const failure = r.err ? wrapError(`stage file object`, deserializeError(r.err)) : null;
         if (failure !== null && this.writeError === null) this.writeError = { e: failure };
         b.waiters.forEach((w, i) => {
