@@ -35,7 +35,7 @@ export const ATOMIC_ENV = {
   ATOMIC_REGISTRY_RETRIES: 'registry retry attempts (default 3)',
   ATOMIC_REGISTRY_RETRY_DELAY_MS: 'first registry retry delay (default 200)',
   ATOMIC_STORE_WORKERS: 'worker threads that write store objects',
-  ATOMIC_STORE_WORKERS_AUTO: "'1': pick the worker count from the free cores",
+  ATOMIC_STORE_WORKERS_AUTO: "'0': no automatic worker count from the free cores (no workers)",
   ATOMIC_DIFFID_WORKER: "'1': hash layer diff_ids in a worker",
   // tests only
   ATOMIC_FAULT: 'kill the process (SIGKILL) at this named fault point (or prefix*)',
