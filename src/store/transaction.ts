@@ -6,11 +6,11 @@
  * staged are staged at all), object dirs fsynced, and finally the queued refs are written with
  * atomicWrite. Holds the SHARED repo lock.
  *
- * Small files (<= 1 MiB) are hashed from memory and written with synchronous syscalls
- * (cheapest per object in Node), with as few of them as possible: created with their final
- * mode when the umask allows it, chown/chmod only when needed; which objects already exist is
- * learnt from one readdir per objects/xx (small dirs) instead of one lstat per object.
- * Big files stream to a temp file while hashing.
+ * Files up to 8 MiB are hashed from memory before anything is written (no write at all for an
+ * object already present) and written with as few syscalls as possible: created with their
+ * final mode when the umask allows it, chown/chmod only when needed; which objects already exist
+ * is learnt from one readdir per objects/xx (small dirs) instead of one lstat per object.
+ * Bigger files stream to a temp file while hashing.
  */
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -40,6 +40,13 @@ const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 /** Small files handed to the I/O workers (write-pool.ts): at most this many files / bytes in flight. */
 const POOL_MAX = 512;
 const POOL_BYTES = 8 * 1024 * 1024;
+/**
+ * Files up to this size are collected in memory and hashed before anything is written (an
+ * object already in the store is then not written at all; the others are created at their staged
+ * name directly). Bigger ones stream to a temporary file while being hashed. One at a time
+ * (writeRegularFile is awaited per file), on top of the write-behind bound (WRITE_BEHIND_BYTES).
+ */
+const BUFFERED_FILE_MAX = 8 * 1024 * 1024;
 /** Small files are sent to the workers in batches of up to this many files / bytes. */
 const BATCH_FILES = 48;
 const BATCH_BYTES = 512 * 1024;
@@ -342,7 +349,8 @@ export class Transaction {
       if (content.length !== size) throw this.sizeMismatch(size, content.length);
       return this.writeSmall(meta, [content], size);
     }
-    if (size <= K.SMALL_FILE_MAX) {
+    if (size <= BUFFERED_FILE_MAX) {
+      // hashed before anything is written: an object already present costs no write at all
       const chunks: Buffer[] = [];
       let n = 0;
       for await (const chunk of toReadable(content)) {
