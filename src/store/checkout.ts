@@ -52,6 +52,8 @@ import { linkBatches } from './write-pool.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
 const CONCURRENCY = 32;
+/** Hardlinks below which a checkout does not start the store's I/O workers (see linkAll). */
+const COLD_WORKERS_MIN_LINKS = 6000;
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
 
@@ -497,7 +499,9 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
  * copied instead (link-or-copy.ts). Every batch has finished when this returns or throws.
  */
 async function linkAll(pairs: string[], counts: CheckoutCounts): Promise<void> {
-  const codes = await linkBatches(pairs, { unlinkFrom: false, tolerate: ['EMLINK'], linkHere: (from, to) => fs.linkSync(from, to) });
+  // In a process that has not started its workers (a CLI install), starting them (~40 ms) costs
+  // more than the parallel links save below a few thousand files.
+  const codes = await linkBatches(pairs, { unlinkFrom: false, tolerate: ['EMLINK'], linkHere: (from, to) => fs.linkSync(from, to), coldMin: COLD_WORKERS_MIN_LINKS });
   for (let i = 0; i < codes.length; i++) {
     if (codes[i] === null) continue;
     if (linkOrCopySync(pairs[2 * i]!, pairs[2 * i + 1]!)) counts.copies++;
