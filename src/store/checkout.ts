@@ -44,6 +44,7 @@ import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
+import { removeTree } from '../util/remove-tree.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
 const CONCURRENCY = 32;
@@ -200,24 +201,6 @@ async function nearestExisting(p: string): Promise<{ dir: string; st: fs.Stats }
     } catch (e) {
       if (!isErrno(e, 'ENOENT') || path.dirname(d) === d) throw e;
     }
-  }
-}
-
-async function removeTree(p: string, keepRoot: boolean): Promise<void> {
-  const rm = async () => {
-    if (!keepRoot) return fsp.rm(p, { recursive: true, force: true });
-    for (const n of await fsp.readdir(p)) await fsp.rm(path.join(p, n), { recursive: true, force: true });
-  };
-  try {
-    await rm();
-  } catch {
-    // Non-root: directories already made read-only must be opened up first.
-    const open = async (d: string): Promise<void> => {
-      await fsp.chmod(d, 0o700).catch(() => undefined);
-      for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await open(path.join(d, e.name));
-    };
-    await open(p);
-    await rm().catch(() => undefined);
   }
 }
 
@@ -454,7 +437,7 @@ export async function checkoutLayers(
       fs.chmodSync(p, mode);
     }
   } catch (e) {
-    if (created || existed) await removeTree(target, existed).catch(() => undefined);
+    if (created || existed) await removeTree(target, { keepRoot: existed }).catch(() => undefined);
     throw checkoutError(target, 'materialize', e);
   }
   return counts;

@@ -12,6 +12,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { atomicEnv } from '../util/env.js';
 import type { FilesJob, FilesReply, LinkJob, LinkReply, SerializedError } from './write-worker.js';
 
 interface Slot {
@@ -20,13 +21,13 @@ interface Slot {
 }
 
 function poolSize(): number {
-  const env = process.env.ATOMIC_STORE_WORKERS;
+  const env = atomicEnv('ATOMIC_STORE_WORKERS');
   if (env !== undefined && /^[0-9]+$/.test(env)) return Math.min(Number(env), 8);
   // Default: workers only while a core is idle. On a saturated machine the extra threads and
   // messages cost CPU the single-threaded path does not spend (2 cores at a load average of
   // ~10-12: no wall-time gain, the same CPU, +45-55 MiB of peak RSS for the two isolates).
   // ATOMIC_STORE_WORKERS_AUTO=0 turns the automatic choice off (no workers).
-  if (process.env.ATOMIC_STORE_WORKERS_AUTO === '0') return 0;
+  if (atomicEnv('ATOMIC_STORE_WORKERS_AUTO') === '0') return 0;
   const cpus = availableParallelism();
   if (cpus < 2 || loadavg()[0] >= cpus - 0.5) return 0;
   return Math.min(2, cpus);
