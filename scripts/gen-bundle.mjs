@@ -17,7 +17,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'dist', 'src');
@@ -39,6 +38,14 @@ const relocate = {
 };
 
 fs.rmSync(out, { recursive: true, force: true });
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  // a worktree whose node_modules predate the dev dependency: the CLI runs unbundled (bin/run.js)
+  console.log('gen-bundle: esbuild is not installed (run npm ci): no dist/bundle, the CLI loads dist/src');
+  process.exit(0);
+}
 const r = await esbuild.build({
   entryPoints: { main: entry },
   bundle: true,

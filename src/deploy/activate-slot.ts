@@ -11,7 +11,8 @@
  * (a daemon-reload was ~half of the window), the unit's failed state / start limit is reset, and
  * a tmpfiles.d file that does not change and has no D/R lines (so its --remove is a no-op) is
  * --create'd. Between stop and start remain: the runtime's leftover check (a stat, a process only
- * when the runtime has state for NAME), host files, the switch, and the start. All of it stays
+ * when the runtime has state for NAME), host files (the info and journal records only when they
+ * change), the switch, and the start. All of it stays
  * within the journal's `host` phase, so recovery is unchanged.
  */
 import * as fs from 'node:fs';
@@ -19,7 +20,7 @@ import * as path from 'node:path';
 import { hostFor, type DeployContext } from './context.js';
 import { resolveRemoteRootfs } from './prepare-slot.js';
 import { slotUnitCopy, slotTmpfilesCopy, otherSlot, type ContainerPaths, type Slot } from './layout.js';
-import { readInfo, writeInfo } from './info-file.js';
+import { readInfo, writeInfoIfChanged } from './info-file.js';
 import { copyHostfs, removeHostfs } from './hostfs.js';
 import { copyDurable, removeDurable, exists } from './slot-files.js';
 import { DeployJournal, type JournalEntry } from './journal.js';
@@ -68,7 +69,13 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   if (o.stopFirst && !sd.offline) {
     const st = sd.state(unit);
     if (st === 'active' || st === 'activating' || st === 'deactivating') {
-      early = await prepareBeforeStop(ctx, cp, { unitCopy, tmpCopy, sameRuntime: otherInfo !== null && otherInfo.runtime === info.runtime, sameOptionFiles: sameOptionFiles(targetOptions, readSlotOptions(cp.slotDir(otherSlot(target)))), willStart: o.start && status !== 'disabled' });
+      early = await prepareBeforeStop(ctx, cp, {
+        unitCopy,
+        tmpCopy,
+        sameRuntime: otherInfo !== null && otherInfo.runtime === info.runtime,
+        sameOptionFiles: sameOptionFiles(targetOptions, readSlotOptions(cp.slotDir(otherSlot(target)))),
+        willStart: o.start && status !== 'disabled',
+      });
       sd.stop(unit);
     }
     // a runtime container the unit left behind (its runc was killed) would block the next start
@@ -103,8 +110,10 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   // keep the target's record of files that were already in place from an earlier activation
   const checksums = { ...hostfs.checksums };
   for (const [k, v] of Object.entries(info['installed-files-checksum'] ?? {})) if (!(k in checksums) && exists(path.join(ctx.paths.sysroot, k))) checksums[k] = v;
-  await writeInfo(slotDir, { ...info, 'installed-files': Object.keys(checksums).sort(), 'installed-files-checksum': checksums });
-  await journal.recordCreated(created);
+  // both are between stop and start on an update: written only when they change (an image without
+  // hostfs files changes neither), each write being an fsync of the file and of its directory
+  await writeInfoIfChanged(slotDir, { ...info, 'installed-files': Object.keys(checksums).sort(), 'installed-files-checksum': checksums });
+  if (journal.entry.created.length !== created.length || journal.entry.created.some((f, i) => f !== created[i])) await journal.recordCreated(created);
   faultPoint('activate:hostfs');
 
   if (!early.unitDone) {
@@ -183,7 +192,11 @@ function hasRemoveLines(text: string): boolean {
  * (the new unit's ExecStop then stops the old container the same way); anything skipped here is
  * done after the stop as before.
  */
-async function prepareBeforeStop(ctx: DeployContext, cp: ContainerPaths, o: { unitCopy: string; tmpCopy: string; sameRuntime: boolean; sameOptionFiles: boolean; willStart: boolean }): Promise<EarlyWork> {
+async function prepareBeforeStop(
+  ctx: DeployContext,
+  cp: ContainerPaths,
+  o: { unitCopy: string; tmpCopy: string; sameRuntime: boolean; sameOptionFiles: boolean; willStart: boolean },
+): Promise<EarlyWork> {
   const sd = systemdFor(ctx);
   const unit = unitName(cp.name);
   const early: EarlyWork = { unitDone: false, tmpfilesDone: false, resetDone: false };

@@ -28,6 +28,17 @@ export async function writeInfo(slotDir: string, info: DeploymentInfo): Promise<
   await atomicWrite(path.join(slotDir, 'info'), JSON.stringify(info, null, 4) + '\n');
 }
 
+/** writeInfo unless the file already holds exactly this (no write, no fsync: activation runs it between stop and start). */
+export async function writeInfoIfChanged(slotDir: string, info: DeploymentInfo): Promise<void> {
+  let now: string | null = null;
+  try {
+    now = fs.readFileSync(path.join(slotDir, 'info'), 'utf8');
+  } catch {
+    /* missing or unreadable: write it */
+  }
+  if (now !== JSON.stringify(info, null, 4) + '\n') await writeInfo(slotDir, info);
+}
+
 export function readInfo(slotDir: string): DeploymentInfo {
   const file = path.join(slotDir, 'info');
   let text: string;
