@@ -135,7 +135,7 @@ function filterValue(r: ContainerRow, k: string): string {
 export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<ContainerRow[]> {
   // The deploy machinery (and all it loads) only when there is something to recover or list:
   // a list on an empty host stays a start-up-time command.
-  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/container-ops.js')).recoverInterrupted(ctx);
+  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/recovery.js')).recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
   const found = [ctx.paths.checkoutRoot, ctx.paths.preinstalledRoot].map((root) => [root, entries(root)] as const);
   let rows: ContainerRow[] = [];
