@@ -6,7 +6,9 @@
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
-import { importLayerTar, type LayerImportResult } from '../store/layer-import.js';
+// store/layer-import.ts (tar-stream, zlib, zstd, the tar checks) is loaded only when a layer is
+// imported: a pull that finds every layer present does not need it
+import type { LayerImportResult } from '../store/layer-import.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Checksum, Metadata, Variant } from '../store/types.js';
@@ -70,6 +72,7 @@ async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWa
     // A verification failure ends the import even when the importer is not reading yet.
     const verifyFailed = new Promise<never>((_resolve, reject) => blob.on('error', reject));
     verifyFailed.catch(() => {});
+    const { importLayerTar } = await import('../store/layer-import.js');
     const imported = importLayerTar(tx, feed, { onWarning });
     imported.catch(() => {});
     const res = await Promise.race([imported, verifyFailed]);

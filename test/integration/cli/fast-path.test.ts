@@ -75,7 +75,10 @@ describe('start-up: oclif manifest and fast path', function () {
     fs.writeFileSync(path.join(root, 'dist', 'src', 'cli', 'other.js'), 'export {};\n');
     const write = (version: string) => {
       const files = manifestSources(root);
-      assert.deepEqual(files, ['cli/base.js', 'commands/x.js'].filter((f) => fs.existsSync(path.join(root, 'dist', 'src', f))));
+      assert.deepEqual(
+        files,
+        ['cli/base.js', 'commands/x.js'].filter((f) => fs.existsSync(path.join(root, 'dist', 'src', f))),
+      );
       fs.writeFileSync(path.join(root, MANIFEST_FILE), JSON.stringify({ version, commands: {}, atomic: { fingerprint: distFingerprint(root, files), files } }));
     };
     write('1.2.3');
@@ -183,6 +186,38 @@ describe('start-up: oclif manifest and fast path', function () {
     assert.match(read(roots[0]!, 'etc/systemd/system/dep.service'), /hello again/, 'the rollback went back to the --set deployment');
     // flags the fast path does not take go to oclif
     const viaOclif = run(['containers', 'rollback', '--dry-run', 'dep'], { ATOMIC_SYSROOT: roots[0]! });
+    assert.equal(viaOclif.oclif, true);
+    assert.equal(viaOclif.status, 0, viaOclif.stderr);
+  });
+
+  it('pull IMAGE: same output and stored images as through oclif, without loading oclif', () => {
+    const fx = fixtureImages();
+    const roots = ['fast', 'slow'].map((k) => path.join(work, `pull-${k}`));
+    for (const r of roots) fs.mkdirSync(r);
+    const steps: string[][] = [
+      ['pull', `oci:${fx}/oci:layered`],
+      ['pull', `oci:${fx}/oci:layered`],
+      ['pull', '--name', 'renamed:v1', `oci:${fx}/oci:systest`],
+      ['pull', '--storage', 'docker', `oci:${fx}/oci:systest`],
+      ['pull', `oci:${fx}/oci:nosuchtag`],
+      ['images', 'list', '--no-trunc'],
+    ];
+    for (const args of steps) {
+      const [fast, slow] = roots.map((r, i) => {
+        const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : {}) });
+        return { ...o, stdout: o.stdout.split(r).join('S'), stderr: o.stderr.split(r).join('S') };
+      });
+      if (args[0] === 'pull') {
+        assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+        assert.equal(slow.oclif, true);
+      }
+      assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 }, args.join(' '));
+    }
+    const list = run(['images', 'list'], { ATOMIC_SYSROOT: roots[0]! });
+    assert.match(list.stdout, /layered/);
+    assert.match(list.stdout, /renamed/);
+    // flags the fast path does not take go to oclif
+    const viaOclif = run(['pull', '--registries.d', path.join(work, 'none'), `oci:${fx}/oci:systest`], { ATOMIC_SYSROOT: roots[0]! });
     assert.equal(viaOclif.oclif, true);
     assert.equal(viaOclif.status, 0, viaOclif.stderr);
   });
