@@ -2,7 +2,7 @@
 // Installs the system tools the tests (and, with --bench, the benchmarks) need, with apt-get,
 // only when they are missing and only when running as root. Idempotent and quiet when all is there.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 
 const TOOLS = {
   // command or file -> Debian package
@@ -53,9 +53,20 @@ if (process.getuid?.() !== 0) {
 console.error(`ensure-tools: installing ${missing.join(' ')}`);
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 const install = () => execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
+const update = () => execFileSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+// a fresh machine has no package lists: apt-get install would fail with a misleading
+// "held broken packages"; update first then, and once more if the lists turn out stale
+const lists = (() => {
+  try {
+    return readdirSync('/var/lib/apt/lists').some((n) => n.endsWith('_Packages') || n.endsWith('_Packages.lz4'));
+  } catch {
+    return false;
+  }
+})();
+if (!lists) update();
 try {
   install();
 } catch {
-  execFileSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  update();
   install();
 }

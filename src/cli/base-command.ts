@@ -5,6 +5,7 @@
 import { Command, Flags, Interfaces, ux } from '@oclif/core';
 import type { AppContext } from '../app/context.js';
 import { contextFromFlags, checkStorage } from './command-context.js';
+import { JSON_INDENT } from '../util/format.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -32,7 +33,7 @@ export abstract class BaseCommand extends Command {
    * prints that value (and swallows this.log), without it the command prints its lines. The
    * JSON is indented like atomic's `json.dumps(indent=4)` unless a command keeps another shape.
    */
-  protected jsonIndent = 4;
+  protected jsonIndent = JSON_INDENT;
 
   override logJson(json: unknown): void {
     ux.stdout(JSON.stringify(json, null, this.jsonIndent));

@@ -18,8 +18,10 @@ import * as path from 'node:path';
 import type { Manifest, ManifestFlag } from './manifest.js';
 import type { ListFlags, LineSink } from './list-runners.js';
 import { atomicEnv } from '../util/env.js';
+import { JSON_INDENT } from '../util/format.js';
 
-type Runner = (flags: ListFlags, log: LineSink) => Promise<void>;
+/** Prints the text form unless `--json`; returns the data `--json` prints (what run() returns to oclif). */
+type Runner = (flags: ListFlags, log: LineSink) => Promise<unknown>;
 
 const RUNNERS: Record<string, () => Promise<Runner>> = {
   'images:list': async () => (await import('./list-runners.js')).runImagesList,
@@ -103,7 +105,8 @@ export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag
 
 /** Runs ARGS without oclif when it can; false when the caller must run oclif. */
 export async function tryFastPath(args: string[], manifest: Manifest, root: string): Promise<boolean> {
-  if (atomicEnv('ATOMIC_NO_FAST_PATH') === '1') return false;
+  // ATOMIC_CONTENT_TYPE=json is oclif's --json for every enableJsonFlag command: oclif's
+  if (atomicEnv('ATOMIC_NO_FAST_PATH') === '1' || atomicEnv('ATOMIC_CONTENT_TYPE') !== undefined) return false;
   if (args.length === 1 && args[0] === '--version') {
     process.stdout.write(versionLine(root) + '\n');
     return true;
@@ -134,6 +137,8 @@ export async function tryFastPath(args: string[], manifest: Manifest, root: stri
   const flags = parseFastFlags(args.slice(2), cmd.flags);
   if (!flags) return false;
   const run = await load();
-  await run(flags as ListFlags, (l) => process.stdout.write(l + '\n'));
+  const data = await run(flags as ListFlags, (l) => process.stdout.write(l + '\n'));
+  // what oclif prints for an enableJsonFlag command (BaseCommand.logJson)
+  if (flags.json === true) process.stdout.write(JSON.stringify(data, null, JSON_INDENT) + '\n');
   return true;
 }

@@ -23,7 +23,7 @@ import { containerPaths, currentSlot, STATE_DIR, type ContainerPaths } from './l
 import { isValidContainerName } from './container-name.js';
 import { hostFileOwnership, type Ownership } from './host-files.js';
 import { writeDurable, removeDurable } from './slot-files.js';
-import { ensurePrivateDir } from './journal.js';
+import { ensurePrivateDir } from './private-dir.js';
 import { AtomicError } from '../util/errors.js';
 import { atomicEnv } from '../util/env.js';
 import { removeTreeSync } from '../util/remove-tree.js';

@@ -5,7 +5,7 @@
 import { acquireRepoLock, type RepoLock } from '../store/repo-lock.js';
 import { AtomicError, isAtomicError } from '../util/errors.js';
 import type { ContainerPaths } from './layout.js';
-import { ensurePrivateDir } from './journal.js';
+import { ensurePrivateDir } from './private-dir.js';
 
 export async function lockContainer(cp: ContainerPaths, timeoutMs?: number): Promise<RepoLock> {
   ensurePrivateDir(cp.lockDir);

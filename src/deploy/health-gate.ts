@@ -10,9 +10,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeployContext } from './context.js';
-import { activateSlot, systemdFor } from './activate-slot.js';
+import { systemdFor } from './activate-slot.js';
 import { readInfo } from './info-file.js';
-import { clearJournal, ensurePrivateDir, type JournalEntry } from './journal.js';
+import { ensurePrivateDir } from './private-dir.js';
 import type { ContainerPaths, Slot } from './layout.js';
 import { unitName } from './container-name.js';
 import { readHealthSpec, describeHealth, checkImageProbeTarget, type HealthSpec } from './health-spec.js';
@@ -85,9 +85,16 @@ export async function watchUnit(o: { name: string; user: boolean; runtime: strin
     }
     if (Date.now() >= end) {
       const fin = unitStatus(unit, o.user);
-      if (notify && fin.activeState === 'activating' && fin.nRestarts === base) return { healthy: false, reason: `${unit} did not report READY=1 (sd_notify) within ${o.seconds} s: it is still activating`, status: fin };
+      if (notify && fin.activeState === 'activating' && fin.nRestarts === base)
+        return { healthy: false, reason: `${unit} did not report READY=1 (sd_notify) within ${o.seconds} s: it is still activating`, status: fin };
       if (fin.activeState !== 'active' || fin.nRestarts > base) return { healthy: false, reason: describeUnit(unit, fin), status: fin, probe };
-      if (!passed) return { healthy: false, reason: `the readiness check did not pass within ${o.seconds} s: ${probe?.output ?? 'not run (the unit never became active)'}`, status: fin, probe };
+      if (!passed)
+        return {
+          healthy: false,
+          reason: `the readiness check did not pass within ${o.seconds} s: ${probe?.output ?? 'not run (the unit never became active)'}`,
+          status: fin,
+          probe,
+        };
       return { healthy: true, status: fin, probe };
     }
     await sleep(Math.min(250, Math.max(10, end - Date.now())));
@@ -101,7 +108,8 @@ export interface GateInput {
   /** The slot just activated and started. */
   to: Slot;
   watch: number;
-  journal: JournalEntry;
+  /** Activate `from` again (started) and finish the operation's journal (deployment.ts). */
+  switchBack: () => Promise<void>;
   /** Switch back to `from` on failure (default true; false when `from` was not serving either). */
   revert?: boolean;
 }
@@ -172,16 +180,19 @@ export async function healthGate(ctx: DeployContext, cp: ContainerPaths, g: Gate
   if (g.revert === false) {
     await addQuarantine(cp, { digest: toInfo.revision, image: toInfo.image, reason: r.reason ?? 'unhealthy' });
     await writeLastResult(cp, { ...last, result: 'switched', reason: r.reason });
-    throw new AtomicError('HEALTH_CHECK_FAILED', `${g.op === 'update' ? 'Update' : 'Rollback'} of ${cp.name}: ${toInfo.image} failed its health check (${r.reason}); it stays deployed because the previous deployment was not serving either`, {
-      suggestions: [`See the service's log: journalctl -u ${unit}`],
-    });
+    throw new AtomicError(
+      'HEALTH_CHECK_FAILED',
+      `${g.op === 'update' ? 'Update' : 'Rollback'} of ${cp.name}: ${toInfo.image} failed its health check (${r.reason}); it stays deployed because the previous deployment was not serving either`,
+      {
+        suggestions: [`See the service's log: journalctl -u ${unit}`],
+      },
+    );
   }
   ctx.out.warn(`Switching ${cp.name} back to ${cp.slotView(g.from)}`);
   let backOk = false;
   let backWhy = '';
   try {
-    await activateSlot(ctx, cp, g.from, { journal: { ...g.journal, from: g.to, to: g.from, wasActive: true }, enable: false, start: true, stopFirst: true });
-    await clearJournal(cp.journal);
+    await g.switchBack();
     const fromInfo = readInfo(cp.slotDir(g.from));
     const back = await watchUnit({ name: cp.name, user, runtime: fromInfo.runtime, spec: readHealthSpec(cp.slotDir(g.from)), seconds: Math.max(g.watch, 5) });
     backOk = back.healthy;

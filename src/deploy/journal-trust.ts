@@ -6,7 +6,7 @@
  *  - it is well formed and names this container;
  *  - every host path it lists (`created`) is one of this container's own host files: recorded in
  *    a slot's `info`, or one the target slot's /exports/hostfs maps to.
- * Kept apart from the journal's state machine (journal.ts, container-ops recovery) on purpose.
+ * Kept apart from the journal's state machine (journal.ts, recovery.ts) on purpose.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

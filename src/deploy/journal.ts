@@ -16,14 +16,17 @@
  *  - done: the journal file is removed.
  * Any state may go to done (finished, or undone). A replay (recovery, a health-gate revert) may
  * re-enter host from switched, because activation is idempotent. `planRecovery` says what the next
- * command does with a journal a crash left behind (container-ops `recoverContainer` carries it out).
+ * command does with a journal a crash left behind (recovery.ts `recoverContainer` carries it out).
  *
  * The on-disk format (one JSON object: op, name, to, from, phase, wasActive, created, pid, time) is
  * unchanged from the first version, so journals written by older builds are still recovered.
+ * The file is read, written and removed only here, through `DeployJournal`; the use cases order
+ * the steps of a `Deployment` (deployment.ts), which moves the journal.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
+import { ensurePrivateDir } from './private-dir.js';
 import type { Slot } from './layout.js';
 import { AtomicError } from '../util/errors.js';
 
@@ -46,42 +49,15 @@ export interface JournalEntry {
   time: number;
 }
 
-export function readJournal(file: string): JournalEntry | null {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as JournalEntry;
-  } catch {
-    return null;
-  }
-}
-
-export async function writeJournal(file: string, e: JournalEntry): Promise<void> {
-  ensurePrivateDir(path.dirname(file));
-  await atomicWrite(file, JSON.stringify(e) + '\n', { mode: 0o600 });
-}
-
-/**
- * Our state directories (CK/.atomic and below): created 0700 whatever the umask, and tightened
- * when they already exist with group/other write access (a journal there could be swapped).
- */
-export function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (let d = dir, i = 0; i < 2 && path.basename(d) !== ''; d = path.dirname(d), i++) {
-    try {
-      const st = fs.lstatSync(d);
-      if (st.isDirectory() && st.uid === (process.geteuid?.() ?? 0) && (st.mode & 0o077) !== 0) fs.chmodSync(d, 0o700);
-    } catch {
-      /* raced away: the next write fails clearly */
-    }
-  }
-}
-
-export async function clearJournal(file: string): Promise<void> {
-  try {
-    fs.unlinkSync(file);
-    await fsyncDir(path.dirname(file));
-  } catch {
-    /* already gone */
-  }
+/** How an operation starts its journal. */
+export interface JournalStart {
+  op: JournalOp;
+  name: string;
+  from: Slot | null;
+  to: Slot | null;
+  wasActive: boolean;
+  /** The first state (default: begin, `prepare`); an uninstall starts in host. */
+  phase?: 'prepare' | 'host';
 }
 
 /** The journal of one operation on one container, moved only along the state machine above. */
@@ -93,20 +69,33 @@ export class DeployJournal {
   ) {}
 
   /** Start an operation: the journal is written in `phase` (normally the begin state, `prepare`). */
-  static async begin(file: string, o: { op: JournalOp; name: string; from: Slot | null; to: Slot | null; wasActive: boolean; phase?: 'prepare' | 'host' }): Promise<DeployJournal> {
-    const j = new DeployJournal(file, {
+  static async begin(file: string, o: JournalStart): Promise<DeployJournal> {
+    const j = DeployJournal.plan(file, o);
+    await j.write();
+    return j;
+  }
+
+  /**
+   * An operation whose first write is its activation (rollback: the first state on disk is host,
+   * written by `hostFiles()`); nothing is written yet.
+   */
+  static plan(file: string, o: JournalStart): DeployJournal {
+    return new DeployJournal(file, {
       op: o.op,
       name: o.name,
-      to: o.to,
       from: o.from,
+      to: o.to,
       phase: o.phase ?? 'prepare',
       wasActive: o.wasActive,
       created: [],
       pid: process.pid,
       time: Date.now(),
     });
-    await j.write();
-    return j;
+  }
+
+  /** The journal a crash left at `file`, as written (not yet checked: journal-trust.ts), or null when there is none (or it is not JSON). */
+  static read(file: string): JournalEntry | null {
+    return readJournal(file);
   }
 
   /** Continue from an entry (one this process holds in memory, or one read back for recovery); nothing is written yet. */
@@ -182,4 +171,26 @@ export function planRecovery(j: Pick<JournalEntry, 'op' | 'phase' | 'to'>, targe
   if (j.op === 'install' && j.phase !== 'switched') return 'undo-install';
   if (j.phase === 'prepare') return 'discard-staging';
   return j.to !== null && targetComplete ? 'roll-forward' : 'forget';
+}
+
+function readJournal(file: string): JournalEntry | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as JournalEntry;
+  } catch {
+    return null;
+  }
+}
+
+async function writeJournal(file: string, e: JournalEntry): Promise<void> {
+  ensurePrivateDir(path.dirname(file));
+  await atomicWrite(file, JSON.stringify(e) + '\n', { mode: 0o600 });
+}
+
+async function clearJournal(file: string): Promise<void> {
+  try {
+    fs.unlinkSync(file);
+    await fsyncDir(path.dirname(file));
+  } catch {
+    /* already gone */
+  }
 }

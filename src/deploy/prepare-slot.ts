@@ -18,7 +18,7 @@ import { parseExportsManifest, type ExportsManifest } from '../render/exports-ma
 import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from './layout.js';
 import { writeInfo, type DeploymentInfo } from './info-file.js';
 import { writeDurable, syncFilesystem } from './slot-files.js';
-import { ensurePrivateDir } from './journal.js';
+import { ensurePrivateDir } from './private-dir.js';
 import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from '../host/sysroot.js';
 import { AtomicError } from '../util/errors.js';

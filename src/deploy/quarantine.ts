@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { atomicWrite } from '../util/atomic-write.js';
-import { ensurePrivateDir } from './journal.js';
+import { ensurePrivateDir } from './private-dir.js';
 import type { ContainerPaths } from './layout.js';
 
 export interface QuarantineEntry {

@@ -20,15 +20,18 @@
  *    Commits without the record (stores written before it, skopeo's) fall back to: every
  *    directory of such a layer is implicit (existing directories keep their metadata, symlinks
  *    are followed), and a directory the layer creates takes the layer's dirmeta.
- * 3. Materialization, depth first with synchronous syscalls (like `ostree checkout`; thousands of
- *    tiny syscalls are cheaper on the main thread than as thread-pool hops): each directory is
- *    made, then its files are hardlinked (bare / bare-user-only: symlink objects are symlinks and
- *    are hardlinked too; bare-user: symlink objects are regular files, so real symlinks are
- *    created), then its subdirectories. A directory whose final metadata mkdir can give directly
- *    (owner = us, no xattrs, no special bits, owner rwx, not masked by the umask, no inherited
- *    setgid group) is made with its final mode; the others are made 0700 and, deepest first, get
- *    owner (not in userMode), xattrs (not in userMode) and mode - last, so a 0555 directory can
- *    still be filled.
+ * 3. Materialization (`materialize`): directories depth first with synchronous syscalls (like
+ *    `ostree checkout`; thousands of tiny syscalls are cheaper on the main thread than as
+ *    thread-pool hops), the hardlinks collected on the way (bare / bare-user-only: symlink objects
+ *    are symlinks and are hardlinked too; bare-user: symlink objects are regular files, so real
+ *    symlinks are created), then linked in batches - on the store's I/O workers when the process
+ *    has them (write-pool.ts), in parallel, since every directory exists by then. A directory
+ *    whose final metadata mkdir can give directly (owner = us, no xattrs, no special bits, owner
+ *    rwx, not masked by the umask, no inherited setgid group) is made with its final mode; the
+ *    others are made 0700 and, deepest first, get owner (not in userMode), xattrs (not in
+ *    userMode) and mode - last, so a 0555 directory can still be filled.
+ * Steps: checkRequest, inspectDestination, buildUnion (1, 2), inspectObjects (verification,
+ * bare-user metadata), materialize (3).
  * On failure the partially created tree is removed (an existing empty dest is emptied again).
  */
 import * as fs from 'node:fs';
@@ -44,9 +47,13 @@ import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
+import { removeTree } from '../util/remove-tree.js';
+import { linkBatches } from './write-pool.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
 const CONCURRENCY = 32;
+/** Hardlinks below which a checkout does not start the store's I/O workers (see linkAll). */
+const COLD_WORKERS_MIN_LINKS = 6000;
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
 
@@ -203,24 +210,6 @@ async function nearestExisting(p: string): Promise<{ dir: string; st: fs.Stats }
   }
 }
 
-async function removeTree(p: string, keepRoot: boolean): Promise<void> {
-  const rm = async () => {
-    if (!keepRoot) return fsp.rm(p, { recursive: true, force: true });
-    for (const n of await fsp.readdir(p)) await fsp.rm(path.join(p, n), { recursive: true, force: true });
-  };
-  try {
-    await rm();
-  } catch {
-    // Non-root: directories already made read-only must be opened up first.
-    const open = async (d: string): Promise<void> => {
-      await fsp.chmod(d, 0o700).catch(() => undefined);
-      for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await open(path.join(d, e.name));
-    };
-    await open(p);
-    await rm().catch(() => undefined);
-  }
-}
-
 /**
  * A file the image made writable by group or others is checked out as a copy, not a hardlink:
  * through a hardlink, anyone allowed to write it would change the store object and every other
@@ -259,16 +248,42 @@ export async function checkoutLayers(
   dest: string,
   /** verify: check every object against its checksum first (object-verify.ts; default true). */
   opts: { userMode?: boolean; onWarning?: (msg: string) => void; verify?: boolean } = {},
-): Promise<{ files: number; dirs: number; symlinks: number; copies: number }> {
-  const userMode = opts.userMode ?? false;
+): Promise<CheckoutCounts> {
   const verify = opts.verify ?? true;
   const target = path.resolve(dest);
+  checkRequest(repo, commits, target);
+  const dst = await inspectDestination(repo, target);
+  const root = await buildUnion(repo, commits, target, verify);
+  const objects = await inspectObjects(repo, root, target, verify);
+  return materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false, verify });
+}
+
+export interface CheckoutCounts { files: number; dirs: number; symlinks: number; copies: number }
+
+/** Where the checkout goes: whether it existed (empty) and its nearest existing ancestor. */
+interface Destination { existed: boolean; anc: { dir: string; st: fs.Stats } }
+
+/** What materialize needs to know about the content objects (see inspectObjects). */
+interface ObjectInfo {
+  /** bare-user: per object, its symlink target (null: regular file). */
+  links: Map<string, string | null>;
+  /** bare-user: objects writable by group or others (checked out as copies). */
+  writable: Set<string>;
+  /** bare / bare-user-only: per object, writable by group or others (from the verification's lstat, else lstat on use). */
+  writableCache: Map<string, boolean>;
+  /** bare / bare-user-only, verified: per object, symlink (else regular file). */
+  isLinkObject: Map<string, boolean>;
+}
+
+function checkRequest(repo: OstreeRepo, commits: Checksum[], target: string): void {
   if (repo.mode === 'archive') {
     throw new AtomicError('STORE_UNSUPPORTED_MODE', `Cannot check out from ${repo.path}: archive repositories cannot be hardlinked`, { ref: repo.path, suggestions: ['Use a bare or bare-user repository (ATOMIC_OSTREE_REPO).'] });
   }
   if (commits.length === 0) throw new AtomicError('CHECKOUT_FAILED', `Nothing to check out into ${target}: no layers given`);
+}
 
-  // Destination: absent (created) or an empty directory; same filesystem as the objects.
+/** The destination must be absent (created) or an empty directory, on the objects' filesystem. */
+async function inspectDestination(repo: OstreeRepo, target: string): Promise<Destination> {
   let existed = false;
   try {
     const st = await fsp.lstat(target);
@@ -288,8 +303,15 @@ export async function checkoutLayers(
       suggestions: [`Set ATOMIC_OSTREE_CHECKOUT_PATH to a directory on the same filesystem as ${repo.path} (or move the repository with ATOMIC_OSTREE_REPO).`],
     });
   }
+  return { existed, anc };
+}
 
-  // 1. Union tree (each dirtree object read once).
+function objectFilePath(repo: OstreeRepo, c: Checksum): string {
+  return `${repo.path}/objects/${c.slice(0, 2)}/${c.slice(2)}.file`;
+}
+
+/** Step 1: the union tree of the layers (each dirtree/dirmeta object read once). */
+async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean): Promise<UDir> {
   const trees = new Map<string, LTree>();
   const load = (c: Checksum): LTree => {
     let t = trees.get(c);
@@ -306,13 +328,12 @@ export async function checkoutLayers(
     if (m === undefined) metaCache.set(c, (m = decodeDirMeta(verify ? readVerifiedMetaSync(repo, c, 'dirmeta') : repo.readObjectBytesSync(c, 'dirmeta'))));
     return m;
   };
-  const objectPath = (c: Checksum) => `${objects}/${c.slice(0, 2)}/${c.slice(2)}.file`;
   /** Target of a symlink object, null for a regular file (read only where a directory meets a file). */
   const targets = new Map<string, string | null>();
   const symlinkTarget = (c: Checksum): string | null => {
     let t = targets.get(c);
     if (t !== undefined) return t;
-    const p = objectPath(c);
+    const p = objectFilePath(repo, c);
     if (repo.mode === 'bare-user') {
       const raw = getAttributeSync(p, BAREUSER_XATTR);
       if (!raw) throw new AtomicError('STORE_CORRUPT', `object ${c}.file in bare-user repository ${repo.path} has no ${BAREUSER_XATTR} xattr`, { ref: c });
@@ -323,7 +344,6 @@ export async function checkoutLayers(
     targets.set(c, t);
     return t;
   };
-  let root: UDir;
   try {
     const layers: Layer[] = (await Promise.all(commits.map(async (c) => ({ c, commit: await repo.readCommit(c) })))).map(({ c, commit }) => {
       const implicit = metaValue(commit.metadata, UNION_IMPLICIT_DIRS);
@@ -338,28 +358,26 @@ export async function checkoutLayers(
     });
     const union = new Union(dirMeta(layers[0].rootMeta), dirMeta, symlinkTarget);
     for (const l of layers) union.apply(l);
-    root = union.root;
+    return union.root;
   } catch (e) {
     throw checkoutError(target, 'read layers', e);
   }
+}
 
-  // bare-user: symlink objects are regular files, so each object's metadata is needed to know
-  // which ones to turn into real symlinks (read up front, concurrently). bare / bare-user-only:
-  // everything is hardlinked as is, and files vs symlinks are counted from the directory
-  // listings afterwards.
+/**
+ * Step 2: verify the content objects (one lstat each when their marker is current, which also
+ * gives their type and mode) and, in bare-user repositories, read each object's metadata:
+ * symlink objects are regular files there, so the ones to turn into real symlinks must be known.
+ */
+async function inspectObjects(repo: OstreeRepo, root: UDir, target: string, verify: boolean): Promise<ObjectInfo> {
   const bareUser = repo.mode === 'bare-user';
-  const links = new Map<string, string | null>();
-  /** Objects whose file is writable by group or others: checked out as copies (see groupOtherWritable). */
-  const writable = new Set<string>();
-  const writableCache = new Map<string, boolean>();
+  const info: ObjectInfo = { links: new Map(), writable: new Set(), writableCache: new Map(), isLinkObject: new Map() };
   const sums = bareUser || verify ? collectFileSums(root) : new Set<Checksum>();
-  /** bare / bare-user-only, verified: per object, symlink (else regular file); its lstat gives both this and isWritable. */
-  const isLinkObject = new Map<string, boolean>();
   if (verify) {
     try {
       await verifyContentObjects(repo, sums, bareUser ? undefined : (c, st) => {
-        isLinkObject.set(c, st.isSymbolicLink());
-        writableCache.set(c, st.isFile() && (st.mode & 0o022) !== 0);
+        info.isLinkObject.set(c, st.isSymbolicLink());
+        info.writableCache.set(c, st.isFile() && (st.mode & 0o022) !== 0);
       });
     } catch (e) {
       throw checkoutError(target, 'verify objects', e);
@@ -370,16 +388,29 @@ export async function checkoutLayers(
       await runPool(sums, CONCURRENCY, async (c) => {
         const fo = await repo.readFileMeta(c);
         const isLink = (fo.meta.mode & 0o170000) === 0o120000;
-        links.set(c, isLink ? fo.meta.symlinkTarget : null);
-        if (!isLink && (fo.meta.mode & 0o022) !== 0) writable.add(c);
+        info.links.set(c, isLink ? fo.meta.symlinkTarget : null);
+        if (!isLink && (fo.meta.mode & 0o022) !== 0) info.writable.add(c);
       });
     } catch (e) {
       throw checkoutError(target, 'read objects', e);
     }
   }
+  return info;
+}
 
+/**
+ * Step 3: create the tree (see the module comment). Directories are made depth first and the
+ * hardlinks collected, then linked in batches (on the store's I/O workers when there are some:
+ * the directories exist by then, and link() into different directories runs in parallel),
+ * then the deferred directory metadata is applied, deepest first. On failure the partial tree
+ * is removed.
+ */
+async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: Destination, info: ObjectInfo, o: { userMode: boolean; verify: boolean }): Promise<CheckoutCounts> {
+  const { userMode, verify } = o;
+  const { existed } = dst;
+  const bareUser = repo.mode === 'bare-user';
   // A new directory inherits the group (and setgid) of a setgid parent: then owners are always set.
-  const inheritsGid = (anc.st.mode & 0o2000) !== 0;
+  const inheritsGid = (dst.anc.st.mode & 0o2000) !== 0;
   const umask = currentUmask();
   /** Final mode of a directory, and whether mkdir can give it all (no chown/xattrs/chmod after). */
   const finalMode = (m: DirMeta): { mode: number; direct: boolean } => {
@@ -388,57 +419,60 @@ export async function checkoutLayers(
     const ownerOk = userMode || (m.uid === EUID && m.gid === EGID && m.xattrs.length === 0 && !inheritsGid);
     return { mode, direct: ownerOk && (mode & 0o7000) === 0 && (mode & 0o700) === 0o700 && (mode & umask) === 0 };
   };
+  const isWritable = (c: Checksum): boolean => {
+    if (bareUser) return info.writable.has(c);
+    let w = info.writableCache.get(c);
+    if (w === undefined) info.writableCache.set(c, (w = groupOtherWritable(objectFilePath(repo, c))));
+    return w;
+  };
 
   let created = false;
-  const counts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
+  const counts: CheckoutCounts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
+  // Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse).
+  const pending: Array<{ p: string; m: DirMeta; mode: number }> = [];
+  const listed: string[] = [];
+  /** object, destination, object, destination, ... (hardlinks to make once the directories exist) */
+  const pairs: string[] = [];
+  const make = (d: UDir, p: string, isRoot: boolean): void => {
+    const m = d.meta;
+    const f = finalMode(m);
+    if (!(isRoot && existed)) {
+      fs.mkdirSync(p, f.direct ? f.mode : 0o700);
+      if (isRoot) created = true;
+      else counts.dirs++;
+    }
+    if (!f.direct || (isRoot && existed)) pending.push({ p, m, mode: f.mode });
+    if (!bareUser && !verify) listed.push(p);
+    const subdirs: Array<[string, UDir]> = [];
+    for (const [name, child] of d.children) {
+      const cp = `${p}/${name}`;
+      if (child.kind === 'dir') {
+        subdirs.push([cp, child]);
+        continue;
+      }
+      const link = bareUser ? info.links.get(child.checksum)! : null;
+      if (link !== null) {
+        counts.symlinks++;
+        fs.symlinkSync(link, cp);
+        continue;
+      }
+      if (bareUser) counts.files++;
+      else if (verify) {
+        // type known from the verification's lstat (no listing of the checkout afterwards)
+        if (info.isLinkObject.get(child.checksum)) counts.symlinks++;
+        else counts.files++;
+      }
+      if (isWritable(child.checksum)) {
+        copyObject(objectFilePath(repo, child.checksum), cp, userMode);
+        counts.copies++;
+      } else pairs.push(objectFilePath(repo, child.checksum), cp);
+    }
+    for (const [cp, child] of subdirs) make(child, cp, false);
+  };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
-    const isWritable = (c: Checksum): boolean => {
-      if (bareUser) return writable.has(c);
-      let w = writableCache.get(c);
-      if (w === undefined) writableCache.set(c, (w = groupOtherWritable(objectPath(c))));
-      return w;
-    };
-    // Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse).
-    const pending: Array<{ p: string; m: DirMeta; mode: number }> = [];
-    const listed: string[] = [];
-    const make = (d: UDir, p: string, isRoot: boolean): void => {
-      const m = d.meta;
-      const f = finalMode(m);
-      if (!(isRoot && existed)) {
-        fs.mkdirSync(p, f.direct ? f.mode : 0o700);
-        if (isRoot) created = true;
-        else counts.dirs++;
-      }
-      if (!f.direct || (isRoot && existed)) pending.push({ p, m, mode: f.mode });
-      if (!bareUser && !verify) listed.push(p);
-      const subdirs: Array<[string, UDir]> = [];
-      for (const [name, child] of d.children) {
-        const cp = `${p}/${name}`;
-        if (child.kind === 'dir') {
-          subdirs.push([cp, child]);
-          continue;
-        }
-        const link = bareUser ? links.get(child.checksum)! : null;
-        if (link !== null) {
-          counts.symlinks++;
-          fs.symlinkSync(link, cp);
-        } else {
-          if (bareUser) counts.files++;
-          else if (verify) {
-            // type known from the verification's lstat (no listing of the checkout afterwards)
-            if (isLinkObject.get(child.checksum)) counts.symlinks++;
-            else counts.files++;
-          }
-          if (isWritable(child.checksum)) {
-            copyObject(objectPath(child.checksum), cp, userMode);
-            counts.copies++;
-          } else if (linkOrCopySync(objectPath(child.checksum), cp)) counts.copies++;
-        }
-      }
-      for (const [cp, child] of subdirs) make(child, cp, false);
-    };
     make(root, target, true);
+    await linkAll(pairs, counts);
     for (const p of listed) {
       for (const e of fs.readdirSync(p, { withFileTypes: true })) {
         if (e.isSymbolicLink()) counts.symlinks++;
@@ -454,8 +488,22 @@ export async function checkoutLayers(
       fs.chmodSync(p, mode);
     }
   } catch (e) {
-    if (created || existed) await removeTree(target, existed).catch(() => undefined);
+    if (created || existed) await removeTree(target, { keepRoot: existed }).catch(() => undefined);
     throw checkoutError(target, 'materialize', e);
   }
   return counts;
+}
+
+/**
+ * Hardlink each (object, destination) pair; an object whose link count is exhausted (EMLINK) is
+ * copied instead (link-or-copy.ts). Every batch has finished when this returns or throws.
+ */
+async function linkAll(pairs: string[], counts: CheckoutCounts): Promise<void> {
+  // In a process that has not started its workers (a CLI install), starting them (~40 ms) costs
+  // more than the parallel links save below a few thousand files.
+  const codes = await linkBatches(pairs, { unlinkFrom: false, tolerate: ['EMLINK'], linkHere: (from, to) => fs.linkSync(from, to), coldMin: COLD_WORKERS_MIN_LINKS });
+  for (let i = 0; i < codes.length; i++) {
+    if (codes[i] === null) continue;
+    if (linkOrCopySync(pairs[2 * i]!, pairs[2 * i + 1]!)) counts.copies++;
+  }
 }

@@ -33,6 +33,7 @@ import * as tar from 'tar-stream';
 import type { Checksum, Digest, DirMeta, FileMeta, Metadata, Xattr } from './types.js';
 import type { Transaction } from './transaction.js';
 import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
+import { atomicEnv } from '../util/env.js';
 import { decompressLayer } from './decompress.js';
 import { MutableTree, type MFile } from './mtree.js';
 import { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
@@ -142,7 +143,7 @@ parentPort.on('message', (m) => {
     let w: Worker | null = null;
     // Off by default: sha256 of the stream costs ~0.15 s of CPU per 160 MiB here (SHA extensions),
     // less than copying the bytes into transferable batches and posting them (~0.5 s measured).
-    if (process.env.ATOMIC_DIFFID_WORKER === '1') {
+    if (atomicEnv('ATOMIC_DIFFID_WORKER') === '1') {
       try {
         w = new Worker(OffThreadHash.SOURCE, { eval: true });
       } catch {

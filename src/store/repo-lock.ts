@@ -202,61 +202,81 @@ export async function liveLockPids(repoPath: string): Promise<Set<number>> {
   return pids;
 }
 
+/** One acquisition attempt: where, until when, what the lock file says, and the back-off. */
+interface Attempt {
+  repoPath: string;
+  dir: string;
+  deadline: number;
+  token: string;
+  content: string;
+  wait: () => Promise<void>;
+}
+
+const asHolder = (h: Holder | 'unknown' | null): Holder | null => (h === 'unknown' ? null : h);
+
 export async function acquireRepoLock(repoPath: string, mode: LockMode, opts: LockOptions = {}): Promise<RepoLock> {
   const dir = path.join(repoPath, LOCK_DIR);
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   installExitHook();
-  const deadline = Date.now() + (opts.timeoutMs ?? defaultTimeoutMs());
   const token = randomBytes(8).toString('hex');
-  const content = `${process.pid} ${ownStartTime()} ${token}\n`;
   let delay = 10;
-  const wait = async () => {
-    await sleep(delay);
-    delay = Math.min(delay * 2, 200);
+  const a: Attempt = {
+    repoPath,
+    dir,
+    deadline: Date.now() + (opts.timeoutMs ?? defaultTimeoutMs()),
+    token,
+    content: `${process.pid} ${ownStartTime()} ${token}\n`,
+    wait: async () => {
+      await sleep(delay);
+      delay = Math.min(delay * 2, 200);
+    },
   };
-  const asHolder = (h: Holder | 'unknown' | null): Holder | null => (h === 'unknown' ? null : h);
+  return mode === 'exclusive' ? acquireExclusive(a) : acquireShared(a);
+}
 
-  if (mode === 'exclusive') {
-    const file = path.join(dir, EXCLUSIVE_LOCK_NAME);
-    // 1. become the exclusive holder
-    for (;;) {
-      const tmp = await writeTemp(dir, content);
-      try {
-        await fsp.link(tmp, file);
-        break;
-      } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw e;
-      } finally {
-        await fsp.rm(tmp, { force: true });
-      }
-      const h = await liveExclusive(dir);
-      if (h === null) continue;
-      if (Date.now() >= deadline) throw busy(repoPath, mode, asHolder(h), 'exclusive');
-      await wait();
+/** Exclusive: become the holder of the exclusive file (link(2) fails while another holds it), then wait for the readers to drain. */
+async function acquireExclusive(a: Attempt): Promise<RepoLock> {
+  const file = path.join(a.dir, EXCLUSIVE_LOCK_NAME);
+  for (;;) {
+    const tmp = await writeTemp(a.dir, a.content);
+    try {
+      await fsp.link(tmp, file);
+      break;
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    } finally {
+      await fsp.rm(tmp, { force: true });
     }
-    held.add(file);
-    const release = async () => {
-      held.delete(file);
-      const h = await readHolder(file);
-      if (h !== 'gone' && h?.token === token) await fsp.rm(file, { force: true });
-    };
-    // 2. wait for the readers to drain
-    for (;;) {
-      const readers = await liveShared(dir);
-      if (readers.length === 0) break;
-      if (Date.now() >= deadline) {
-        await release();
-        throw busy(repoPath, mode, readers[0]!, 'shared');
-      }
-      await wait();
-    }
-    return { mode, release };
+    const h = await liveExclusive(a.dir);
+    if (h === null) continue;
+    if (Date.now() >= a.deadline) throw busy(a.repoPath, 'exclusive', asHolder(h), 'exclusive');
+    await a.wait();
   }
+  held.add(file);
+  const release = async () => {
+    held.delete(file);
+    const h = await readHolder(file);
+    if (h !== 'gone' && h?.token === a.token) await fsp.rm(file, { force: true });
+  };
+  for (;;) {
+    const readers = await liveShared(a.dir);
+    if (readers.length === 0) break;
+    if (Date.now() >= a.deadline) {
+      await release();
+      throw busy(a.repoPath, 'exclusive', readers[0]!, 'shared');
+    }
+    await a.wait();
+  }
+  return { mode: 'exclusive', release };
+}
 
-  // re-entrant within a process: a shared lock this process already holds (e.g. install holding
-  // the store while its pull opens transactions) is shared again, never queued behind a waiting
-  // exclusive locker (that would deadlock: the exclusive waits for our first shared lock)
-  const mine = sharedHeld.get(dir);
+/**
+ * Shared: re-entrant within a process. A shared lock this process already holds (e.g. install
+ * holding the store while its pull opens transactions) is shared again, never queued behind a
+ * waiting exclusive locker (that would deadlock: the exclusive waits for our first shared lock).
+ */
+async function acquireShared(a: Attempt): Promise<RepoLock> {
+  const mine = sharedHeld.get(a.dir);
   if (mine) {
     mine.count++;
     try {
@@ -265,37 +285,42 @@ export async function acquireRepoLock(repoPath: string, mode: LockMode, opts: Lo
       mine.count--;
       throw e;
     }
-    return sharedHandle(dir);
+    return sharedHandle(a.dir);
   }
-  const file = path.join(dir, `${SHARED_LOCK_PREFIX}${process.pid}-${token}`);
+  const file = path.join(a.dir, `${SHARED_LOCK_PREFIX}${process.pid}-${a.token}`);
   let ready!: { resolve: () => void; reject: (e: unknown) => void };
   const entry = { count: 1, file, ready: new Promise<void>((resolve, reject) => (ready = { resolve, reject })) };
   entry.ready.catch(() => undefined);
-  sharedHeld.set(dir, entry);
+  sharedHeld.set(a.dir, entry);
   try {
-    for (;;) {
-      const h = await liveExclusive(dir);
-      if (h === null) {
-        const tmp = await writeTemp(dir, content);
-        await fsp.rename(tmp, file);
-        held.add(file);
-        const again = await liveExclusive(dir);
-        if (again === null) break;
-        held.delete(file);
-        await fsp.rm(file, { force: true });
-        if (Date.now() >= deadline) throw busy(repoPath, mode, asHolder(again), 'exclusive');
-      } else if (Date.now() >= deadline) {
-        throw busy(repoPath, mode, asHolder(h), 'exclusive');
-      }
-      await wait();
-    }
+    await publishShared(a, file);
   } catch (e) {
-    sharedHeld.delete(dir);
+    sharedHeld.delete(a.dir);
     ready.reject(e);
     throw e;
   }
   ready.resolve();
-  return sharedHandle(dir);
+  return sharedHandle(a.dir);
+}
+
+/** Write our shared file while no exclusive holder is live, and keep it only if none appeared meanwhile. */
+async function publishShared(a: Attempt, file: string): Promise<void> {
+  for (;;) {
+    const h = await liveExclusive(a.dir);
+    if (h === null) {
+      const tmp = await writeTemp(a.dir, a.content);
+      await fsp.rename(tmp, file);
+      held.add(file);
+      const again = await liveExclusive(a.dir);
+      if (again === null) return;
+      held.delete(file);
+      await fsp.rm(file, { force: true });
+      if (Date.now() >= a.deadline) throw busy(a.repoPath, 'shared', asHolder(again), 'exclusive');
+    } else if (Date.now() >= a.deadline) {
+      throw busy(a.repoPath, 'shared', asHolder(h), 'exclusive');
+    }
+    await a.wait();
+  }
 }
 
 /** One use of this process's shared lock on `dir`; releasing twice is harmless. */

@@ -6,11 +6,11 @@
  * staged are staged at all), object dirs fsynced, and finally the queued refs are written with
  * atomicWrite. Holds the SHARED repo lock.
  *
- * Small files (<= 1 MiB) are hashed from memory and written with synchronous syscalls
- * (cheapest per object in Node), with as few of them as possible: created with their final
- * mode when the umask allows it, chown/chmod only when needed; which objects already exist is
- * learnt from one readdir per objects/xx (small dirs) instead of one lstat per object.
- * Big files stream to a temp file while hashing.
+ * Files up to 8 MiB are hashed from memory before anything is written (no write at all for an
+ * object already present) and written with as few syscalls as possible: created with their
+ * final mode when the umask allows it, chown/chmod only when needed; which objects already exist
+ * is learnt from one readdir per objects/xx (small dirs) instead of one lstat per object.
+ * Bigger files stream to a temp file while hashing.
  */
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -40,9 +40,18 @@ const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 /** Small files handed to the I/O workers (write-pool.ts): at most this many files / bytes in flight. */
 const POOL_MAX = 512;
 const POOL_BYTES = 8 * 1024 * 1024;
+/**
+ * Files up to this size are collected in memory and hashed before anything is written (an
+ * object already in the store is then not written at all; the others are created at their staged
+ * name directly). Bigger ones stream to a temporary file while being hashed. One at a time
+ * (writeRegularFile is awaited per file), on top of the write-behind bound (WRITE_BEHIND_BYTES).
+ */
+const BUFFERED_FILE_MAX = 8 * 1024 * 1024;
 /** Small files are sent to the workers in batches of up to this many files / bytes. */
 const BATCH_FILES = 48;
 const BATCH_BYTES = 512 * 1024;
+/** Batch buffers kept for reuse. */
+const FREE_BUFS_MAX = 24;
 
 function currentUmask(): number {
   try {
@@ -101,6 +110,8 @@ export class Transaction {
   private readonly stageSubdirs = new Set<string>();
   /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
   private batch: { buf: Uint8Array; used: number; items: number[]; waiters: Array<{ resolve: (c: Checksum) => void; reject: (e: unknown) => void; meta: FileMeta; size: number; at: number }> } | null = null;
+  /** Batch buffers the I/O workers gave back, reused by queueRegularFile (bounded: see POOL_BYTES). */
+  private readonly freeBufs: Uint8Array[] = [];
   /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
   private inflight = 0;
   private inflightBytes = 0;
@@ -230,7 +241,7 @@ export class Transaction {
     if (this.batch !== null && this.batch.used + need > this.batch.buf.length) this.flushQueued();
     if (this.inflight >= POOL_MAX || this.inflightBytes >= POOL_BYTES) await this.waitSlot(POOL_MAX, POOL_BYTES);
     if (this.writeError !== null) throw this.writeError.e;
-    const b = (this.batch ??= { buf: new Uint8Array(Math.max(BATCH_BYTES, need)), used: 0, items: [], waiters: [] });
+    const b = (this.batch ??= { buf: this.batchBuffer(need), used: 0, items: [], waiters: [] });
     // header and content are copied once, into the buffer the worker takes over
     const at = b.used + prefix.length;
     b.buf.set(prefix, b.used);
@@ -257,6 +268,13 @@ export class Transaction {
     return { done };
   }
 
+  /** A buffer for a new batch: one the workers gave back, or a new one. */
+  private batchBuffer(need: number): Uint8Array {
+    const i = this.freeBufs.findIndex((b) => b.length >= need);
+    if (i >= 0) return this.freeBufs.splice(i, 1)[0]!;
+    return new Uint8Array(Math.max(BATCH_BYTES, need));
+  }
+
   /** Send the batch of queued small files to the I/O workers (queueRegularFile). */
   flushQueued(): void {
     const b = this.batch;
@@ -279,6 +297,8 @@ export class Transaction {
     }
     job.then(
       (r) => {
+        // keep a few standard-size buffers (what is in flight is bounded by POOL_BYTES anyway)
+        if (r.buf !== undefined && r.buf.length === BATCH_BYTES && this.freeBufs.length < FREE_BUFS_MAX) this.freeBufs.push(r.buf);
         const failure = r.err ? wrapError(`stage file object`, deserializeError(r.err)) : null;
         if (failure !== null && this.writeError === null) this.writeError = { e: failure };
         b.waiters.forEach((w, i) => {
@@ -329,7 +349,8 @@ export class Transaction {
       if (content.length !== size) throw this.sizeMismatch(size, content.length);
       return this.writeSmall(meta, [content], size);
     }
-    if (size <= K.SMALL_FILE_MAX) {
+    if (size <= BUFFERED_FILE_MAX) {
+      // hashed before anything is written: an object already present costs no write at all
       const chunks: Buffer[] = [];
       let n = 0;
       for await (const chunk of toReadable(content)) {

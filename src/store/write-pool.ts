@@ -12,6 +12,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { atomicEnv } from '../util/env.js';
 import type { FilesJob, FilesReply, LinkJob, LinkReply, SerializedError } from './write-worker.js';
 
 interface Slot {
@@ -20,13 +21,13 @@ interface Slot {
 }
 
 function poolSize(): number {
-  const env = process.env.ATOMIC_STORE_WORKERS;
+  const env = atomicEnv('ATOMIC_STORE_WORKERS');
   if (env !== undefined && /^[0-9]+$/.test(env)) return Math.min(Number(env), 8);
   // Default: workers only while a core is idle. On a saturated machine the extra threads and
   // messages cost CPU the single-threaded path does not spend (2 cores at a load average of
   // ~10-12: no wall-time gain, the same CPU, +45-55 MiB of peak RSS for the two isolates).
   // ATOMIC_STORE_WORKERS_AUTO=0 turns the automatic choice off (no workers).
-  if (process.env.ATOMIC_STORE_WORKERS_AUTO === '0') return 0;
+  if (atomicEnv('ATOMIC_STORE_WORKERS_AUTO') === '0') return 0;
   const cpus = availableParallelism();
   if (cpus < 2 || loadavg()[0] >= cpus - 0.5) return 0;
   return Math.min(2, cpus);
@@ -122,6 +123,11 @@ class WritePool {
     for (const s of this.slots) s?.worker.postMessage({ t: 'endtx', tx });
   }
 
+  /** True once a worker runs (a job sent now does not wait for a thread to start). */
+  get started(): boolean {
+    return this.slots.some((s) => s !== null);
+  }
+
   /** Number of workers link batches can be spread over. */
   get parallelism(): number {
     return this.enabled ? this.size : 0;
@@ -139,10 +145,14 @@ export function writePool(): WritePool {
  * link() every (from, to) pair over the pool's workers (or here, when there is no pool), in
  * `parallel` batches; returns per pair null (linked) or the tolerated error code.
  */
-export async function linkBatches(pairs: string[], opts: { unlinkFrom: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void }): Promise<Array<string | null>> {
+export async function linkBatches(
+  pairs: string[],
+  /** coldMin: with no worker started yet, fewer pairs than this are linked here (starting a worker costs more than it saves). */
+  opts: { unlinkFrom: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void; coldMin?: number },
+): Promise<Array<string | null>> {
   const p = writePool();
   const n = pairs.length / 2;
-  const batches = p.parallelism === 0 || n < 64 ? 1 : p.parallelism * 4;
+  const batches = p.parallelism === 0 || n < 64 || (!p.started && n < (opts.coldMin ?? 0)) ? 1 : p.parallelism * 4;
   const per = Math.ceil(n / batches) * 2;
   const jobs: Array<Promise<LinkReply>> = [];
   for (let i = 0; i < pairs.length; i += per) {

@@ -2,6 +2,9 @@ import { AtomicError } from './errors.js';
 
 /** Text formatting that matches atomic's output byte for byte (Python str.format widths, sizes, dates). */
 
+/** The indent of every `--json` output: atomic printed JSON with `json.dumps(obj, indent=4)`. */
+export const JSON_INDENT = 4;
+
 /** Python "{0:W}" for strings: left-justify to W, never truncate. */
 export function pad(s: string, w: number): string {
   return s.length >= w ? s : s + ' '.repeat(w - s.length);

@@ -5,15 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { parseSetValues, chooseRuntime } from '../../deploy/container-ops.js';
+import { withDeployLocks } from '../../deploy/deploy-locks.js';
+import { Deployment } from '../../deploy/deployment.js';
 import { ensureImage } from '../images/ensure.js';
-import { prepareSlot } from '../../deploy/prepare-slot.js';
-import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, type ContainerPaths } from '../../deploy/layout.js';
-import { validateContainerName, unitName, slotCollision } from '../../deploy/container-name.js';
-import { writeJournal, clearJournal, readJournal, type JournalEntry } from '../../deploy/journal.js';
-import { removeHostfs } from '../../deploy/hostfs.js';
-import { removeDurable, exists } from '../../deploy/slot-files.js';
+import { validateContainerName, slotCollision } from '../../deploy/container-name.js';
+import { exists } from '../../deploy/slot-files.js';
 import { checkRuntime } from '../../host/runtime.js';
 import { defaultSystemName } from '../../image/name.js';
 import { AtomicError } from '../../util/errors.js';
@@ -25,7 +23,6 @@ import { readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { parseOptionAssignments } from '../../render/options.js';
 import { checkOptionRecord } from './option-record.js';
 import { autoUpdatePolicy, carriedFlag, ensureAutoUpdateUnits } from '../../deploy/auto-update.js';
-import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface InstallOptions {
   image: string;
@@ -53,12 +50,19 @@ export async function installSystem(ctx: AppContext, o: InstallOptions): Promise
   const runtime = chooseRuntime(ctx, o.runtime);
   const cp = containerPaths(ctx.paths, name);
   checkRuntime(runtime, cp.stateDir);
-  return withDeployLocks(ctx, cp, 'install', () => installLocked(ctx, o, cp, name, setValues, runtime));
+  return withDeployLocks(ctx, cp, 'install', (recovered) => installLocked(ctx, o, cp, name, setValues, runtime, recovered));
 }
 
-async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPaths, name: string, setValues: Record<string, string>, runtime: string): Promise<{ name: string; installed: boolean }> {
+async function installLocked(
+  ctx: AppContext,
+  o: InstallOptions,
+  cp: ContainerPaths,
+  name: string,
+  setValues: Record<string, string>,
+  runtime: string,
+  recovered: string | null,
+): Promise<{ name: string; installed: boolean }> {
   {
-    const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     refuseCollision(cp);
     if (exists(cp.link) || exists(`${ctx.paths.preinstalledRoot}/${name}`)) {
@@ -76,19 +80,28 @@ async function installLocked(ctx: AppContext, o: InstallOptions, cp: ContainerPa
     refuseForeignHostFiles(cp);
     ctx.out.line(`Extracting to ${cp.slotDir(0)}`);
     if (o.display) return { name, installed: false };
-    const journal: JournalEntry = { op: 'install', name, from: null, to: 0, phase: 'prepare', wasActive: false, created: [], pid: process.pid, time: Date.now() };
-    await writeJournal(cp.journal, journal);
+    const d = await Deployment.begin(ctx, cp, { op: 'install', from: null, to: 0, wasActive: false });
     let autoUpdate = false;
     try {
-      const prepared = await prepareSlot(ctx, { cp, slot: 0, image, imageName, setValues, runtime, remote: o.rootfs ?? null, options: record, links, healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null, autoUpdate: o.autoUpdate ? 'registry' : null });
+      const prepared = await d.prepare({
+        image,
+        imageName,
+        setValues,
+        runtime,
+        remote: o.rootfs ?? null,
+        options: record,
+        links,
+        healthCheck: o.healthCheck !== undefined ? parseHealthFlag(o.healthCheck) : null,
+        autoUpdate: o.autoUpdate ? 'registry' : null,
+      });
       autoUpdate = autoUpdatePolicy(prepared.info) !== null;
       for (const w of unusedSetWarnings(prepared.slotDir, prepared.info, Object.keys(setValues), imageName)) ctx.out.warn(w);
-      await activateSlot(ctx, cp, 0, { journal, enable: true, start: o.now === true, stopFirst: false });
+      await d.activate({ enable: true, start: o.now === true, stopFirst: false });
     } catch (e) {
-      await undoInstall(ctx, cp);
+      await d.undoInstall();
       throw e;
     }
-    await clearJournal(cp.journal);
+    await d.finish();
     // the first auto-update container brings the daily timer (docs/auto-update.md)
     if (autoUpdate) await ensureAutoUpdateUnits(ctx);
     return { name, installed: true };
@@ -121,9 +134,12 @@ export async function warnDifferences(ctx: AppContext, cp: ContainerPaths, image
     otherImage = !/^[a-z-]+:/.test(bare(image)) && bare(image) !== info.image && `${bare(image)}:latest` !== info.image;
   }
   if (otherImage) diffs.push(`image ${image} (installed: ${info.image})`);
-  for (const [k, v] of Object.entries(setValues)) if (info.values?.[k] !== v) diffs.push(`${k}=${v} (installed: ${info.values?.[k] === undefined ? 'unset' : `${k}=${info.values[k]}`})`);
+  for (const [k, v] of Object.entries(setValues))
+    if (info.values?.[k] !== v) diffs.push(`${k}=${v} (installed: ${info.values?.[k] === undefined ? 'unset' : `${k}=${info.values[k]}`})`);
   if (diffs.length === 0) return;
-  const sets = Object.entries(setValues).map(([k, v]) => ` --set ${k}=${v}`).join('');
+  const sets = Object.entries(setValues)
+    .map(([k, v]) => ` --set ${k}=${v}`)
+    .join('');
   ctx.out.warn(`Warning: ${cp.name} is installed already and was not changed; this install asked for ${diffs.join(', ')}.`);
   ctx.out.warn(`Warning: to change it: atomic containers update${otherImage ? ` --rebase ${image}` : ''}${sets} ${cp.name}`);
 }
@@ -147,9 +163,13 @@ export function refuseCollision(cp: ContainerPaths): void {
   const other = slotCollision(cp.checkoutRoot, cp.name);
   if (other !== null) {
     const [slotOwner, slotName] = other.length < cp.name.length ? [other, cp.name] : [cp.name, other];
-    throw new AtomicError('USAGE', `Cannot install ${cp.name}: it collides with the installed container ${other} (${path.join(cp.checkoutRoot, slotName)} is ${slotOwner === other ? `a deployment of ${other}` : `the link of ${other}`})`, {
-      suggestions: [`Install under another name with --name, or uninstall ${other} first (atomic uninstall ${other}).`],
-    });
+    throw new AtomicError(
+      'USAGE',
+      `Cannot install ${cp.name}: it collides with the installed container ${other} (${path.join(cp.checkoutRoot, slotName)} is ${slotOwner === other ? `a deployment of ${other}` : `the link of ${other}`})`,
+      {
+        suggestions: [`Install under another name with --name, or uninstall ${other} first (atomic uninstall ${other}).`],
+      },
+    );
   }
   let link: fs.Stats | null = null;
   try {
@@ -167,7 +187,10 @@ export function refuseCollision(cp: ContainerPaths): void {
 /** A unit or tmpfiles.d file of the name that atomic did not write is never replaced. */
 export function refuseForeignHostFiles(cp: ContainerPaths): void {
   for (const f of [cp.hostUnit, cp.hostTmpfiles]) {
-    if (exists(f)) throw new AtomicError('USAGE', `The file ${f} already exists.`, { suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`] });
+    if (exists(f))
+      throw new AtomicError('USAGE', `The file ${f} already exists.`, {
+        suggestions: [`Remove ${f} (it does not belong to an atomic container), or install under another --name.`],
+      });
   }
 }
 
@@ -187,28 +210,4 @@ export function refuseForeignSlots(cp: ContainerPaths): void {
       });
     }
   }
-}
-
-/** Remove every trace of a failed install (host files it created, link, slots, journal). */
-async function undoInstall(ctx: AppContext, cp: ContainerPaths): Promise<void> {
-  const j = readJournal(cp.journal);
-  const sd = systemdFor(ctx);
-  try {
-    if (exists(cp.hostTmpfiles)) sd.tmpfilesRemove(cp.hostTmpfiles);
-  } catch {
-    /* best effort */
-  }
-  if (exists(cp.hostUnit)) {
-    try {
-      sd.disableNow(unitName(cp.name));
-    } catch {
-      /* best effort */
-    }
-  }
-  for (const f of j?.created ?? []) removeHostfs(ctx.paths.sysroot, { [f]: '*' });
-  await removeDurable(cp.link);
-  await removeDurable(cp.hostUnit);
-  await removeDurable(cp.hostTmpfiles);
-  removeTreeSync(cp.slotDir(0));
-  await clearJournal(cp.journal);
 }

@@ -1,10 +1,14 @@
-/** `atomic containers list` (§1.11): system containers with atomic's columns, filters and JSON. */
+/**
+ * `atomic containers list` (§1.11): the system containers as the rows of atomic's JSON
+ * (`ContainerRow`), filtered. The command (cli/list-runners.ts) prints them as atomic's table,
+ * ids or JSON.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import type { HostPort } from '../../host/host-port.js';
 import { containerPaths, liveSlotDir, STATE_DIR } from '../../deploy/layout.js';
-import { formatCreated, parseFilters, row } from '../../util/format.js';
+import { formatCreated, parseFilters } from '../../util/format.js';
 import { unitName, isValidContainerName } from '../../deploy/container-name.js';
 import { isAtomicError, isErrno } from '../../util/errors.js';
 import { stripTransport } from '../../image/reference.js';
@@ -28,10 +32,6 @@ export interface ContainerRow {
 export interface ContainerListOptions {
   all?: boolean;
   filters?: string[];
-  noHeading?: boolean;
-  noTrunc?: boolean;
-  quiet?: boolean;
-  json?: boolean;
 }
 
 /** registry/repo/image:tag or image:tag — a tag is always shown. */
@@ -82,7 +82,11 @@ function scan(ctx: AppContext, root: string, names: string[], sd: HostPort, link
       const st = fs.lstatSync(path.join(root, n), { throwIfNoEntry: false });
       if (st?.isSymbolicLink()) {
         const target = fs.readlinkSync(path.join(root, n));
-        skip(fs.existsSync(p) ? `its deployment info ${path.join(p, 'info')} is unreadable (${isErrno(e) ? e.code : (e as Error).message.replace(/\s+/g, ' ')})` : `its link points at ${target}, which does not exist`);
+        skip(
+          fs.existsSync(p)
+            ? `its deployment info ${path.join(p, 'info')} is unreadable (${isErrno(e) ? e.code : (e as Error).message.replace(/\s+/g, ' ')})`
+            : `its link points at ${target}, which does not exist`,
+        );
       }
       continue; // a plain directory without info: not a container (atomic ignored those too)
     }
@@ -128,10 +132,10 @@ function filterValue(r: ContainerRow, k: string): string {
   }
 }
 
-export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<{ lines: string[]; rows: ContainerRow[] }> {
+export async function containersList(ctx: AppContext, o: ContainerListOptions): Promise<ContainerRow[]> {
   // The deploy machinery (and all it loads) only when there is something to recover or list:
   // a list on an empty host stays a start-up-time command.
-  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/container-ops.js')).recoverInterrupted(ctx);
+  if (entries(path.join(ctx.paths.checkoutRoot, STATE_DIR, 'journal')).length > 0) await (await import('../../deploy/recovery.js')).recoverInterrupted(ctx);
   const filters = parseFilters(o.filters, CONTAINER_FILTER_KEYS);
   const found = [ctx.paths.checkoutRoot, ctx.paths.preinstalledRoot].map((root) => [root, entries(root)] as const);
   let rows: ContainerRow[] = [];
@@ -141,23 +145,5 @@ export async function containersList(ctx: AppContext, o: ContainerListOptions): 
   }
   if (!o.all) rows = rows.filter((r) => r.state !== 'inactive');
   rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
-  if (o.json) return { lines: [JSON.stringify(rows, null, 4)], rows };
-  if (rows.length === 0) return { lines: [], rows };
-  // atomic's ps_tty: truncated: ID 12, IMAGE 20, NAME 10, COMMAND 10; --no-trunc: the longest
-  // value (COMMAND at least 10), no minimum from the header (it may overflow, as atomic's did).
-  // CREATED, STATE, BACKEND and RUNTIME are always cut to 16/10/10/10.
-  const t = !o.noTrunc;
-  const cut = (s: string, n: number) => (t ? s.slice(0, n) : s);
-  const longest = (f: (r: ContainerRow) => string) => Math.max(0, ...rows.map((r) => f(r).length));
-  if (o.quiet) return { lines: rows.map((r) => cut(r.id, 12)), rows };
-  const idW = t ? 12 : longest((r) => r.id);
-  const imgW = t ? 20 : longest((r) => r.image_name);
-  const nameW = t ? 10 : longest((r) => r.name);
-  const cmdW = t ? 10 : Math.max(10, longest((r) => r.command));
-  const lines: string[] = [];
-  if (!o.noHeading) lines.push(row([[' ', 2], ['CONTAINER ID', idW], ['IMAGE', imgW], ['NAME', nameW], ['COMMAND', cmdW], ['CREATED', 16], ['STATE', 10], ['BACKEND', 10], ['RUNTIME', 10]]));
-  for (const r of rows) {
-    lines.push(row([[' ', 2], [cut(r.id, idW), idW], [cut(r.image_name, imgW), imgW], [cut(r.name, nameW), nameW], [cut(r.command, cmdW), cmdW], [r.created.slice(0, 16), 16], [r.state.slice(0, 10), 10], [r.backend.slice(0, 10), 10], [r.runtime.slice(0, 10), 10]]));
-  }
-  return { lines, rows };
+  return rows;
 }

@@ -1,17 +1,16 @@
 /** `atomic containers rollback NAME` (§1.3): switch to the other slot with its own saved files. */
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
-import { recoverContainer } from '../../deploy/container-ops.js';
-import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { withContainerLock } from '../../deploy/deploy-locks.js';
+import { Deployment } from '../../deploy/deployment.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, slotUnitCopy, containerNotInstalled } from '../../deploy/layout.js';
-import { lockContainer } from '../../deploy/container-lock.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
-import { clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
 import { checkOptionFilesPlaceable, readSlotOptions } from '../../deploy/option-record.js';
 import { AtomicError } from '../../util/errors.js';
-import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
+import { DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { recheckStoredTrust } from '../../image/trust/check.js';
 import { trustSettings } from '../../image/trust/policy.js';
 import type { Checksum } from '../../store/types.js';
@@ -25,9 +24,7 @@ export interface RollbackOptions {
 export async function rollbackContainer(ctx: AppContext, name: string, o: RollbackOptions = {}): Promise<{ slotDir: string }> {
   validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
-  const lock = await lockContainer(cp);
-  try {
-    const recovered = await recoverContainer(ctx, cp);
+  return withContainerLock(ctx, cp, async (recovered) => {
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     const cur = currentSlot(cp);
     if (cur === null) throw containerNotInstalled(name);
@@ -35,7 +32,9 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     const target = otherSlot(cur);
     const dir = cp.slotDir(target);
     if (!exists(path.join(dir, 'info'))) {
-      throw new AtomicError('NOT_FOUND', `Error: Cannot find a previous deployment to rollback located at ${dir}`, { suggestions: ['A rollback needs an earlier update: atomic containers update NAME'] });
+      throw new AtomicError('NOT_FOUND', `Error: Cannot find a previous deployment to rollback located at ${dir}`, {
+        suggestions: ['A rollback needs an earlier update: atomic containers update NAME'],
+      });
     }
     const info = readInfo(dir);
     if (info['has-container-service'] !== false && !exists(slotUnitCopy(dir, name))) {
@@ -48,19 +47,17 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     // a running, failed or (re)starting service is brought back on the restored deployment; a stopped one stays stopped
     const st = systemdFor(ctx).state(unitName(name));
     const wasActive = st === 'active' || st === 'activating' || st === 'failed' || st === 'deactivating';
-    const journal: JournalEntry = { op: 'rollback', name, from: cur, to: target, phase: 'host', wasActive, created: [], pid: process.pid, time: Date.now() };
-    const { started } = await activateSlot(ctx, cp, target, { journal, enable: false, start: wasActive, stopFirst: true });
-    await clearJournal(cp.journal);
+    const d = Deployment.switchTo(ctx, cp, { op: 'rollback', from: cur, to: target, wasActive });
+    const { started } = await d.activate({ enable: false, start: wasActive, stopFirst: true });
+    await d.finish();
     const before = autoUpdatePolicy(readInfo(cp.slotDir(cur))) !== null;
     try {
-      await healthGate(ctx, cp, { op: 'rollback', from: cur, to: target, watch: started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, journal, revert: st === 'active' });
+      await d.watch(started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0, { revert: st === 'active' });
     } finally {
       await followAutoUpdatePolicy(ctx, cp, before);
     }
     return { slotDir: dir };
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 /**
@@ -76,11 +73,21 @@ async function recheckDeployment(ctx: AppContext, name: string, commitText: stri
   }
   const repo = await ctx.repoIfExists();
   const commit = commitText ? (commitText as Checksum) : undefined;
-  const have = repo && commit ? await repo.readCommit(commit).then(() => true, () => false) : false;
+  const have =
+    repo && commit
+      ? await repo.readCommit(commit).then(
+          () => true,
+          () => false,
+        )
+      : false;
   if (!repo || !commit || !have) {
-    throw new AtomicError('POLICY_REJECTED', `rollback of ${name} refused: the image of the previous deployment (${image}, commit ${commit || 'unknown'}) is no longer in the store, so its signatures cannot be checked`, {
-      suggestions: [`Pull ${image} again, or pass --insecure-policy to roll back without the signature check.`],
-    });
+    throw new AtomicError(
+      'POLICY_REJECTED',
+      `rollback of ${name} refused: the image of the previous deployment (${image}, commit ${commit || 'unknown'}) is no longer in the store, so its signatures cannot be checked`,
+      {
+        suggestions: [`Pull ${image} again, or pass --insecure-policy to roll back without the signature check.`],
+      },
+    );
   }
   await recheckStoredTrust(repo, commit, image, { settings, onLine: (l) => ctx.out.line(l), what: `rollback of ${name}` });
 }

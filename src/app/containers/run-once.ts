@@ -23,12 +23,13 @@ import { imageIdFor } from '../../deploy/prepare-slot.js';
 import { runForeground } from '../labels/exec.js';
 import { checkoutLayers } from '../../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../../render/values.js';
-import { renderConfigJsonTemplate, renderTmpfilesTemplate } from '../../render/render-files.js';
-import { generateDefaultConfig, configureUserNamespace, parseSubIdFile, type OciRuntimeConfig } from '../../render/config-json.js';
+import { renderTmpfilesTemplate } from '../../render/render-files.js';
+import { assertConfigObject, buildRuntimeConfig } from '../../render/runtime-config.js';
+import { hostSubIds } from '../../host/sub-ids.js';
+import { generateDefaultConfig, type OciRuntimeConfig } from '../../render/config-json.js';
 import { parseExportsManifest } from '../../render/exports-manifest.js';
 import { runtimeFeatures, checkRuntime } from '../../host/runtime.js';
 import { Systemd } from '../../host/systemd.js';
-import { AtomicError } from '../../util/errors.js';
 import { storeExportsReader } from '../../image/exports.js';
 import { removeTreeSync } from '../../util/remove-tree.js';
 
@@ -119,39 +120,38 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
     capLastCap: kernelCapLastCap(),
   });
 
-  let config: OciRuntimeConfig;
   const verbatim = await readExport('config.json');
-  const tmplPath = path.join(exportsDir, 'config.json.template');
-  const tmpl = await readExport('config.json.template');
-  if (verbatim !== null) {
-    try {
-      config = JSON.parse(verbatim) as OciRuntimeConfig;
-    } catch {
-      throw new AtomicError('IMAGE_INVALID', `Invalid json in configuration file: ${o.imageName}: /exports/config.json.`, { suggestions: ['Fix /exports/config.json in the image.'] });
-    }
-  } else if (tmpl !== null) {
-    config = renderConfigJsonTemplate(tmpl, values, tmplPath) as OciRuntimeConfig;
-  } else {
-    const imgCfg = ((await readImageConfig(repo, o.image))?.config ?? null) as Record<string, unknown> | null;
-    config = generateDefaultConfig(imgCfg as never, {
-      userMode,
-      hostname: o.name,
-      passwd: readText(path.join(rootfs, 'etc', 'passwd')) ?? undefined,
-      group: readText(path.join(rootfs, 'etc', 'group')) ?? undefined,
-      onWarning: (w) => ctx.out.warn(`Warning: ${w}`),
-    });
-  }
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new AtomicError('IMAGE_INVALID', `Invalid configuration file of ${o.imageName}: the top level must be a JSON object`);
-  }
-  if (userMode) {
-    const user = process.env.USER ?? String(uid);
-    const sub = (f: string, id: number) => {
-      const t = readText(f);
-      return t === null ? null : parseSubIdFile(t, user, id);
-    };
-    config = configureUserNamespace(config, uid, gid, sub('/etc/subuid', uid), sub('/etc/subgid', gid));
-  }
+  const template = await readExport('config.json.template');
+  const imageRunConfig = verbatim === null && template === null ? ((await readImageConfig(repo, o.image))?.config ?? null) : null;
+  const user = process.env.USER ?? String(uid);
+  const built = buildRuntimeConfig({
+    verbatim,
+    template,
+    templatePath: path.join(exportsDir, 'config.json.template'),
+    verbatimLabel: `${o.imageName}: /exports/config.json`,
+    values,
+    generateDefault: () =>
+      generateDefaultConfig(imageRunConfig as never, {
+        userMode,
+        hostname: o.name,
+        passwd: readText(path.join(rootfs, 'etc', 'passwd')) ?? undefined,
+        group: readText(path.join(rootfs, 'etc', 'group')) ?? undefined,
+        onWarning: (w) => ctx.out.warn(`Warning: ${w}`),
+      }),
+    userNamespace: userMode ? { uid, gid, ...hostSubIds(user, uid) } : undefined,
+  });
+  const config = assertConfigObject(built.config, o.imageName) as OciRuntimeConfig;
+  adaptForRunOnce(ctx, config, o, work);
+  fs.writeFileSync(path.join(work, 'config.json'), JSON.stringify(config, null, 4) + '\n', { mode: 0o644 });
+
+  const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
+  const tmpfilesTmpl = await readExport('tmpfiles.template');
+  const tmpfiles = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : '';
+  return { config, tmpfiles };
+}
+
+/** What a run-once container changes in the config: a read-only rootfs in WORK, the command, the terminal. */
+function adaptForRunOnce(ctx: AppContext, config: OciRuntimeConfig, o: RunOnceOptions, work: string): void {
   config.root ??= { path: 'rootfs', readonly: true };
   if (config.root.readonly !== true) {
     ctx.out.warn('Warning: the rootfs of a run-once container is a hardlinked checkout of the store: it is mounted read-only (use tmpfs mounts for writable paths)');
@@ -161,12 +161,6 @@ async function buildBundle(ctx: AppContext, o: RunOnceOptions, work: string): Pr
   config.process ??= { user: { uid: 0, gid: 0 }, cwd: '/' };
   if (o.command && o.command.length > 0) config.process.args = [...o.command];
   config.process.terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  fs.writeFileSync(path.join(work, 'config.json'), JSON.stringify(config, null, 4) + '\n', { mode: 0o644 });
-
-  const tmpfilesTmplPath = path.join(exportsDir, 'tmpfiles.template');
-  const tmpfilesTmpl = await readExport('tmpfiles.template');
-  const tmpfiles = tmpfilesTmpl !== null ? renderTmpfilesTemplate(tmpfilesTmpl, values, tmpfilesTmplPath) : '';
-  return { config, tmpfiles };
 }
 
 /**

@@ -7,12 +7,11 @@
  */
 import type { AppContext } from '../context.js';
 import { AtomicError } from '../../util/errors.js';
-import { recoverContainer, finishUninstall } from '../../deploy/container-ops.js';
+import { withContainerLock } from '../../deploy/deploy-locks.js';
+import { Deployment } from '../../deploy/deployment.js';
 import { containerPaths, currentSlot, isSlotDir } from '../../deploy/layout.js';
 import { validateContainerName } from '../../deploy/container-name.js';
 import { containerHostFiles } from '../../deploy/host-files.js';
-import { lockContainer } from '../../deploy/container-lock.js';
-import { writeJournal, clearJournal } from '../../deploy/journal.js';
 import { exists } from '../../deploy/slot-files.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { autoUpdatePolicy, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
@@ -29,11 +28,9 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
   validateContainerName(name);
   const cp = containerPaths(ctx.paths, name);
   if (!exists(ctx.paths.checkoutRoot)) return { removed: false };
-  const lock = await lockContainer(cp);
-  try {
-    // an interrupted operation is finished first; one that ends with the container gone (an
-    // uninstall, an install before its switch) counts as removed
-    const recovered = await recoverContainer(ctx, cp);
+  // an interrupted operation is finished first; one that ends with the container gone (an
+  // uninstall, an install before its switch) counts as removed
+  return withContainerLock(ctx, cp, async (recovered) => {
     const cur = currentSlot(cp);
     const slots = isSlotDir(cp.slotDir(0)) || isSlotDir(cp.slotDir(1));
     if (cur === null && !slots) {
@@ -46,11 +43,19 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
       return { removed: recovered !== null };
     }
     const own = containerHostFiles(cp);
-    const foreign = [own.unit === 'foreign' && own.hasUnitCopy ? cp.hostUnit : null, own.tmpfiles === 'foreign' && own.hasTmpfilesCopy ? cp.hostTmpfiles : null].filter((f): f is string => f !== null);
+    const foreign = [own.unit === 'foreign' && own.hasUnitCopy ? cp.hostUnit : null, own.tmpfiles === 'foreign' && own.hasTmpfilesCopy ? cp.hostTmpfiles : null].filter(
+      (f): f is string => f !== null,
+    );
     if (foreign.length > 0) {
-      throw new AtomicError('USAGE', `Cannot uninstall ${name}: ${foreign.join(' and ')} ${foreign.length > 1 ? 'differ' : 'differs'} from what atomic installed (edited by hand?); nothing was changed`, {
-        suggestions: [`Keep a copy of your changes, then restore the file from the deployment (${cur !== null ? cp.slotDir(cur) : cp.slotDir(0)}) or remove it yourself, and run the uninstall again.`],
-      });
+      throw new AtomicError(
+        'USAGE',
+        `Cannot uninstall ${name}: ${foreign.join(' and ')} ${foreign.length > 1 ? 'differ' : 'differs'} from what atomic installed (edited by hand?); nothing was changed`,
+        {
+          suggestions: [
+            `Keep a copy of your changes, then restore the file from the deployment (${cur !== null ? cp.slotDir(cur) : cp.slotDir(0)}) or remove it yourself, and run the uninstall again.`,
+          ],
+        },
+      );
     }
     let hadPolicy = false;
     try {
@@ -58,18 +63,20 @@ export async function uninstallContainer(ctx: AppContext, name: string): Promise
     } catch {
       hadPolicy = false;
     }
-    await writeJournal(cp.journal, { op: 'uninstall', name, from: cur, to: cur, phase: 'host', wasActive: false, created: [], pid: process.pid, time: Date.now() });
-    const kept = await finishUninstall(ctx, cp);
-    await clearJournal(cp.journal);
+    const d = await Deployment.begin(ctx, cp, { op: 'uninstall', from: cur, to: cur, wasActive: false });
+    const kept = await d.uninstall();
+    await d.finish();
     // the last auto-update container takes the timer with it (docs/auto-update.md)
     if (hadPolicy) await followAutoUpdatePolicy(ctx, cp, true);
     if (kept.length > 0) {
-      throw new AtomicError('USAGE', `${name} was uninstalled, but ${kept.join(' and ')} ${kept.length > 1 ? 'were' : 'was'} not written by atomic and ${kept.length > 1 ? 'were' : 'was'} left alone`, {
-        suggestions: [`Check ${kept.join(' and ')} and remove ${kept.length > 1 ? 'them' : 'it'} yourself if ${kept.length > 1 ? 'they belong' : 'it belongs'} to nothing else.`],
-      });
+      throw new AtomicError(
+        'USAGE',
+        `${name} was uninstalled, but ${kept.join(' and ')} ${kept.length > 1 ? 'were' : 'was'} not written by atomic and ${kept.length > 1 ? 'were' : 'was'} left alone`,
+        {
+          suggestions: [`Check ${kept.join(' and ')} and remove ${kept.length > 1 ? 'them' : 'it'} yourself if ${kept.length > 1 ? 'they belong' : 'it belongs'} to nothing else.`],
+        },
+      );
     }
     return { removed: true };
-  } finally {
-    await lock.release();
-  }
+  });
 }

@@ -46,7 +46,7 @@ async function latestImageId(ctx: AppContext, row: ContainerRow | undefined, ima
 }
 
 export async function updateAllContainers(ctx: AppContext): Promise<UpdateAllRow[]> {
-  const pre = (await containersList(ctx, { all: true })).rows;
+  const pre = await containersList(ctx, { all: true });
   const failed = new Map<string, string>();
   for (const c of pre) {
     ctx.out.line(`Checking container ${c.name}...`);
@@ -58,7 +58,7 @@ export async function updateAllContainers(ctx: AppContext): Promise<UpdateAllRow
       ctx.out.warn(`Could not update ${c.name}: ${msg}`);
     }
   }
-  const post = new Map((await containersList(ctx, { all: true })).rows.map((r) => [r.name, r]));
+  const post = new Map((await containersList(ctx, { all: true })).map((r) => [r.name, r]));
   const rows: UpdateAllRow[] = [];
   for (const c of pre) {
     const after = post.get(c.name);

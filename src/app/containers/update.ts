@@ -6,17 +6,18 @@
  */
 import * as fs from 'node:fs';
 import type { AppContext } from '../context.js';
-import { parseSetValues, chooseRuntime, recoverContainer, withDeployLocks } from '../../deploy/container-ops.js';
+import { parseSetValues, chooseRuntime } from '../../deploy/container-ops.js';
+import { withDeployLocks } from '../../deploy/deploy-locks.js';
+import { Deployment } from '../../deploy/deployment.js';
 import { ensureImage } from '../images/ensure.js';
 import { resolveImages } from '../../image/stored-image.js';
-import { prepareSlot, imageIdFor } from '../../deploy/prepare-slot.js';
-import { activateSlot, systemdFor } from '../../deploy/activate-slot.js';
+import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot, containerNotInstalled } from '../../deploy/layout.js';
 import { readInfo, type DeploymentInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
-import { writeJournal, clearJournal, type JournalEntry } from '../../deploy/journal.js';
 import { slotManifestDefaults, unusedSetWarnings } from '../../deploy/value-origins.js';
-import { healthGate, DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
+import { DEFAULT_WATCH_SECONDS } from '../../deploy/health-gate.js';
 import { parseHealthFlag, readHealthSpec, type HealthSpec } from '../../deploy/health-spec.js';
 import { readSlotOptions, hostConfPath } from '../../deploy/option-record.js';
 import { sameRecord, type OptionRecord, type LinkedUnit } from '../../render/options.js';
@@ -24,7 +25,6 @@ import { effectiveRecord, checkOptionRecord } from './option-record.js';
 import { stripTransport } from '../../image/reference.js';
 import { autoUpdatePolicy, carriedFlag, followAutoUpdatePolicy } from '../../deploy/auto-update.js';
 import { liftQuarantine } from '../../deploy/quarantine.js';
-import { removeTreeSync } from '../../util/remove-tree.js';
 
 export interface UpdateOptions {
   name: string;
@@ -52,12 +52,11 @@ export async function updateContainer(ctx: AppContext, o: UpdateOptions): Promis
   if (o.healthCheck !== undefined) parseHealthFlag(o.healthCheck); // refuse a bad spec before anything happens
   const cp = containerPaths(ctx.paths, o.name);
   if (!fs.existsSync(ctx.paths.checkoutRoot)) throw containerNotInstalled(o.name);
-  return withDeployLocks(ctx, cp, 'update', () => updateLocked(ctx, o, cp, newValues));
+  return withDeployLocks(ctx, cp, 'update', (recovered) => updateLocked(ctx, o, cp, newValues, recovered));
 }
 
-async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths, newValues: Record<string, string>): Promise<{ updated: boolean }> {
+async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPaths, newValues: Record<string, string>, recovered: string | null): Promise<{ updated: boolean }> {
   {
-    const recovered = await recoverContainer(ctx, cp);
     if (recovered) ctx.out.warn(`Note: ${recovered}`);
     const cur = currentSlot(cp);
     if (cur === null) throw containerNotInstalled(o.name);
@@ -83,43 +82,41 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     const next = otherSlot(cur);
     ctx.out.line(`Extracting to ${cp.slotDir(next)}`);
     const wasActive = systemdFor(ctx).isActive(unitName(o.name));
-    const journal: JournalEntry = { op: 'update', name: o.name, from: cur, to: next, phase: 'prepare', wasActive, created: [], pid: process.pid, time: Date.now() };
-    await writeJournal(cp.journal, journal);
+    const d = await Deployment.begin(ctx, cp, { op: 'update', from: cur, to: next, wasActive });
     let prepared;
     try {
-      prepared = await prepareSlot(ctx, { cp, slot: next, image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck, autoUpdate: autoUpdateFlag });
+      prepared = await d.prepare({ image, imageName, setValues: values, runtime, remote: info.remote ?? null, options: record, links, healthCheck, autoUpdate: autoUpdateFlag });
       for (const w of unusedSetWarnings(prepared.slotDir, prepared.info, Object.keys(newValues), imageName)) ctx.out.warn(w);
     } catch (e) {
-      await clearJournal(cp.journal); // prepareSlot removed its staging dir; both slots are untouched
+      await d.abandon();
       throw e;
     }
     let started = false;
     try {
-      ({ started } = await activateSlot(ctx, cp, next, { journal, enable: false, start: wasActive, stopFirst: true }));
+      ({ started } = await d.activate({ enable: false, start: wasActive, stopFirst: true }));
     } catch (e) {
       ctx.out.warn(`Update of ${o.name} failed (${(e as Error).message}); restoring the previous deployment`);
       try {
-        await activateSlot(ctx, cp, cur, { journal: { ...journal, from: next, to: cur }, enable: false, start: wasActive, stopFirst: true });
-        removeTreeSync(cp.slotDir(next));
-        await clearJournal(cp.journal);
+        await d.restorePrevious();
       } catch (e2) {
         ctx.out.warn(`Could not restore ${o.name} automatically: ${(e2 as Error).message}; the next atomic command on it will finish the recovery`);
       }
       throw e;
     }
-    await clearJournal(cp.journal);
+    await d.finish();
     // the restarted service must prove itself, else the previous deployment comes back (HEALTH_CHECK_FAILED)
     const watch = started ? (o.watch ?? DEFAULT_WATCH_SECONDS) : 0;
     let gateError: unknown = null;
     try {
-      await healthGate(ctx, cp, { op: 'update', from: cur, to: next, watch, journal });
+      await d.watch(watch);
     } catch (e) {
       gateError = e;
     }
     await followAutoUpdatePolicy(ctx, cp, autoUpdatePolicy(info) !== null);
     if (gateError !== null) throw gateError;
     // an update by hand is the operator's word on a quarantined image: deployed without a watch, it is released too
-    if (watch === 0 && !o.auto && (await liftQuarantine(cp, prepared.info.revision))) ctx.out.line(`Image ${prepared.info.image} (${prepared.info.revision.slice(0, 12)}) is no longer quarantined for ${o.name}`);
+    if (watch === 0 && !o.auto && (await liftQuarantine(cp, prepared.info.revision)))
+      ctx.out.line(`Image ${prepared.info.image} (${prepared.info.revision.slice(0, 12)}) is no longer quarantined for ${o.name}`);
     return { updated: true };
   }
 }

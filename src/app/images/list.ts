@@ -1,18 +1,17 @@
-/** `atomic images list`: rows and JSON exactly as atomic printed them (§1.6). */
+/**
+ * `atomic images list` (§1.6): the rows of atomic's JSON (`ImageListJson`), filtered. The command
+ * (cli/list-runners.ts) prints them as atomic's table, ids or JSON.
+ */
 import type { AppContext } from '../context.js';
 import type { ImageEntry } from '../../image/stored-image.js';
 import { usedImageIds } from '../containers/deployments-scan.js';
-import { convertSize, formatCreated, parseFilters, row } from '../../util/format.js';
+import { convertSize, formatCreated, parseFilters } from '../../util/format.js';
 
 export const IMAGE_FILTER_KEYS = ['repo', 'repository', 'tag', 'id', 'image', 'created', 'size', 'type', 'is_dangling'];
 
 export interface ImageListOptions {
   all?: boolean;
   filters?: string[];
-  noHeading?: boolean;
-  noTrunc?: boolean;
-  quiet?: boolean;
-  json?: boolean;
 }
 
 export interface ImageListJson {
@@ -52,7 +51,14 @@ function filterValue(e: ImageListJson, key: string): string {
   }
 }
 
-export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promise<{ lines: string[]; json: ImageListJson[] }> {
+export interface ImageList {
+  /** Every image, filtered or not (atomic sized the REPOSITORY and TAG columns from all of them). */
+  all: ImageListJson[];
+  /** The images the filters select. */
+  rows: ImageListJson[];
+}
+
+export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promise<ImageList> {
   const filters = parseFilters(opts.filters, IMAGE_FILTER_KEYS);
   const repo = await ctx.repoIfExists();
   // the catalog (and the image modules it loads) only when there is a store: start-up time on a fresh host
@@ -62,7 +68,7 @@ export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promi
     entries = await cat.listImages(repo, { all: opts.all, onBroken: cat.warnBrokenImage((m) => ctx.out.warn(m)) });
   }
   const used = await usedImageIds(ctx);
-  let rows: ImageListJson[] = entries.map((e) => ({
+  const all: ImageListJson[] = entries.map((e) => ({
     repo: e.repo,
     tag: e.tag,
     is_dangling: false,
@@ -75,26 +81,6 @@ export async function imagesList(ctx: AppContext, opts: ImageListOptions): Promi
     backend: 'ostree',
     vuln_info: {},
   }));
-  // atomic's display_all_image_info: the REPOSITORY/TAG widths come from every image (filters
-  // only decide which rows print), longest + 2, or 1 when no image has a name; the header is
-  // printed whenever there are images, even if the filter matches none
-  const named = rows.filter((r) => r.repo !== '<none>');
-  const rw = named.length ? Math.max(...named.map((r) => r.repo.length)) + 2 : 1;
-  const tw = named.length ? Math.max(...named.map((r) => r.tag.length)) + 2 : 1;
-  const any = rows.length > 0;
-  rows = rows.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
-  if (opts.json) return { lines: [JSON.stringify(rows.filter((r) => r.repo !== '<none>'), null, 4)], json: rows };
-  if (!any) return { lines: [], json: rows };
-  const idOf = (id: string) => (opts.noTrunc ? id : id.slice(0, 12));
-  if (opts.quiet) return { lines: rows.map((r) => idOf(r.id)), json: rows };
-  const iw = opts.noTrunc ? 65 : 14;
-  const lines: string[] = [];
-  if (!opts.noHeading) {
-    lines.push(row([[' ', 2], ['REPOSITORY', rw], ['TAG', tw], ['IMAGE ID', iw], ['CREATED', 18], ['VIRTUAL SIZE', 14], ['TYPE', 10]]));
-  }
-  for (const r of rows) {
-    const ind = r.is_dangling ? '*' : r.used ? '>' : ' ';
-    lines.push(row([[ind, 2], [r.repo, rw], [r.tag, tw], [idOf(r.id), iw], [r.created, 18], [r.virtual_size, 14], [r.backend, 10]]));
-  }
-  return { lines, json: rows };
+  const rows = all.filter((r) => filters.every(([k, v]) => filterValue(r, k).toLowerCase().includes(v.toLowerCase())));
+  return { all, rows };
 }

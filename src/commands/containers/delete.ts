@@ -22,7 +22,7 @@ export default class ContainersDelete extends BaseCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(ContainersDelete);
     const ctx = this.makeContext(flags);
-    const rows = (await containersList(ctx, { all: true })).rows;
+    const rows = await containersList(ctx, { all: true });
     const names = flags.all ? rows.map((r) => r.name) : (argv as string[]);
     if (names.length === 0) throw new AtomicError('USAGE', 'Too few arguments.  Please specify the container');
     for (const n of names) if (!rows.some((x) => x.name === n) && !systemContainerExists(ctx, n)) throw unableToFind(n);

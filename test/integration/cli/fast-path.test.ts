@@ -153,6 +153,18 @@ describe('start-up: oclif manifest and fast path', function () {
     });
   }
 
+  it("ATOMIC_CONTENT_TYPE=json (oclif's --json for every command that has it): left to oclif, the same JSON as --json", () => {
+    for (const args of [['images', 'list'], ['containers', 'list', '-a']]) {
+      const viaEnv = run(args, { ATOMIC_SYSROOT: S, ATOMIC_CONTENT_TYPE: 'json' });
+      const viaFlag = run([...args, '--json'], { ATOMIC_SYSROOT: S });
+      assert.equal(viaEnv.oclif, true, args.join(' '));
+      assert.equal(viaEnv.status, 0, viaEnv.stderr);
+      assert.deepEqual({ ...viaEnv, oclif: 0 }, { ...viaFlag, oclif: 0 }, args.join(' '));
+      const rows = JSON.parse(viaEnv.stdout) as Array<{ id: string }>;
+      assert.ok(rows.length > 0 && rows.every((r) => typeof r.id === 'string'), viaEnv.stdout);
+    }
+  });
+
   it('install --system, containers update and rollback: same output and files as through oclif, without loading oclif', () => {
     // twin sysroots: the same sequence through each path, outputs compared with the sysroot path masked
     const fx = fixtureImages();

@@ -95,6 +95,24 @@ describe('store I/O worker pool', function () {
     await assert.rejects(checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co-tampered')), (e: Error & { code?: string }) => e.code === 'STORE_CORRUPT');
   });
 
+  it('a checkout whose hardlinks are made by the workers equals one made on the calling thread', async () => {
+    // the import starts the workers (a checkout does not start them for a few hundred links)
+    const a = await importWith(2, 'checkout-both');
+    const tree = (d: string) => execFileSync('find', ['.', '-printf', '%P %y %m %U %G %s %l\n'], { cwd: d }).toString().split('\n').sort().join('\n');
+    const withWorkers = await checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co-workers'));
+    configureWritePool(0);
+    const here = await checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co-here'));
+    assert.deepEqual(withWorkers, here, 'same counts');
+    assert.ok(withWorkers.files > 600, `${withWorkers.files} files`);
+    assert.equal(tree(path.join(tmp, 'co-workers')), tree(path.join(tmp, 'co-here')), 'same paths, types, modes, owners, sizes, link targets');
+    // hardlinks to the objects, not copies: every regular file of both checkouts shares its inode with its object
+    const objIno = new Set(execFileSync('find', ['objects', '-name', '*.file', '-type', 'f', '-printf', '%i\n'], { cwd: a.repo.path }).toString().trim().split('\n'));
+    for (const co of ['co-workers', 'co-here']) {
+      const inos = execFileSync('find', ['.', '-type', 'f', '-printf', '%i\n'], { cwd: path.join(tmp, co) }).toString().trim().split('\n');
+      assert.ok(inos.every((i) => objIno.has(i)), `${co}: every file is a hardlink to an object`);
+    }
+  });
+
   it('a process whose pool ran jobs on one of two workers exits by itself (idle workers hold nothing open)', async () => {
     // A child process: two workers, one job (so the other worker stays idle), then nothing left to
     // do. Before the fix the idle worker's port kept the event loop alive and a CLI pull with

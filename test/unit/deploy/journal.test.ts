@@ -1,73 +1,21 @@
 /**
  * The deployment journal as a state machine (begin → host → switched → done), its on-disk format,
- * the recovery plan, and recovery carried out against a recording fake HostPort: no systemd, no
+ * the recovery plan, and recovery carried out against a recording HostPort (test/helpers/recording-host.ts): no systemd, no
  * runtime, no mounts — only files in a temp directory.
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeployJournal, planRecovery, readJournal, writeJournal, type JournalEntry } from '../../../src/deploy/journal.js';
-import { recoverContainer } from '../../../src/deploy/container-ops.js';
-import { containerPaths, currentSlot, type ContainerPaths } from '../../../src/deploy/layout.js';
+import { DeployJournal, planRecovery, type JournalEntry } from '../../../src/deploy/journal.js';
+import { recoverContainer } from '../../../src/deploy/recovery.js';
+import { currentSlot, type ContainerPaths } from '../../../src/deploy/layout.js';
 import type { DeployContext } from '../../../src/deploy/context.js';
-import type { HostPort, UnitState } from '../../../src/host/host-port.js';
-import type { StorePaths } from '../../../src/host/paths.js';
 import { codeOf } from '../../helpers/error-code.js';
+import type { RecordingHost } from '../../helpers/recording-host.js';
+import { deploySandbox, UNIT, type DeploySandbox } from '../../helpers/deploy-sandbox.js';
 
-/** A host that records what it is asked to do. */
-class FakeHost implements HostPort {
-  calls: string[] = [];
-  states = new Map<string, UnitState>();
-  constructor(readonly offline = false) {}
-  state(unit: string): UnitState {
-    return this.states.get(unit) ?? 'inactive';
-  }
-  isActive(unit: string): boolean {
-    return this.state(unit) === 'active';
-  }
-  daemonReload(): void {
-    this.calls.push('daemon-reload');
-  }
-  enable(unit: string): void {
-    this.calls.push(`enable ${unit}`);
-  }
-  disableNow(unit: string): void {
-    this.calls.push(`disable --now ${unit}`);
-  }
-  start(unit: string): void {
-    this.calls.push(`start ${unit}`);
-    this.states.set(unit, 'active');
-  }
-  stop(unit: string): void {
-    this.calls.push(`stop ${unit}`);
-    this.states.set(unit, 'inactive');
-  }
-  resetFailed(unit: string): void {
-    this.calls.push(`reset-failed ${unit}`);
-  }
-  tmpfilesCreate(file: string): void {
-    this.calls.push(`tmpfiles --create ${path.basename(file)}`);
-  }
-  tmpfilesRemove(file: string): void {
-    this.calls.push(`tmpfiles --remove ${path.basename(file)}`);
-  }
-  reapContainer(runtime: string, name: string): boolean {
-    this.calls.push(`reap ${name}`);
-    return false;
-  }
-  bindMountReadOnly(): string | null {
-    throw new Error('not used by deployments');
-  }
-  unmount(): string | null {
-    throw new Error('not used by deployments');
-  }
-  isMountPoint(): boolean {
-    return false;
-  }
-}
-
-const UNIT = '[Unit]\nDescription=demo\n[Service]\nExecStart=/bin/true\n';
+const readJournal = (file: string): JournalEntry | null => DeployJournal.read(file);
 
 describe('deploy/journal', () => {
   let dir: string;
@@ -127,7 +75,11 @@ describe('deploy/journal', () => {
       assert.deepEqual(Object.keys(after), ['op', 'name', 'from', 'to', 'phase', 'wasActive', 'created', 'pid', 'time']);
       assert.deepEqual(after, { ...JSON.parse(old), phase: 'switched' });
       const fresh = await DeployJournal.begin(path.join(dir, 'new.json'), { op: 'install', name: 'x', from: null, to: 0, wasActive: false });
-      assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(fresh.file, 'utf8'))).sort(), ['created', 'from', 'name', 'op', 'phase', 'pid', 'time', 'to', 'wasActive']);
+      assert.deepEqual(
+        Object.keys(JSON.parse(fs.readFileSync(fresh.file, 'utf8'))),
+        ['op', 'name', 'from', 'to', 'phase', 'wasActive', 'created', 'pid', 'time'],
+        'a new journal keeps the key order the use cases wrote',
+      );
     });
   });
 
@@ -149,66 +101,26 @@ describe('deploy/journal', () => {
     }
   });
 
-  describe('recoverContainer through a fake HostPort', () => {
+  describe('recoverContainer through a recording HostPort', () => {
     let ctx: DeployContext;
-    let host: FakeHost;
+    let host: RecordingHost;
     let cp: ContainerPaths;
     let warnings: string[];
+    let slot: DeploySandbox['slot'];
 
     beforeEach(() => {
-      const root = path.join(dir, 'sysroot');
-      const paths: StorePaths = {
-        sysroot: root,
-        userMode: false,
-        repoPath: path.join(root, 'repo'),
-        repoMode: 'bare',
-        checkoutRoot: path.join(root, 'var/lib/containers/atomic'),
-        preinstalledRoot: path.join(root, 'usr/lib/containers/atomic'),
-        unitDir: path.join(root, 'etc/systemd/system'),
-        tmpfilesDir: path.join(root, 'etc/tmpfiles.d'),
-        conf: {},
-      };
-      for (const d of [paths.checkoutRoot, paths.unitDir, paths.tmpfilesDir]) fs.mkdirSync(d, { recursive: true });
-      host = new FakeHost();
-      warnings = [];
-      ctx = {
-        paths,
-        out: { line: () => undefined, warn: (t) => warnings.push(t), isTTY: false },
-        repo: () => Promise.reject(new Error('no store needed')),
-        repoIfExists: () => Promise.resolve(null),
-        host,
-      };
-      cp = containerPaths(paths, 'demo');
+      ({ ctx, host, cp, warnings, slot } = deploySandbox(dir));
     });
 
-    /** A complete slot: info, rootfs, its own copy of the unit (and tmpfiles when given). */
-    function slot(s: 0 | 1, unit = UNIT, tmpfiles?: string): void {
-      const d = cp.slotDir(s);
-      fs.mkdirSync(path.join(d, 'rootfs'), { recursive: true });
-      const info = {
-        image: 'demo:latest',
-        revision: `r${s}`,
-        'ostree-commit': 'c'.repeat(64),
-        created: 1,
-        values: {},
-        'has-container-service': true,
-        'installed-files': [],
-        'installed-files-checksum': {},
-        'installed-files-template': [],
-        'rename-installed-files': {},
-        'rpm-installed': null,
-        'system-package': 'no',
-        remote: null,
-        'use-links': true,
-        runtime: '/usr/bin/runc',
-      };
-      fs.writeFileSync(path.join(d, 'info'), JSON.stringify(info, null, 4) + '\n');
-      fs.writeFileSync(path.join(d, 'demo.service'), unit);
-      if (tmpfiles !== undefined) fs.writeFileSync(path.join(d, 'tmpfiles-demo.conf'), tmpfiles);
-    }
     /** The journal as a crash in `phase` left it. */
-    async function crashAt(e: Omit<JournalEntry, 'name' | 'pid' | 'time' | 'created'>): Promise<void> {
-      await writeJournal(cp.journal, { name: 'demo', pid: 999999, time: 1, created: [], ...e });
+    function crashAt(e: Omit<JournalEntry, 'name' | 'pid' | 'time' | 'created'>): void {
+      // the on-disk format, written as a crashed process left it (0600 in a 0700 directory)
+      fs.mkdirSync(path.dirname(cp.journal), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(
+        cp.journal,
+        JSON.stringify({ op: e.op, name: 'demo', from: e.from, to: e.to, phase: e.phase, wasActive: e.wasActive, created: [], pid: 999999, time: 1 }) + '\n',
+        { mode: 0o600 },
+      );
     }
 
     it('an update interrupted in host rolls forward: link switched, unit replaced, reload and start', async () => {
@@ -216,7 +128,7 @@ describe('deploy/journal', () => {
       slot(1, UNIT + '# new\n');
       fs.symlinkSync('/var/lib/containers/atomic/demo.0', cp.link);
       fs.writeFileSync(cp.hostUnit, UNIT);
-      await crashAt({ op: 'update', from: 0, to: 1, phase: 'host', wasActive: true });
+      crashAt({ op: 'update', from: 0, to: 1, phase: 'host', wasActive: true });
       const done = await recoverContainer(ctx, cp);
       assert.equal(done, 'completed the interrupted update of demo');
       assert.equal(currentSlot(cp), 1);
@@ -229,7 +141,7 @@ describe('deploy/journal', () => {
       slot(0, UNIT, 'd /run/demo 0755 root root -\n');
       fs.writeFileSync(cp.hostUnit, UNIT);
       fs.writeFileSync(cp.hostTmpfiles, 'd /run/demo 0755 root root -\n');
-      await crashAt({ op: 'install', from: null, to: 0, phase: 'host', wasActive: false });
+      crashAt({ op: 'install', from: null, to: 0, phase: 'host', wasActive: false });
       assert.equal(await recoverContainer(ctx, cp), 'removed the incomplete install of demo');
       assert.equal(fs.existsSync(cp.slotDir(0)), false);
       assert.equal(fs.existsSync(cp.hostUnit), false);
@@ -243,7 +155,7 @@ describe('deploy/journal', () => {
       fs.symlinkSync('/var/lib/containers/atomic/demo.0', cp.link);
       const staging = path.join(cp.stateDir, 'staging', 'demo.1');
       fs.mkdirSync(staging, { recursive: true });
-      await crashAt({ op: 'update', from: 0, to: 1, phase: 'prepare', wasActive: true });
+      crashAt({ op: 'update', from: 0, to: 1, phase: 'prepare', wasActive: true });
       assert.equal(await recoverContainer(ctx, cp), 'discarded the incomplete update of demo');
       assert.equal(fs.existsSync(staging), false);
       assert.equal(currentSlot(cp), 0);
@@ -254,7 +166,7 @@ describe('deploy/journal', () => {
       slot(0);
       slot(1);
       fs.symlinkSync('/var/lib/containers/atomic/demo.0', cp.link);
-      await crashAt({ op: 'update', from: 0, to: 1, phase: 'switched', wasActive: true });
+      crashAt({ op: 'update', from: 0, to: 1, phase: 'switched', wasActive: true });
       fs.chmodSync(cp.journal, 0o666);
       assert.equal(await recoverContainer(ctx, cp), null);
       assert.equal(currentSlot(cp), 0);
