@@ -1,7 +1,7 @@
 /**
  * Build a complete deployment slot (CK/NAME.N) without touching the host: checkout, values,
  * config.json, unit and tmpfiles copies, info. Everything is rendered and validated before the
- * first file of the slot is written, and the slot is made durable (syncfs) before returning.
+ * first file of the slot is written, and the slot is made durable (slot-files.ts syncTree) before returning.
  */
 import { kernelCapLastCap } from '../host/capabilities.js';
 import * as fs from 'node:fs';
@@ -17,7 +17,7 @@ import { generateDefaultConfig, validateRuntimeConfig, configureUserNamespace } 
 import { parseExportsManifest, type ExportsManifest } from '../render/exports-manifest.js';
 import { slotUnitCopy, slotTmpfilesCopy, type ContainerPaths, type Slot } from './layout.js';
 import { writeInfo, type DeploymentInfo } from './info-file.js';
-import { writeDurable, syncFilesystem } from './slot-files.js';
+import { writeDurable, syncTree } from './slot-files.js';
 import { ensurePrivateDir } from './private-dir.js';
 import { runtimeFeatures } from '../host/runtime.js';
 import { underRoot, hostView } from '../host/sysroot.js';
@@ -383,7 +383,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   await writeInfo(stageDir, info);
   await writeHealthSpec(stageDir, r.health);
   if (hasRecord) await writeSlotOptions(stageDir, { record, files: optionFiles });
-  syncFilesystem(stageDir);
+  await syncTree(stageDir);
   // swap the complete staging dir in as the slot
   const trash = `${stageDir}.old`;
   removeTreeSync(trash);
