@@ -37,7 +37,7 @@ export interface InstallSystemFlags extends CommonFlags {
 /** The lines a dry run prints: the JSON document (`--json`), else the human form (docs/dry-run.md). */
 export async function dryRunOutput(r: DryRunReport, json: boolean | undefined): Promise<string[]> {
   if (json) return [JSON.stringify(r, null, 4)];
-  const { dryRunLines } = await import('../app/containers/dry-run.js');
+  const { dryRunLines } = await import('./dry-run-lines.js');
   return dryRunLines(r);
 }
 

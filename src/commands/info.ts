@@ -1,7 +1,9 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
 import { imagesInfo } from '../app/images/info.js';
-import { inspectContainer, inspectLines, isInstalledContainer } from '../app/containers/inspect.js';
+import { imageInfoJson, imageInfoLines } from '../cli/image-info.js';
+import { inspectContainer, isInstalledContainer } from '../app/containers/inspect.js';
+import { inspectLines } from '../cli/inspect-lines.js';
 
 export default class Info extends BaseCommand {
   static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults); for the name of an installed system container, what `containers inspect` shows.';
@@ -19,8 +21,8 @@ export default class Info extends BaseCommand {
       for (const l of inspectLines(c)) this.log(l);
       return c;
     }
-    const r = await imagesInfo(ctx, args.image);
-    for (const l of r.lines) this.log(l);
-    return r.json;
+    const info = await imagesInfo(ctx, args.image);
+    for (const l of imageInfoLines(info)) this.log(l);
+    return imageInfoJson(info);
   }
 }

@@ -2,8 +2,8 @@
  * Build a complete deployment slot (CK/NAME.N) without touching the host, in named steps: render
  * everything (render-slot.ts; nothing is written before it all validated), fill the rootfs (a
  * checkout of the layers, or a link to a --rootfs), write the slot's files (config.json, unit and
- * tmpfiles copies, info, health spec, option record), make them durable (syncfs), and swap the
- * staging dir in as the slot. The slot (the old rollback deployment) is only replaced once the new
+ * tmpfiles copies, info, health spec, option record), make them durable (slot-files.ts syncTree),
+ * and swap the staging dir in as the slot. The slot (the old rollback deployment) is only replaced once the new
  * one is complete, so a failure leaves both slots as they were.
  */
 import * as fs from 'node:fs';
@@ -14,7 +14,7 @@ import type { OstreeRepo } from '../store/repo.js';
 import type { ExportsManifest } from '../render/exports-manifest.js';
 import { slotUnitCopy, slotTmpfilesCopy } from './layout.js';
 import { writeInfo, type DeploymentInfo } from './info-file.js';
-import { writeDurable, syncFilesystem } from './slot-files.js';
+import { writeDurable, syncTree } from './slot-files.js';
 import { ensurePrivateDir } from './private-dir.js';
 import { hostView } from '../host/sysroot.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
@@ -60,7 +60,7 @@ async function buildSlot(ctx: DeployContext, inp: PrepareInput, slotDir: string,
   faultPoint('prepare:checked-out');
   // everything rendered: now write the slot
   const info = await writeSlotFiles(ctx, inp, r, stageDir);
-  syncFilesystem(stageDir);
+  await syncTree(stageDir);
   await swapIn(stageDir, slotDir);
   faultPoint('prepare:done');
   return { slotDir, info, values: r.values, hasService: r.hasService, unitText: r.unitText, tmpfilesText: r.tmpfilesText || null, manifest: r.manifest };

@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { AtomicError } from '../util/errors.js';
 import { atomicEnv } from '../util/env.js';
+import { tmpfilesCreateIsNoOp, tmpfilesRemoveIsNoOp } from './tmpfiles-noop.js';
 
 export type UnitState = 'active' | 'inactive' | 'failed' | 'activating' | 'deactivating' | 'unknown';
 
@@ -32,7 +33,8 @@ function svc(unit: string): string {
 
 export class Systemd {
   private readonly systemctl = atomicEnv('ATOMIC_SYSTEMCTL') ?? 'systemctl';
-  private readonly tmpfiles = atomicEnv('ATOMIC_SYSTEMD_TMPFILES') ?? 'systemd-tmpfiles';
+  private readonly tmpfilesOverride = atomicEnv('ATOMIC_SYSTEMD_TMPFILES');
+  private readonly tmpfiles = this.tmpfilesOverride ?? 'systemd-tmpfiles';
   constructor(private readonly o: SystemdOptions) {}
 
   get offline(): boolean {
@@ -46,9 +48,10 @@ export class Systemd {
     return a;
   }
 
-  /** Run and echo; throws (exit code of the tool) on failure unless `ignoreErrors`. */
-  private run(bin: string, args: string[], ignoreErrors = false): boolean {
+  /** Run and echo; throws (exit code of the tool) on failure unless `ignoreErrors`. `noOp`: echo only (the call provably changes nothing). */
+  private run(bin: string, args: string[], ignoreErrors = false, noOp = false): boolean {
     this.o.echo([bin === this.systemctl ? 'systemctl' : 'systemd-tmpfiles', ...args].join(' '));
+    if (noOp) return true;
     const r = spawnSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     if (r.status === 0) return true;
     if (ignoreErrors) return false;
@@ -83,12 +86,19 @@ export class Systemd {
     this.run(this.systemctl, [...this.base(), 'stop', svc(unit)], ignoreErrors);
   }
 
+  /**
+   * The tmpfiles calls are echoed as always but not run when they provably change nothing
+   * (host/tmpfiles-noop.ts: an update's --remove of a file without D/R/r lines, a --create of `d`
+   * lines whose directories already exist as specified). An $ATOMIC_SYSTEMD_TMPFILES override is always run.
+   */
   tmpfilesCreate(file: string): void {
-    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--create', file], this.offline);
+    const noOp = this.tmpfilesOverride === undefined && tmpfilesCreateIsNoOp(file, this.o.sysroot);
+    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--create', file], this.offline, noOp);
   }
 
   tmpfilesRemove(file: string): void {
-    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--remove', file], true);
+    const noOp = this.tmpfilesOverride === undefined && tmpfilesRemoveIsNoOp(file);
+    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--remove', file], true, noOp);
   }
 
   /** Forget a failed state of a unit that is gone (quiet; after uninstall). */

@@ -17,7 +17,7 @@ import { validateContainerName, unitName } from '../../deploy/container-name.js'
 import { renderSlot, imageIdFor, type RenderedSlot } from '../../deploy/render-slot.js';
 import { parseSetValues, chooseRuntime } from '../../deploy/container-ops.js';
 import { parseHealthFlag, readHealthSpec, describeHealth, type HealthSpec } from '../../deploy/health-spec.js';
-import { valueSource, slotManifestDefaults, describeValueSource, type ValueSource } from '../../deploy/value-origins.js';
+import { valueSource, slotManifestDefaults, type ValueSource } from '../../deploy/value-origins.js';
 import { readSlotOptions, readHostConf, hostConfPath } from '../../deploy/option-record.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { exists } from '../../deploy/slot-files.js';
@@ -30,7 +30,6 @@ import { trustSettings } from '../../image/trust/policy.js';
 import { parseOptionAssignments, type OptionRecord } from '../../render/options.js';
 import { LIMITS, parseJson, readStreamAtMost } from '../../util/bounded-read.js';
 import { AtomicError, isAtomicError } from '../../util/errors.js';
-import { convertSize } from '../../util/format.js';
 import { storeFirst } from '../images/ensure.js';
 import { checkOptionRecord } from './option-record.js';
 import { refuseCollision, refuseForeignSlots, refuseForeignHostFiles, warnDifferences, type InstallOptions } from './install.js';
@@ -488,48 +487,4 @@ export function rollbackDryRun(ctx: AppContext, name: string): DryRunReport {
   r.options = recordChanges(readSlotOptions(cp.slotDir(cur))?.record ?? {}, targetOptions?.record ?? {}, `${view} (its option record)`);
   r.healthCheck = healthChange(readHealthSpec(cp.slotDir(cur)), readHealthSpec(dir));
   return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// the human form
-
-const show = (v: string | null): string => (v === null ? '(unset)' : v.includes('\n') ? `(${v.split('\n').filter(Boolean).length} lines)` : JSON.stringify(v));
-const shortDigest = (d: string): string => `sha256:${hexOf(d).slice(0, 12)}`;
-const bytes = (n: number): string => `${n} bytes${n >= 1000 ? ` (${convertSize(n)})` : ''}`;
-
-export function dryRunLines(r: DryRunReport): string[] {
-  const out: string[] = [`Dry run: ${r.summary}; nothing was changed.`];
-  out.push(...r.notes);
-  if (r.action === 'none') return out;
-  if (r.files === null) out.push(`Files: ${r.filesNote ?? 'not rendered'}`);
-  else {
-    const changed = r.files.filter((f) => f.diff);
-    if (changed.length === 0) out.push('Files: no change to the unit, config.json or tmpfiles.d file');
-    for (const f of changed) out.push(...f.diff.replace(/\n$/, '').split('\n'));
-  }
-  if (r.values !== null) {
-    const note = r.valuesNote ? ` (${r.valuesNote})` : '';
-    out.push(r.values.length ? `Value changes${note}:` : `Value changes: none${note}`);
-    for (const v of r.values) out.push(`  ${v.key}: ${show(v.old)} -> ${show(v.new)}${v.source ? ` (${describeValueSource(v.source)})` : ''}`);
-  }
-  if (r.options.length) {
-    out.push('Option record changes:');
-    for (const o of r.options) out.push(`  ${o.key}: ${show(o.old)} -> ${show(o.new)} (${o.source})`);
-  }
-  if (r.healthCheck) out.push(`Health check: ${r.healthCheck.old} -> ${r.healthCheck.new}`);
-  if (r.operation !== 'rollback') {
-    if (r.layers.length === 0) out.push('Layers: none needed (the rootfs is not checked out from the store)');
-    else {
-      const present = r.layers.filter((l) => l.present).length;
-      out.push(`Layers: ${r.layers.length} (${present} present in the store, ${r.layers.length - present} to download)`);
-      for (const l of r.layers) out.push(`  ${shortDigest(l.digest)}  ${l.size === null ? 'size unknown' : bytes(l.size)}  ${l.present ? 'present' : 'to download'}`);
-    }
-    if (r.download.layers === 0) out.push('Disk space: nothing to download; the checkout hard-links the files of the store (only the rendered files and the directories are new)');
-    else {
-      out.push(
-        `Disk space: ${r.download.bytes === null ? 'an unknown number of bytes' : bytes(r.download.bytes)} to download (compressed, ${r.download.layers} layer${r.download.layers === 1 ? '' : 's'}); the unpacked size is not known from a manifest (it is measured when the layers are imported)`,
-      );
-    }
-  }
-  return out;
 }

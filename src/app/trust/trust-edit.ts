@@ -57,12 +57,22 @@ function readKeys(files: string[], kind: 'gpg' | 'sigstore'): string[] {
   });
 }
 
-export async function trustAdd(ctx: AppContext, o: TrustAddOptions): Promise<string[]> {
+/** One change trust add/delete/default made to a file (the commands print them: cli/trust-edits.ts). */
+export type TrustEdit =
+  | { file: string; change: 'scope-set'; transport: string; scope: string; type: TrustAddOptions['type']; pubkeys: string[] }
+  | { file: string; change: 'scope-removed'; transport: string; scope: string }
+  | { file: string; change: 'default-set'; type: 'insecureAcceptAnything' | 'reject' }
+  | { file: string; change: 'lookaside-set'; scope: string; url: string }
+  | { file: string; change: 'attachments-set'; scope: string }
+  | { file: string; change: 'registries-entry-removed'; scope: string };
+
+/** The policy file's change first, then the registries.d entry's. */
+export async function trustAdd(ctx: AppContext, o: TrustAddOptions): Promise<TrustEdit[]> {
   const settings = trustSettings(ctx);
   const file = policyPathForWrite(settings);
   const transport = o.transport ?? 'docker';
   checkScope(transport, o.scope);
-  const lines: string[] = [];
+  const edits: TrustEdit[] = [];
   let req: Requirement;
   if (o.type === 'reject' || o.type === 'insecureAcceptAnything') {
     if (o.pubkeys?.length || o.sigstore) throw new AtomicError('USAGE', `--pubkeys and --sigstore do not apply to --type ${o.type}`);
@@ -79,33 +89,34 @@ export async function trustAdd(ctx: AppContext, o: TrustAddOptions): Promise<str
     if (o.type === 'signedBy') {
       if (o.sigstore) {
         if (!/^(file|https?):\/\//.test(o.sigstore)) throw new AtomicError('USAGE', `--sigstore ${o.sigstore}: use a file://, http:// or https:// URL`);
-        lines.push(`registries.d: ${await setRegistryEntry(dir, o.scope, { lookaside: o.sigstore })}: lookaside ${o.sigstore}`);
+        edits.push({ file: await setRegistryEntry(dir, o.scope, { lookaside: o.sigstore }), change: 'lookaside-set', scope: o.scope, url: o.sigstore });
       }
     } else {
       if (o.sigstore) throw new AtomicError('USAGE', '--sigstore URL is for lookaside (GPG) signatures; sigstore signatures are read from the registry');
-      lines.push(`registries.d: ${await setRegistryEntry(dir, o.scope, { 'use-sigstore-attachments': true })}: use-sigstore-attachments: true`);
+      edits.push({ file: await setRegistryEntry(dir, o.scope, { 'use-sigstore-attachments': true }), change: 'attachments-set', scope: o.scope });
     }
   }
   await setScope(file, transport, o.scope, [req]);
-  lines.unshift(`${file}: ${transport} scope "${o.scope}" set to ${o.type}${o.pubkeys?.length ? ` (${o.pubkeys.map((k) => path.resolve(k)).join(', ')})` : ''}`);
-  return lines;
+  edits.unshift({ file, change: 'scope-set', transport, scope: o.scope, type: o.type, pubkeys: (o.pubkeys ?? []).map((k) => path.resolve(k)) });
+  return edits;
 }
 
-export async function trustDelete(ctx: AppContext, scope: string, transport = 'docker'): Promise<string[]> {
+export async function trustDelete(ctx: AppContext, scope: string, transport = 'docker'): Promise<TrustEdit[]> {
   const settings = trustSettings(ctx);
   const file = policyPathForWrite(settings);
   const removed = await deleteScope(file, transport, scope);
   if (!removed) throw new AtomicError('NOT_FOUND', `${file} has no ${transport} scope "${scope}"`, { suggestions: ['atomic trust show lists the scopes.'] });
-  const lines = [`${file}: ${transport} scope "${scope}" removed`];
+  const edits: TrustEdit[] = [{ file, change: 'scope-removed', transport, scope }];
   if (transport === 'docker') {
     const y = await deleteRegistryEntry(registriesDirForWrite(settings), scope);
-    if (y) lines.push(`registries.d: ${y}: entry for "${scope}" removed`);
+    if (y) edits.push({ file: y, change: 'registries-entry-removed', scope });
   }
-  return lines;
+  return edits;
 }
 
-export async function trustDefault(ctx: AppContext, policy: 'accept' | 'reject'): Promise<string[]> {
+export async function trustDefault(ctx: AppContext, policy: 'accept' | 'reject'): Promise<TrustEdit[]> {
   const file = policyPathForWrite(trustSettings(ctx));
-  await setDefault(file, { type: policy === 'accept' ? 'insecureAcceptAnything' : 'reject' });
-  return [`${file}: default set to ${policy === 'accept' ? 'insecureAcceptAnything (images without a more specific scope are accepted WITHOUT any signature check)' : 'reject'}`];
+  const type = policy === 'accept' ? 'insecureAcceptAnything' : 'reject';
+  await setDefault(file, { type });
+  return [{ file, change: 'default-set', type }];
 }

@@ -19,7 +19,7 @@ export interface TrustRow {
 
 const TYPE: Record<string, string> = { insecureAcceptAnything: 'accept', reject: 'reject', signedBy: 'signed', sigstoreSigned: 'sigstoreSigned' };
 
-export function trustShow(ctx: AppContext): { policyFile: string; registriesDir: string; rows: TrustRow[]; lines: string[] } {
+export function trustShow(ctx: AppContext): { policyFile: string; registriesDir: string; rows: TrustRow[] } {
   const settings = trustSettings(ctx);
   const policy = loadPolicy(settings);
   const dir = registriesDirFor(settings);
@@ -43,8 +43,5 @@ export function trustShow(ctx: AppContext): { policyFile: string; registriesDir:
   for (const [t, scopes] of Object.entries(policy.transports)) {
     for (const [scope, reqs] of Object.entries(scopes)) rows.push(row(t, scope, reqs));
   }
-  const label = (r: TrustRow): string => (r.scope === null ? '* (default)' : `${r.transport === 'docker' ? '' : `${r.transport}:`}${r.scope === '' ? `* (${r.transport} default)` : r.scope}`);
-  const w = Math.max(35, ...rows.map((r) => label(r).length + 2));
-  const lines = rows.map((r) => `${label(r).padEnd(w)}${r.type.padEnd(16)}${[r.keys.join(','), ...r.signatureStore].filter(Boolean).join('  ')}`.trimEnd());
-  return { policyFile: policy.file, registriesDir: dir, rows, lines };
+  return { policyFile: policy.file, registriesDir: dir, rows };
 }

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { inspectContainer, inspectLines } from '../../app/containers/inspect.js';
+import { inspectContainer } from '../../app/containers/inspect.js';
+import { inspectLines } from '../../cli/inspect-lines.js';
 
 export default class ContainersInspect extends BaseCommand {
   static override description = 'Show how a system container is installed: image and id of the current and rollback deployment, every value and where it came from, runtime, unit state, host files (and whether they were edited by hand), health check, quarantined images and the result of the last update.';

@@ -1,6 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
-import { planImagesDelete, describeDelete, imagesDelete } from '../../app/images/delete.js';
+import { planImagesDelete, imagesDelete } from '../../app/images/delete.js';
+import type { ImageEntry } from '../../image/stored-image.js';
+import { row } from '../../util/format.js';
 import { confirm } from '../../cli/confirm.js';
 import { AtomicError } from '../../util/errors.js';
 
@@ -27,4 +29,12 @@ export default class ImagesDelete extends BaseCommand {
     }
     await imagesDelete(ctx, targets);
   }
+}
+
+/** atomic's delete prompt: the images that will go, in a two-column table. */
+function describeDelete(targets: ImageEntry[], assumeYes: boolean): string[] {
+  const lines = [assumeYes ? 'The following images will be deleted.' : 'Do you wish to delete the following images?', ''];
+  lines.push(row([['   IMAGE', 50], ['STORAGE', 10]]).trimEnd());
+  for (const t of targets) lines.push(row([[`   ${t.name}`, 50], ['ostree', 10]]).trimEnd());
+  return lines;
 }

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../../cli/base-command.js';
 import { imagesInfo } from '../../app/images/info.js';
+import { imageInfoJson, imageInfoLines } from '../../cli/image-info.js';
 
 export default class ImagesInfo extends BaseCommand {
   static override description = 'Show an image\'s name, labels and the template variables of its /exports (with and without defaults).';
@@ -12,8 +13,8 @@ export default class ImagesInfo extends BaseCommand {
   async run(): Promise<unknown> {
     const { args, flags } = await this.parse(ImagesInfo);
     this.checkStorage(flags.storage);
-    const r = await imagesInfo(this.makeContext(flags), args.image);
-    for (const l of r.lines) this.log(l);
-    return r.json;
+    const info = await imagesInfo(this.makeContext(flags), args.image);
+    for (const l of imageInfoLines(info)) this.log(l);
+    return imageInfoJson(info);
   }
 }

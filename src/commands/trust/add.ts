@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 import { trustAdd } from '../../app/trust/trust-edit.js';
+import { trustEditLine } from '../../cli/trust-edits.js';
 import { AtomicError } from '../../util/errors.js';
 
 export default class TrustAdd extends BaseCommand {
@@ -35,7 +36,7 @@ export default class TrustAdd extends BaseCommand {
     let type = flags.type === 'accept' ? 'insecureAcceptAnything' : flags.type;
     if (type && fromStore && type !== fromStore) throw new AtomicError('USAGE', `--type ${type} and --sigstoretype ${flags.sigstoretype} disagree`);
     type ??= fromStore ?? 'signedBy';
-    const lines = await trustAdd(ctx, { scope: args.scope, type: type as 'signedBy', pubkeys: flags.pubkeys, sigstore: flags.sigstore, transport: flags.transport });
-    for (const l of lines) this.log(l);
+    const edits = await trustAdd(ctx, { scope: args.scope, type: type as 'signedBy', pubkeys: flags.pubkeys, sigstore: flags.sigstore, transport: flags.transport });
+    for (const e of edits) this.log(trustEditLine(e));
   }
 }

@@ -2,6 +2,7 @@ import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 import { trustDefault } from '../../app/trust/trust-edit.js';
+import { trustEditLine } from '../../cli/trust-edits.js';
 
 export default class TrustDefault extends BaseCommand {
   static override description = 'Set the policy default for images no scope matches: accept (insecureAcceptAnything: no signature check) or reject. Creates the policy file when missing.';
@@ -13,6 +14,6 @@ export default class TrustDefault extends BaseCommand {
     const { args, flags } = await this.parse(TrustDefault);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
-    for (const l of await trustDefault(ctx, args.policy as 'accept' | 'reject')) this.log(l);
+    for (const e of await trustDefault(ctx, args.policy as 'accept' | 'reject')) this.log(trustEditLine(e));
   }
 }

@@ -2,6 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
 import { trustDelete } from '../../app/trust/trust-edit.js';
+import { trustEditLine } from '../../cli/trust-edits.js';
 
 export default class TrustDelete extends BaseCommand {
   static override description = 'Remove a scope from the signature policy (and its registries.d entry); other scopes and keys are kept.';
@@ -17,6 +18,6 @@ export default class TrustDelete extends BaseCommand {
     const { args, flags } = await this.parse(TrustDelete);
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
-    for (const l of await trustDelete(ctx, args.scope, flags.transport)) this.log(l);
+    for (const e of await trustDelete(ctx, args.scope, flags.transport)) this.log(trustEditLine(e));
   }
 }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { trustFlags, trustSettingsFromFlags } from '../../cli/trust-flags.js';
-import { trustShow } from '../../app/trust/trust-show.js';
+import { trustShow, type TrustRow } from '../../app/trust/trust-show.js';
 
 export default class TrustShow extends BaseCommand {
   static override description = 'Show the signature policy: each scope with its requirement (accept, reject, signed, sigstoreSigned), keys and where signatures are read from.';
@@ -18,7 +18,14 @@ export default class TrustShow extends BaseCommand {
     const ctx = this.makeContext(flags);
     ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
     const r = trustShow(ctx);
-    for (const l of r.lines) this.log(l);
+    for (const l of trustLines(r.rows)) this.log(l);
     return { policy: r.policyFile, registriesD: r.registriesDir, scopes: r.rows };
   }
+}
+
+/** One row per scope: the scope, its requirement type, then its keys and signature store. */
+function trustLines(rows: TrustRow[]): string[] {
+  const label = (r: TrustRow): string => (r.scope === null ? '* (default)' : `${r.transport === 'docker' ? '' : `${r.transport}:`}${r.scope === '' ? `* (${r.transport} default)` : r.scope}`);
+  const w = Math.max(35, ...rows.map((r) => label(r).length + 2));
+  return rows.map((r) => `${label(r).padEnd(w)}${r.type.padEnd(16)}${[r.keys.join(','), ...r.signatureStore].filter(Boolean).join('  ')}`.trimEnd());
 }

@@ -14,20 +14,30 @@ import { parseFastFlags } from '../../../src/cli/fast-path.js';
 
 /** Preloaded into the CLI: reports on stderr whether @oclif/core was loaded. */
 const PROBE = `process.on('exit', () => { if (Object.keys(require.cache).some((k) => k.includes('@oclif/core'))) process.stderr.write('[oclif loaded]\\n'); });\n`;
+/** ES module loader hooks (registered with --import): report on stderr whether a module of dist/bundle was loaded. */
+const BUNDLE_HOOKS = `import { writeSync } from 'node:fs';
+let said = false;
+export async function load(url, context, next) {
+  if (!said && url.includes('/dist/bundle/')) { said = true; writeSync(2, '[bundle loaded]\\n'); }
+  return next(url, context);
+}
+`;
 
 describe('start-up: oclif manifest and fast path', function () {
   this.timeout(180_000);
   let work: string;
   let probe: string;
+  let hooks: string;
   let S: string;
   let empty: string;
 
-  const run = (args: string[], env: Record<string, string> = {}) => {
+  const run = (args: string[], env: Record<string, string> = {}, bin = BIN) => {
     const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-    for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF', 'ATOMIC_NO_FAST_PATH', 'ATOMIC_SYSROOT']) if (!(k in env)) delete e[k];
-    const r = spawnSync(process.execPath, ['-r', probe, BIN, ...args], { encoding: 'utf8', env: e, timeout: 120_000 });
+    for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF', 'ATOMIC_NO_FAST_PATH', 'ATOMIC_NO_BUNDLE', 'ATOMIC_SYSROOT']) if (!(k in env)) delete e[k];
+    const r = spawnSync(process.execPath, ['-r', probe, '--import', hooks, bin, ...args], { encoding: 'utf8', env: e, timeout: 120_000 });
     const oclif = r.stderr.includes('[oclif loaded]\n');
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace('[oclif loaded]\n', ''), oclif };
+    const bundle = r.stderr.includes('[bundle loaded]\n');
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace('[oclif loaded]\n', '').replace('[bundle loaded]\n', ''), oclif, bundle };
   };
 
   before(() => {
@@ -36,6 +46,9 @@ describe('start-up: oclif manifest and fast path', function () {
     work = makeTempDir('atomic-fast-');
     probe = path.join(work, 'probe.cjs');
     fs.writeFileSync(probe, PROBE);
+    fs.writeFileSync(path.join(work, 'bundle-hooks.mjs'), BUNDLE_HOOKS);
+    hooks = path.join(work, 'register-hooks.mjs');
+    fs.writeFileSync(hooks, "import { register } from 'node:module';\nregister('./bundle-hooks.mjs', import.meta.url);\n");
     empty = path.join(work, 'empty');
     S = path.join(work, 'sysroot');
     fs.mkdirSync(empty);
@@ -75,7 +88,10 @@ describe('start-up: oclif manifest and fast path', function () {
     fs.writeFileSync(path.join(root, 'dist', 'src', 'cli', 'other.js'), 'export {};\n');
     const write = (version: string) => {
       const files = manifestSources(root);
-      assert.deepEqual(files, ['cli/base.js', 'commands/x.js'].filter((f) => fs.existsSync(path.join(root, 'dist', 'src', f))));
+      assert.deepEqual(
+        files,
+        ['cli/base.js', 'commands/x.js'].filter((f) => fs.existsSync(path.join(root, 'dist', 'src', f))),
+      );
       fs.writeFileSync(path.join(root, MANIFEST_FILE), JSON.stringify({ version, commands: {}, atomic: { fingerprint: distFingerprint(root, files), files } }));
     };
     write('1.2.3');
@@ -118,10 +134,14 @@ describe('start-up: oclif manifest and fast path', function () {
       for (const env of (args[0] === '--version' || args[0] === '-v' ? [{}] : [{ ATOMIC_SYSROOT: S }, { ATOMIC_SYSROOT: empty }]) as Record<string, string>[]) {
         const fast = run(args, env);
         const slow = run(args, { ...env, ATOMIC_NO_FAST_PATH: '1' });
+        const unbundled = run(args, { ...env, ATOMIC_NO_BUNDLE: '1' });
         assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+        assert.equal(fast.bundle, true, `${args.join(' ')} did not use the bundle`);
+        assert.equal(unbundled.bundle, false);
         // --version/-v are answered by cli/main.ts before either path (atomic's bare version line)
         if (args[0] !== '--version' && args[0] !== '-v') assert.equal(slow.oclif, true);
-        assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 });
+        assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0, bundle: true });
+        assert.deepEqual({ ...fast, bundle: 0 }, { ...unbundled, bundle: 0 });
       }
     });
   }
@@ -146,6 +166,7 @@ describe('start-up: oclif manifest and fast path', function () {
       const fast = run(args, { ATOMIC_SYSROOT: S });
       const slow = run(args, { ATOMIC_SYSROOT: S, ATOMIC_NO_FAST_PATH: '1' });
       assert.equal(fast.oclif, true);
+      assert.equal(fast.bundle, true);
       assert.deepEqual(fast, slow);
     });
   }
@@ -165,7 +186,7 @@ describe('start-up: oclif manifest and fast path', function () {
   it('install --system, containers update and rollback: same output and files as through oclif, without loading oclif', () => {
     // twin sysroots: the same sequence through each path, outputs compared with the sysroot path masked
     const fx = fixtureImages();
-    const roots = ['fast', 'slow'].map((k) => {
+    const roots = ['fast', 'slow', 'unbundled'].map((k) => {
       const r = path.join(work, `deploy-${k}`);
       for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(r, d), { recursive: true });
       for (const img of ['systest', 'systest-update']) assert.equal(run(['pull', `oci:${fx}/oci:${img}`, '--sysroot', r]).status, 0);
@@ -182,21 +203,50 @@ describe('start-up: oclif manifest and fast path', function () {
       ['containers', 'rollback', 'nosuch'],
     ];
     for (const args of steps) {
-      const [fast, slow] = roots.map((r, i) => {
-        const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : {}) });
+      const [fast, slow, unbundled] = roots.map((r, i) => {
+        const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : i === 2 ? { ATOMIC_NO_BUNDLE: '1' } : {}) });
         return { ...o, stdout: o.stdout.split(r).join('S'), stderr: o.stderr.split(r).join('S') };
       });
       assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+      assert.equal(fast.bundle, true, `${args.join(' ')} did not use the bundle`);
       assert.equal(slow.oclif, true);
+      assert.equal(unbundled.bundle, false);
       assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 }, args.join(' '));
+      assert.deepEqual({ ...fast, bundle: 0 }, { ...unbundled, bundle: 0 }, args.join(' '));
     }
     const read = (r: string, f: string) => fs.readFileSync(path.join(r, f), 'utf8');
-    for (const f of ['etc/systemd/system/dep.service', 'etc/tmpfiles.d/dep.conf']) assert.equal(read(roots[0]!, f), read(roots[1]!, f), f);
+    for (const r of roots.slice(1)) for (const f of ['etc/systemd/system/dep.service', 'etc/tmpfiles.d/dep.conf']) assert.equal(read(roots[0]!, f), read(r, f), f);
     assert.match(read(roots[0]!, 'etc/systemd/system/dep.service'), /hello again/, 'the rollback went back to the --set deployment');
     // flags the fast path does not take go to oclif
     const viaOclif = run(['containers', 'rollback', '--dry-run', 'dep'], { ATOMIC_SYSROOT: roots[0]! });
     assert.equal(viaOclif.oclif, true);
     assert.equal(viaOclif.status, 0, viaOclif.stderr);
+  });
+
+  it('bin/run.js uses dist/bundle only while it was built from the current dist/src/cli/main.js', () => {
+    // a copy of the package whose dist/src is the real one and whose bundle record is fresh, then stale
+    const pkg = path.join(work, 'pkg-bundle');
+    fs.mkdirSync(path.join(pkg, 'bin'), { recursive: true });
+    fs.mkdirSync(path.join(pkg, 'dist'));
+    fs.copyFileSync(BIN, path.join(pkg, 'bin', 'run.js'));
+    fs.copyFileSync(path.join(PROJECT_ROOT, 'package.json'), path.join(pkg, 'package.json'));
+    fs.symlinkSync(path.join(PROJECT_ROOT, 'dist', 'src'), path.join(pkg, 'dist', 'src'));
+    fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+    fs.cpSync(path.join(PROJECT_ROOT, 'dist', 'bundle'), path.join(pkg, 'dist', 'bundle'), { recursive: true });
+    const bin = path.join(pkg, 'bin', 'run.js');
+    const fresh = run(['containers', 'list', '-a'], { ATOMIC_SYSROOT: S }, bin);
+    assert.equal(fresh.bundle, true, fresh.stderr);
+    assert.equal(fresh.status, 0, fresh.stderr);
+    assert.match(fresh.stdout, /hello/);
+    const rec = path.join(pkg, 'dist', 'bundle', 'source.json');
+    const { size, mtimeMs } = JSON.parse(fs.readFileSync(rec, 'utf8')) as { size: number; mtimeMs: number };
+    fs.writeFileSync(rec, JSON.stringify({ size, mtimeMs: mtimeMs - 1000 }));
+    const stale = run(['containers', 'list', '-a'], { ATOMIC_SYSROOT: S }, bin);
+    assert.equal(stale.bundle, false, 'a bundle built from another main.js was loaded');
+    assert.deepEqual({ ...stale, bundle: 0 }, { ...fresh, bundle: 0 });
+    fs.rmSync(path.join(pkg, 'dist', 'bundle'), { recursive: true });
+    const none = run(['containers', 'list', '-a'], { ATOMIC_SYSROOT: S }, bin);
+    assert.deepEqual({ ...none, bundle: 0 }, { ...fresh, bundle: 0 });
   });
 
   it('parseFastFlags: defaults, environment and repeated options', () => {
