@@ -11,6 +11,7 @@ import { promises as fsp, createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
 import { readStreamAtMost } from '../util/bounded-read.js';
+import { BLOCK, checksumOk, cstring, parsePaxList, readHeader } from '../store/tar-header.js';
 
 export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
@@ -24,7 +25,6 @@ export interface TarEntry {
   linkname: string;
 }
 
-const BLOCK = 512;
 const MAX_META = 1024 * 1024; // PAX / GNU long-name payload cap
 const MAX_ENTRIES = 1_000_000;
 const MAX_LINKS = 40;
@@ -33,60 +33,12 @@ function invalid(file: string, problem: string): AtomicError {
   return new AtomicError('IMAGE_INVALID', `tar archive ${file}: ${problem}`, { ref: file, suggestions: ['The archive is corrupt or truncated; re-create it.'] });
 }
 
-function cstr(buf: Buffer, start: number, len: number): string {
-  const b = buf.subarray(start, start + len);
-  const nul = b.indexOf(0);
-  return (nul >= 0 ? b.subarray(0, nul) : b).toString('utf8');
-}
+const utf8 = (b: Buffer): string => b.toString('utf8');
 
-function parseNumeric(buf: Buffer, start: number, len: number): number | null {
-  const b = buf.subarray(start, start + len);
-  if (b[0]! & 0x80) {
-    // base-256 (GNU): big-endian two's complement, first byte's high bit is the marker
-    if (b[0] === 0xff) return null; // negative
-    let v = b[0]! & 0x7f;
-    for (let i = 1; i < b.length; i++) {
-      v = v * 256 + b[i]!;
-      if (!Number.isSafeInteger(v)) return null;
-    }
-    return v;
-  }
-  const s = cstr(buf, start, len).replace(/ +$/, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) return null;
-  return parseInt(s, 8);
-}
-
-function checksumOk(h: Buffer): boolean {
-  const stored = parseNumeric(h, 148, 8);
-  if (stored === null) return false;
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : h[i]!;
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return stored === unsigned || stored === signed;
-}
-
-/** Parse PAX records "LEN key=value\n". */
+/** PAX records as strings (path, linkpath and size are what the index reads). */
 function parsePax(data: Buffer, file: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let pos = 0;
-  while (pos < data.length) {
-    if (data[pos] === 0) break;
-    const sp = data.indexOf(0x20, pos);
-    if (sp < 0) throw invalid(file, 'malformed PAX header');
-    const len = parseInt(data.subarray(pos, sp).toString('ascii'), 10);
-    if (!Number.isSafeInteger(len) || len <= sp - pos || pos + len > data.length) throw invalid(file, 'malformed PAX record length');
-    const rec = data.subarray(sp + 1, pos + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq < 0) throw invalid(file, 'malformed PAX record');
-    out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    pos += len;
-  }
-  return out;
+  const records = parsePaxList(data, (why) => invalid(file, why === 'key' ? 'malformed PAX record' : 'malformed PAX record length'));
+  return new Map(records.map(([k, v]) => [k, utf8(v)]));
 }
 
 /** Normalize an in-archive name: strip './' and '/' prefixes, collapse '//' and '.' components. */
@@ -227,9 +179,10 @@ async function walk(fh: fsp.FileHandle, file: string): Promise<Map<string, TarEn
     await readAt(header, pos);
     if (header.every((b) => b === 0)) break; // end-of-archive marker
     if (!checksumOk(header)) throw invalid(file, `bad header checksum at offset ${pos}`);
-    const typeflag = String.fromCharCode(header[156]!);
-    let size = parseNumeric(header, 124, 12);
-    if (size === null) throw invalid(file, `bad size field at offset ${pos}`);
+    const h = readHeader(header);
+    const typeflag = h.typeflag;
+    let size = h.size;
+    if (!Number.isSafeInteger(size) || size < 0) throw invalid(file, `bad size field at offset ${pos}`);
     const dataStart = pos + BLOCK;
     const ext = pax ?? new Map<string, string>();
     if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
@@ -239,22 +192,17 @@ async function walk(fh: fsp.FileHandle, file: string): Promise<Map<string, TarEn
       await readAt(data, dataStart);
       if (typeflag === 'x') pax = parsePax(data, file);
       else if (typeflag === 'g') for (const [k, v] of parsePax(data, file)) global.set(k, v);
-      else if (typeflag === 'L') longName = cstr(data, 0, data.length);
-      else longLink = cstr(data, 0, data.length);
+      else if (typeflag === 'L') longName = utf8(cstring(data));
+      else longLink = utf8(cstring(data));
       pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;
       continue;
     }
     const attr = (k: string): string | undefined => ext.get(k) ?? global.get(k);
-    let name = cstr(header, 0, 100);
-    const magic = header.subarray(257, 262).toString('latin1');
-    if (magic === 'ustar') {
-      const prefix = cstr(header, 345, 155);
-      if (prefix && header[257 + 5] === 0) name = `${prefix}/${name}`; // POSIX ustar (GNU uses these bytes otherwise)
-    }
+    let name = utf8(h.name);
     if (longName !== null) name = longName;
     const paxPath = attr('path');
     if (paxPath !== undefined) name = paxPath;
-    let linkname = longLink ?? cstr(header, 157, 100);
+    let linkname = longLink ?? utf8(h.linkname);
     const paxLink = attr('linkpath');
     if (paxLink !== undefined) linkname = paxLink;
     const paxSize = attr('size');

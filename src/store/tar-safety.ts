@@ -19,6 +19,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
+import { cstring, decodeNumber, parsePaxList as parsePax, readHeader, setChecksum } from './tar-header.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -93,43 +94,9 @@ const LONG_FLAGS = new Set(['x', 'g', 'L', 'K']);
 const FLAG_NAMES: Record<string, string> = { D: 'GNU dump directory', M: 'GNU multi-volume continuation', V: 'volume label', N: 'GNU old long name' };
 const MAX_SPARSE_SEGMENTS = 1_000_000;
 
-/** tar-stream's numeric field decoding (octal, or base-256 when the high bit is set). */
-function decodeNumber(buf: Buffer, off: number, len: number): number {
-  const v = buf.subarray(off, off + len);
-  if (v[0] & 0x80) {
-    if (v[0] !== 0x80) return NaN;
-    let sum = 0;
-    for (let i = 1; i < v.length; i++) sum = sum * 256 + v[i];
-    return sum;
-  }
-  let s = 0;
-  while (s < v.length && v[s] === 32) s++;
-  let e = v.indexOf(32, s);
-  if (e < 0) e = v.length;
-  while (s < e && v[s] === 0) s++;
-  const z = v.indexOf(0, s);
-  if (z >= 0 && z < e) e = z;
-  if (e === s) return 0;
-  return parseInt(v.subarray(s, e).toString('latin1'), 8);
-}
-
 /** PAX records in order, repeated keys kept (GNU sparse 0.0 repeats offset/numbytes). */
 export function parsePaxList(buf: Buffer): Array<[string, Buffer]> {
-  const out: Array<[string, Buffer]> = [];
-  let i = 0;
-  while (i < buf.length) {
-    if (buf[i] === 0) break; // NUL padding
-    const sp = buf.indexOf(32, i);
-    const lenStr = sp < 0 ? '' : buf.subarray(i, sp).toString('latin1');
-    const len = /^[0-9]{1,9}$/.test(lenStr) ? parseInt(lenStr, 10) : NaN;
-    if (!(len > 0) || i + len > buf.length || buf[i + len - 1] !== 10) throw layerInvalid('Layer tar has a malformed PAX extended header record');
-    const rec = buf.subarray(sp + 1, i + len - 1);
-    const eq = rec.indexOf(61);
-    if (eq <= 0) throw layerInvalid('Layer tar has a malformed PAX extended header record (no key)');
-    out.push([rec.subarray(0, eq).toString('utf8'), Buffer.from(rec.subarray(eq + 1))]);
-    i += len;
-  }
-  return out;
+  return parsePax(buf, (why) => layerInvalid(why === 'key' ? 'Layer tar has a malformed PAX extended header record (no key)' : 'Layer tar has a malformed PAX extended header record'));
 }
 
 export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
@@ -141,13 +108,6 @@ function paxRecord(key: string, value: Buffer): Buffer {
   let len = body.length + 1;
   while (String(len).length + body.length !== len) len = String(len).length + body.length;
   return Buffer.concat([Buffer.from(String(len)), body]);
-}
-
-function setChecksum(block: Buffer): void {
-  block.fill(32, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += block[i];
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
 }
 
 /** A PAX 'x' header (block + padded body) carrying `records`. */
@@ -165,11 +125,6 @@ function paxHeader(records: Array<[string, Buffer]>): Buffer {
   setChecksum(h);
   const pad = Buffer.alloc((512 - (body.length % 512)) % 512);
   return Buffer.concat([h, body, pad]);
-}
-
-function cstring(b: Buffer): Buffer {
-  const z = b.indexOf(0);
-  return z < 0 ? b : b.subarray(0, z);
 }
 
 type GuardState = 'header' | 'long' | 'data' | 'sparse-ext' | 'sparse-map' | 'end';
@@ -308,8 +263,9 @@ export class TarGuard extends Transform {
       return;
     }
     if (this.zeroBlocks > 0) throw layerInvalid(`Layer tar has data after an end-of-archive block at offset ${at}`);
-    const flag = String.fromCharCode(block[156]);
-    const size = decodeNumber(block, 124, 12);
+    const header = readHeader(block);
+    const flag = header.typeflag;
+    const size = header.size;
     if (!Number.isSafeInteger(size) || size < 0) throw layerInvalid(`Layer tar has an invalid size field in the header at offset ${at}`);
     if (LONG_FLAGS.has(flag)) {
       if (size > MAX_LONG_HEADER) {
@@ -338,10 +294,7 @@ export class TarGuard extends Transform {
       if (!/^[0-9]{1,15}$/.test(s)) throw layerInvalid(`Layer tar has an invalid PAX size ${JSON.stringify(s.slice(0, 40))} at offset ${at}`);
       dataSize = parseInt(s, 10);
     }
-    const isUstar = block.subarray(257, 263).toString('latin1') === 'ustar\0';
-    const hdrName = cstring(block.subarray(0, 100));
-    const prefix = isUstar ? cstring(block.subarray(345, 500)) : Buffer.alloc(0);
-    const ustarName = prefix.length ? Buffer.concat([prefix, Buffer.from('/'), hdrName]) : hdrName;
+    const ustarName = header.name;
     const finalName = pax.get('path') ?? longName ?? ustarName;
 
     // Sparse files.

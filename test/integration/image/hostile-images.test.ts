@@ -3,38 +3,18 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { pullImage } from '../../../src/app/images/pull.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
+import { tarOf } from '../../helpers/tar.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
 
-async function makeTar(entries: Array<{ name: string; content?: string | Buffer; type?: 'file' | 'symlink' | 'directory'; linkname?: string }>): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on('end', resolve);
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const body = type === 'file' ? Buffer.from(e.content ?? '') : undefined;
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      const h = { name: e.name, type, mode: type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644, uid: 0, gid: 0, mtime: new Date(0), linkname: e.linkname };
-      if (body) pack.entry({ ...h, size: body.length }, body, cb);
-      else pack.entry(h, cb);
-    });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+/** A tar of files, directories and symlinks (0777; others tar-stream's 0644/0755), owner 0:0, mtime 0. */
+function makeTar(entries: Array<{ name: string; content?: string | Buffer; type?: 'file' | 'symlink' | 'directory'; linkname?: string }>): Promise<Buffer> {
+  return tarOf(entries.map((e) => [{ name: e.name, type: e.type ?? 'file', mode: e.type === 'symlink' ? 0o777 : undefined, linkname: e.linkname }, e.type === undefined || e.type === 'file' ? e.content : undefined]));
 }
 
 interface LayoutSpec {

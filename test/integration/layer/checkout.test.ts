@@ -2,24 +2,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { importLayerTar } from '../../../src/store/layer-import.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
 import type { Checksum } from '../../../src/store/types.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-
-type H = Partial<tar.Header> & { name: string };
-
-async function tarOf(entries: Array<[H, string?]>): Promise<Buffer> {
-  const p = tar.pack();
-  for (const [h, data] of entries) p.entry({ mtime: new Date(0), ...h } as tar.Header, Buffer.from(data ?? ''));
-  p.finalize();
-  const parts: Buffer[] = [];
-  for await (const c of p) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
+import { tarOf } from '../../helpers/tar.js';
 
 /** The golden format of make-images.sh: `TYPE MODE UID:GID SIZE PATH [-> TARGET]`, `sort -k5` under LC_ALL=C. */
 function listing(root: string): string {

@@ -3,22 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { importLayerTar } from '../../../src/store/layer-import.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
+import { fixChecksum, rawHeader, tarOf as buildTar, type TarHeader } from '../../helpers/tar.js';
 
-type H = Partial<tar.Header> & { name: string; pax?: Record<string, string> };
-
-async function tarOf(entries: Array<[H, (Buffer | string)?]>): Promise<Buffer> {
-  const p = tar.pack();
-  for (const [h, data] of entries) p.entry({ mtime: new Date(0), mode: 0o644, ...h } as tar.Header, Buffer.from(data ?? ''));
-  p.finalize();
-  const parts: Buffer[] = [];
-  for await (const c of p) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
+/** Layers of this file: mode 0644 unless an entry sets it (directories too). */
+const tarOf = (entries: Array<[TarHeader, (Buffer | string)?]>): Promise<Buffer> => buildTar(entries, { defaults: { mode: 0o644 } });
 
 function listFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -57,8 +49,8 @@ describe('hostile layers are refused and leave no trace', function () {
     ['a hardlink through ".." after an absolute prefix', () => tarOf([[{ name: 'pw', type: 'link', linkname: '/../etc/shadow' }]]), 'UNSAFE_PATH', /hardlink target.*"\.\."/],
     ['a hardlink to a directory', () => tarOf([[{ name: 'd/', type: 'directory', mode: 0o755 }], [{ name: 'h', type: 'link', linkname: 'd' }]]), 'UNSAFE_PATH', /hardlink to the directory "d"/],
     ['a name with NUL (PAX path)', () => tarOf([[{ name: 'first' }, 'x'], [{ name: 'a\0b', pax: {} }, 'owned']]), 'UNSAFE_PATH', /NUL/],
-    ['a non-UTF-8 name', async () => { const t = await tarOf([[{ name: 'abc' }, 'x']]); t[1] = 0xff; fixSum(t, 0); return t; }, 'LAYER_INVALID', /UTF-8/],
-    ['a huge PAX header', async () => Buffer.concat([rawHeader('PaxHeader', 'x', 3 * 1024 * 1024), Buffer.alloc(4096)]), 'LAYER_INVALID', /PAX header of 3145728 bytes/],
+    ['a non-UTF-8 name', async () => { const t = await tarOf([[{ name: 'abc' }, 'x']]); t[1] = 0xff; fixChecksum(t.subarray(0, 512)); return t; }, 'LAYER_INVALID', /UTF-8/],
+    ['a huge PAX header', async () => Buffer.concat([rawHeader({ name: 'PaxHeader', type: 'x', size: 3 * 1024 * 1024 }), Buffer.alloc(4096)]), 'LAYER_INVALID', /PAX header of 3145728 bytes/],
     ['a PAX size that lies', async () => tarOf([[{ name: 'f', pax: { size: '999999' } }, 'short']]), 'LAYER_INVALID', /truncated|inconsistent|announced/],
     ['a truncated gzip stream', async () => { const z = zlib.gzipSync(await tarOf([[{ name: 'f' }, Buffer.alloc(200_000, 7)]])); return z.subarray(0, z.length - 40); }, 'LAYER_INVALID', /gzip.*truncated or corrupt/],
     ['a corrupt gzip stream', async () => { const z = zlib.gzipSync(await tarOf([[{ name: 'f' }, Buffer.from('x'.repeat(5000))]])); z.fill(0x55, 20, 60); return z; }, 'LAYER_INVALID', /not a valid gzip stream/],
@@ -91,27 +83,6 @@ describe('hostile layers are refused and leave no trace', function () {
     });
   }
 });
-
-function fixSum(b: Buffer, off: number): void {
-  b.fill(32, off + 148, off + 156);
-  let sum = 0;
-  for (let i = off; i < off + 512; i++) sum += b[i];
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', off + 148, 'latin1');
-}
-
-function rawHeader(name: string, flag: string, size: number): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(name, 0);
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  b.write('00000000000\0', 136);
-  b.write(flag, 156, 'latin1');
-  b.write('ustar\x0000', 257, 'latin1');
-  fixSum(b, 0);
-  return b;
-}
 
 function zstdLayer(): Buffer {
   const fx = fixtureImages();

@@ -9,18 +9,12 @@ import { OstreeRepo } from '../../../src/store/repo.js';
 import { importLayerTar, type LayerImportResult } from '../../../src/store/layer-import.js';
 import type { Checksum, DirTree } from '../../../src/store/types.js';
 import { VECTORS_DIR, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
+import { tarOf as buildTar, type TarHeader } from '../../helpers/tar.js';
 
 type Entry = { header: tar.Header | (Partial<tar.Header> & { name: string; pax?: Record<string, string> }); data?: Buffer | string };
 
-async function tarOf(entries: Entry[], opts: { noEof?: boolean } = {}): Promise<Buffer> {
-  const p = tar.pack();
-  for (const e of entries) p.entry({ mtime: new Date(0), ...e.header } as tar.Header, e.data === undefined ? Buffer.alloc(0) : Buffer.from(e.data));
-  p.finalize();
-  const parts: Buffer[] = [];
-  for await (const c of p) parts.push(c as Buffer);
-  const all = Buffer.concat(parts);
-  return opts.noEof ? all.subarray(0, all.length - 1024) : all;
-}
+/** The tests' layers: entries as {header, data}. */
+const tarOf = (entries: Entry[], opts: { noEof?: boolean } = {}): Promise<Buffer> => buildTar(entries.map((e): [TarHeader, (Buffer | string)?] => [e.header as TarHeader, e.data]), opts);
 
 const ostree = (args: string[]) => execFileSync('ostree', args, { env: { ...process.env, LC_ALL: 'C.UTF-8' } }).toString();
 

@@ -8,24 +8,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { importLayerTar } from '../../../src/store/layer-import.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
 import type { Checksum } from '../../../src/store/types.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
-
-type H = Partial<tar.Header> & { name: string };
-
-async function tarOf(entries: Array<[H, string?]>): Promise<Buffer> {
-  const p = tar.pack();
-  for (const [h, data] of entries) p.entry({ mtime: new Date(0), mode: h.type === 'directory' ? 0o755 : 0o644, ...h } as tar.Header, Buffer.from(data ?? ''));
-  p.finalize();
-  const parts: Buffer[] = [];
-  for await (const c of p) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
+import { tarOf, type TarHeader } from '../../helpers/tar.js';
 
 const st = (p: string) => {
   const s = fs.lstatSync(p);
@@ -43,7 +32,7 @@ describe('union semantics of checkoutLayers', function () {
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  async function layer(entries: Array<[H, string?]>, opts: { legacy?: boolean } = {}): Promise<Checksum> {
+  async function layer(entries: Array<[TarHeader, string?]>, opts: { legacy?: boolean } = {}): Promise<Checksum> {
     const tx = await repo.beginTransaction();
     const res = await importLayerTar(tx, Readable.from([await tarOf(entries)]));
     const c = await tx.writeCommit({ metadata: opts.legacy ? [] : res.unionMetadata, parent: null, related: [], subject: '', body: '', timestamp: 0, rootTree: res.rootTree, rootMeta: res.rootMeta });
@@ -53,7 +42,7 @@ describe('union semantics of checkoutLayers', function () {
   }
   const dest = () => path.join(tmp, `co${n++}`);
 
-  const base: Array<[H, string?]> = [
+  const base: Array<[TarHeader, string?]> = [
     [{ name: './', type: 'directory', mode: 0o755 }],
     [{ name: 'usr/', type: 'directory' }],
     [{ name: 'usr/bin/', type: 'directory' }],

@@ -6,50 +6,12 @@ import { TarIndex, normalizeTarName } from '../../../src/image/tar-index.js';
 import { readStreamAtMost } from '../../../src/util/bounded-read.js';
 import { codeOf } from '../../helpers/error-code.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
+import { TAR_END, paxBody, padded, rawHeader } from '../../helpers/tar.js';
 
-interface H { name: string; type?: string; size?: number; linkname?: string; prefix?: string; base256?: boolean; badSum?: boolean }
-
-/** A raw 512-byte ustar header built by hand (for cases GNU tar won't produce). */
-function header(h: H): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(h.name, 0, 100, 'utf8');
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  const size = h.size ?? 0;
-  if (h.base256) {
-    b[124] = 0x80;
-    b.writeUIntBE(size, 124 + 12 - 6, 6);
-  } else {
-    b.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  }
-  b.write('00000000000\0', 136);
-  b.write(h.type ?? '0', 156);
-  b.write(h.linkname ?? '', 157, 100);
-  b.write('ustar\0', 257);
-  b.write('00', 263);
-  if (h.prefix) b.write(h.prefix, 345, 155);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
-  if (h.badSum) sum += 1;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return b;
-}
-function data(content: Buffer | string): Buffer {
-  const c = Buffer.from(content);
-  return Buffer.concat([c, Buffer.alloc((512 - (c.length % 512)) % 512)]);
-}
-function pax(records: Record<string, string>): Buffer {
-  let out = '';
-  for (const [k, v] of Object.entries(records)) {
-    const body = ` ${k}=${v}\n`;
-    let len = body.length + 1;
-    while (String(len).length + body.length !== len) len = String(len).length + body.length;
-    out += `${len}${body}`;
-  }
-  return Buffer.from(out);
-}
-const END = Buffer.alloc(1024);
+const header = rawHeader;
+const data = padded;
+const pax = paxBody;
+const END = TAR_END;
 
 describe('image/tar-index', () => {
   let dir: string;

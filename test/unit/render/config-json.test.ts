@@ -14,18 +14,9 @@ import {
 } from '../../../src/render/config-json.js';
 import { renderConfigJsonTemplate } from '../../../src/render/render-files.js';
 import { computeValues } from '../../../src/render/values.js';
-import { isAtomicError } from '../../../src/util/errors.js';
 import { PROJECT_ROOT, SHARED } from '../../helpers/fixtures.js';
 import { fixtureExports, helloWebExport } from './fixture-exports.js';
-
-function expectError(fn: () => unknown, code: string, ...parts: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
-    return true;
-  });
-}
+import { expectError } from '../../helpers/error-code.js';
 
 const FILE = '/var/lib/containers/atomic/x.0/config.json';
 const never = (): boolean => false;

@@ -1,18 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { parseExportsManifest } from '../../../src/render/exports-manifest.js';
-import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureExports, helloWebExport } from './fixture-exports.js';
+import { expectError } from '../../helpers/error-code.js';
 
 const FILE = '/x/rootfs/exports/manifest.json';
-
-function expectError(fn: () => unknown, code: string, ...parts: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
-    return true;
-  });
-}
 
 describe('render/exports-manifest', () => {
   it('the systest fixture manifest', function () {

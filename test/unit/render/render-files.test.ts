@@ -6,20 +6,8 @@ import {
   generateMissingBindTmpfiles,
 } from '../../../src/render/render-files.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE, allProcessCapabilities } from '../../../src/render/values.js';
-import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureExports, helloWebExport, golden } from './fixture-exports.js';
-
-function expectError(fn: () => unknown, code: string, ...parts: (string | RegExp)[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isAtomicError(e), `not an AtomicError: ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const p of parts) {
-      if (typeof p === 'string') assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
-      else assert.match(e.message, p);
-    }
-    return true;
-  });
-}
+import { expectError } from '../../helpers/error-code.js';
 
 /** Values as computed for the systest fixture (PORT/RECEIVER from --set / manifest). */
 function systestValues(set: Record<string, string> = {}, template = ''): Record<string, string> {

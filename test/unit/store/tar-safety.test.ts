@@ -4,16 +4,8 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { TarGuard, checkSymlinkTarget, normalizeEntryPath, parsePaxRecords } from '../../../src/store/tar-safety.js';
 import { isAtomicError } from '../../../src/util/errors.js';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(isAtomicError(e), `expected AtomicError, got ${String(e)}`);
-    return e.code;
-  }
-  return 'OK';
-}
+import { code as codeOf } from '../../helpers/error-code.js';
+import { fixChecksum, rawHeader } from '../../helpers/tar.js';
 
 describe('tar-safety: normalizeEntryPath', () => {
   const ok: Array<[string, string[]]> = [
@@ -109,31 +101,7 @@ describe('tar-safety: parsePaxRecords', () => {
   }
 });
 
-function header(name: string, flag: string, size: number): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(name, 0, 'utf8');
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  b.write('00000000000\0', 136);
-  b.write(flag, 156, 'latin1');
-  b.write('ustar\0', 257, 'latin1');
-  b.write('00', 263, 'latin1');
-  b.fill(32, 148, 156);
-  let sum = 0;
-  for (const x of b) sum += x;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
-  return b;
-}
-
-function fixSum(b: Buffer): Buffer {
-  b.fill(32, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += b[i];
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
-  return b;
-}
+const header = (name: string, type: string, size: number): Buffer => rawHeader({ name, type, size });
 
 async function guard(data: Buffer, chunk = 100): Promise<{ out: Buffer; g: TarGuard; seen: number }> {
   let seen = 0;
@@ -187,7 +155,7 @@ describe('tar-safety: TarGuard', () => {
     ['a GNU long name over 1 MiB', header('././@LongLink', 'L', 5 * 1024 * 1024), /long-name header/],
     ['a directory carrying data', Buffer.concat([header('d', '5', 10), pad(10)]), /directory entry carrying 10 bytes/],
     ['a symlink carrying data', Buffer.concat([header('l', '2', 10), pad(10)]), /carrying 10 bytes/],
-    ['a GNU sparse map beyond the real size', (() => { const h = header('s', 'S', 0); h.write('00000001000\0', 386, 'latin1'); h.write('00000000000\0', 398, 'latin1'); h.write('00000000010\0', 483, 'latin1'); return fixSum(h); })(), /sparse file whose map/],
+    ['a GNU sparse map beyond the real size', (() => { const h = header('s', 'S', 0); h.write('00000001000\0', 386, 'latin1'); h.write('00000000000\0', 398, 'latin1'); h.write('00000000010\0', 483, 'latin1'); return fixChecksum(h); })(), /sparse file whose map/],
     ['an unknown entry type', Buffer.concat([header('v', 'V', 0)]), /unsupported entry \(volume label\)/],
     ['an entry after one zero block', Buffer.concat([Buffer.alloc(512), header('a', '0', 0)]), /after an end-of-archive block/],
     ['a global PAX path', Buffer.concat([header('g', 'g', 512), Buffer.from('11 path=ab\n'.padEnd(512, '\0'))]), /global PAX header setting "path"/],
