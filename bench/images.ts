@@ -123,3 +123,39 @@ export async function ensureLayout(tar: string, dir: string): Promise<void> {
   fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   fs.writeFileSync(stampFile, stamp);
 }
+
+/**
+ * TAR as a 4-layer gzip OCI layout at DIR (tag latest) built by umoci (init, new, unpack, then one
+ * `repack --refresh-bundle` per part): the tree without usr/lib, usr/share and usr/bin (~10 MiB),
+ * then usr/lib (~66 MiB), usr/share (~59 MiB), usr/bin (~20 MiB). Cached by the tar's size and mtime.
+ */
+export function ensureMultiLayerLayout(tar: string, dir: string): void {
+  const st = fs.statSync(tar);
+  const stamp = `${st.size}-${st.mtimeMs}-4`;
+  const stampFile = path.join(dir, '.source-stamp');
+  if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) return;
+  fs.rmSync(dir, { recursive: true, force: true });
+  const bundle = `${dir}.bundle`;
+  fs.rmSync(bundle, { recursive: true, force: true });
+  const img = `${dir}:latest`;
+  const run = (cmd: string, args: string[]): void => {
+    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  };
+  const parts = ['./usr/lib', './usr/share', './usr/bin'];
+  try {
+    run('umoci', ['init', '--layout', dir]);
+    run('umoci', ['new', '--image', img]);
+    run('umoci', ['config', '--image', img, '--config.cmd', '/bin/bash']);
+    run('umoci', ['unpack', '--image', img, bundle]);
+    const rootfs = path.join(bundle, 'rootfs');
+    run('tar', ['-xf', tar, '-C', rootfs, '--numeric-owner', ...parts.map((p) => `--exclude=${p}/*`)]);
+    run('umoci', ['repack', '--refresh-bundle', '--image', img, bundle]);
+    for (const p of parts) {
+      run('tar', ['-xf', tar, '-C', rootfs, '--numeric-owner', p]);
+      run('umoci', ['repack', '--refresh-bundle', '--image', img, bundle]);
+    }
+  } finally {
+    fs.rmSync(bundle, { recursive: true, force: true });
+  }
+  fs.writeFileSync(stampFile, stamp);
+}

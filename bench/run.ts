@@ -5,8 +5,9 @@
  * - start-up of `atomic --version`, `images list`, `containers list -a` (empty store) vs `node -e 0`;
  * - layer import / checkout of a Debian minbase rootfs tar vs `ostree commit --tree=tar=` /
  *   `ostree checkout -H`, with `tar -x` and `sha256sum` of the same tar as floors, peak RSS;
- * - registry pull (cold, 5% update, no-op) from a local CNCF registry vs `podman pull` (overlay,
- *   private --root, private mount namespace) and `skopeo copy`, peak RSS, bytes written;
+ * - registry pull (cold, 5% update, no-op, and a cold pull of the same tree as 4 layers built by
+ *   umoci) from a local CNCF registry vs `podman pull` (overlay, private --root, private mount
+ *   namespace) and `skopeo copy`, peak RSS, bytes written;
  * - install / update / rollback of a cached small image vs `podman create` + `podman generate
  *   systemd --new --files`;
  * - service downtime during `containers update` under the real systemd vs `systemctl restart`.
@@ -19,7 +20,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_DIR, TAR, UPDATE_TAR, ensureTar, ensureUpdateTar, ensureLayout } from './images.js';
+import { BENCH_DIR, TAR, UPDATE_TAR, ensureTar, ensureUpdateTar, ensureLayout, ensureMultiLayerLayout } from './images.js';
 import { timed, wall, median, duBytes, syncAll, printTable, fmtS, loadAverage, rmrf, parseTime, type Row, type Timed } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -222,6 +223,8 @@ async function benchPull(work: string): Promise<void> {
   const upd = path.join(BENCH_DIR, 'oci-debian-update');
   await ensureLayout(TAR, base);
   await ensureLayout(UPDATE_TAR, upd);
+  const multi = path.join(BENCH_DIR, 'oci-debian-4layers');
+  ensureMultiLayerLayout(TAR, multi);
   const regDir = fs.mkdtempSync(path.join(work, 'registry-'));
   const port = await freePort();
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
@@ -229,12 +232,13 @@ async function benchPull(work: string): Promise<void> {
   const REGISTRY_SH = path.join(SHARED, 'fixtures', 'registry.sh');
   const img = `127.0.0.1:${port}/bench/debian:latest`;
   const imgU = `127.0.0.1:${port}/bench/debian:update`;
+  const imgM = `127.0.0.1:${port}/bench/debian:layers`;
   try {
     execFileSync('bash', [REGISTRY_SH, 'start'], { env: regEnv, stdio: ['ignore', 'ignore', 'inherit'] });
-    for (const [src, dst] of [[base, img], [upd, imgU]]) {
+    for (const [src, dst] of [[base, img], [upd, imgU], [multi, imgM]]) {
       execFileSync('skopeo', ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `oci:${src}:latest`, `docker://${dst}`], { stdio: ['ignore', 'ignore', 'inherit'] });
     }
-    const r = { cold: [] as number[], pcold: [] as number[], sk: [] as number[], upd: [] as number[], pupd: [] as number[], noop: [] as number[], pnoop: [] as number[], rss: [] as number[], prss: [] as number[], bytes: [] as number[], pbytes: [] as number[] };
+    const r = { cold: [] as number[], pcold: [] as number[], sk: [] as number[], upd: [] as number[], pupd: [] as number[], noop: [] as number[], pnoop: [] as number[], rss: [] as number[], prss: [] as number[], bytes: [] as number[], pbytes: [] as number[], multi: [] as number[], pmulti: [] as number[], mrss: [] as number[], pmrss: [] as number[] };
     for (let i = -1; i < SLOW_RUNS; i++) {
       const w = fs.mkdtempSync(path.join(work, 'pull-'));
       const se = storeEnv(path.join(w, 'atomic'));
@@ -247,7 +251,9 @@ async function benchPull(work: string): Promise<void> {
         const u = timed(process.execPath, [BIN, 'pull', `docker://${imgU}`], { env: se });
         const bytes = duBytes(se.ATOMIC_OSTREE_REPO!) - before;
         const n = timed(process.execPath, [BIN, 'pull', `docker://${img}`], { env: se });
-        return { c, u, n, bytes };
+        syncAll();
+        const ml = timed(process.execPath, [BIN, 'pull', `docker://${imgM}`], { env: storeEnv(path.join(w, 'atomic-multi')) });
+        return { c, u, n, bytes, ml };
       };
       const peer = () => {
         syncAll();
@@ -257,7 +263,9 @@ async function benchPull(work: string): Promise<void> {
         const u = podman(pod, ['pull', '-q', '--tls-verify=false', `docker://${imgU}`]);
         const bytes = duBytes(path.join(pod, 'root')) - before;
         const n = podman(pod, ['pull', '-q', '--tls-verify=false', `docker://${img}`]);
-        return { c, u, n, bytes };
+        syncAll();
+        const ml = podman(path.join(w, 'podman-multi'), ['pull', '-q', '--tls-verify=false', `docker://${imgM}`]);
+        return { c, u, n, bytes, ml };
       };
       let a;
       let b;
@@ -270,8 +278,9 @@ async function benchPull(work: string): Promise<void> {
       }
       syncAll();
       const sk = timed('skopeo', ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${img}`, `oci:${path.join(w, 'skopeo-oci')}:latest`]).s;
-      console.log(`  pull ${i < 0 ? 'warm-up' : `run ${i + 1}`}: cold atomic ${fmtS(a.c.s)} (${mib(a.c.rssMiB)}) podman ${fmtS(b.c.s)} (${mib(b.c.rssMiB)}) skopeo ${fmtS(sk)}; update atomic ${fmtS(a.u.s)} podman ${fmtS(b.u.s)}; no-op atomic ${fmtS(a.n.s)} podman ${fmtS(b.n.s)}; update bytes atomic ${a.bytes} podman ${b.bytes}`);
+      console.log(`  pull ${i < 0 ? 'warm-up' : `run ${i + 1}`}: cold atomic ${fmtS(a.c.s)} (${mib(a.c.rssMiB)}) podman ${fmtS(b.c.s)} (${mib(b.c.rssMiB)}) skopeo ${fmtS(sk)}; update atomic ${fmtS(a.u.s)} podman ${fmtS(b.u.s)}; no-op atomic ${fmtS(a.n.s)} podman ${fmtS(b.n.s)}; update bytes atomic ${a.bytes} podman ${b.bytes}; 4 layers atomic ${fmtS(a.ml.s)} (${mib(a.ml.rssMiB)}) podman ${fmtS(b.ml.s)} (${mib(b.ml.rssMiB)})`);
       podmanReset(pod);
+      podmanReset(path.join(w, 'podman-multi'));
       if (i < 0) continue;
       r.cold.push(a.c.s);
       r.pcold.push(b.c.s);
@@ -284,6 +293,10 @@ async function benchPull(work: string): Promise<void> {
       r.prss.push(b.c.rssMiB);
       r.bytes.push(a.bytes);
       r.pbytes.push(b.bytes);
+      r.multi.push(a.ml.s);
+      r.pmulti.push(b.ml.s);
+      r.mrss.push(a.ml.rssMiB);
+      r.pmrss.push(b.ml.rssMiB);
     }
     const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)])) as Record<keyof typeof r, number>;
     row('pull', 'cold pull of the Debian image (CLI)', fmtS(m.cold), 'podman pull', fmtS(m.pcold), m.cold / m.pcold, '<= 0.60x', 0.6);
@@ -291,12 +304,16 @@ async function benchPull(work: string): Promise<void> {
     row('pull', 'peak RSS of the cold pull', mib(m.rss), 'podman pull', mib(m.prss), m.rss / m.prss, '<= 1.50x', 1.5);
     row('pull', `update pull (${stats.changed} of ${stats.files} files changed)`, fmtS(m.upd), 'podman pull', fmtS(m.pupd), m.upd / m.pupd, '<= 0.60x', 0.6);
     row('pull', 'no-op re-pull', fmtS(m.noop), 'podman pull', fmtS(m.pnoop), m.noop / m.pnoop, '', null);
+    row('pull', 'cold pull of the same tree as 4 layers (umoci)', fmtS(m.multi), 'podman pull', fmtS(m.pmulti), m.multi / m.pmulti, '<= 0.60x', 0.6);
+    row('pull', 'peak RSS of the 4-layer pull', mib(m.mrss), 'podman pull', mib(m.pmrss), m.mrss / m.pmrss, '<= 1.50x', 1.5);
     row('disk', 'bytes written by the update pull', `${(m.bytes / 1048576).toFixed(1)} MiB`, 'changed files', `${(stats.changedBytes / 1048576).toFixed(1)} MiB`, m.bytes / stats.changedBytes, '<= 1.05x', 1.05);
     row('disk', 'bytes written by the update pull', `${(m.bytes / 1048576).toFixed(1)} MiB`, 'podman (overlay)', `${(m.pbytes / 1048576).toFixed(1)} MiB`, m.bytes / m.pbytes, '', null);
     json.pull_vs_podman = m.cold / m.pcold;
     json.update_pull_vs_podman = m.upd / m.pupd;
     json.noop_pull_vs_podman = m.noop / m.pnoop;
     json.pull_rss_vs_podman = m.rss / m.prss;
+    json.multi_layer_pull_vs_podman = m.multi / m.pmulti;
+    json.multi_layer_pull_rss_vs_podman = m.mrss / m.pmrss;
     json.update_bytes_vs_changed = m.bytes / stats.changedBytes;
   } finally {
     spawnSync('bash', [REGISTRY_SH, 'stop'], { env: regEnv, stdio: 'ignore' });

@@ -2,7 +2,8 @@
  * Start-up fast path: `atomic --version`, `atomic images list ...` and `atomic containers list ...`
  * run without loading oclif (~160 modules, most of a call's start-up); so do the common forms of
  * `install --system IMAGE`, `containers update NAME` and `containers rollback NAME` (DEPLOY: only
- * the flags listed there and exactly one positional word; cli/deploy-runners.ts).
+ * the flags listed there and exactly one positional word; cli/deploy-runners.ts), and of
+ * `pull IMAGE` (cli/pull-runner.ts).
  *
  * The flags are parsed from the definitions in the (fresh) oclif manifest, i.e. from the commands'
  * own static flags, and the bodies are the ones the oclif commands run (cli/list-runners.ts). The
@@ -47,7 +48,13 @@ const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Reco
   },
   'containers:update': { flags: ['set', 'rebase', 'reset', 'sysroot', 'debug'], run: async (f, w) => (await import('./deploy-runners.js')).runContainersUpdate(f, w) },
   'containers:rollback': { flags: ['sysroot', 'debug'], run: async (f, w) => (await import('./deploy-runners.js')).runContainersRollback(f, w) },
+  pull: {
+    flags: ['storage', 'name', 'type', 'sysroot', 'debug', 'src-creds', 'tls-verify', 'cert-dir', 'platform', 'arch', 'signature-policy', 'insecure-policy'],
+    run: async (f, w) => (await import('./pull-runner.js')).runPull(f, w),
+  },
 };
+/** DEPLOY commands that are one word (`install IMAGE`, not `containers update NAME`). */
+const TOP_LEVEL = new Set(['install', 'pull']);
 
 /**
  * Flags parsed from ARGV with the manifest's definitions, or null when oclif must handle them.
@@ -105,11 +112,11 @@ export async function tryFastPath(args: string[], manifest: Manifest, root: stri
     return true;
   }
   if (args.length < 2) return false;
-  const deploy = args[0] === 'install' ? 'install' : `${args[0]}:${args[1]}`;
+  const deploy = TOP_LEVEL.has(args[0]) ? args[0] : `${args[0]}:${args[1]}`;
   if (Object.hasOwn(DEPLOY, deploy) && manifest.commands[deploy]) {
     const d = DEPLOY[deploy];
     const words: string[] = [];
-    const flags = parseFastFlags(args.slice(deploy === 'install' ? 1 : 2), manifest.commands[deploy].flags, words);
+    const flags = parseFastFlags(args.slice(TOP_LEVEL.has(deploy) ? 1 : 2), manifest.commands[deploy].flags, words);
     if (!flags || words.length !== 1) return false;
     for (const [k, v] of Object.entries(flags)) {
       const def = manifest.commands[deploy].flags[k];

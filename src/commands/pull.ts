@@ -1,10 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { pullImage } from '../app/images/pull.js';
-import { trustFlags, trustSettingsFromFlags } from '../cli/trust-flags.js';
-import { AtomicError, isAtomicError } from '../util/errors.js';
-import { ProgressPrinter, pullEventsFor } from '../cli/progress.js';
-import { registryFlags, registryOptionsFromFlags } from '../image/registry/cli-flags.js';
+import { trustFlags } from '../cli/trust-flags.js';
+import { runPull } from '../cli/pull-runner.js';
+import { registryFlags } from '../image/registry/cli-flags.js';
 
 export default class Pull extends BaseCommand {
   static override summary = 'Pull an image into the OSTree store (one commit per layer, file-level dedup).';
@@ -25,33 +23,15 @@ export default class Pull extends BaseCommand {
     ...registryFlags,
     name: Flags.string({ description: 'Store the image under this name instead of the derived one.' }),
     ...trustFlags,
-    type: Flags.string({ char: 't', description: "atomic's -t/--type (\"alternative registry type\"), which atomic parsed and never used; accepted so scripts keep working.", helpValue: 'TYPE' }),
+    type: Flags.string({
+      char: 't',
+      description: 'atomic\'s -t/--type ("alternative registry type"), which atomic parsed and never used; accepted so scripts keep working.',
+      helpValue: 'TYPE',
+    }),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Pull);
-    this.checkStorage(flags.storage);
-    const ctx = this.makeContext(flags);
-    const repo = await ctx.repo();
-    const progress = new ProgressPrinter(ctx.out);
-    const { registry, platform } = registryOptionsFromFlags(flags);
-    try {
-      const r = await pullImage(repo, args.image, {
-        name: flags.name,
-        registry,
-        platform,
-        trust: trustSettingsFromFlags(flags, ctx.paths.userMode),
-        ...pullEventsFor(progress),
-      });
-      progress.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);
-    } catch (e) {
-      // atomic pull: ValueError("Failed: {}".format(e))
-      if (isAtomicError(e) && !e.message.startsWith('Failed: ')) {
-        throw new AtomicError(e.code, `Failed: ${e.message}`, { suggestions: e.suggestions, cause: e, exitCode: e.exitCode, ref: e.ref });
-      }
-      throw e;
-    } finally {
-      progress.done();
-    }
+    await runPull(flags, args.image);
   }
 }

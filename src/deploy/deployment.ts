@@ -15,7 +15,8 @@
  */
 import type { DeployContext } from './context.js';
 import { DeployJournal, type JournalOp, type JournalEntry } from './journal.js';
-import { prepareSlot, type PrepareInput, type PreparedSlot } from './prepare-slot.js';
+import { prepareSlot, type PreparedSlot } from './prepare-slot.js';
+import type { PrepareInput } from './render-slot.js';
 import { activateSlot, systemdFor } from './activate-slot.js';
 import { finishUninstall } from './uninstall-steps.js';
 import { healthGate } from './health-gate.js';

@@ -14,6 +14,8 @@ export interface PutLayerOptions {
   onWarning?(msg: string): void;
   /** Bytes of the blob received so far, while it streams. */
   onBytes?(n: number): void;
+  /** Aborts the copy (the blob stream is destroyed with the signal's reason, nothing of the layer is kept). */
+  signal?: AbortSignal;
 }
 
 export interface ImageDestination {

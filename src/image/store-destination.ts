@@ -6,7 +6,9 @@
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
-import { importLayerTar, type LayerImportResult } from '../store/layer-import.js';
+// store/layer-import.ts (tar-stream, zlib, zstd, the tar checks) is loaded only when a layer is
+// imported: a pull that finds every layer present does not need it
+import type { LayerImportResult } from '../store/layer-import.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Checksum, Metadata, Variant } from '../store/types.js';
@@ -43,7 +45,13 @@ export function diffIdMismatch(d: Descriptor, expected: string, actual: string):
  * blocks, so the rest of the blob is drained afterwards and the verification result (digest and
  * size, checked when the blob ends) is awaited before the layer may be committed.
  */
-async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWarning?: (m: string) => void, onBytes?: (n: number) => void): Promise<LayerImportResult> {
+async function importVerified(
+  tx: Transaction,
+  blob: NodeJS.ReadableStream,
+  onWarning?: (m: string) => void,
+  onBytes?: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<LayerImportResult> {
   const feed = new PassThrough();
   // The importer may have stopped listening (decoder error) when a verification error arrives.
   feed.on('error', () => {});
@@ -66,10 +74,17 @@ async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWa
   feed.on('drain', () => blob.resume());
   blob.on('end', () => feed.end());
   blob.on('error', (e) => feed.destroy(e instanceof Error ? e : new Error(String(e))));
+  // Aborted (another layer of the pull failed): fail the blob, which ends the import below.
+  const onAbort = (): void => {
+    const reason: unknown = signal!.reason;
+    (blob as { destroy?: (e: Error) => void }).destroy?.(reason instanceof Error ? reason : new Error(String(reason)));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // A verification failure ends the import even when the importer is not reading yet.
     const verifyFailed = new Promise<never>((_resolve, reject) => blob.on('error', reject));
     verifyFailed.catch(() => {});
+    const { importLayerTar } = await import('../store/layer-import.js');
     const imported = importLayerTar(tx, feed, { onWarning });
     imported.catch(() => {});
     const res = await Promise.race([imported, verifyFailed]);
@@ -88,6 +103,8 @@ async function importVerified(tx: Transaction, blob: NodeJS.ReadableStream, onWa
     if (verifyError) throw verifyError;
     (blob as { destroy?: () => void }).destroy?.();
     throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -118,9 +135,17 @@ export class StoreImageDestination implements ImageDestination {
   }
 
   async putLayer(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions = {}): Promise<Checksum> {
+    opts.signal?.throwIfAborted();
     return withTransaction(this.repo, async (tx) => {
+      opts.signal?.throwIfAborted();
+      const blob = await open();
+      if (opts.signal?.aborted) {
+        (blob as { destroy?: () => void }).destroy?.();
+        opts.signal.throwIfAborted();
+      }
       // importVerified must attach its listeners before the blob can end (and fail verification).
-      const res = await importVerified(tx, await open(), opts.onWarning, opts.onBytes);
+      const res = await importVerified(tx, blob, opts.onWarning, opts.onBytes, opts.signal);
+      opts.signal?.throwIfAborted();
       if (opts.diffId !== undefined && res.uncompressedDigest !== opts.diffId) throw diffIdMismatch(d, opts.diffId, res.uncompressedDigest);
       const metadata: Metadata = [
         [META.size, s(String(d.size))],

@@ -1,6 +1,6 @@
 /**
  * The one precedence rule for a container's OCI runtime configuration, shared by deployments
- * (deploy/prepare-slot) and run-once containers (app/containers/run-once):
+ * (deploy/slot-config) and run-once containers (app/containers/run-once):
  *
  *   exports/config.json verbatim  >  exports/config.json.template rendered  >  generated default
  *

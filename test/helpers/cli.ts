@@ -1,7 +1,9 @@
 /** Run the real CLI (bin/run.js) as a subprocess with an isolated store and checkout root. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BIN } from './fixtures.js';
+import { strict as assert } from 'node:assert';
+import { BIN, makeTempDir } from './fixtures.js';
 import { withInvariants } from './invariants.js';
 import { resolveStorePaths } from '../../src/host/paths.js';
 
@@ -77,4 +79,22 @@ export function atomicSysroot(sysroot: string, args: string[], extra: Record<str
     () => killed,
     args.join(' '),
   );
+}
+
+/** The directories atomic expects below a sysroot (unit and tmpfiles.d directories, run, var/lib). */
+export const SYSROOT_DIRS = ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib'];
+
+/** A scratch sysroot: `work` a new temp directory (the caller removes it), `S` = work/sysroot with SYSROOT_DIRS. */
+export function makeSysroot(prefix: string): { work: string; S: string } {
+  const work = makeTempDir(prefix);
+  const S = path.join(work, 'sysroot');
+  for (const d of SYSROOT_DIRS) fs.mkdirSync(path.join(S, d), { recursive: true });
+  return { work, S };
+}
+
+/** atomicSysroot that must exit 0; its stdout. */
+export function okSysroot(sysroot: string, args: string[], extra: Record<string, string> = {}): string {
+  const r = atomicSysroot(sysroot, args, extra);
+  assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
 }

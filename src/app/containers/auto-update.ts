@@ -18,7 +18,7 @@ import { readInfo } from '../../deploy/info-file.js';
 import { currentSlot } from '../../deploy/layout.js';
 import { unitName } from '../../deploy/container-name.js';
 import { isQuarantined } from '../../deploy/quarantine.js';
-import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { imageIdFor } from '../../deploy/render-slot.js';
 import { resolveImages, readImageConfig } from '../../image/stored-image.js';
 import { parseImageName } from '../../image/name.js';
 import { stripTransport } from '../../image/reference.js';

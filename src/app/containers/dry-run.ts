@@ -14,7 +14,7 @@ import type { AppContext, Output } from '../context.js';
 import { containerPaths, currentSlot, otherSlot, slotUnitCopy, slotTmpfilesCopy, containerNotInstalled, type ContainerPaths, type Slot } from '../../deploy/layout.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
-import { renderSlot, imageIdFor, type RenderedSlot } from '../../deploy/prepare-slot.js';
+import { renderSlot, imageIdFor, type RenderedSlot } from '../../deploy/render-slot.js';
 import { parseSetValues, chooseRuntime } from '../../deploy/container-ops.js';
 import { parseHealthFlag, readHealthSpec, describeHealth, type HealthSpec } from '../../deploy/health-spec.js';
 import { valueSource, slotManifestDefaults, type ValueSource } from '../../deploy/value-origins.js';

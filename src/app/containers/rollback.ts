@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import { withContainerLock } from '../../deploy/deploy-locks.js';
 import { Deployment } from '../../deploy/deployment.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
-import { containerPaths, currentSlot, otherSlot, slotUnitCopy, containerNotInstalled } from '../../deploy/layout.js';
+import { containerPaths, currentSlot, otherSlot, slotUnitCopy, containerNotInstalled, type ContainerPaths } from '../../deploy/layout.js';
 import { readInfo } from '../../deploy/info-file.js';
 import { validateContainerName, unitName } from '../../deploy/container-name.js';
 import { exists } from '../../deploy/slot-files.js';
@@ -31,18 +31,7 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     ctx.out.line(`Attempting to roll back system container: ${name}`);
     const target = otherSlot(cur);
     const dir = cp.slotDir(target);
-    if (!exists(path.join(dir, 'info'))) {
-      throw new AtomicError('NOT_FOUND', `Error: Cannot find a previous deployment to rollback located at ${dir}`, {
-        suggestions: ['A rollback needs an earlier update: atomic containers update NAME'],
-      });
-    }
-    const info = readInfo(dir);
-    if (info['has-container-service'] !== false && !exists(slotUnitCopy(dir, name))) {
-      throw new AtomicError('STORE_CORRUPT', `Error: Cannot find systemd service file for previous version. The previous checkout at ${dir} may be corrupted.`);
-    }
-    await recheckDeployment(ctx, name, info['ostree-commit'], info.image);
-    // the restored record's unit files must not replace an admin's files (docs/security.md)
-    checkOptionFilesPlaceable(ctx.paths, cp, readSlotOptions(dir)?.files ?? {});
+    await checkRollbackTarget(ctx, cp, dir);
     ctx.out.line(`Rolling back container ${name} to the checkout at ${dir}`);
     // a running, failed or (re)starting service is brought back on the restored deployment; a stopped one stays stopped
     const st = systemdFor(ctx).state(unitName(name));
@@ -58,6 +47,22 @@ export async function rollbackContainer(ctx: AppContext, name: string, o: Rollba
     }
     return { slotDir: dir };
   });
+}
+
+/** The previous deployment must be complete, still trusted, and its option files placeable. */
+async function checkRollbackTarget(ctx: AppContext, cp: ContainerPaths, dir: string): Promise<void> {
+  if (!exists(path.join(dir, 'info'))) {
+    throw new AtomicError('NOT_FOUND', `Error: Cannot find a previous deployment to rollback located at ${dir}`, {
+      suggestions: ['A rollback needs an earlier update: atomic containers update NAME'],
+    });
+  }
+  const info = readInfo(dir);
+  if (info['has-container-service'] !== false && !exists(slotUnitCopy(dir, cp.name))) {
+    throw new AtomicError('STORE_CORRUPT', `Error: Cannot find systemd service file for previous version. The previous checkout at ${dir} may be corrupted.`);
+  }
+  await recheckDeployment(ctx, cp.name, info['ostree-commit'], info.image);
+  // the restored record's unit files must not replace an admin's files (docs/security.md)
+  checkOptionFilesPlaceable(ctx.paths, cp, readSlotOptions(dir)?.files ?? {});
 }
 
 /**

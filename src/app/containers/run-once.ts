@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AppContext } from '../context.js';
 import { layerCommits, readImageConfig, type ImageEntry } from '../../image/stored-image.js';
-import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { imageIdFor } from '../../deploy/render-slot.js';
 import { runForeground } from '../labels/exec.js';
 import { checkoutLayers } from '../../store/checkout.js';
 import { computeValues, DEFAULT_SERVICE_TEMPLATE } from '../../render/values.js';

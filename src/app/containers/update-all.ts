@@ -9,7 +9,7 @@ import type { AppContext } from '../context.js';
 import { updateContainer } from './update.js';
 import { containersList, type ContainerRow } from './list.js';
 import { resolveImages } from '../../image/stored-image.js';
-import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { imageIdFor } from '../../deploy/render-slot.js';
 import { stripTransport } from '../../image/reference.js';
 
 export type UpdateAllStatus = 'Failed' | 'Unknown' | 'Updated now' | 'Updated' | 'Not updated';

@@ -11,7 +11,7 @@ import { withDeployLocks } from '../../deploy/deploy-locks.js';
 import { Deployment } from '../../deploy/deployment.js';
 import { ensureImage } from '../images/ensure.js';
 import { resolveImages } from '../../image/stored-image.js';
-import { imageIdFor } from '../../deploy/prepare-slot.js';
+import { imageIdFor } from '../../deploy/render-slot.js';
 import { systemdFor } from '../../deploy/activate-slot.js';
 import { containerPaths, currentSlot, otherSlot, type ContainerPaths, type Slot, containerNotInstalled } from '../../deploy/layout.js';
 import { readInfo, type DeploymentInfo } from '../../deploy/info-file.js';

@@ -20,6 +20,7 @@ import type { Checksum, Digest } from '../../store/types.js';
 import { checkPullTrust } from '../../image/trust/check.js';
 import { acquireRepoLock } from '../../store/repo-lock.js';
 import type { TrustSettings } from '../../image/trust/policy.js';
+import { runPool } from '../../util/promise-pool.js';
 
 export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../../image/stored-image.js';
 
@@ -90,6 +91,48 @@ async function readConfig(dest: ImageDestination, source: ImageSource, d: Descri
   return { raw, diffIds };
 }
 
+/** Layers fetched and imported at the same time, each in its own transaction. */
+export const PARALLEL_LAYERS = 3;
+
+/**
+ * The pull's lines, warnings and progress events in manifest order whatever order the layers
+ * finish in: the layer at the head (the lowest index not finished) prints at once; the others
+ * queue theirs until every layer before them has finished. The output of a parallel pull is
+ * therefore the output of a sequential one. Byte progress of a layer that is not at the head is
+ * dropped (it only redraws the progress bar).
+ */
+class LayerOutput {
+  private head = 0;
+  private readonly queued: Array<Array<() => void>>;
+  private readonly finished: boolean[];
+
+  constructor(private readonly total: number) {
+    this.queued = Array.from({ length: total }, () => []);
+    this.finished = Array.from({ length: total }, () => false);
+  }
+
+  emit(index: number, fn: () => void, droppable = false): void {
+    if (index === this.head) fn();
+    else if (!droppable && index > this.head) this.queued[index]!.push(fn);
+  }
+
+  finish(index: number): void {
+    this.finished[index] = true;
+    while (this.head < this.total && this.finished[this.head]) {
+      this.head++;
+      if (this.head < this.total) for (const fn of this.queued[this.head]!.splice(0)) fn();
+    }
+  }
+
+  /** After a failure: print what every layer queued, in order. */
+  flushAll(): void {
+    for (let i = 0; i < this.total; i++) this.finish(i);
+  }
+}
+
+/** The reason given to the layers still in flight when another one failed (never shown: the first failure is). */
+const ABORTED = new AtomicError('IO', 'pull aborted: another layer failed');
+
 async function importLayer(
   dest: ImageDestination,
   source: ImageSource,
@@ -98,6 +141,8 @@ async function importLayer(
   opts: PullOptions,
   index: number,
   total: number,
+  out: LayerOutput,
+  signal: AbortSignal,
 ): Promise<Checksum> {
   let last = 0;
   const onBytes = opts.onProgress
@@ -106,14 +151,15 @@ async function importLayer(
         const now = Date.now();
         if (n !== d.size && now - last < 100) return;
         last = now;
-        opts.onProgress!({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size, bytes: n });
+        out.emit(index, () => opts.onProgress!({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size, bytes: n }), n !== d.size);
       }
     : undefined;
   const open = async (): Promise<NodeJS.ReadableStream> => {
-    opts.onLine?.(`Extracting ${short(d.digest)} (${d.size} bytes)`);
+    out.emit(index, () => opts.onLine?.(`Extracting ${short(d.digest)} (${d.size} bytes)`));
     return source.getBlob(d);
   };
-  return dest.putLayer(d, open, { diffId, onWarning: opts.onWarning, onBytes });
+  const onWarning = opts.onWarning ? (w: string): void => out.emit(index, () => opts.onWarning!(w)) : undefined;
+  return dest.putLayer(d, open, { diffId, onWarning, onBytes, signal });
 }
 
 /**
@@ -173,22 +219,83 @@ async function copyLayersAndImage(
   let imported = 0;
   let skipped = 0;
   const total = m.layers.length;
-  for (const [index, d] of m.layers.entries()) {
-    const diffId = cfg.diffIds?.[index];
-    const have = await dest.reusableLayer(d);
-    if (have) {
-      if (diffId !== undefined && have.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, have.uncompressedDigest);
+  const out = new LayerOutput(total);
+  const skip = (index: number, d: Descriptor): void => {
+    out.emit(index, () => {
       line(`Skipping blob ${short(d.digest)} (already present)`);
       opts.onProgress?.({ phase: 'layer', status: 'skipped', digest: d.digest, index, total, size: d.size });
-      skipped++;
+    });
+    out.finish(index);
+    skipped++;
+  };
+  const checkPresent = async (index: number, d: Descriptor): Promise<boolean> => {
+    const have = await dest.reusableLayer(d);
+    if (!have) return false;
+    const diffId = cfg.diffIds?.[index];
+    if (diffId !== undefined && have.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, have.uncompressedDigest);
+    return true;
+  };
+  // Layers already in the store are skipped; the missing ones are fetched and imported
+  // PARALLEL_LAYERS at a time, each committed on its own as soon as it is complete (an
+  // interrupted pull keeps them). A layer listed twice is imported once: the second waits for
+  // the first and is then skipped. The first failure wins: no new layer starts, the ones in
+  // flight are aborted (their transactions remove their staging) and awaited, then it is thrown.
+  const abort = new AbortController();
+  const first = new Map<string, Promise<unknown>>();
+  const jobs: Array<() => Promise<void>> = [];
+  for (const [index, d] of m.layers.entries()) {
+    const earlier = first.get(d.digest);
+    if (earlier) {
+      jobs.push(async () => {
+        await earlier;
+        if (!(await checkPresent(index, d)))
+          throw new AtomicError('STORE_REF_NOT_FOUND', `layer ${d.digest} disappeared from the store during the pull`, { ref: d.digest, suggestions: ['Pull the image again.'] });
+        skip(index, d);
+      });
       continue;
     }
-    line(`Copying blob ${short(d.digest)}`);
-    opts.onProgress?.({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size });
-    await importLayer(dest, source, d, diffId, opts, index, total);
-    line(`Copying blob ${short(d.digest)} done`);
-    opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
-    imported++;
+    if (await checkPresent(index, d)) {
+      first.set(d.digest, Promise.resolve());
+      skip(index, d);
+      continue;
+    }
+    let started!: () => void;
+    let done!: Promise<void>;
+    const gate = new Promise<void>((r) => (started = r));
+    const whenStored = gate.then(() => done);
+    whenStored.catch(() => undefined); // the job reports the failure; a later duplicate awaits it
+    first.set(d.digest, whenStored);
+    jobs.push(async () => {
+      done = (async () => {
+        out.emit(index, () => {
+          line(`Copying blob ${short(d.digest)}`);
+          opts.onProgress?.({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size });
+        });
+        await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal);
+        out.emit(index, () => {
+          line(`Copying blob ${short(d.digest)} done`);
+          opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
+        });
+        out.finish(index);
+        imported++;
+      })();
+      started();
+      await done;
+    });
+  }
+  try {
+    await runPool(jobs, PARALLEL_LAYERS, async (job) => {
+      if (abort.signal.aborted) throw ABORTED;
+      try {
+        await job();
+      } catch (e) {
+        if (!abort.signal.aborted) abort.abort(ABORTED);
+        throw e;
+      }
+    });
+  } catch (e) {
+    out.flushAll();
+    throw e;
   }
   line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
   opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });

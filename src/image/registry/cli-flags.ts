@@ -1,11 +1,9 @@
 /**
  * The registry flags shared by `pull` and `images update` (--src-creds, --tls-verify, --cert-dir,
- * --platform, --arch) and their conversion into pull options.
+ * --platform, --arch); their conversion into pull options is in flag-values.ts (no oclif there:
+ * the start-up fast path uses it).
  */
 import { Flags } from '@oclif/core';
-import { AtomicError } from '../../util/errors.js';
-import type { Platform } from '../source.js';
-import type { RegistrySourceOptions } from './source.js';
 
 export const registryFlags = {
   'src-creds': Flags.string({ description: 'Registry credentials USER[:PASSWORD] (registry sources).', helpValue: 'USER[:PASS]' }),
@@ -14,36 +12,12 @@ export const registryFlags = {
     helpValue: 'true|false',
     options: ['true', 'false'],
   }),
-  'cert-dir': Flags.string({ description: 'Use the CA certificates (*.crt) and client certificate (*.cert/*.key) in DIR instead of /etc/containers/certs.d/HOST:PORT.', helpValue: 'DIR' }),
+  'cert-dir': Flags.string({
+    description: 'Use the CA certificates (*.crt) and client certificate (*.cert/*.key) in DIR instead of /etc/containers/certs.d/HOST:PORT.',
+    helpValue: 'DIR',
+  }),
   platform: Flags.string({ description: 'Platform to pick from an image index / manifest list (default: this host).', helpValue: 'OS/ARCH[/VARIANT]' }),
   arch: Flags.string({ description: 'Architecture to pick from an image index / manifest list (e.g. arm64).', helpValue: 'ARCH' }),
 };
 
-export interface RegistryFlagValues {
-  'src-creds'?: string;
-  'tls-verify'?: string;
-  'cert-dir'?: string;
-  platform?: string;
-  arch?: string;
-}
-
-export function registryOptionsFromFlags(f: RegistryFlagValues): { registry: RegistrySourceOptions; platform?: Partial<Platform> } {
-  const registry: RegistrySourceOptions = {};
-  if (f['src-creds'] !== undefined) registry.creds = f['src-creds'];
-  if (f['tls-verify'] !== undefined) registry.tlsVerify = f['tls-verify'] === 'true';
-  if (f['cert-dir'] !== undefined) registry.certDir = f['cert-dir'];
-  let platform: Partial<Platform> | undefined;
-  if (f.platform !== undefined) {
-    const parts = f.platform.split('/');
-    if (parts.length < 2 || parts.length > 3 || parts.some((x) => !/^[a-z0-9._-]+$/i.test(x))) {
-      throw new AtomicError('USAGE', `--platform "${f.platform}" is not OS/ARCH[/VARIANT]`, { suggestions: ['For example --platform linux/arm64 or --platform linux/arm/v7.'] });
-    }
-    platform = { os: parts[0]!, architecture: parts[1]! };
-    if (parts[2]) platform.variant = parts[2];
-  }
-  if (f.arch !== undefined) {
-    if (!/^[a-z0-9._-]+$/i.test(f.arch)) throw new AtomicError('USAGE', `--arch "${f.arch}" is not an architecture name`);
-    platform = { ...(platform ?? {}), architecture: f.arch };
-  }
-  return { registry, platform };
-}
+export { registryOptionsFromFlags, type RegistryFlagValues } from './flag-values.js';

@@ -223,6 +223,38 @@ describe('start-up: oclif manifest and fast path', function () {
     assert.equal(viaOclif.status, 0, viaOclif.stderr);
   });
 
+  it('pull IMAGE: same output and stored images as through oclif, without loading oclif', () => {
+    const fx = fixtureImages();
+    const roots = ['fast', 'slow'].map((k) => path.join(work, `pull-${k}`));
+    for (const r of roots) fs.mkdirSync(r);
+    const steps: string[][] = [
+      ['pull', `oci:${fx}/oci:layered`],
+      ['pull', `oci:${fx}/oci:layered`],
+      ['pull', '--name', 'renamed:v1', `oci:${fx}/oci:systest`],
+      ['pull', '--storage', 'docker', `oci:${fx}/oci:systest`],
+      ['pull', `oci:${fx}/oci:nosuchtag`],
+      ['images', 'list', '--no-trunc'],
+    ];
+    for (const args of steps) {
+      const [fast, slow] = roots.map((r, i) => {
+        const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : {}) });
+        return { ...o, stdout: o.stdout.split(r).join('S'), stderr: o.stderr.split(r).join('S') };
+      });
+      if (args[0] === 'pull') {
+        assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+        assert.equal(slow.oclif, true);
+      }
+      assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 }, args.join(' '));
+    }
+    const list = run(['images', 'list'], { ATOMIC_SYSROOT: roots[0]! });
+    assert.match(list.stdout, /layered/);
+    assert.match(list.stdout, /renamed/);
+    // flags the fast path does not take go to oclif
+    const viaOclif = run(['pull', '--registries.d', path.join(work, 'none'), `oci:${fx}/oci:systest`], { ATOMIC_SYSROOT: roots[0]! });
+    assert.equal(viaOclif.oclif, true);
+    assert.equal(viaOclif.status, 0, viaOclif.stderr);
+  });
+
   it('bin/run.js uses dist/bundle only while it was built from the current dist/src/cli/main.js', () => {
     // a copy of the package whose dist/src is the real one and whose bundle record is fresh, then stale
     const pkg = path.join(work, 'pkg-bundle');

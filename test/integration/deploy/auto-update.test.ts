@@ -8,8 +8,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { atomicSysroot } from '../../helpers/cli.js';
+import { fixtureImages } from '../../helpers/fixtures.js';
+import { atomicSysroot, makeSysroot } from '../../helpers/cli.js';
 import { CK } from '../../helpers/deploy-state.js';
 import { startRegistry, registryRequests, type TestRegistry } from '../../helpers/registry-server.js';
 import { spawnSync } from 'node:child_process';
@@ -59,9 +59,7 @@ describe('atomic auto-update (sysroot, real registry)', function () {
 
   before(async () => {
     const fx = fixtureImages();
-    work = makeTempDir('atomic-autoupdate-');
-    S = path.join(work, 'sysroot');
-    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    ({ work, S } = makeSysroot('atomic-autoupdate-'));
     oci = path.join(work, 'oci');
     for (const t of ['systest', 'systest-update']) sh('skopeo', ['--insecure-policy', 'copy', '-q', `oci:${fx}/oci:${t}`, `oci:${oci}:${t}`]);
     sh('umoci', ['config', '--image', `${oci}:systest`, '--tag', 'labelled', '--config.label', 'io.containers.autoupdate=registry']);

@@ -8,8 +8,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { atomicSysroot } from '../../helpers/cli.js';
+import { fixtureImages } from '../../helpers/fixtures.js';
+import { atomicSysroot, makeSysroot } from '../../helpers/cli.js';
 import { treeSnapshot } from '../../helpers/deploy-state.js';
 
 interface Report {
@@ -54,9 +54,7 @@ describe('--dry-run (install, containers update, containers rollback)', function
 
   before(() => {
     fx = fixtureImages();
-    work = makeTempDir('atomic-dryrun-');
-    S = path.join(work, 'sysroot');
-    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    ({ work, S } = makeSysroot('atomic-dryrun-'));
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 

@@ -9,8 +9,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { atomicSysroot } from '../../helpers/cli.js';
+import { fixtureImages } from '../../helpers/fixtures.js';
+import { atomicSysroot, makeSysroot, okSysroot } from '../../helpers/cli.js';
 import { buildExampleImage } from '../../helpers/example-image.js';
 
 describe('hostile option records and image health checks in a scratch sysroot', function () {
@@ -19,11 +19,7 @@ describe('hostile option records and image health checks in a scratch sysroot', 
   let S: string;
   let IMG: string;
   const a = (args: string[]) => atomicSysroot(S, args);
-  const ok = (args: string[]): string => {
-    const r = a(args);
-    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const ok = (args: string[]): string => okSysroot(S, args);
   const etc = (...p: string[]) => path.join(S, 'etc', ...p);
   const unitDir = (...p: string[]) => etc('systemd/system', ...p);
   const CK = (...p: string[]) => path.join(S, 'var/lib/containers/atomic', ...p);
@@ -37,9 +33,7 @@ describe('hostile option records and image health checks in a scratch sysroot', 
 
   before(() => {
     IMG = `oci:${fixtureImages()}/oci:systest`;
-    work = makeTempDir('atomic-hostile-options-');
-    S = path.join(work, 'sysroot');
-    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    ({ work, S } = makeSysroot('atomic-hostile-options-'));
     ok(['pull', IMG]);
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));

@@ -6,8 +6,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { atomicSysroot } from '../../helpers/cli.js';
+import { fixtureImages } from '../../helpers/fixtures.js';
+import { atomicSysroot, makeSysroot, okSysroot } from '../../helpers/cli.js';
 
 describe('option records in a scratch sysroot', function () {
   this.timeout(180_000);
@@ -15,18 +15,12 @@ describe('option records in a scratch sysroot', function () {
   let S: string;
   let IMG: string;
   const a = (args: string[]) => atomicSysroot(S, args);
-  const ok = (args: string[]): string => {
-    const r = a(args);
-    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const ok = (args: string[]): string => okSysroot(S, args);
   const etc = (...p: string[]) => path.join(S, 'etc', ...p);
 
   before(() => {
     IMG = `oci:${fixtureImages()}/oci:systest`;
-    work = makeTempDir('atomic-options-');
-    S = path.join(work, 'sysroot');
-    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    ({ work, S } = makeSysroot('atomic-options-'));
     ok(['pull', IMG]);
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));

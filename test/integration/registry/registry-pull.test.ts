@@ -13,6 +13,9 @@ import { MT } from '../../../src/image/manifest.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { blobRequests, registryBlobPath, startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
+import { storeProblems } from '../../helpers/invariants.js';
+import { execFileSync } from 'node:child_process';
+import { layerRef } from '../../../src/image/stored-image.js';
 import type { Platform } from '../../../src/image/source.js';
 
 interface LayerShape {
@@ -170,6 +173,58 @@ describe('integration: registry pull', function () {
       assert.ok(!refs.some((r) => r.includes('systest')), 'no image ref');
     } finally {
       fs.writeFileSync(file, orig);
+    }
+  });
+
+  it("a 3-layer pull with one altered or missing blob fails with that blob's error; layers in flight are aborted; nothing partial is left (ostree fsck, invariants)", async () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(fx, 'expected', 'layered.manifest.json'), 'utf8')) as { layers: Array<{ digest: string }> };
+    const digests = manifest.layers.map((l) => l.digest);
+    const src = `docker://${reg.host}/fixtures/layered:latest`;
+    // layer 0 (1 MiB) is still streaming when the small layer 1 or 2 fails
+    for (const [how, target] of [
+      ['altered', digests[1]!],
+      ['missing', digests[2]!],
+    ] as const) {
+      const file = registryBlobPath(reg, target);
+      const orig = fs.readFileSync(file);
+      if (how === 'altered') {
+        const bad = Buffer.from(orig);
+        bad[Math.floor(bad.length / 2)] ^= 0xff;
+        fs.writeFileSync(file, bad);
+      } else fs.rmSync(file);
+      const repo = await freshRepo();
+      const lines: string[] = [];
+      let err: unknown;
+      try {
+        await pullImage(repo, src, { onLine: (l) => lines.push(l) }).catch((e) => (err = e));
+      } finally {
+        fs.writeFileSync(file, orig);
+      }
+      assert.ok(isAtomicError(err), `${how}: ${String(err)}`);
+      if (how === 'altered') assert.equal(err.code, 'DIGEST_MISMATCH', err.message);
+      assert.ok(err.message.includes(target), `${how}: the error names the blob: ${err.message}`);
+      const refs = [...(await repo.listRefs()).keys()];
+      assert.ok(!refs.some((r) => r.endsWith(target.slice(7))), `${how}: no ref for the broken layer`);
+      assert.ok(!refs.some((r) => r.includes('layered')), `${how}: no image ref`);
+      // a layer aborted in flight leaves nothing; one that finished first is kept whole
+      assert.deepEqual(storeProblems(repo.path), [], how);
+      assert.deepEqual(
+        fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('staging-')),
+        [],
+        `${how}: no staging left`,
+      );
+      const fsck = execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, encoding: 'utf8' });
+      assert.match(fsck, /no errors found/);
+      // the lines stay in manifest order and never report the broken layer as done
+      const order = lines.filter((l) => l.startsWith('Copying blob')).map((l) => digests.findIndex((d) => l.includes(d.slice(7, 19))));
+      assert.deepEqual(order, [...order].sort(), lines.join('\n'));
+      assert.ok(!lines.includes(`Copying blob ${target.slice(0, 19)} done`), lines.join('\n'));
+      // with the blob back, the pull completes from what was kept
+      const again = await pullImage(repo, src);
+      assert.equal(again.layersImported + again.layersSkipped, 3);
+      assert.ok(again.layersImported >= 1);
+      assert.deepEqual(storeProblems(repo.path), []);
+      assert.ok(await repo.resolveRef(layerRef(target)));
     }
   });
 });
