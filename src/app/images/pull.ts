@@ -297,9 +297,24 @@ async function copyLayersAndImage(
     out.flushAll();
     throw e;
   }
+  const commit = await commitImage(dest, m, cfg, trust, imageName, imported === 0, opts);
+  return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
+}
+
+/** The config line, then the image commit: reused when nothing was imported and the stored image is this one, else written. */
+async function commitImage(
+  dest: ImageDestination,
+  m: Awaited<ReturnType<ImageSource['getManifest']>>,
+  cfg: { raw: Buffer | null; diffIds: string[] | null },
+  trust: Awaited<ReturnType<typeof checkPullTrust>>,
+  imageName: string,
+  nothingImported: boolean,
+  opts: PullOptions,
+): Promise<Checksum> {
+  const line = (l: string): void => opts.onLine?.(l);
   line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
   opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
-  const current = imported === 0 ? await dest.currentImage(m.digest, m.config, trust) : null;
+  const current = nothingImported ? await dest.currentImage(m.digest, m.config, trust) : null;
   let commit: Checksum;
   if (current) {
     commit = current;
@@ -311,5 +326,5 @@ async function copyLayersAndImage(
     if (trust.gpg.length + trust.sigstore.length > 0) line('Storing signatures');
     opts.onProgress?.({ phase: 'manifest', status: 'done', digest: m.digest });
   }
-  return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
+  return commit;
 }
