@@ -192,7 +192,7 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
     // layer's transaction takes it again.
     const storeLock = await acquireRepoLock(repo.path, 'shared');
     try {
-      return await copyLayersAndImage(dest, source, m, cfg, trust, imageName, ref, opts);
+      return await copyLayersAndImage({ dest, source, m, cfg, trust, imageName, opts }, ref);
     } finally {
       await storeLock.release();
     }
@@ -204,17 +204,20 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
   }
 }
 
+/** What the copy steps share: where from, where to, the manifest and config read, the trust decision. */
+interface CopyPlan {
+  dest: ImageDestination;
+  source: ImageSource;
+  m: Awaited<ReturnType<ImageSource['getManifest']>>;
+  cfg: { raw: Buffer | null; diffIds: string[] | null };
+  trust: Awaited<ReturnType<typeof checkPullTrust>>;
+  imageName: string;
+  opts: PullOptions;
+}
+
 /** The layers (missing ones imported, present ones reused), then the image commit; the caller holds the shared store lock. */
-async function copyLayersAndImage(
-  dest: ImageDestination,
-  source: ImageSource,
-  m: Awaited<ReturnType<ImageSource['getManifest']>>,
-  cfg: { raw: Buffer | null; diffIds: string[] | null },
-  trust: Awaited<ReturnType<typeof checkPullTrust>>,
-  imageName: string,
-  ref: string,
-  opts: PullOptions,
-): Promise<PullResult> {
+async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResult> {
+  const { dest, source, m, cfg, imageName, opts } = plan;
   const line = (l: string): void => opts.onLine?.(l);
   let imported = 0;
   let skipped = 0;
@@ -297,20 +300,13 @@ async function copyLayersAndImage(
     out.flushAll();
     throw e;
   }
-  const commit = await commitImage(dest, m, cfg, trust, imageName, imported === 0, opts);
+  const commit = await commitImage(plan, imported === 0);
   return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
 }
 
 /** The config line, then the image commit: reused when nothing was imported and the stored image is this one, else written. */
-async function commitImage(
-  dest: ImageDestination,
-  m: Awaited<ReturnType<ImageSource['getManifest']>>,
-  cfg: { raw: Buffer | null; diffIds: string[] | null },
-  trust: Awaited<ReturnType<typeof checkPullTrust>>,
-  imageName: string,
-  nothingImported: boolean,
-  opts: PullOptions,
-): Promise<Checksum> {
+async function commitImage(plan: CopyPlan, nothingImported: boolean): Promise<Checksum> {
+  const { dest, m, cfg, trust, imageName, opts } = plan;
   const line = (l: string): void => opts.onLine?.(l);
   line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
   opts.onProgress?.({ phase: 'config', status: 'done', digest: m.config.digest, size: m.config.size });
