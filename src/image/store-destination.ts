@@ -6,7 +6,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
-// store/layer-import.ts (tar-stream, zlib, zstd, the tar checks) is loaded only when a layer is
+// store/layer-import.ts (the tar reader, zlib, zstd) is loaded only when a layer is
 // imported: a pull that finds every layer present does not need it
 import type { LayerImportResult } from '../store/layer-import.js';
 import type { OstreeRepo } from '../store/repo.js';

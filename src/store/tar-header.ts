@@ -1,12 +1,11 @@
 /**
- * The one reader of tar header blocks (POSIX ustar, GNU, PAX), shared by the layer guard
- * (store/tar-safety.ts, streaming in front of tar-stream) and the archive index
+ * The one reader of tar header fields (POSIX ustar, GNU, PAX), shared by the layer reader
+ * (store/tar-reader.ts, streaming) and the archive index
  * (image/tar-index.ts, positioned reads of oci-archive / docker-archive files).
  *
  * Rules (written down because readers disagree; POSIX.1-2001 pax, GNU tar, Go's archive/tar):
- * - Numeric fields: octal text, leading spaces and NULs skipped, ended by a space or NUL (the rule
- *   of tar-stream, which parses the layer after the guard, so both see the same sizes), or GNU
- *   base-256 when the first byte is exactly 0x80 (a negative 0xff, or a value that is not a safe
+ * - Numeric fields: octal text, leading spaces and NULs skipped, ended by a space or NUL (as
+ *   tar-stream reads them), or GNU base-256 when the first byte is exactly 0x80 (a negative 0xff, or a value that is not a safe
  *   integer, is NaN).
  * - The name is the ustar `prefix` + '/' + `name` only for the POSIX magic "ustar\0" (GNU tar
  *   writes "ustar  " and uses the prefix bytes for other fields).
