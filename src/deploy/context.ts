@@ -6,7 +6,9 @@
 import type { OstreeRepo } from '../store/repo.js';
 import type { StorePaths } from '../host/paths.js';
 import type { TrustSettings } from '../image/trust/policy.js';
+import * as path from 'node:path';
 import { realHost, type HostPort } from '../host/host-port.js';
+import { STATE_DIR } from './layout.js';
 
 export interface Output {
   /** An informational line for stdout ("Extracting to ...", echoed systemctl commands). */
@@ -32,5 +34,5 @@ export interface DeployContext {
 
 /** The host port of a context: `ctx.host`, or the real host for its sysroot and mode (commands echoed to `ctx.out`). */
 export function hostFor(ctx: DeployContext): HostPort {
-  return ctx.host ?? realHost({ sysroot: ctx.paths.sysroot, user: ctx.paths.userMode, echo: (l) => ctx.out.line(l) });
+  return ctx.host ?? realHost({ sysroot: ctx.paths.sysroot, user: ctx.paths.userMode, echo: (l) => ctx.out.line(l), cacheDir: path.join(ctx.paths.checkoutRoot, STATE_DIR) });
 }

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { substitute } from '../render/python-template.js';
-import { atomicWrite } from '../util/atomic-write.js';
+import { writeStaged } from './slot-files.js';
 import { AtomicError } from '../util/errors.js';
 
 /** notify: the service says READY=1 over sd_notify (the unit is Type=notify; runc proxies the socket into the container). */
@@ -142,13 +142,9 @@ export function chooseHealth(flag: HealthSpec | null | undefined, manifest: Heal
   return flag ?? manifest ?? image ?? null;
 }
 
-export async function writeHealthSpec(slotDir: string, spec: HealthSpec | null): Promise<void> {
-  const f = path.join(slotDir, HEALTH_FILE);
-  if (spec === null) {
-    fs.rmSync(f, { force: true });
-    return;
-  }
-  await atomicWrite(f, JSON.stringify(spec, null, 4) + '\n');
+/** The health spec of a slot being staged (deploy/slot-files.ts writeStaged: made durable with the whole slot). */
+export function stageHealthSpec(stageDir: string, spec: HealthSpec | null): void {
+  if (spec !== null) writeStaged(path.join(stageDir, HEALTH_FILE), JSON.stringify(spec, null, 4) + '\n');
 }
 
 export function readHealthSpec(slotDir: string): HealthSpec | null {

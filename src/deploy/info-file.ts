@@ -24,8 +24,13 @@ export interface DeploymentInfo {
   'auto-update'?: { policy: 'registry' | 'local' | 'disabled'; source: 'flag' | 'label' } | null;
 }
 
+/** The text of an `info` file. */
+export function infoText(info: DeploymentInfo): string {
+  return JSON.stringify(info, null, 4) + '\n';
+}
+
 export async function writeInfo(slotDir: string, info: DeploymentInfo): Promise<void> {
-  await atomicWrite(path.join(slotDir, 'info'), JSON.stringify(info, null, 4) + '\n');
+  await atomicWrite(path.join(slotDir, 'info'), infoText(info));
 }
 
 /** writeInfo unless the file already holds exactly this (no write, no fsync: activation runs it between stop and start). */
@@ -36,7 +41,7 @@ export async function writeInfoIfChanged(slotDir: string, info: DeploymentInfo):
   } catch {
     /* missing or unreadable: write it */
   }
-  if (now !== JSON.stringify(info, null, 4) + '\n') await writeInfo(slotDir, info);
+  if (now !== infoText(info)) await writeInfo(slotDir, info);
 }
 
 export function readInfo(slotDir: string): DeploymentInfo {

@@ -18,7 +18,7 @@ import { underRoot } from '../host/sysroot.js';
 import { atomicWrite } from '../util/atomic-write.js';
 import { AtomicError } from '../util/errors.js';
 import { parseIniRecord, validateOptionRecord, formatIniRecord, sameRecord, type OptionRecord } from '../render/options.js';
-import { writeDurable, removeDurable } from './slot-files.js';
+import { writeDurable, removeDurable, writeStaged } from './slot-files.js';
 import type { ContainerPaths } from './layout.js';
 import { atomicEnv } from '../util/env.js';
 
@@ -125,8 +125,9 @@ export function readSlotOptions(slotDir: string): SlotOptions | null {
   }
 }
 
-export async function writeSlotOptions(dir: string, o: SlotOptions): Promise<void> {
-  await writeDurable(path.join(dir, SLOT_OPTIONS_FILE), JSON.stringify(o, null, 4) + '\n');
+/** The option record of a slot being staged (deploy/slot-files.ts writeStaged: made durable with the whole slot). */
+export function stageSlotOptions(stageDir: string, o: SlotOptions): void {
+  writeStaged(path.join(stageDir, SLOT_OPTIONS_FILE), JSON.stringify(o, null, 4) + '\n', 0o644);
 }
 
 function systemctl(paths: StorePaths, args: string[], echo: (l: string) => void, ignoreErrors = true): boolean {

@@ -13,13 +13,13 @@ import { checkoutLayers } from '../store/checkout.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { ExportsManifest } from '../render/exports-manifest.js';
 import { slotUnitCopy, slotTmpfilesCopy } from './layout.js';
-import { writeInfo, type DeploymentInfo } from './info-file.js';
-import { writeDurable, syncTree } from './slot-files.js';
+import { infoText, type DeploymentInfo } from './info-file.js';
+import { writeStaged, syncTree } from './slot-files.js';
 import { ensurePrivateDir } from './private-dir.js';
 import { hostView } from '../host/sysroot.js';
 import { faultPoint, fsyncDir } from '../util/atomic-write.js';
-import { writeHealthSpec } from './health-spec.js';
-import { writeSlotOptions } from './option-record.js';
+import { stageHealthSpec } from './health-spec.js';
+import { stageSlotOptions } from './option-record.js';
 import { autoUpdateRecord } from './auto-update.js';
 import { removeTreeSync } from '../util/remove-tree.js';
 import { renderSlot, imageIdFor, type PrepareInput, type RenderedSlot } from './render-slot.js';
@@ -76,17 +76,17 @@ async function fillRootfs(ctx: DeployContext, repo: OstreeRepo, r: RenderedSlot,
   await checkoutLayers(repo, r.layers, rootfs, { userMode: repo.mode !== 'bare', onWarning: (w) => ctx.out.warn(w) });
 }
 
-/** config.json, the unit and tmpfiles copies, info, the health spec and the option record, each written durably. */
+/** config.json, the unit and tmpfiles copies, info, the health spec and the option record (made durable by syncTree with the rest of the slot). */
 async function writeSlotFiles(ctx: DeployContext, inp: PrepareInput, r: RenderedSlot, stageDir: string): Promise<DeploymentInfo> {
   const { cp } = inp;
-  await writeDurable(path.join(stageDir, 'config.json'), r.configText);
-  if (r.unitText !== null) await writeDurable(slotUnitCopy(stageDir, cp.name), r.unitText);
-  if (r.tmpfilesText) await writeDurable(slotTmpfilesCopy(stageDir, cp.name), r.tmpfilesText);
+  writeStaged(path.join(stageDir, 'config.json'), r.configText, 0o644);
+  if (r.unitText !== null) writeStaged(slotUnitCopy(stageDir, cp.name), r.unitText, 0o644);
+  if (r.tmpfilesText) writeStaged(slotTmpfilesCopy(stageDir, cp.name), r.tmpfilesText, 0o644);
   const info = slotInfo(ctx, inp, r);
-  await writeInfo(stageDir, info);
-  await writeHealthSpec(stageDir, r.health);
+  writeStaged(path.join(stageDir, 'info'), infoText(info));
+  stageHealthSpec(stageDir, r.health);
   const record = inp.options ?? {};
-  if (Object.keys(record).length > 0) await writeSlotOptions(stageDir, { record, files: r.optionFiles });
+  if (Object.keys(record).length > 0) stageSlotOptions(stageDir, { record, files: r.optionFiles });
   return info;
 }
 

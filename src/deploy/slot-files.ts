@@ -51,6 +51,17 @@ export async function syncTree(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Write FILE of a staging directory (deploy/prepare-slot.ts): created exclusively, no temp file and
+ * no fsync of its own; the whole staging directory is made durable (syncTree) before it is
+ * swapped in, and a staging directory left by a crash is removed by the next attempt.
+ */
+export function writeStaged(file: string, text: string, mode?: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text, { mode: mode ?? 0o644, flag: 'wx' });
+  if (mode !== undefined) fs.chmodSync(file, mode);
+}
+
 export async function writeDurable(file: string, text: string, mode = 0o644): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   await atomicWrite(file, text, { mode });

@@ -12,7 +12,9 @@
 import { spawnSync } from 'node:child_process';
 import { AtomicError } from '../util/errors.js';
 import { atomicEnv } from '../util/env.js';
-import { tmpfilesCreateIsNoOp, tmpfilesRemoveIsNoOp } from './tmpfiles-noop.js';
+import { applyTmpfilesCreatePlan, tmpfilesCreatePlan, tmpfilesRemoveIsNoOp } from './tmpfiles-noop.js';
+import { applyEnablePlan, planOfflineEnable } from './unit-enable.js';
+import { offlineEnableVerified } from './enable-verify.js';
 
 export type UnitState = 'active' | 'inactive' | 'failed' | 'activating' | 'deactivating' | 'unknown';
 
@@ -21,6 +23,8 @@ export interface SystemdOptions {
   sysroot: string;
   user: boolean;
   echo: (line: string) => void;
+  /** The store's state directory: caches what was verified about the host's tools (host/enable-verify.ts). */
+  cacheDir?: string;
 }
 
 /** Only `X.service` units are ever addressed (see the module comment). */
@@ -67,8 +71,27 @@ export class Systemd {
     this.run(this.systemctl, [...this.base(), 'daemon-reload']);
   }
 
-  enable(unit: string): void {
-    this.run(this.systemctl, [...this.base(), 'enable', svc(unit)]);
+  /**
+   * Offline (a sysroot), the links are created here when host/unit-enable.ts is sure of them and
+   * this systemctl was verified to create the same (host/enable-verify.ts); echoed as always.
+   * Returns whether systemctl was started.
+   */
+  enable(unit: string): boolean {
+    const args = [...this.base(), 'enable', svc(unit)];
+    if (this.offline && !this.o.user && this.o.cacheDir !== undefined && atomicEnv('ATOMIC_SYSTEMCTL') === undefined) {
+      const plan = planOfflineEnable(this.o.sysroot, unit);
+      if (plan && offlineEnableVerified(this.systemctl, this.o.cacheDir)) {
+        try {
+          applyEnablePlan(plan);
+          this.run(this.systemctl, args, false, true);
+          return false;
+        } catch {
+          /* a race or an error: systemctl decides */
+        }
+      }
+    }
+    this.run(this.systemctl, args);
+    return true;
   }
 
   disableNow(unit: string): void {
@@ -89,11 +112,25 @@ export class Systemd {
   /**
    * The tmpfiles calls are echoed as always but not run when they provably change nothing
    * (host/tmpfiles-noop.ts: an update's --remove of a file without D/R/r lines, a --create of `d`
-   * lines whose directories already exist as specified). An $ATOMIC_SYSTEMD_TMPFILES override is always run.
+   * lines whose directories already exist as specified), and a --create that only makes missing
+   * directories makes them here the way the tool does. An $ATOMIC_SYSTEMD_TMPFILES override is always run.
+   * Returns whether systemd-tmpfiles was started.
    */
-  tmpfilesCreate(file: string): void {
-    const noOp = this.tmpfilesOverride === undefined && tmpfilesCreateIsNoOp(file, this.o.sysroot);
-    this.run(this.tmpfiles, [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--create', file], this.offline, noOp);
+  tmpfilesCreate(file: string): boolean {
+    const args = [...(this.offline ? [`--root=${this.o.sysroot}`] : []), ...(this.o.user ? ['--user'] : []), '--create', file];
+    const plan = this.tmpfilesOverride === undefined ? tmpfilesCreatePlan(file, this.o.sysroot) : null;
+    // --user: only the no-op is ours
+    if (plan && (!this.o.user || plan.length === 0)) {
+      try {
+        applyTmpfilesCreatePlan(plan);
+        this.run(this.tmpfiles, args, this.offline, true);
+        return false;
+      } catch {
+        /* a race or an error: the tool decides */
+      }
+    }
+    this.run(this.tmpfiles, args, this.offline);
+    return true;
   }
 
   tmpfilesRemove(file: string): void {

@@ -6,12 +6,14 @@
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
-// store/layer-import.ts (tar-stream, zlib, zstd, the tar checks) is loaded only when a layer is
+// store/layer-import.ts (the tar reader, zlib, zstd) is loaded only when a layer is
 // imported: a pull that finds every layer present does not need it
 import type { LayerImportResult } from '../store/layer-import.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Transaction } from '../store/transaction.js';
-import type { Checksum, Metadata, Variant } from '../store/types.js';
+import type { Checksum, Commit, Metadata, Variant } from '../store/types.js';
+import { acquireRepoLock } from '../store/repo-lock.js';
+import { LayerImportWorker, layerWorkerWanted } from './layer-worker.js';
 import type { Descriptor } from './source.js';
 import type { ImageDestination, PutLayerOptions } from './destination.js';
 import { META, imageRef, layerRef, metaString, readStoredConfig } from './stored-image.js';
@@ -108,6 +110,18 @@ async function importVerified(
   }
 }
 
+/** The commit of an imported layer (after the diff_id check: DIGEST_MISMATCH when it differs). */
+function layerCommit(d: Descriptor, res: LayerImportResult, diffId: string | undefined): Commit {
+  if (diffId !== undefined && res.uncompressedDigest !== diffId) throw diffIdMismatch(d, diffId, res.uncompressedDigest);
+  const metadata: Metadata = [
+    [META.size, s(String(d.size))],
+    [META.uncompressedSize, s(String(res.uncompressedSize))],
+    [META.uncompressedDigest, s(res.uncompressedDigest)],
+    ...res.unionMetadata,
+  ];
+  return { metadata, parent: null, related: [], subject: '', body: '', timestamp: Math.floor(Date.now() / 1000), rootTree: res.rootTree, rootMeta: res.rootMeta };
+}
+
 export class StoreImageDestination implements ImageDestination {
   readonly ref: string;
   readonly description: string;
@@ -136,6 +150,7 @@ export class StoreImageDestination implements ImageDestination {
 
   async putLayer(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions = {}): Promise<Checksum> {
     opts.signal?.throwIfAborted();
+    if ((this.repo.mode === 'bare' || this.repo.mode === 'bare-user') && layerWorkerWanted()) return this.putLayerOffThread(d, open, opts);
     return withTransaction(this.repo, async (tx) => {
       opts.signal?.throwIfAborted();
       const blob = await open();
@@ -146,26 +161,40 @@ export class StoreImageDestination implements ImageDestination {
       // importVerified must attach its listeners before the blob can end (and fail verification).
       const res = await importVerified(tx, blob, opts.onWarning, opts.onBytes, opts.signal);
       opts.signal?.throwIfAborted();
-      if (opts.diffId !== undefined && res.uncompressedDigest !== opts.diffId) throw diffIdMismatch(d, opts.diffId, res.uncompressedDigest);
-      const metadata: Metadata = [
-        [META.size, s(String(d.size))],
-        [META.uncompressedSize, s(String(res.uncompressedSize))],
-        [META.uncompressedDigest, s(res.uncompressedDigest)],
-        ...res.unionMetadata,
-      ];
-      const commit = await tx.writeCommit({
-        metadata,
-        parent: null,
-        related: [],
-        subject: '',
-        body: '',
-        timestamp: Math.floor(Date.now() / 1000),
-        rootTree: res.rootTree,
-        rootMeta: res.rootMeta,
-      });
+      const commit = await tx.writeCommit(layerCommit(d, res, opts.diffId));
       tx.setRef(layerRef(d.digest), commit);
       return commit;
     });
+  }
+
+  /**
+   * putLayer with the decompression, parsing and storing on a worker thread (image/layer-worker.ts);
+   * the blob, its verification and the decisions stay here. Holds the store's shared lock for the
+   * worker's transaction, as beginTransaction would.
+   */
+  private async putLayerOffThread(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions): Promise<Checksum> {
+    const lock = await acquireRepoLock(this.repo.path, 'shared');
+    try {
+      await this.repo.sweepStaging();
+      // started before the blob is requested: its start-up overlaps with the request
+      const w = new LayerImportWorker(this.repo.path);
+      try {
+        opts.signal?.throwIfAborted();
+        const blob = await open();
+        if (opts.signal?.aborted) {
+          (blob as { destroy?: () => void }).destroy?.();
+          opts.signal.throwIfAborted();
+        }
+        const res = await w.importVerified(blob, { onWarning: opts.onWarning, onBytes: opts.onBytes, signal: opts.signal });
+        opts.signal?.throwIfAborted();
+        return await w.commit(layerCommit(d, res, opts.diffId), layerRef(d.digest));
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+    } finally {
+      await lock.release();
+    }
   }
 
   async currentImage(manifestDigest: string, config: Descriptor, trust: TrustRecord): Promise<Checksum | null> {

@@ -20,18 +20,21 @@
  *    Commits without the record (stores written before it, skopeo's) fall back to: every
  *    directory of such a layer is implicit (existing directories keep their metadata, symlinks
  *    are followed), and a directory the layer creates takes the layer's dirmeta.
- * 3. Materialization (`materialize`): directories depth first with synchronous syscalls (like
- *    `ostree checkout`; thousands of tiny syscalls are cheaper on the main thread than as
- *    thread-pool hops), the hardlinks collected on the way (bare / bare-user-only: symlink objects
- *    are symlinks and are hardlinked too; bare-user: symlink objects are regular files, so real
- *    symlinks are created), then linked in batches - on the store's I/O workers when the process
- *    has them (write-pool.ts), in parallel, since every directory exists by then. A directory
- *    whose final metadata mkdir can give directly (owner = us, no xattrs, no special bits, owner
- *    rwx, not masked by the umask, no inherited setgid group) is made with its final mode; the
- *    others are made 0700 and, deepest first, get owner (not in userMode), xattrs (not in
- *    userMode) and mode - last, so a 0555 directory can still be filled.
- * Steps: checkRequest, inspectDestination, buildUnion (1, 2), inspectObjects (verification,
- * bare-user metadata), materialize (3).
+ * 3. Materialization (`materialize`): the tree is split into parts of about equal weight (whole
+ *    subtrees, or the files of one large directory; planTree), the directories above them (the
+ *    skeleton) are made first, then each part makes its directories and hardlinks its files
+ *    (checkout-part.ts: synchronous syscalls, like `ostree checkout`; bare / bare-user-only:
+ *    symlink objects are symlinks and are hardlinked too; bare-user: symlink objects are regular
+ *    files, so real symlinks are created). The parts run on this thread and, for a large tree
+ *    when the process has them, on the store's I/O workers (write-pool.ts) in parallel
+ *    (checkout-runner.ts). Each part lstats its objects: what has no current verified-object marker is
+ *    not linked but verified here first, what is writable by group or others is copied here.
+ *    A directory whose final metadata mkdir can give directly (owner = us, no xattrs, no
+ *    special bits, owner rwx, not masked by the umask, no inherited setgid group) is made with
+ *    its final mode; the others are made 0700 and, deepest first, get owner (not in userMode),
+ *    xattrs (not in userMode) and mode - last, so a 0555 directory can still be filled.
+ * Steps: checkRequest, inspectDestination, buildUnion (1, 2), inspectObjects (markers; bare-user:
+ * verification and metadata), materialize (3).
  * On failure the partially created tree is removed (an existing empty dest is emptied again).
  */
 import * as fs from 'node:fs';
@@ -39,21 +42,22 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import type { Checksum, DirMeta, Metadata } from './types.js';
-import { decodeBareUserMeta, decodeDirMeta, decodeDirTree } from './object-codec.js';
+import { decodeBareUserMeta, decodeDirMeta } from './object-codec.js';
+import { readDirTreeForCheckout } from './dirtree-reader.js';
 import { BAREUSER_XATTR, UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
 import { IMPLICIT_DIR_META } from './mtree.js';
-import { readVerifiedMetaSync, verifyContentObjects } from './object-verify.js';
+import { loadVerifiedMarkers, readVerifiedMetaSync, verifyContentObjects } from './object-verify.js';
 import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
 import { removeTree } from '../util/remove-tree.js';
-import { linkBatches } from './write-pool.js';
+import { writePool } from './write-pool.js';
+import type { PartReply } from './checkout-part.js';
+import { PartRunner, type PartSpec } from './checkout-runner.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
 const CONCURRENCY = 32;
-/** Hardlinks below which a checkout does not start the store's I/O workers (see linkAll). */
-const COLD_WORKERS_MIN_LINKS = 6000;
 const EUID = process.geteuid?.() ?? -1;
 const EGID = process.getegid?.() ?? -1;
 
@@ -65,8 +69,15 @@ function currentUmask(): number {
   }
 }
 
-interface UFile { kind: 'file'; checksum: Checksum }
-interface UDir { kind: 'dir'; meta: DirMeta; children: Map<string, UNode> }
+interface UFile {
+  kind: 'file';
+  checksum: Checksum;
+}
+interface UDir {
+  kind: 'dir';
+  meta: DirMeta;
+  children: Map<string, UNode>;
+}
 type UNode = UFile | UDir;
 
 /** A layer's tree as loaded from its dirtree objects. */
@@ -121,7 +132,10 @@ class Union {
       if (n?.kind === 'file') {
         const t = this.symlinkTarget(n.checksum);
         if (t !== null) {
-          if (++links > MAX_SYMLINKS) throw new AtomicError('LAYER_INVALID', `Cannot apply ${what}: more than ${MAX_SYMLINKS} symlinks on its path (a symlink loop)`, { suggestions: ['The image is malformed; rebuild it.'] });
+          if (++links > MAX_SYMLINKS)
+            throw new AtomicError('LAYER_INVALID', `Cannot apply ${what}: more than ${MAX_SYMLINKS} symlinks on its path (a symlink loop)`, {
+              suggestions: ['The image is malformed; rebuild it.'],
+            });
           if (t.startsWith('/')) stack = [this.root];
           const tp = t.split('/');
           for (let i = tp.length - 1; i >= 0; i--) todo.push(tp[i]);
@@ -149,7 +163,9 @@ class Union {
       const tdir = this.resolve([this.root], tp.slice(0, -1), false, what);
       const node = tdir?.[tdir.length - 1].children.get(tp[tp.length - 1]);
       if (node === undefined || node.kind !== 'file') {
-        throw new AtomicError('LAYER_INVALID', `Cannot apply ${what}: the target is not an earlier entry of the layer nor a file of the layers below it`, { suggestions: ['The image is malformed; rebuild it with a standard tool.'] });
+        throw new AtomicError('LAYER_INVALID', `Cannot apply ${what}: the target is not an earlier entry of the layer nor a file of the layers below it`, {
+          suggestions: ['The image is malformed; rebuild it with a standard tool.'],
+        });
       }
       return { p, what, checksum: node.checksum };
     });
@@ -197,7 +213,11 @@ function checkoutError(dest: string, what: string, e: unknown): AtomicError {
   if (isAtomicError(e)) return e;
   const w = wrapError(`checkout ${dest}: ${what}`, e);
   if (w.code !== 'IO') return w;
-  return new AtomicError('CHECKOUT_FAILED', w.message, { cause: e, ref: dest, suggestions: ['Check free space and permissions of the checkout directory, then retry; the partial checkout was removed.'] });
+  return new AtomicError('CHECKOUT_FAILED', w.message, {
+    cause: e,
+    ref: dest,
+    suggestions: ['Check free space and permissions of the checkout directory, then retry; the partial checkout was removed.'],
+  });
 }
 
 async function nearestExisting(p: string): Promise<{ dir: string; st: fs.Stats }> {
@@ -216,8 +236,7 @@ async function nearestExisting(p: string): Promise<{ dir: string; st: fs.Stats }
  * deployment sharing it (the real `ostree checkout -H` has this flaw). The copy keeps the
  * object's owner and mode (so the container sees what the image says); xattrs are not copied.
  */
-function groupOtherWritable(objectFile: string): boolean {
-  const st = fs.lstatSync(objectFile);
+function groupOtherWritable(st: fs.Stats): boolean {
   return st.isFile() && (st.mode & 0o022) !== 0;
 }
 
@@ -255,13 +274,21 @@ export async function checkoutLayers(
   const dst = await inspectDestination(repo, target);
   const root = await buildUnion(repo, commits, target, verify);
   const objects = await inspectObjects(repo, root, target, verify);
-  return materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false, verify });
+  return materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false });
 }
 
-export interface CheckoutCounts { files: number; dirs: number; symlinks: number; copies: number }
+export interface CheckoutCounts {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  copies: number;
+}
 
 /** Where the checkout goes: whether it existed (empty) and its nearest existing ancestor. */
-interface Destination { existed: boolean; anc: { dir: string; st: fs.Stats } }
+interface Destination {
+  existed: boolean;
+  anc: { dir: string; st: fs.Stats };
+}
 
 /** What materialize needs to know about the content objects (see inspectObjects). */
 interface ObjectInfo {
@@ -269,15 +296,16 @@ interface ObjectInfo {
   links: Map<string, string | null>;
   /** bare-user: objects writable by group or others (checked out as copies). */
   writable: Set<string>;
-  /** bare / bare-user-only: per object, writable by group or others (from the verification's lstat, else lstat on use). */
-  writableCache: Map<string, boolean>;
-  /** bare / bare-user-only, verified: per object, symlink (else regular file). */
-  isLinkObject: Map<string, boolean>;
+  /** bare / bare-user-only, verified: checksum -> verified-object marker signature (compared by the parts). */
+  markers: Map<string, string> | null;
 }
 
 function checkRequest(repo: OstreeRepo, commits: Checksum[], target: string): void {
   if (repo.mode === 'archive') {
-    throw new AtomicError('STORE_UNSUPPORTED_MODE', `Cannot check out from ${repo.path}: archive repositories cannot be hardlinked`, { ref: repo.path, suggestions: ['Use a bare or bare-user repository (ATOMIC_OSTREE_REPO).'] });
+    throw new AtomicError('STORE_UNSUPPORTED_MODE', `Cannot check out from ${repo.path}: archive repositories cannot be hardlinked`, {
+      ref: repo.path,
+      suggestions: ['Use a bare or bare-user repository (ATOMIC_OSTREE_REPO).'],
+    });
   }
   if (commits.length === 0) throw new AtomicError('CHECKOUT_FAILED', `Nothing to check out into ${target}: no layers given`);
 }
@@ -287,8 +315,16 @@ async function inspectDestination(repo: OstreeRepo, target: string): Promise<Des
   let existed = false;
   try {
     const st = await fsp.lstat(target);
-    if (!st.isDirectory()) throw new AtomicError('CHECKOUT_FAILED', `Cannot check out into ${target}: it exists and is not a directory`, { ref: target, suggestions: ['Remove it or choose another destination.'] });
-    if ((await fsp.readdir(target)).length > 0) throw new AtomicError('CHECKOUT_FAILED', `Cannot check out into ${target}: the directory is not empty`, { ref: target, suggestions: ['Remove its contents or choose another destination.'] });
+    if (!st.isDirectory())
+      throw new AtomicError('CHECKOUT_FAILED', `Cannot check out into ${target}: it exists and is not a directory`, {
+        ref: target,
+        suggestions: ['Remove it or choose another destination.'],
+      });
+    if ((await fsp.readdir(target)).length > 0)
+      throw new AtomicError('CHECKOUT_FAILED', `Cannot check out into ${target}: the directory is not empty`, {
+        ref: target,
+        suggestions: ['Remove its contents or choose another destination.'],
+      });
     existed = true;
   } catch (e) {
     if (!isErrno(e, 'ENOENT')) throw checkoutError(target, 'inspect destination', e);
@@ -298,10 +334,14 @@ async function inspectDestination(repo: OstreeRepo, target: string): Promise<Des
     throw checkoutError(target, 'stat destination', e);
   });
   if (anc.st.dev !== objSt.dev) {
-    throw new AtomicError('STORE_CROSS_DEVICE', `Cannot check out into ${target}: ${anc.dir} is on a different filesystem than the repository ${repo.path}, and checkouts are hardlinks to the repository's objects`, {
-      ref: target,
-      suggestions: [`Set ATOMIC_OSTREE_CHECKOUT_PATH to a directory on the same filesystem as ${repo.path} (or move the repository with ATOMIC_OSTREE_REPO).`],
-    });
+    throw new AtomicError(
+      'STORE_CROSS_DEVICE',
+      `Cannot check out into ${target}: ${anc.dir} is on a different filesystem than the repository ${repo.path}, and checkouts are hardlinks to the repository's objects`,
+      {
+        ref: target,
+        suggestions: [`Set ATOMIC_OSTREE_CHECKOUT_PATH to a directory on the same filesystem as ${repo.path} (or move the repository with ATOMIC_OSTREE_REPO).`],
+      },
+    );
   }
   return { existed, anc };
 }
@@ -313,10 +353,15 @@ function objectFilePath(repo: OstreeRepo, c: Checksum): string {
 /** Step 1: the union tree of the layers (each dirtree/dirmeta object read once). */
 async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean): Promise<UDir> {
   const trees = new Map<string, LTree>();
+  // a large tree starts the store's I/O workers now: they boot while the tree is read (checkout-runner.ts)
+  let entries = 0;
+  let warm = writePool().started;
   const load = (c: Checksum): LTree => {
     let t = trees.get(c);
     if (t === undefined) {
-      const d = decodeDirTree(verify ? readVerifiedMetaSync(repo, c, 'dirtree') : repo.readObjectBytesSync(c, 'dirtree'));
+      const d = readDirTreeForCheckout(repo, c, verify);
+      entries += d.files.length + d.dirs.length * DIR_WEIGHT;
+      if (!warm && entries >= COLD_WORKERS_MIN_WEIGHT) warm = writePool().warm() || true;
       t = { files: d.files, dirs: d.dirs.map((x) => ({ name: x.name, meta: x.meta, tree: load(x.tree) })) };
       trees.set(c, t);
     }
@@ -365,48 +410,185 @@ async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string,
 }
 
 /**
- * Step 2: verify the content objects (one lstat each when their marker is current, which also
- * gives their type and mode) and, in bare-user repositories, read each object's metadata:
- * symlink objects are regular files there, so the ones to turn into real symlinks must be known.
+ * Step 2, bare-user: verify the content objects (one lstat each when their marker is current)
+ * and read each object's metadata: symlink objects are regular files there, so the ones to turn
+ * into real symlinks must be known. bare / bare-user-only: only the markers are loaded; each part
+ * lstats its objects and compares (checkout-part.ts), and what it did not link is verified here
+ * afterwards (materialize).
  */
 async function inspectObjects(repo: OstreeRepo, root: UDir, target: string, verify: boolean): Promise<ObjectInfo> {
-  const bareUser = repo.mode === 'bare-user';
-  const info: ObjectInfo = { links: new Map(), writable: new Set(), writableCache: new Map(), isLinkObject: new Map() };
-  const sums = bareUser || verify ? collectFileSums(root) : new Set<Checksum>();
-  if (verify) {
-    try {
-      await verifyContentObjects(repo, sums, bareUser ? undefined : (c, st) => {
-        info.isLinkObject.set(c, st.isSymbolicLink());
-        info.writableCache.set(c, st.isFile() && (st.mode & 0o022) !== 0);
-      });
-    } catch (e) {
-      throw checkoutError(target, 'verify objects', e);
-    }
+  const info: ObjectInfo = { links: new Map(), writable: new Set(), markers: null };
+  if (repo.mode !== 'bare-user') {
+    if (verify) info.markers = loadVerifiedMarkers(repo);
+    return info;
   }
-  if (bareUser) {
-    try {
-      await runPool(sums, CONCURRENCY, async (c) => {
-        const fo = await repo.readFileMeta(c);
-        const isLink = (fo.meta.mode & 0o170000) === 0o120000;
-        info.links.set(c, isLink ? fo.meta.symlinkTarget : null);
-        if (!isLink && (fo.meta.mode & 0o022) !== 0) info.writable.add(c);
-      });
-    } catch (e) {
-      throw checkoutError(target, 'read objects', e);
-    }
+  const sums = collectFileSums(root);
+  try {
+    if (verify) await verifyContentObjects(repo, sums);
+    await runPool(sums, CONCURRENCY, async (c) => {
+      const fo = await repo.readFileMeta(c);
+      const isLink = (fo.meta.mode & 0o170000) === 0o120000;
+      info.links.set(c, isLink ? fo.meta.symlinkTarget : null);
+      if (!isLink && (fo.meta.mode & 0o022) !== 0) info.writable.add(c);
+    });
+  } catch (e) {
+    throw checkoutError(target, 'read objects', e);
   }
   return info;
 }
 
+/** What materialize does after the parts, in this order. */
+interface Plan {
+  /** bare-user objects writable by group or others: object, destination (copied after the parts) */
+  copies: Array<[Checksum, string]>;
+  /** Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse). */
+  pending: Array<{ p: string; m: DirMeta; mode: number }>;
+}
+
+/** Cost of a directory (mkdir allocates an inode) relative to a file (lstat of its object, link). */
+const DIR_WEIGHT = 4;
+const PARTS = 32;
+const PART_MIN_WEIGHT = 256;
+/** Checkouts at least this heavy start the store's I/O workers (buildUnion) and use them. */
+const COLD_WORKERS_MIN_WEIGHT = 6000;
+/** ... and use them when they run already. */
+const WARM_WORKERS_MIN_WEIGHT = 512;
+
+/** Weight of every directory's subtree; the number of nodes. */
+function weigh(root: UDir): { weights: Map<UDir, number>; nodes: number } {
+  const weights = new Map<UDir, number>();
+  let nodes = 0;
+  const walk = (d: UDir): number => {
+    let w = DIR_WEIGHT;
+    nodes += d.children.size + 1;
+    for (const child of d.children.values()) w += child.kind === 'dir' ? walk(child) : 1;
+    weights.set(d, w);
+    return w;
+  };
+  walk(root);
+  return { weights, nodes };
+}
+
+interface PlanContext {
+  repo: OstreeRepo;
+  info: ObjectInfo;
+  existed: boolean;
+  weights: Map<UDir, number>;
+  finalMode: (m: DirMeta) => { mode: number; direct: boolean };
+  /** Make a skeleton directory now (the parts added after it may go into it). */
+  mkdir: (p: string, mode: number, isRoot: boolean) => void;
+  /** A part is complete (it may start at once). */
+  part: (spec: PartSpec) => void;
+}
+
 /**
- * Step 3: create the tree (see the module comment). Directories are made depth first and the
- * hardlinks collected, then linked in batches (on the store's I/O workers when there are some:
- * the directories exist by then, and link() into different directories runs in parallel),
- * then the deferred directory metadata is applied, deepest first. On failure the partial tree
- * is removed.
+ * Split the union tree into parts of about equal weight: a subtree that fits goes whole into the
+ * current part; a larger directory goes to the skeleton (made here, at once), its files into the
+ * current part, and its subdirectories are split the same way. Parts hold neighbouring subtrees
+ * (locality); each is handed over as soon as it is complete.
  */
-async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: Destination, info: ObjectInfo, o: { userMode: boolean; verify: boolean }): Promise<CheckoutCounts> {
-  const { userMode, verify } = o;
+function planTree(root: UDir, target: string, ctx: PlanContext): Plan {
+  const bareUser = ctx.repo.mode === 'bare-user';
+  const { info } = ctx;
+  const partWeight = Math.max(PART_MIN_WEIGHT, Math.ceil(ctx.weights.get(root)! / PARTS));
+  const plan: Plan = { copies: [], pending: [] };
+  const newPart = (): PartSpec => ({
+    parents: [],
+    dirs: [],
+    modes: [],
+    sums: [],
+    linkParents: [],
+    linkNames: [],
+    sigs: [],
+    symlinkTargets: [],
+    symlinkParents: [],
+    symlinkNames: [],
+    weight: 0,
+  });
+  let cur = newPart();
+  /** index of a directory in cur.parents (added once per part) */
+  let parentOf = new Map<string, number>();
+  const parentIndex = (p: string): number => {
+    let i = parentOf.get(p);
+    if (i === undefined) parentOf.set(p, (i = cur.parents.push(p) - 1));
+    return i;
+  };
+  const flush = (): void => {
+    if (cur.weight === 0) return;
+    ctx.part(cur);
+    cur = newPart();
+    parentOf = new Map();
+  };
+  const dirMode = (d: UDir, p: string, isRoot: boolean): number => {
+    const f = ctx.finalMode(d.meta);
+    if (!f.direct || (isRoot && ctx.existed)) plan.pending.push({ p, m: d.meta, mode: f.mode });
+    return f.direct ? f.mode : 0o700;
+  };
+  /** The files of directory `p` into the current part. */
+  const addFiles = (d: UDir, p: string, split: boolean): void => {
+    let pi = -1;
+    for (const [name, child] of d.children) {
+      if (child.kind === 'dir') continue;
+      if (pi < 0) pi = parentIndex(p);
+      cur.weight++;
+      const c = child.checksum;
+      const link = bareUser ? info.links.get(c)! : null;
+      if (link !== null) {
+        cur.symlinkTargets.push(link);
+        cur.symlinkParents.push(pi);
+        cur.symlinkNames.push(name);
+      } else if (bareUser && info.writable.has(c)) plan.copies.push([c, `${p}/${name}`]);
+      else {
+        cur.sums.push(c);
+        cur.linkParents.push(pi);
+        cur.linkNames.push(name);
+        if (info.markers !== null) cur.sigs.push(info.markers.get(c) ?? '');
+      }
+      if (split && cur.weight >= partWeight) {
+        flush();
+        pi = -1;
+      }
+    }
+  };
+  /** The whole subtree into the current part. */
+  const whole = (d: UDir, p: string): void => {
+    cur.dirs.push(parentIndex(p));
+    cur.modes.push(dirMode(d, p, false));
+    cur.weight += DIR_WEIGHT;
+    addFiles(d, p, false);
+    for (const [name, child] of d.children) if (child.kind === 'dir') whole(child, `${p}/${name}`);
+  };
+  /** `d` is in the skeleton. */
+  const split = (d: UDir, p: string): void => {
+    addFiles(d, p, true);
+    for (const [name, child] of d.children) {
+      if (child.kind !== 'dir') continue;
+      const cp = `${p}/${name}`;
+      if (ctx.weights.get(child)! <= partWeight) {
+        whole(child, cp);
+        if (cur.weight >= partWeight) flush();
+        continue;
+      }
+      ctx.mkdir(cp, dirMode(child, cp, false), false);
+      split(child, cp);
+    }
+  };
+  const rootMode = dirMode(root, target, true);
+  if (!ctx.existed) ctx.mkdir(target, rootMode, true);
+  split(root, target);
+  flush();
+  return plan;
+}
+
+/**
+ * Step 3: create the tree (see the module comment): plan the parts, making the skeleton
+ * directories on the way, while the workers already run the first parts (checkout-runner.ts);
+ * then, here: the objects a part did not link (not yet verified, writable by group or others,
+ * link count exhausted), the bare-user copies, and the deferred directory metadata, deepest
+ * first. On failure the partial tree is removed once no part runs any more.
+ */
+async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: Destination, info: ObjectInfo, o: { userMode: boolean }): Promise<CheckoutCounts> {
+  const { userMode } = o;
   const { existed } = dst;
   const bareUser = repo.mode === 'bare-user';
   // A new directory inherits the group (and setgid) of a setgid parent: then owners are always set.
@@ -419,74 +601,36 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
     const ownerOk = userMode || (m.uid === EUID && m.gid === EGID && m.xattrs.length === 0 && !inheritsGid);
     return { mode, direct: ownerOk && (mode & 0o7000) === 0 && (mode & 0o700) === 0o700 && (mode & umask) === 0 };
   };
-  const isWritable = (c: Checksum): boolean => {
-    if (bareUser) return info.writable.has(c);
-    let w = info.writableCache.get(c);
-    if (w === undefined) info.writableCache.set(c, (w = groupOtherWritable(objectFilePath(repo, c))));
-    return w;
-  };
-
+  const { weights, nodes } = weigh(root);
+  const weight = weights.get(root)!;
+  const pool = writePool();
+  const workers = pool.parallelism > 0 && weight >= (pool.started ? WARM_WORKERS_MIN_WEIGHT : COLD_WORKERS_MIN_WEIGHT);
+  // bare-user: the objects were verified and inspected before (inspectObjects)
+  const runner = new PartRunner(nodes + 1, workers, { objects: `${repo.path}/objects/`, check: !bareUser, verify: info.markers !== null });
   let created = false;
   const counts: CheckoutCounts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
-  // Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse).
-  const pending: Array<{ p: string; m: DirMeta; mode: number }> = [];
-  const listed: string[] = [];
-  /** object, destination, object, destination, ... (hardlinks to make once the directories exist) */
-  const pairs: string[] = [];
-  const make = (d: UDir, p: string, isRoot: boolean): void => {
-    const m = d.meta;
-    const f = finalMode(m);
-    if (!(isRoot && existed)) {
-      fs.mkdirSync(p, f.direct ? f.mode : 0o700);
-      if (isRoot) created = true;
-      else counts.dirs++;
-    }
-    if (!f.direct || (isRoot && existed)) pending.push({ p, m, mode: f.mode });
-    if (!bareUser && !verify) listed.push(p);
-    const subdirs: Array<[string, UDir]> = [];
-    for (const [name, child] of d.children) {
-      const cp = `${p}/${name}`;
-      if (child.kind === 'dir') {
-        subdirs.push([cp, child]);
-        continue;
-      }
-      const link = bareUser ? info.links.get(child.checksum)! : null;
-      if (link !== null) {
-        counts.symlinks++;
-        fs.symlinkSync(link, cp);
-        continue;
-      }
-      if (bareUser) counts.files++;
-      else if (verify) {
-        // type known from the verification's lstat (no listing of the checkout afterwards)
-        if (info.isLinkObject.get(child.checksum)) counts.symlinks++;
-        else counts.files++;
-      }
-      if (isWritable(child.checksum)) {
-        copyObject(objectFilePath(repo, child.checksum), cp, userMode);
-        counts.copies++;
-      } else pairs.push(objectFilePath(repo, child.checksum), cp);
-    }
-    for (const [cp, child] of subdirs) make(child, cp, false);
+  const mkdir = (p: string, mode: number, isRoot: boolean): void => {
+    fs.mkdirSync(p, mode);
+    if (isRoot) created = true;
+    else counts.dirs++;
   };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
-    make(root, target, true);
-    await linkAll(pairs, counts);
-    for (const p of listed) {
-      for (const e of fs.readdirSync(p, { withFileTypes: true })) {
-        if (e.isSymbolicLink()) counts.symlinks++;
-        else if (!e.isDirectory()) counts.files++;
-      }
+    let plan: Plan;
+    try {
+      plan = planTree(root, target, { repo, info, existed, weights, finalMode, mkdir, part: (spec) => runner.add(spec) });
+    } catch (e) {
+      await runner.cancel();
+      throw e;
     }
-    for (let i = pending.length - 1; i >= 0; i--) {
-      const { p, m, mode } = pending[i];
-      if (!userMode) {
-        fs.lchownSync(p, m.uid, m.gid);
-        for (const x of m.xattrs) setAttributeSync(p, x.name, x.value);
-      }
-      fs.chmodSync(p, mode);
+    const replies = await runner.finish();
+    await finishParts(repo, runner.parts, replies, counts, { userMode, verify: info.markers !== null });
+    for (const [c, dest] of plan.copies) {
+      copyObject(objectFilePath(repo, c), dest, userMode);
+      counts.files++;
+      counts.copies++;
     }
+    applyPending(plan.pending, userMode);
   } catch (e) {
     if (created || existed) await removeTree(target, { keepRoot: existed }).catch(() => undefined);
     throw checkoutError(target, 'materialize', e);
@@ -494,16 +638,53 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
   return counts;
 }
 
+/** Owner, xattrs and mode of the directories made 0700, deepest first. */
+function applyPending(pending: Plan['pending'], userMode: boolean): void {
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const { p, m, mode } = pending[i]!;
+    if (!userMode) {
+      fs.lchownSync(p, m.uid, m.gid);
+      for (const x of m.xattrs) setAttributeSync(p, x.name, x.value);
+    }
+    fs.chmodSync(p, mode);
+  }
+}
+
 /**
- * Hardlink each (object, destination) pair; an object whose link count is exhausted (EMLINK) is
- * copied instead (link-or-copy.ts). Every batch has finished when this returns or throws.
+ * Count what the parts did and finish what they left: objects to verify first (then linked, or
+ * copied when writable by group or others), copies of writable objects, and copies where the
+ * object's link count is exhausted (EMLINK, link-or-copy.ts).
  */
-async function linkAll(pairs: string[], counts: CheckoutCounts): Promise<void> {
-  // In a process that has not started its workers (a CLI install), starting them (~40 ms) costs
-  // more than the parallel links save below a few thousand files.
-  const codes = await linkBatches(pairs, { unlinkFrom: false, tolerate: ['EMLINK'], linkHere: (from, to) => fs.linkSync(from, to), coldMin: COLD_WORKERS_MIN_LINKS });
-  for (let i = 0; i < codes.length; i++) {
-    if (codes[i] === null) continue;
-    if (linkOrCopySync(pairs[2 * i]!, pairs[2 * i + 1]!)) counts.copies++;
+async function finishParts(repo: OstreeRepo, parts: PartSpec[], replies: PartReply[], counts: CheckoutCounts, o: { userMode: boolean; verify: boolean }): Promise<void> {
+  const deferred: Array<[Checksum, string]> = [];
+  for (let k = 0; k < replies.length; k++) {
+    const r = replies[k]!;
+    const s = parts[k]!;
+    const dest = (i: number) => `${s.parents[s.linkParents[i]!]}/${s.linkNames[i]}`;
+    const obj = (i: number) => objectFilePath(repo, s.sums[i] as Checksum);
+    counts.dirs += r.dirs;
+    counts.files += r.files;
+    counts.symlinks += r.symlinkObjects + r.symlinks;
+    for (const i of r.writable) {
+      copyObject(obj(i), dest(i), o.userMode);
+      counts.files++;
+      counts.copies++;
+    }
+    for (const i of r.emlink) if (linkOrCopySync(obj(i), dest(i))) counts.copies++;
+    for (const i of r.deferred) deferred.push([s.sums[i] as Checksum, dest(i)]);
+  }
+  if (deferred.length === 0) return;
+  const stats = new Map<Checksum, fs.Stats>();
+  if (o.verify) await verifyContentObjects(repo, new Set(deferred.map(([c]) => c)), (c, st) => stats.set(c, st));
+  for (const [c, dest] of deferred) {
+    const obj = objectFilePath(repo, c);
+    let st = stats.get(c);
+    if (st === undefined) stats.set(c, (st = fs.lstatSync(obj)));
+    if (st.isSymbolicLink()) counts.symlinks++;
+    else counts.files++;
+    if (groupOtherWritable(st)) {
+      copyObject(obj, dest, o.userMode);
+      counts.copies++;
+    } else if (linkOrCopySync(obj, dest)) counts.copies++;
   }
 }

@@ -16,20 +16,20 @@
  *   layer (resolved at the entry, like extraction; ostree defers them to the end); otherwise the
  *   target is a file of a lower layer of the image: the link is recorded (UNION_LOWER_LINKS) and
  *   resolved by checkout in the union of the layers below.
- * - Sparse files (GNU 'S', PAX 0.0/0.1/1.0; TarGuard gives the map) are stored dense.
+ * - Sparse files (GNU 'S', PAX 0.0/0.1/1.0; TarReader gives the map) are stored dense.
  * - Absolute names lose their leading '/', like GNU tar, bsdtar and umoci (tar-safety.ts).
  * - Device nodes and FIFOs are skipped with a warning (ostree refuses them outright).
  * - Whiteouts (`.wh.*`) are stored as ordinary files; checkout interprets them.
  * - A later entry for a path replaces the earlier one; a directory entry after the directory
  *   was created implicitly replaces its dirmeta and keeps its children.
- * - Names are validated by tar-safety.ts; the raw block structure by TarGuard.
+ * - Names are validated by tar-safety.ts; the raw block structure by TarReader (tar-reader.ts),
+ *   the one pass over the tar: entries come with their data as slices of the input chunks.
  * The caller owns the Transaction and aborts it when this rejects.
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { PassThrough, Readable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Checksum, Digest, DirMeta, FileMeta, Metadata, Xattr } from './types.js';
 import type { Transaction } from './transaction.js';
 import { AtomicError, isAtomicError, wrapError } from '../util/errors.js';
@@ -37,9 +37,10 @@ import { atomicEnv } from '../util/env.js';
 import { decompressLayer } from './decompress.js';
 import { MutableTree, type MFile } from './mtree.js';
 import { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
-import { TarGuard, checkSymlinkTarget, layerInvalid, normalizeEntryPath, unsafePathError, type GuardedEntry, type SparseSegment } from './tar-safety.js';
+import { checkSymlinkTarget, layerInvalid, normalizeEntryPath, unsafePathError } from './tar-safety.js';
+import { TarReader, type SparseSegment, type TarEntry } from './tar-reader.js';
 
-// defined in constants.ts, so that a checkout does not load this module (tar-stream, zlib, ...)
+// defined in constants.ts, so that a checkout does not load this module (zlib, zstd, the tar reader)
 export { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS };
 
 export interface LayerImportResult {
@@ -76,10 +77,16 @@ function paxId(pax: Map<string, Buffer>, key: string, fallback: number, entry: s
 
 /** libarchive percent-encodes xattr names in LIBARCHIVE.xattr.* keys. */
 function percentDecode(s: string): string {
-  return Buffer.from(s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  return Buffer.from(
+    s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+    'latin1',
+  ).toString('utf8');
 }
 
+const NO_XATTRS: Xattr[] = [];
+
 export function xattrsFromPax(pax: Map<string, Buffer>, entry: string): Xattr[] {
+  if (pax.size === 0) return NO_XATTRS;
   const out = new Map<string, Buffer>();
   for (const [k, v] of pax) {
     if (k.startsWith('LIBARCHIVE.xattr.')) {
@@ -95,7 +102,10 @@ export function xattrsFromPax(pax: Map<string, Buffer>, entry: string): Xattr[] 
     // Linux limits (XATTR_NAME_MAX, XATTR_SIZE_MAX): no filesystem could store more
     const v = out.get(name)!;
     if (Buffer.byteLength(name) > 255 || v.length > 65536) {
-      throw layerInvalid(`Refusing tar entry ${JSON.stringify(entry)}: its xattr ${JSON.stringify(name.slice(0, 80))} has a ${Buffer.byteLength(name)}-byte name and a ${v.length}-byte value; Linux allows at most 255 and 65536`, 'Rebuild the image without this extended attribute.');
+      throw layerInvalid(
+        `Refusing tar entry ${JSON.stringify(entry)}: its xattr ${JSON.stringify(name.slice(0, 80))} has a ${Buffer.byteLength(name)}-byte name and a ${v.length}-byte value; Linux allows at most 255 and 65536`,
+        'Rebuild the image without this extended attribute.',
+      );
     }
   }
   return [...out].map(([name, value]) => ({ name, value }));
@@ -274,32 +284,35 @@ async function* denseContent(stored: AsyncIterable<Buffer>, map: SparseSegment[]
   }
   yield* zeros(realSize - pos);
 }
-/** A tar-stream entry (a streamx Readable). */
-type TarEntry = AsyncIterable<Buffer> & { header: tar.Header & { byteOffset?: number }; resume(): unknown };
-
-async function importEntry(tx: Transaction, tree: MutableTree, lowerLinks: Map<string, string>, entry: TarEntry, g: GuardedEntry, stats: Stats, onWarning: (m: string) => void, pending: Pending): Promise<void> {
-  const h = entry.header;
+async function importEntry(
+  tx: Transaction,
+  tree: MutableTree,
+  lowerLinks: Map<string, string>,
+  reader: TarReader,
+  h: TarEntry,
+  stats: Stats,
+  onWarning: (m: string) => void,
+  pending: Pending,
+): Promise<void> {
   const name = h.name;
   const parts = normalizeEntryPath(name);
   const display = parts.length ? parts.join('/') : '/';
   // A later entry for the path replaces an earlier hardlink to a lower layer.
   if (lowerLinks.size) lowerLinks.delete(parts.join('/'));
-  const uid = paxId(g.pax, 'uid', h.uid ?? 0, name);
-  const gid = paxId(g.pax, 'gid', h.gid ?? 0, name);
-  const perm = (h.mode ?? 0) & 0o7777;
-  const type = h.type ?? 'file';
+  const uid = paxId(h.pax, 'uid', h.uid, name);
+  const gid = paxId(h.pax, 'gid', h.gid, name);
+  const perm = h.mode & 0o7777;
+  const type = h.type;
   stats.entries++;
 
   if (type in SPECIAL) {
-    entry.resume();
     stats.skipped++;
     const what = type === 'fifo' ? 'FIFO' : 'device node';
     onWarning(`Skipping ${what} ${display} (${SPECIAL[type]}): not supported in the store`);
     return;
   }
   if (type === 'directory') {
-    entry.resume();
-    const meta: DirMeta = { uid, gid, mode: S_IFDIR | perm, xattrs: xattrsFromPax(g.pax, name) };
+    const meta: DirMeta = { uid, gid, mode: S_IFDIR | perm, xattrs: xattrsFromPax(h.pax, name) };
     if (parts.length === 0) tree.setDir(null, '', meta);
     else tree.setDir(tree.parentFor(parts, name), parts[parts.length - 1], meta);
     stats.dirs++;
@@ -309,7 +322,6 @@ async function importEntry(tx: Transaction, tree: MutableTree, lowerLinks: Map<s
   const base = parts[parts.length - 1];
 
   if (type === 'link') {
-    entry.resume();
     const target = h.linkname ?? '';
     const tparts = normalizeEntryPath(target, 'hardlink target');
     if (tparts.length === 0) throw unsafePathError(name, 'it is a hardlink to the layer root');
@@ -331,9 +343,8 @@ async function importEntry(tx: Transaction, tree: MutableTree, lowerLinks: Map<s
     return;
   }
   const parent = tree.parentFor(parts, name);
-  const xattrs = xattrsFromPax(g.pax, name);
+  const xattrs = xattrsFromPax(h.pax, name);
   if (type === 'symlink') {
-    entry.resume();
     const target = h.linkname ?? '';
     checkSymlinkTarget(name, target);
     const meta: FileMeta = { uid, gid, mode: S_IFLNK | 0o777, symlinkTarget: target, xattrs };
@@ -341,32 +352,29 @@ async function importEntry(tx: Transaction, tree: MutableTree, lowerLinks: Map<s
     stats.symlinks++;
     return;
   }
-  if (type !== 'file' && type !== 'contiguous-file') throw layerInvalid(`Refusing tar entry ${JSON.stringify(name)}: unsupported entry type ${String(type)}`);
+  if (type !== 'file') throw layerInvalid(`Refusing tar entry ${JSON.stringify(name)}: unsupported entry type ${String(type)}`);
   const meta: FileMeta = { uid, gid, mode: S_IFREG | perm, symlinkTarget: '', xattrs };
-  const size = g.size;
+  const size = h.size;
   let checksum: Checksum;
-  if (g.sparse) {
-    const body = Readable.from(denseContent(entry, g.sparse.map, g.sparse.realSize), { objectMode: false, highWaterMark: 256 * 1024 });
-    checksum = await tx.writeRegularFile(meta, body, g.sparse.realSize);
+  if (h.sparse) {
+    const body = Readable.from(denseContent(reader.body(), h.sparse.map, h.sparse.realSize), { objectMode: false, highWaterMark: 256 * 1024 });
+    checksum = await tx.writeRegularFile(meta, body, h.sparse.realSize);
     if (!body.readableEnded) {
       body.resume();
       await finished(body);
     }
   } else if (size <= BUFFER_MAX) {
-    // The Transaction collects the chunks; the object is hashed and staged while parsing goes on.
-    const { done } = await tx.queueRegularFile(meta, entry as unknown as NodeJS.ReadableStream, size);
+    // The data as slices of the input (no copy); the Transaction hashes and stages the object
+    // (on an I/O worker when there is one) while parsing goes on.
+    const data = reader.bodyNow() ?? (await reader.bodyAll());
+    const { done } = await tx.queueRegularFile(meta, data, size);
     const node: MFile = { kind: 'file', checksum: '' as Checksum, symlink: false };
     deferChecksum(pending, node, done);
     tree.setFile(parent, base, node);
     stats.files++;
     return;
   } else {
-    const body = Readable.from(entry, { objectMode: false, highWaterMark: 256 * 1024 });
-    checksum = await tx.writeRegularFile(meta, body, size);
-    if (!body.readableEnded) {
-      body.resume();
-      await finished(body);
-    }
+    checksum = await tx.writeRegularFile(meta, reader.body(), size);
   }
   tree.setFile(parent, base, { kind: 'file', checksum, symlink: false });
   stats.files++;
@@ -385,50 +393,112 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
   }
   const hash = new OffThreadHash();
   try {
-    return await importWith(tx, stream, hash, onWarning, () => size, (n) => (size += n));
+    return await importWith(
+      tx,
+      stream,
+      hash,
+      onWarning,
+      () => size,
+      (n) => (size += n),
+    );
   } finally {
     hash.close();
   }
 }
 
-async function importWith(tx: Transaction, stream: Readable, hash: OffThreadHash, onWarning: (m: string) => void, getSize: () => number, addSize: (n: number) => void): Promise<LayerImportResult> {
-  const guard = new TarGuard((chunk) => {
+/**
+ * The chunks of `stream` as they were produced (a Readable's own async iterator concatenates
+ * whatever is buffered into one new Buffer: a copy of every byte), read ahead up to `max` bytes
+ * so that the input's reads and decompression go on while entries are being stored.
+ */
+class ReadAhead implements AsyncIterable<Buffer> {
+  private readonly queue: Buffer[] = [];
+  private head = 0;
+  private bytes = 0;
+  private ended = false;
+  private failure: { e: unknown } | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly stream: Readable,
+    private readonly max: number,
+  ) {
+    stream.on('data', (c: Buffer) => {
+      this.queue.push(c);
+      this.bytes += c.length;
+      if (this.bytes >= this.max) stream.pause();
+      this.notify();
+    });
+    stream.on('end', () => {
+      this.ended = true;
+      this.notify();
+    });
+    stream.on('error', (e) => {
+      this.failure ??= { e };
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.failure !== null) throw this.failure.e;
+      if (this.head < this.queue.length) {
+        const c = this.queue[this.head]!;
+        this.queue[this.head++] = undefined as unknown as Buffer;
+        if (this.head > 256) {
+          this.queue.splice(0, this.head);
+          this.head = 0;
+        }
+        this.bytes -= c.length;
+        if (this.bytes < this.max && this.stream.isPaused()) this.stream.resume();
+        yield c;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
+async function importWith(
+  tx: Transaction,
+  stream: Readable,
+  hash: OffThreadHash,
+  onWarning: (m: string) => void,
+  getSize: () => number,
+  addSize: (n: number) => void,
+): Promise<LayerImportResult> {
+  const input = new ReadAhead(stream, READ_AHEAD);
+  const reader = new TarReader(input, (chunk) => {
     hash.update(chunk);
     addSize(chunk.length);
-  });
-  // V7 headers (no ustar magic) are read like GNU tar and Go's archive/tar read them.
-  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
-  let pipeErr: unknown = null;
-  // A bounded read-ahead buffer keeps the input's reads (thread pool) and decompression going
-  // while entries are being stored, instead of waiting for each chunk.
-  const ahead = new PassThrough({ highWaterMark: READ_AHEAD });
-  const piped = pipeline(stream, ahead, guard, extract as unknown as NodeJS.WritableStream).catch((e: unknown) => {
-    pipeErr = e;
   });
   const tree = new MutableTree();
   const lowerLinks = new Map<string, string>();
   const stats: Stats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0 };
   const pending: Pending = { of: new WeakMap(), fixups: [] };
   try {
-    for await (const entry of extract) {
-      const h = (entry as unknown as TarEntry).header;
-      const g = h.byteOffset === undefined ? undefined : guard.entries.get(h.byteOffset);
-      if (g === undefined || g.size !== (h.size ?? 0)) {
-        throw layerInvalid(`Layer tar is inconsistent at entry ${JSON.stringify(h.name)} (parsers disagree about its size or position)`);
-      }
-      guard.entries.delete(h.byteOffset!);
+    for (;;) {
+      const entry = await reader.next();
+      if (entry === null) break;
       if (hash.backlog > OffThreadHash.MAX_BACKLOG) await hash.throttle();
-      await importEntry(tx, tree, lowerLinks, entry as unknown as TarEntry, g, stats, onWarning, pending);
+      await importEntry(tx, tree, lowerLinks, reader, entry, stats, onWarning, pending);
     }
+    await reader.drain();
   } catch (e) {
-    stream.destroy();
-    ahead.destroy();
-    guard.destroy();
-    await piped;
-    throw mapError(pipeErr !== null && !isAtomicError(e) ? pipeErr : e);
+    input.close();
+    throw mapError(e);
   }
-  await piped;
-  if (pipeErr !== null) throw mapError(pipeErr);
   tx.flushQueued();
   try {
     await Promise.all(pending.fixups);

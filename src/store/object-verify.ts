@@ -76,6 +76,11 @@ function loadMarkers(file: string): Map<string, string> {
   return out;
 }
 
+/** checksum -> marker signature of the objects verified so far (checkout.ts compares them on its threads). */
+export function loadVerifiedMarkers(repo: RepoObjects): Map<string, string> {
+  return loadMarkers(verifiedMarkerPath(repo));
+}
+
 /** How to repair a store whose object does not match its checksum. */
 export function corruptObjectSuggestions(repo: RepoObjects): string[] {
   return [

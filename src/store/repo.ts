@@ -7,7 +7,6 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { createInflateRaw } from 'node:zlib';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
@@ -250,6 +249,8 @@ export class OstreeRepo implements RepoObjects {
     if ((fo.meta.mode & K.S_IFMT) !== K.S_IFREG) return Readable.from([]);
     if (this.mode === 'archive') {
       const { headerEnd } = await this.readArchiveHead(fo.path);
+      // node:zlib only for archive repositories (not loaded by every install)
+      const { createInflateRaw } = await import('node:zlib');
       const raw = fs.createReadStream(fo.path, { start: headerEnd });
       const inflate = createInflateRaw();
       raw.on('error', (e) => inflate.destroy(e));

@@ -23,7 +23,18 @@ import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
 import { runPool } from '../util/promise-pool.js';
 import * as K from './constants.js';
-import { bareUserDiskMode, createContentHasher, encodeBareUserMeta, encodeCommit, encodeDirMeta, encodeDirTree, encodeMetadata, fileChecksumPrefix, isChecksum, sha256Hex } from './object-codec.js';
+import {
+  bareUserDiskMode,
+  createContentHasher,
+  encodeBareUserMeta,
+  encodeCommit,
+  encodeDirMeta,
+  encodeDirTree,
+  encodeMetadata,
+  fileChecksumPrefix,
+  isChecksum,
+  sha256Hex,
+} from './object-codec.js';
 import { recordVerifiedObjects, signatureOf } from './object-verify.js';
 import { deserializeError, linkBatches, writePool } from './write-pool.js';
 import type { RepoLock } from './repo-lock.js';
@@ -71,9 +82,18 @@ function writeAllSync(fd: number, chunks: Buffer[]): void {
   }
 }
 
-function toReadable(s: NodeJS.ReadableStream): AsyncIterable<Buffer> {
-  if (Symbol.asyncIterator in s) return s as unknown as AsyncIterable<Buffer>;
+/** A file's content: a stream, an async iterable of chunks, one Buffer or its chunks. */
+export type FileContent = NodeJS.ReadableStream | AsyncIterable<Buffer> | Buffer | Buffer[];
+
+function toReadable(s: NodeJS.ReadableStream | AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  if (Symbol.asyncIterator in s) return s as AsyncIterable<Buffer>;
   return new Readable().wrap(s);
+}
+
+function totalLength(chunks: Buffer[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
 }
 
 /** ENOSPC/E2BIG while storing a file with xattrs: the filesystem refused them, say so (not "disk full"). */
@@ -83,10 +103,16 @@ function xattrStageError(c: Checksum, meta: FileMeta, e: unknown): AtomicError |
   if (meta.xattrs.length === 0 || !refused) return null;
   const bytes = meta.xattrs.reduce((n, x) => n + x.name.length + x.value.length, 0);
   const names = meta.xattrs.map((x) => `${x.name} (${x.value.length} bytes)`).join(', ');
-  return new AtomicError('LAYER_INVALID', `stage file object ${c}: the filesystem holding the store refused its extended attributes (${bytes} bytes: ${names}): ${(e as Error).message}`, {
-    cause: e,
-    suggestions: ['ext4 keeps all xattrs of a file in one block (about 4 KB) unless created with `-O ea_inode`: rebuild the image without these xattrs, or keep the store on a filesystem that takes them (xfs, btrfs).'],
-  });
+  return new AtomicError(
+    'LAYER_INVALID',
+    `stage file object ${c}: the filesystem holding the store refused its extended attributes (${bytes} bytes: ${names}): ${(e as Error).message}`,
+    {
+      cause: e,
+      suggestions: [
+        'ext4 keeps all xattrs of a file in one block (about 4 KB) unless created with `-O ea_inode`: rebuild the image without these xattrs, or keep the store on a filesystem that takes them (xfs, btrfs).',
+      ],
+    },
+  );
 }
 
 interface Staged {
@@ -109,7 +135,12 @@ export class Transaction {
   /** Subdirectories xx/ of the staging dir known to exist. */
   private readonly stageSubdirs = new Set<string>();
   /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
-  private batch: { buf: Uint8Array; used: number; items: number[]; waiters: Array<{ resolve: (c: Checksum) => void; reject: (e: unknown) => void; meta: FileMeta; size: number; at: number }> } | null = null;
+  private batch: {
+    buf: Uint8Array;
+    used: number;
+    items: number[];
+    waiters: Array<{ resolve: (c: Checksum) => void; reject: (e: unknown) => void; meta: FileMeta; size: number; at: number }>;
+  } | null = null;
   /** Batch buffers the I/O workers gave back, reused by queueRegularFile (bounded: see POOL_BYTES). */
   private readonly freeBufs: Uint8Array[] = [];
   /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
@@ -119,7 +150,11 @@ export class Transaction {
   private writeError: { e: unknown } | null = null;
   private state: 'open' | 'committing' | 'done' = 'open';
 
-  private constructor(readonly repo: RepoObjects, private readonly lock: RepoLock, readonly stagingDir: string) {}
+  private constructor(
+    readonly repo: RepoObjects,
+    private readonly lock: RepoLock,
+    readonly stagingDir: string,
+  ) {}
 
   /** Internal: use OstreeRepo.beginTransaction(). */
   static async create(repo: RepoObjects, lock: RepoLock): Promise<Transaction> {
@@ -147,7 +182,8 @@ export class Transaction {
       names = this.listObjectDir(sub);
       this.listed.set(sub, names);
     }
-    const found = names !== null ? names.has(`${c.slice(2)}.${ext}`) : fs.lstatSync(path.join(this.repo.path, K.OBJECTS_DIR, this.rel(c, ext)), { throwIfNoEntry: false }) !== undefined;
+    const found =
+      names !== null ? names.has(`${c.slice(2)}.${ext}`) : fs.lstatSync(path.join(this.repo.path, K.OBJECTS_DIR, this.rel(c, ext)), { throwIfNoEntry: false }) !== undefined;
     if (found) this.known.add(key);
     return found;
   }
@@ -214,7 +250,9 @@ export class Transaction {
   }
 
   private sizeMismatch(expected: number, got: number): AtomicError {
-    return new AtomicError('LAYER_INVALID', `file content is ${got} bytes, but its header announced ${expected}`, { suggestions: ['The layer is truncated or corrupt; pull it again.'] });
+    return new AtomicError('LAYER_INVALID', `file content is ${got} bytes, but its header announced ${expected}`, {
+      suggestions: ['The layer is truncated or corrupt; pull it again.'],
+    });
   }
 
   /** True when a regular file of `size` bytes with `meta` is hashed and staged by the I/O workers. */
@@ -229,7 +267,7 @@ export class Transaction {
    * caller goes on parsing; others are stored before this resolves. A failure rejects `done`,
    * and the next write and commit() throw it too.
    */
-  async queueRegularFile(meta: FileMeta, content: NodeJS.ReadableStream | Buffer, size: number): Promise<{ done: Promise<Checksum> }> {
+  async queueRegularFile(meta: FileMeta, content: FileContent, size: number): Promise<{ done: Promise<Checksum> }> {
     this.ensureOpen();
     this.checkMeta(meta, 'file');
     if (!this.pooled(meta, size)) {
@@ -248,6 +286,14 @@ export class Transaction {
     if (Buffer.isBuffer(content)) {
       if (content.length !== size) throw this.sizeMismatch(size, content.length);
       b.buf.set(content, at);
+    } else if (Array.isArray(content)) {
+      const n = totalLength(content);
+      if (n !== size) throw this.sizeMismatch(size, n);
+      let o = at;
+      for (const c of content) {
+        b.buf.set(c, o);
+        o += c.length;
+      }
     } else {
       let n = 0;
       for await (const chunk of toReadable(content)) {
@@ -336,7 +382,7 @@ export class Transaction {
   }
 
   /** Store a regular file; returns its content checksum. */
-  async writeRegularFile(meta: FileMeta, content: NodeJS.ReadableStream | Buffer, size: number): Promise<Checksum> {
+  async writeRegularFile(meta: FileMeta, content: FileContent, size: number): Promise<Checksum> {
     this.ensureOpen();
     this.checkMeta(meta, 'file');
     if (this.pooled(meta, size)) {
@@ -348,6 +394,11 @@ export class Transaction {
     if (Buffer.isBuffer(content)) {
       if (content.length !== size) throw this.sizeMismatch(size, content.length);
       return this.writeSmall(meta, [content], size);
+    }
+    if (Array.isArray(content)) {
+      const n = totalLength(content);
+      if (n !== size) throw this.sizeMismatch(size, n);
+      return this.writeSmall(meta, content, size);
     }
     if (size <= BUFFERED_FILE_MAX) {
       // hashed before anything is written: an object already present costs no write at all
@@ -438,7 +489,7 @@ export class Transaction {
     if (this.writeError !== null) throw this.writeError.e;
   }
 
-  private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream, size: number): Promise<Checksum> {
+  private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream | AsyncIterable<Buffer>, size: number): Promise<Checksum> {
     const tmp = path.join(this.stagingDir, `tmp-${this.tmpCounter++}`); // never a checksum.ext name
     const hasher = createContentHasher(meta);
     const fh = await fsp.open(tmp, 'wx', 0o600);

@@ -1,7 +1,8 @@
 /**
  * A small pool of I/O worker threads (write-worker.ts) shared by every transaction and checkout
  * of the process: the importing thread parses the tar while the workers hash and stage the small
- * content objects, and link() batches (commit tail, checkout hardlinks) run on them in parallel.
+ * content objects, and link() batches (commit tail) and the parts of a checkout
+ * (checkout-part.ts) run on them in parallel.
  *
  * - Size: ATOMIC_STORE_WORKERS=N forces N (0 disables the pool: everything runs on the calling
  *   thread); by default 2 when a core is idle (1-minute load below CPUs - 0.5), else none;
@@ -14,10 +15,13 @@ import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { atomicEnv } from '../util/env.js';
 import type { FilesJob, FilesReply, LinkJob, LinkReply, SerializedError } from './write-worker.js';
+import type { PartJob, PartReply } from './checkout-part.js';
+
+type Reply = FilesReply | LinkReply | PartReply;
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, { resolve: (r: FilesReply | LinkReply) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
 }
 
 function poolSize(): number {
@@ -65,7 +69,7 @@ class WritePool {
       return null;
     }
     const slot: Slot = { worker, pending: new Map() };
-    worker.on('message', (r: FilesReply | LinkReply) => {
+    worker.on('message', (r: Reply) => {
       const p = slot.pending.get(r.id);
       if (p === undefined) return;
       slot.pending.delete(r.id);
@@ -97,12 +101,12 @@ class WritePool {
     return best;
   }
 
-  private send<R extends FilesReply | LinkReply>(job: Omit<FilesJob, 'id'> | Omit<LinkJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<R> | null {
+  private send<R extends Reply>(job: Omit<FilesJob, 'id'> | Omit<LinkJob, 'id'> | Omit<PartJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<R> | null {
     const slot = this.pick();
     if (slot === null) return null;
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
-      slot.pending.set(id, { resolve: resolve as (r: FilesReply | LinkReply) => void, reject });
+      slot.pending.set(id, { resolve: resolve as (r: Reply) => void, reject });
       if (slot.pending.size === 1) slot.worker.ref();
       slot.worker.postMessage({ ...job, id }, transfer);
     });
@@ -116,6 +120,18 @@ class WritePool {
   /** link() each (from, to) pair; null when no worker is available. */
   link(job: Omit<LinkJob, 'id' | 't'>): Promise<LinkReply> | null {
     return this.send<LinkReply>({ ...job, t: 'link' });
+  }
+
+  /** Run a part of a checkout (checkout-part.ts); null when no worker is available. */
+  part(job: Omit<PartJob, 'id' | 't'>): Promise<PartReply> | null {
+    return this.send<PartReply>({ ...job, t: 'part' });
+  }
+
+  /** Start the workers now (they boot while the caller prepares their first jobs); false when there are none. */
+  warm(): boolean {
+    if (!this.enabled) return false;
+    for (let i = 0; i < this.slots.length; i++) if ((this.slots[i] ?? this.start(i)) === null) return false;
+    return true;
   }
 
   /** Forget the objects/ listings cached for transaction `tx`. */

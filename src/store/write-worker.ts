@@ -1,13 +1,15 @@
 /**
  * Body of the store's I/O worker threads (write-pool.ts): hashes and stages small content
- * objects, and runs batches of link() calls (the commit tail of a transaction, the hardlinks of a
- * checkout) so that the importing / checking-out thread and these workers use both cores.
+ * objects, runs batches of link() calls (the commit tail of a transaction) and parts of a
+ * checkout (checkout-part.ts) so that the importing / checking-out thread and these workers use
+ * both cores.
  * Only plain `node:` modules here (no native addons): the worker starts fast and loads nothing
  * that could misbehave off the main thread.
  */
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
+import { runCheckoutPart, type PartJob } from './checkout-part.js';
 
 /**
  * A batch of small files: `buf` holds, per file, its size-prefixed header (fileChecksumPrefix)
@@ -36,7 +38,7 @@ export interface LinkJob {
   tolerate: string[];
 }
 export interface EndTxJob { t: 'endtx'; tx: string }
-export type Job = FilesJob | LinkJob | EndTxJob;
+export type Job = FilesJob | LinkJob | EndTxJob | PartJob;
 
 export interface SerializedError { message: string; code?: string; syscall?: string; path?: string }
 /**
@@ -173,6 +175,7 @@ parentPort?.on('message', (job: Job) => {
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
   }
   else if (job.t === 'link') parentPort!.postMessage(linkJob(job));
+  else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
   else {
     listings.delete(job.tx);
     for (const k of stageDirs) if (k.startsWith(`${job.tx}\0`)) stageDirs.delete(k);

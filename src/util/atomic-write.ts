@@ -23,8 +23,26 @@ export interface AtomicWriteOptions {
  * - ATOMIC_FAULT_TRACE=<file> appends each point's name to <file> (to enumerate the steps).
  */
 let faultCounter = 0;
+/** Set when fault points are also reached on worker threads: one count for the whole process. */
+let sharedFaultCounter: Int32Array | null = null;
+
+/** The fault-point counter as shared memory, to hand to a worker thread (useSharedFaultCounter there). */
+export function faultCounterBuffer(): SharedArrayBuffer {
+  if (sharedFaultCounter === null) {
+    sharedFaultCounter = new Int32Array(new SharedArrayBuffer(4));
+    sharedFaultCounter[0] = faultCounter;
+  }
+  return sharedFaultCounter.buffer as SharedArrayBuffer;
+}
+
+/** In a worker thread: count fault points in the main thread's counter (ATOMIC_FAULT_AT=n stays the n-th of the process). */
+export function useSharedFaultCounter(buf: SharedArrayBuffer): void {
+  sharedFaultCounter = new Int32Array(buf);
+}
+
 export function faultPoint(name: string): void {
-  faultCounter++;
+  if (sharedFaultCounter !== null) faultCounter = Atomics.add(sharedFaultCounter, 0, 1) + 1;
+  else faultCounter++;
   const trace = atomicEnv('ATOMIC_FAULT_TRACE');
   if (trace) appendFileSync(trace, `${name}\n`);
   const at = atomicEnv('ATOMIC_FAULT_AT');
@@ -80,7 +98,7 @@ export function atomicWriteSync(target: string, data: string | Uint8Array, opts:
   try {
     try {
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
       if (opts.mode !== undefined) fchmodSync(fd, opts.mode);
       fsyncSync(fd);
     } finally {

@@ -11,7 +11,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RegistrySource } from '../registry/source.js';
 import type { ImageSource, SourceManifest } from '../source.js';
 import type { ImageReference } from '../reference.js';
 import { dockerScopes, parseDockerRef } from './docker-ref.js';
@@ -37,6 +36,9 @@ export function pathScopes(p: string, tag?: string): string[] {
 const none = async (): Promise<FetchedSignatures> => ({ gpg: [], sigstore: [], looked: ['this transport carries no signatures'] });
 
 export async function subjectForSource(source: ImageSource, ref: ImageReference, manifest: SourceManifest, registriesD: () => RegistriesD): Promise<PolicySubject> {
+  // loaded here, not statically: the registry client (node:http, node:https, node:tls) is not needed
+  // by the trust re-check of a stored image on every install
+  const { RegistrySource } = await import('../registry/source.js');
   if (source instanceof RegistrySource) {
     const img = source.resolvedImage;
     const dockerRef = parseDockerRef(`${img.host}/${img.repository}${img.digest ? `@${img.digest}` : `:${img.tag}`}`);

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tmpfilesCreateIsNoOp, tmpfilesRemoveIsNoOp } from '../../../src/host/tmpfiles-noop.js';
+import { Systemd } from '../../../src/host/systemd.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 /** Every path below ROOT with its type, mode and owner. */
@@ -108,5 +109,67 @@ describe('host/tmpfiles-noop: skipping systemd-tmpfiles calls that change nothin
   it('an unreadable file is never a no-op', () => {
     assert.equal(tmpfilesCreateIsNoOp(path.join(work, 'nosuch.conf'), work), false);
     assert.equal(tmpfilesRemoveIsNoOp(path.join(work, 'nosuch.conf')), false);
+  });
+});
+
+/**
+ * A --create that only makes missing directories is done by us (Systemd.tmpfilesCreate); the oracle
+ * is systemd-tmpfiles on a twin tree: both trees must come out identical (paths, types, modes, owners).
+ */
+interface CreateCase {
+  what: string;
+  conf: string;
+  setup: Setup[];
+  /** We create (true), or the tool runs (false). */
+  ours: boolean;
+}
+const setgid =
+  (rel: string): Setup =>
+  (root) => {
+    fs.chmodSync(path.join(root, rel), 0o2775);
+  };
+const createCases: CreateCase[] = [
+  { what: 'the fixture file, nothing created yet', conf: FIXTURE, setup: [mk('var/lib', 0o755), mk('run', 0o755)], ours: true },
+  { what: 'the fixture file, one directory already there', conf: FIXTURE, setup: [mk('var/lib/c1', 0o700), mk('run', 0o755)], ours: true },
+  { what: 'default mode and owners', conf: 'd /srv/a - - - -\nd /srv/b\n', setup: [mk('srv', 0o755)], ours: true },
+  { what: 'sticky mode, numeric owner and group', conf: 'd /srv/a 1777 1 2 -\n', setup: [mk('srv', 0o755)], ours: true },
+  { what: 'group only', conf: 'd /srv/a 0750 - 7 -\n', setup: [mk('srv', 0o755)], ours: true },
+  { what: 'owner only', conf: 'd /srv/a 0750 5 - -\n', setup: [mk('srv', 0o755)], ours: true },
+  { what: 'a parent with another owner', conf: 'd /srv/a 0700 0 0 -\n', setup: [mk('srv', 0o750, 3, 4)], ours: true },
+  { what: 'a missing parent', conf: FIXTURE, setup: [mk('run', 0o755)], ours: false },
+  { what: 'a set-group-ID parent', conf: 'd /srv/a 0755 - - -\n', setup: [mk('srv', 0o755, 0, 7), setgid('srv')], ours: false },
+  { what: 'an existing directory with another mode', conf: 'd /srv/a 0700 0 0 -\n', setup: [mk('srv/a', 0o755)], ours: false },
+  { what: 'a path listed twice', conf: 'd /srv/a 0700 0 0 -\nd /srv/a 0755 0 0 -\n', setup: [mk('srv', 0o755)], ours: false },
+  { what: 'a parent created by the same file', conf: 'd /srv/a 0700 0 0 -\nd /srv/a/b 0700 0 0 -\n', setup: [mk('srv', 0o755)], ours: false },
+  { what: 'a symlinked parent', conf: 'd /var/run/x 0755 - - -\n', setup: [mk('run', 0o755), link('var/run', '../run')], ours: false },
+  { what: 'an f line', conf: 'f /srv/f 0644 0 0 - hello\n', setup: [mk('srv', 0o755)], ours: false },
+  { what: 'a user name', conf: 'd /srv/a 0755 root root -\n', setup: [mk('srv', 0o755)], ours: false },
+];
+
+describe('host/systemd tmpfilesCreate: missing directories made by us on twin trees (oracle: systemd-tmpfiles)', function () {
+  this.timeout(120_000);
+  let work: string;
+  before(() => {
+    work = makeTempDir('atomic-tmpfiles-create-');
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  createCases.forEach((c, i) => {
+    it(`${c.what}: ${c.ours ? 'made by us' : 'the tool runs'}, same tree`, () => {
+      const roots = ['tool', 'ours'].map((s) => path.join(work, `${i}-${s}`));
+      for (const root of roots) {
+        fs.mkdirSync(path.join(root, 'etc', 'tmpfiles.d'), { recursive: true });
+        for (const s of c.setup) s(root);
+        fs.writeFileSync(path.join(root, 'etc', 'tmpfiles.d', 'c.conf'), c.conf);
+      }
+      const [tool, ours] = roots;
+      spawnSync('systemd-tmpfiles', [`--root=${tool}`, '--create', path.join(tool, 'etc', 'tmpfiles.d', 'c.conf')], { stdio: 'ignore' });
+      const echoed: string[] = [];
+      const conf = path.join(ours, 'etc', 'tmpfiles.d', 'c.conf');
+      const started = new Systemd({ sysroot: ours, user: false, echo: (l) => echoed.push(l) }).tmpfilesCreate(conf);
+      assert.deepEqual(echoed, [`systemd-tmpfiles --root=${ours} --create ${conf}`]);
+      assert.equal(started, !c.ours, started ? 'systemd-tmpfiles was started' : 'systemd-tmpfiles was not started');
+      assert.deepEqual(snapshot(ours), snapshot(tool));
+    });
   });
 });

@@ -1,0 +1,144 @@
+/**
+ * Layers imported on worker threads (image/layer-worker.ts, ATOMIC_LAYER_WORKERS=1): the same
+ * store as the main-thread import, errors that keep their code, message, suggestions and exit
+ * code across the thread boundary, and a worker that dies mid-import fails the layer with
+ * INTERNAL and leaves no staging directory. The refusal cases (digest, size, tar, diff_id) run in
+ * both modes in hostile-images.test.ts.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import * as zlib from 'node:zlib';
+import type { Worker } from 'node:worker_threads';
+import { OstreeRepo } from '../../../src/store/repo.js';
+import { pullImage } from '../../../src/app/images/pull.js';
+import { LayerImportWorker } from '../../../src/image/layer-worker.js';
+import { deserializeError, serializeError } from '../../../src/image/layer-worker-protocol.js';
+import { AtomicError, EXIT, isAtomicError, isErrno, wrapError } from '../../../src/util/errors.js';
+import { acquireRepoLock } from '../../../src/store/repo-lock.js';
+import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
+import { tarOf } from '../../helpers/tar.js';
+
+function fsck(repo: string): void {
+  const out = execFileSync('ostree', ['fsck', `--repo=${repo}`], { env: { ...process.env, LC_ALL: 'C.UTF-8' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(out, /no errors found/);
+}
+
+const stagingDirs = (repo: string): string[] => fs.readdirSync(path.join(repo, 'tmp')).filter((n) => n.startsWith('staging-'));
+
+describe('integration: layers imported on worker threads', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  let fx: string;
+  const saved = process.env.ATOMIC_LAYER_WORKERS;
+  before(() => {
+    fx = fixtureImages();
+    tmp = makeTempDir('atomic-layer-worker-');
+  });
+  after(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (saved === undefined) delete process.env.ATOMIC_LAYER_WORKERS;
+    else process.env.ATOMIC_LAYER_WORKERS = saved;
+  });
+
+  it('stores exactly what the main-thread import stores (same commits, ostree fsck clean)', async () => {
+    const commits: Record<string, string[]> = {};
+    for (const mode of ['0', '1']) {
+      process.env.ATOMIC_LAYER_WORKERS = mode;
+      const dir = path.join(tmp, `same-${mode}`);
+      const repo = await OstreeRepo.openOrCreate(dir, 'bare');
+      const lines: string[] = [];
+      await pullImage(repo, `oci:${fx}/oci:systest`, { onLine: (l) => lines.push(l) });
+      // layer commits carry a timestamp: compare their root trees and metadata
+      const refs = [...(await repo.listRefs()).keys()].filter((r) => /^ociimage\/[0-9a-f]{64}$/.test(r)).sort();
+      commits[mode] = [];
+      for (const r of refs) {
+        const c = await repo.readCommit((await repo.resolveRef(r))!);
+        commits[mode].push(`${r} ${c.rootTree} ${c.rootMeta} ${JSON.stringify(c.metadata)}`);
+      }
+      assert.ok(lines.some((l) => /^Copying blob /.test(l)));
+      assert.deepEqual(stagingDirs(dir), []);
+      fsck(dir);
+    }
+    assert.ok(commits['0']!.length >= 2, 'the fixture has layers and a config');
+    assert.deepEqual(commits['1'], commits['0']);
+  });
+
+  it('an error crossing the thread boundary keeps its code, message, suggestions, exit code and ref', () => {
+    const e = new AtomicError('UNSAFE_PATH', 'Refusing tar entry "../x": it leaves the layer', { suggestions: ['Rebuild the image.'], ref: '../x' });
+    const back = deserializeError(structuredClone(serializeError(e)));
+    assert.ok(isAtomicError(back));
+    assert.equal(back.code, 'UNSAFE_PATH');
+    assert.equal(back.message, e.message);
+    assert.deepEqual(back.suggestions, ['Rebuild the image.']);
+    assert.equal(back.exitCode, EXIT.UNSAFE_INPUT);
+    assert.equal(back.ref, '../x');
+    const sys: NodeJS.ErrnoException = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write', path: '/x' });
+    const sysBack = deserializeError(structuredClone(serializeError(sys)));
+    assert.ok(isErrno(sysBack, 'ENOSPC'));
+    assert.equal((sysBack as NodeJS.ErrnoException).syscall, 'write');
+    // wrapError still recognizes it as the system error it was
+    assert.match(wrapError('stage', sysBack).message, /no space left on device/);
+  });
+
+  it('a worker that dies mid-import fails the layer with INTERNAL and leaves no staging', async () => {
+    const dir = path.join(tmp, 'crash');
+    const repo = await OstreeRepo.openOrCreate(dir, 'bare');
+    const lock = await acquireRepoLock(repo.path, 'shared');
+    try {
+      const w = new LayerImportWorker(repo.path);
+      const blob = new PassThrough();
+      const tar = await tarOf([[{ name: 'big.bin', type: 'file' }, Buffer.alloc(4 * 1024 * 1024, 7)]]);
+      const gz = zlib.gzipSync(tar);
+      // half of the blob, and no end: the import is in progress when the worker dies
+      blob.write(gz.subarray(0, gz.length >> 1));
+      const result = w.importVerified(blob);
+      result.catch(() => undefined);
+      for (let i = 0; i < 200 && stagingDirs(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(stagingDirs(dir).length, 1, 'the worker has a transaction');
+      await (w as unknown as { worker: Worker }).worker.terminate();
+      const err = await result.then(
+        () => assert.fail('the import succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(isAtomicError(err), String(err));
+      assert.equal(err.code, 'INTERNAL');
+      assert.match(err.message, /layer import worker exited unexpectedly/);
+      await w.abort();
+      assert.deepEqual(stagingDirs(dir), [], 'the dead worker left its staging directory');
+      assert.deepEqual([...(await repo.listRefs())], []);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('abort before the blob ends removes the transaction', async () => {
+    const dir = path.join(tmp, 'abort');
+    const repo = await OstreeRepo.openOrCreate(dir, 'bare');
+    const lock = await acquireRepoLock(repo.path, 'shared');
+    try {
+      const w = new LayerImportWorker(repo.path);
+      const blob = new PassThrough();
+      const ac = new AbortController();
+      const gz = zlib.gzipSync(await tarOf([[{ name: 'a.bin', type: 'file' }, Buffer.alloc(2 * 1024 * 1024, 1)]]));
+      blob.write(gz.subarray(0, gz.length >> 1));
+      const result = w.importVerified(blob, { signal: ac.signal });
+      result.catch(() => undefined);
+      for (let i = 0; i < 200 && stagingDirs(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      ac.abort(new AtomicError('IO', 'pull aborted: another layer failed'));
+      const err = await result.then(
+        () => assert.fail('the import succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(isAtomicError(err));
+      assert.match(err.message, /another layer failed/);
+      await w.abort();
+      assert.deepEqual(stagingDirs(dir), []);
+      assert.deepEqual([...(await repo.listRefs())], []);
+    } finally {
+      await lock.release();
+    }
+  });
+});
