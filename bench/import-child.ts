@@ -2,7 +2,8 @@
  * One import + checkout of a layer tar by our store code, in its own process so that GNU time
  * measures its peak RSS alone: node dist/bench/import-child.js TAR WORKDIR. Same durability as
  * `ostree commit` (the transaction syncs the filesystem before objects are linked in and the ref
- * moves). Prints {"importS":…, "checkoutS":…}.
+ * moves). Prints {"importS":…, "checkoutS":…}. V8 runs with the settings of `atomic pull`, the
+ * command that imports layers (cli/lean-heap.ts; ATOMIC_V8_DEFAULTS=1 keeps V8's defaults).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,6 +11,9 @@ import { OstreeRepo } from '../src/store/repo.js';
 import { importLayerTar } from '../src/store/layer-import.js';
 import { checkoutLayers } from '../src/store/checkout.js';
 import type { Checksum } from '../src/store/types.js';
+import { useLeanHeap } from '../src/cli/lean-heap.js';
+
+useLeanHeap();
 
 const [tar, work] = process.argv.slice(2);
 const repo = await OstreeRepo.openOrCreate(path.join(work, 'repo-ours'), 'bare');

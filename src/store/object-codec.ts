@@ -82,9 +82,19 @@ export function sizePrefixed(body: Buffer): Buffer {
   return out;
 }
 
-/** The bytes fed to sha256 before the content when computing a content checksum. */
+/** Prefixes of regular files without xattrs, by uid:gid:mode (a layer has few distinct ones). */
+const plainPrefixes = new Map<string, Buffer>();
+
+/** The bytes fed to sha256 before the content when computing a content checksum. Do not modify. */
 export function fileChecksumPrefix(meta: FileMeta): Buffer {
-  return sizePrefixed(encodeFileHeader(meta));
+  if (meta.xattrs.length !== 0 || (meta.mode & S_IFMT) !== S_IFREG) return sizePrefixed(encodeFileHeader(meta));
+  const key = `${meta.uid}:${meta.gid}:${meta.mode}`;
+  let p = plainPrefixes.get(key);
+  if (p === undefined) {
+    p = sizePrefixed(encodeFileHeader(meta));
+    if (plainPrefixes.size < 4096) plainPrefixes.set(key, p);
+  }
+  return p;
 }
 
 /** A sha256 already fed with the file header; update() it with the content, then digest('hex'). */

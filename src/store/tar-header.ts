@@ -26,13 +26,25 @@ export function cstring(b: Buffer): Buffer {
 
 /** A numeric header field (see the rules above); NaN when it is not a number. */
 export function decodeNumber(buf: Buffer, off: number, len: number): number {
-  const v = buf.subarray(off, off + len);
-  if (v[0] & 0x80) {
-    if (v[0] !== 0x80) return NaN;
+  const end = Math.min(off + len, buf.length);
+  if ((buf[off] ?? 0) & 0x80) {
+    if (buf[off] !== 0x80) return NaN;
     let sum = 0;
-    for (let i = 1; i < v.length; i++) sum = sum * 256 + v[i];
+    for (let i = off + 1; i < end; i++) sum = sum * 256 + buf[i]!;
     return Number.isSafeInteger(sum) ? sum : NaN;
   }
+  // fast path: octal digits (after spaces) ended by a space, a NUL or the end of the field
+  let i = off;
+  while (i < end && buf[i] === 32) i++;
+  let n = 0;
+  let j = i;
+  for (; j < end; j++) {
+    const c = buf[j]!;
+    if (c < 48 || c > 55) break;
+    n = n * 8 + (c - 48);
+  }
+  if (j > i && (j === end || buf[j] === 32 || buf[j] === 0)) return n;
+  const v = buf.subarray(off, end);
   let s = 0;
   while (s < v.length && v[s] === 32) s++;
   let e = v.indexOf(32, s);

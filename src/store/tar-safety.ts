@@ -41,7 +41,8 @@ export function normalizeEntryPath(name: string, what = 'name'): string[] {
       ref: name,
     });
   }
-  if (Buffer.byteLength(name) > MAX_PATH_BYTES) throw unsafe(name, `its ${what} is longer than ${MAX_PATH_BYTES} bytes`);
+  // (a UTF-16 code unit is at most 3 UTF-8 bytes: short strings need no byte count)
+  if (name.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(name) > MAX_PATH_BYTES) throw unsafe(name, `its ${what} is longer than ${MAX_PATH_BYTES} bytes`);
   let p = name;
   // Absolute names are taken relative to the image root (GNU tar "Removing leading `/'").
   while (p.startsWith('/') || p.startsWith('./')) p = p.startsWith('/') ? p.slice(1) : p.slice(2);
@@ -52,7 +53,7 @@ export function normalizeEntryPath(name: string, what = 'name'): string[] {
   for (const c of parts) {
     if (c === '..') throw unsafe(name, `its ${what} contains a ".." component (path traversal)`);
     if (c === '' || c === '.') throw unsafe(name, `its ${what} contains an empty or "." component`);
-    if (Buffer.byteLength(c) > MAX_NAME_BYTES) throw unsafe(name, `a component of its ${what} is longer than ${MAX_NAME_BYTES} bytes`);
+    if (c.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(c) > MAX_NAME_BYTES) throw unsafe(name, `a component of its ${what} is longer than ${MAX_NAME_BYTES} bytes`);
   }
   return parts;
 }
