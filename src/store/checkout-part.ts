@@ -27,17 +27,25 @@ export interface PartJob {
    */
   claims: Int32Array;
   index: number;
-  /** Directories to create, parents first, and the mode each is created with. */
-  dirs: string[];
+  /** The directories the part's entries go into (its own and existing ones). */
+  parents: string[];
+  /** Indexes into `parents` of the directories to create, parents first, and their creation modes. */
+  dirs: number[];
   modes: number[];
-  /** object path, destination, object path, destination, ... */
-  links: string[];
+  /** `objects/` of the repository, with a trailing slash. */
+  objects: string;
+  /** Per link: the object's checksum, the parent (index into `parents`) and name of the destination. */
+  sums: string[];
+  linkParents: number[];
+  linkNames: string[];
   /** lstat each object before linking it (see the module comment). */
   check: boolean;
   /** with `check`: per link, the object's verified-object marker signature ('' when none); null: no verification. */
   sigs: string[] | null;
-  /** symlink target, destination, ... */
-  symlinks: string[];
+  /** Per symlink to create: target, parent (index into `parents`), name. */
+  symlinkTargets: string[];
+  symlinkParents: number[];
+  symlinkNames: string[];
 }
 
 export interface PartReply {
@@ -82,21 +90,21 @@ export function runCheckoutPart(job: PartJob): PartReply {
   if (Atomics.compareExchange(job.claims, job.index, 0, 1) !== 0) return r;
   r.ran = true;
   try {
+    const { parents, sums, sigs } = job;
     for (let i = 0; i < job.dirs.length; i++) {
-      fs.mkdirSync(job.dirs[i]!, job.modes[i]);
+      fs.mkdirSync(parents[job.dirs[i]!]!, job.modes[i]);
       r.dirs++;
     }
     const seen = new Map<string, number>();
-    const { links, sigs } = job;
-    for (let k = 0; k < links.length; k += 2) {
-      const from = links[k]!;
-      const i = k >> 1;
+    for (let i = 0; i < sums.length; i++) {
+      const c = sums[i]!;
+      const from = `${job.objects}${c.slice(0, 2)}/${c.slice(2)}.file`;
       let s = LINK;
       if (job.check) {
-        const known = seen.get(from);
+        const known = seen.get(c);
         if (known === undefined) {
           s = classify(fs.lstatSync(from, { throwIfNoEntry: false }), sigs === null ? null : sigs[i]!);
-          seen.set(from, s);
+          seen.set(c, s);
         } else s = known;
       }
       if (s === DEFER) {
@@ -110,14 +118,14 @@ export function runCheckoutPart(job: PartJob): PartReply {
       if (s === LINK_SYMLINK) r.symlinkObjects++;
       else r.files++;
       try {
-        fs.linkSync(from, links[k + 1]!);
+        fs.linkSync(from, `${parents[job.linkParents[i]!]}/${job.linkNames[i]}`);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EMLINK') throw e;
         r.emlink.push(i);
       }
     }
-    for (let k = 0; k < job.symlinks.length; k += 2) {
-      fs.symlinkSync(job.symlinks[k]!, job.symlinks[k + 1]!);
+    for (let i = 0; i < job.symlinkTargets.length; i++) {
+      fs.symlinkSync(job.symlinkTargets[i]!, `${parents[job.symlinkParents[i]!]}/${job.symlinkNames[i]}`);
       r.symlinks++;
     }
   } catch (e) {

@@ -27,7 +27,7 @@
  *    symlink objects are symlinks and are hardlinked too; bare-user: symlink objects are regular
  *    files, so real symlinks are created). The parts run on this thread and, for a large tree
  *    when the process has them, on the store's I/O workers (write-pool.ts) in parallel
- *    (runParts). Each part lstats its objects: what has no current verified-object marker is
+ *    (checkout-runner.ts). Each part lstats its objects: what has no current verified-object marker is
  *    not linked but verified here first, what is writable by group or others is copied here.
  *    A directory whose final metadata mkdir can give directly (owner = us, no xattrs, no
  *    special bits, owner rwx, not masked by the umask, no inherited setgid group) is made with
@@ -52,8 +52,9 @@ import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
 import { removeTree } from '../util/remove-tree.js';
-import { deserializeError, writePool } from './write-pool.js';
-import { runCheckoutPart, type PartReply } from './checkout-part.js';
+import { writePool } from './write-pool.js';
+import type { PartReply } from './checkout-part.js';
+import { PartRunner, type PartSpec } from './checkout-runner.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
 const CONCURRENCY = 32;
@@ -352,7 +353,7 @@ function objectFilePath(repo: OstreeRepo, c: Checksum): string {
 /** Step 1: the union tree of the layers (each dirtree/dirmeta object read once). */
 async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean): Promise<UDir> {
   const trees = new Map<string, LTree>();
-  // a large tree starts the store's I/O workers now: they boot while the tree is read (runParts)
+  // a large tree starts the store's I/O workers now: they boot while the tree is read (checkout-runner.ts)
   let entries = 0;
   let warm = writePool().started;
   const load = (c: Checksum): LTree => {
@@ -436,201 +437,155 @@ async function inspectObjects(repo: OstreeRepo, root: UDir, target: string, veri
   return info;
 }
 
-/** A part of the tree for one thread (checkout-part.ts): whole subtrees, or files of one directory. */
-interface PartSpec {
-  dirs: string[];
-  modes: number[];
-  links: string[];
-  /** per link: its object */
-  sums: Checksum[];
-  sigs: string[];
-  symlinks: string[];
-  weight: number;
-}
-
-/** What materialize does, in this order. */
+/** What materialize does after the parts, in this order. */
 interface Plan {
-  /** Directories the parts go into (created first, on the calling thread), and their creation modes. */
-  skeleton: string[];
-  skeletonModes: number[];
-  parts: PartSpec[];
-  /** bare-user objects writable by group or others: object, destination, ... (copied after the parts) */
+  /** bare-user objects writable by group or others: object, destination (copied after the parts) */
   copies: Array<[Checksum, string]>;
   /** Directories made 0700 whose metadata is applied at the end (pre-order; applied in reverse). */
   pending: Array<{ p: string; m: DirMeta; mode: number }>;
-  weight: number;
 }
 
 /** Cost of a directory (mkdir allocates an inode) relative to a file (lstat of its object, link). */
 const DIR_WEIGHT = 4;
 const PARTS = 32;
 const PART_MIN_WEIGHT = 256;
+/** Checkouts at least this heavy start the store's I/O workers (buildUnion) and use them. */
+const COLD_WORKERS_MIN_WEIGHT = 6000;
+/** ... and use them when they run already. */
+const WARM_WORKERS_MIN_WEIGHT = 512;
 
-/**
- * Split the union tree into parts of about equal weight: a subtree that fits goes whole into the
- * current part; a larger directory goes to the skeleton, its files into the current part, and its
- * subdirectories are split the same way. Parts hold neighbouring subtrees (locality).
- */
-function planTree(root: UDir, target: string, existed: boolean, repo: OstreeRepo, info: ObjectInfo, finalMode: (m: DirMeta) => { mode: number; direct: boolean }): Plan {
-  const bareUser = repo.mode === 'bare-user';
+/** Weight of every directory's subtree; the number of nodes. */
+function weigh(root: UDir): { weights: Map<UDir, number>; nodes: number } {
   const weights = new Map<UDir, number>();
-  const weigh = (d: UDir): number => {
+  let nodes = 0;
+  const walk = (d: UDir): number => {
     let w = DIR_WEIGHT;
-    for (const child of d.children.values()) w += child.kind === 'dir' ? weigh(child) : 1;
+    nodes += d.children.size + 1;
+    for (const child of d.children.values()) w += child.kind === 'dir' ? walk(child) : 1;
     weights.set(d, w);
     return w;
   };
-  const total = weigh(root);
-  const partWeight = Math.max(PART_MIN_WEIGHT, Math.ceil(total / PARTS));
-  const plan: Plan = { skeleton: [], skeletonModes: [], parts: [], copies: [], pending: [], weight: total };
-  const newPart = (): PartSpec => ({ dirs: [], modes: [], links: [], sums: [], sigs: [], symlinks: [], weight: 0 });
+  walk(root);
+  return { weights, nodes };
+}
+
+interface PlanContext {
+  repo: OstreeRepo;
+  info: ObjectInfo;
+  existed: boolean;
+  weights: Map<UDir, number>;
+  finalMode: (m: DirMeta) => { mode: number; direct: boolean };
+  /** Make a skeleton directory now (the parts added after it may go into it). */
+  mkdir: (p: string, mode: number, isRoot: boolean) => void;
+  /** A part is complete (it may start at once). */
+  part: (spec: PartSpec) => void;
+}
+
+/**
+ * Split the union tree into parts of about equal weight: a subtree that fits goes whole into the
+ * current part; a larger directory goes to the skeleton (made here, at once), its files into the
+ * current part, and its subdirectories are split the same way. Parts hold neighbouring subtrees
+ * (locality); each is handed over as soon as it is complete.
+ */
+function planTree(root: UDir, target: string, ctx: PlanContext): Plan {
+  const bareUser = ctx.repo.mode === 'bare-user';
+  const { info } = ctx;
+  const partWeight = Math.max(PART_MIN_WEIGHT, Math.ceil(ctx.weights.get(root)! / PARTS));
+  const plan: Plan = { copies: [], pending: [] };
+  const newPart = (): PartSpec => ({
+    parents: [],
+    dirs: [],
+    modes: [],
+    sums: [],
+    linkParents: [],
+    linkNames: [],
+    sigs: [],
+    symlinkTargets: [],
+    symlinkParents: [],
+    symlinkNames: [],
+    weight: 0,
+  });
   let cur = newPart();
+  /** index of a directory in cur.parents (added once per part) */
+  let parentOf = new Map<string, number>();
+  const parentIndex = (p: string): number => {
+    let i = parentOf.get(p);
+    if (i === undefined) parentOf.set(p, (i = cur.parents.push(p) - 1));
+    return i;
+  };
   const flush = (): void => {
     if (cur.weight === 0) return;
-    plan.parts.push(cur);
+    ctx.part(cur);
     cur = newPart();
+    parentOf = new Map();
   };
   const dirMode = (d: UDir, p: string, isRoot: boolean): number => {
-    const f = finalMode(d.meta);
-    if (!f.direct || (isRoot && existed)) plan.pending.push({ p, m: d.meta, mode: f.mode });
+    const f = ctx.finalMode(d.meta);
+    if (!f.direct || (isRoot && ctx.existed)) plan.pending.push({ p, m: d.meta, mode: f.mode });
     return f.direct ? f.mode : 0o700;
   };
-  const addFile = (c: Checksum, dest: string): void => {
-    cur.weight++;
-    const link = bareUser ? info.links.get(c)! : null;
-    if (link !== null) cur.symlinks.push(link, dest);
-    else if (bareUser && info.writable.has(c)) plan.copies.push([c, dest]);
-    else {
-      cur.links.push(objectFilePath(repo, c), dest);
-      cur.sums.push(c);
-      if (info.markers !== null) cur.sigs.push(info.markers.get(c) ?? '');
+  /** The files of directory `p` into the current part. */
+  const addFiles = (d: UDir, p: string, split: boolean): void => {
+    let pi = -1;
+    for (const [name, child] of d.children) {
+      if (child.kind === 'dir') continue;
+      if (pi < 0) pi = parentIndex(p);
+      cur.weight++;
+      const c = child.checksum;
+      const link = bareUser ? info.links.get(c)! : null;
+      if (link !== null) {
+        cur.symlinkTargets.push(link);
+        cur.symlinkParents.push(pi);
+        cur.symlinkNames.push(name);
+      } else if (bareUser && info.writable.has(c)) plan.copies.push([c, `${p}/${name}`]);
+      else {
+        cur.sums.push(c);
+        cur.linkParents.push(pi);
+        cur.linkNames.push(name);
+        if (info.markers !== null) cur.sigs.push(info.markers.get(c) ?? '');
+      }
+      if (split && cur.weight >= partWeight) {
+        flush();
+        pi = -1;
+      }
     }
   };
   /** The whole subtree into the current part. */
   const whole = (d: UDir, p: string): void => {
-    cur.dirs.push(p);
+    cur.dirs.push(parentIndex(p));
     cur.modes.push(dirMode(d, p, false));
     cur.weight += DIR_WEIGHT;
-    const subdirs: Array<[string, UDir]> = [];
-    for (const [name, child] of d.children) {
-      if (child.kind === 'dir') subdirs.push([`${p}/${name}`, child]);
-      else addFile(child.checksum, `${p}/${name}`);
-    }
-    for (const [cp, child] of subdirs) whole(child, cp);
+    addFiles(d, p, false);
+    for (const [name, child] of d.children) if (child.kind === 'dir') whole(child, `${p}/${name}`);
   };
   /** `d` is in the skeleton. */
   const split = (d: UDir, p: string): void => {
-    const subdirs: Array<[string, UDir]> = [];
+    addFiles(d, p, true);
     for (const [name, child] of d.children) {
-      if (child.kind === 'dir') subdirs.push([`${p}/${name}`, child]);
-      else {
-        addFile(child.checksum, `${p}/${name}`);
-        if (cur.weight >= partWeight) flush();
-      }
-    }
-    for (const [cp, child] of subdirs) {
-      if (weights.get(child)! <= partWeight) {
+      if (child.kind !== 'dir') continue;
+      const cp = `${p}/${name}`;
+      if (ctx.weights.get(child)! <= partWeight) {
         whole(child, cp);
         if (cur.weight >= partWeight) flush();
         continue;
       }
-      plan.skeleton.push(cp);
-      plan.skeletonModes.push(dirMode(child, cp, false));
+      ctx.mkdir(cp, dirMode(child, cp, false), false);
       split(child, cp);
     }
   };
   const rootMode = dirMode(root, target, true);
-  if (!existed) {
-    plan.skeleton.push(target);
-    plan.skeletonModes.push(rootMode);
-  }
+  if (!ctx.existed) ctx.mkdir(target, rootMode, true);
   split(root, target);
   flush();
   return plan;
 }
 
-/** Parts sent to the store's I/O workers in this process so far (tests check that the parallel path ran). */
-let partsToWorkers = 0;
-export function checkoutPartsSentToWorkers(): number {
-  return partsToWorkers;
-}
-
-/** Checkouts at least this heavy start the store's I/O workers (see runParts). */
-const COLD_WORKERS_MIN_WEIGHT = 6000;
-/** ... and use them when they run already. */
-const WARM_WORKERS_MIN_WEIGHT = 512;
-
 /**
- * Run every part, each exactly once, on this thread and on the store's I/O workers (when the
- * process has them and the tree is large enough): the workers take parts from the front, this
- * thread from the back, then it takes back the parts sent to a worker that has not started them
- * (a worker still booting). After a failure no part starts any more, and every part that did has
- * finished when this throws (the caller then removes the tree).
- */
-async function runParts(plan: Plan, o: { check: boolean; verify: boolean }): Promise<PartReply[]> {
-  const { parts } = plan;
-  const claims = new Int32Array(new SharedArrayBuffer(4 * Math.max(parts.length, 1)));
-  const job = (k: number) => {
-    const s = parts[k]!;
-    return { claims, index: k, dirs: s.dirs, modes: s.modes, links: s.links, check: o.check, sigs: o.verify ? s.sigs : null, symlinks: s.symlinks };
-  };
-  const pool = writePool();
-  let limit = 0;
-  if (parts.length > 1 && pool.parallelism > 0 && plan.weight >= (pool.started ? WARM_WORKERS_MIN_WEIGHT : COLD_WORKERS_MIN_WEIGHT)) limit = pool.parallelism * 2;
-  const replies: PartReply[] = new Array<PartReply>(parts.length);
-  let failure: unknown = null;
-  const take = (k: number, r: PartReply): void => {
-    if (r.err !== undefined && failure === null) failure = deserializeError(r.err);
-    if (r.ran) replies[k] = r;
-  };
-  const inflight: Array<Promise<void>> = [];
-  let front = 0;
-  let back = parts.length;
-  let outstanding = 0;
-  const send = (): void => {
-    while (failure === null && outstanding < limit && front < back) {
-      const k = front;
-      const sent = pool.part(job(k));
-      if (sent === null) {
-        limit = 0;
-        return;
-      }
-      front++;
-      outstanding++;
-      partsToWorkers++;
-      inflight.push(
-        sent.then(
-          (r) => {
-            outstanding--;
-            take(k, r);
-            send();
-          },
-          (e: unknown) => {
-            outstanding--;
-            if (failure === null) failure = e;
-          },
-        ),
-      );
-    }
-  };
-  send();
-  while (failure === null && back > front) {
-    const k = --back;
-    take(k, runCheckoutPart({ ...job(k), t: 'part', id: 0 }));
-    if (limit > 0) await new Promise((r) => setImmediate(r)); // the workers' replies come in here
-  }
-  for (let k = front - 1; k >= 0 && failure === null; k--) take(k, runCheckoutPart({ ...job(k), t: 'part', id: 0 }));
-  if (failure !== null) for (let k = 0; k < parts.length; k++) Atomics.compareExchange(claims, k, 0, 1); // cancel what has not started
-  await Promise.all(inflight);
-  if (failure !== null) throw failure;
-  return replies;
-}
-
-/**
- * Step 3: create the tree (see the module comment). The skeleton directories are made here,
- * then the parts run (runParts); then, here: the objects a part did not link (not yet verified,
- * writable by group or others, link count exhausted), the bare-user copies, and the deferred
- * directory metadata, deepest first. On failure the partial tree is removed.
+ * Step 3: create the tree (see the module comment): plan the parts, making the skeleton
+ * directories on the way, while the workers already run the first parts (checkout-runner.ts);
+ * then, here: the objects a part did not link (not yet verified, writable by group or others,
+ * link count exhausted), the bare-user copies, and the deferred directory metadata, deepest
+ * first. On failure the partial tree is removed once no part runs any more.
  */
 async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: Destination, info: ObjectInfo, o: { userMode: boolean }): Promise<CheckoutCounts> {
   const { userMode } = o;
@@ -646,32 +601,36 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
     const ownerOk = userMode || (m.uid === EUID && m.gid === EGID && m.xattrs.length === 0 && !inheritsGid);
     return { mode, direct: ownerOk && (mode & 0o7000) === 0 && (mode & 0o700) === 0o700 && (mode & umask) === 0 };
   };
-  const plan = planTree(root, target, existed, repo, info, finalMode);
+  const { weights, nodes } = weigh(root);
+  const weight = weights.get(root)!;
+  const pool = writePool();
+  const workers = pool.parallelism > 0 && weight >= (pool.started ? WARM_WORKERS_MIN_WEIGHT : COLD_WORKERS_MIN_WEIGHT);
+  // bare-user: the objects were verified and inspected before (inspectObjects)
+  const runner = new PartRunner(nodes + 1, workers, { objects: `${repo.path}/objects/`, check: !bareUser, verify: info.markers !== null });
   let created = false;
   const counts: CheckoutCounts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
+  const mkdir = (p: string, mode: number, isRoot: boolean): void => {
+    fs.mkdirSync(p, mode);
+    if (isRoot) created = true;
+    else counts.dirs++;
+  };
   try {
     await fsp.mkdir(path.dirname(target), { recursive: true });
-    for (let i = 0; i < plan.skeleton.length; i++) {
-      fs.mkdirSync(plan.skeleton[i]!, plan.skeletonModes[i]);
-      if (i === 0 && !existed) created = true;
-      else counts.dirs++;
+    let plan: Plan;
+    try {
+      plan = planTree(root, target, { repo, info, existed, weights, finalMode, mkdir, part: (spec) => runner.add(spec) });
+    } catch (e) {
+      await runner.cancel();
+      throw e;
     }
-    // bare-user: the objects were verified and inspected before (inspectObjects)
-    const replies = await runParts(plan, { check: !bareUser, verify: info.markers !== null });
-    await finishParts(repo, plan, replies, counts, { userMode, verify: info.markers !== null });
+    const replies = await runner.finish();
+    await finishParts(repo, runner.parts, replies, counts, { userMode, verify: info.markers !== null });
     for (const [c, dest] of plan.copies) {
       copyObject(objectFilePath(repo, c), dest, userMode);
       counts.files++;
       counts.copies++;
     }
-    for (let i = plan.pending.length - 1; i >= 0; i--) {
-      const { p, m, mode } = plan.pending[i]!;
-      if (!userMode) {
-        fs.lchownSync(p, m.uid, m.gid);
-        for (const x of m.xattrs) setAttributeSync(p, x.name, x.value);
-      }
-      fs.chmodSync(p, mode);
-    }
+    applyPending(plan.pending, userMode);
   } catch (e) {
     if (created || existed) await removeTree(target, { keepRoot: existed }).catch(() => undefined);
     throw checkoutError(target, 'materialize', e);
@@ -679,26 +638,40 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
   return counts;
 }
 
+/** Owner, xattrs and mode of the directories made 0700, deepest first. */
+function applyPending(pending: Plan['pending'], userMode: boolean): void {
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const { p, m, mode } = pending[i]!;
+    if (!userMode) {
+      fs.lchownSync(p, m.uid, m.gid);
+      for (const x of m.xattrs) setAttributeSync(p, x.name, x.value);
+    }
+    fs.chmodSync(p, mode);
+  }
+}
+
 /**
  * Count what the parts did and finish what they left: objects to verify first (then linked, or
  * copied when writable by group or others), copies of writable objects, and copies where the
  * object's link count is exhausted (EMLINK, link-or-copy.ts).
  */
-async function finishParts(repo: OstreeRepo, plan: Plan, replies: PartReply[], counts: CheckoutCounts, o: { userMode: boolean; verify: boolean }): Promise<void> {
+async function finishParts(repo: OstreeRepo, parts: PartSpec[], replies: PartReply[], counts: CheckoutCounts, o: { userMode: boolean; verify: boolean }): Promise<void> {
   const deferred: Array<[Checksum, string]> = [];
   for (let k = 0; k < replies.length; k++) {
     const r = replies[k]!;
-    const s = plan.parts[k]!;
+    const s = parts[k]!;
+    const dest = (i: number) => `${s.parents[s.linkParents[i]!]}/${s.linkNames[i]}`;
+    const obj = (i: number) => objectFilePath(repo, s.sums[i] as Checksum);
     counts.dirs += r.dirs;
     counts.files += r.files;
     counts.symlinks += r.symlinkObjects + r.symlinks;
     for (const i of r.writable) {
-      copyObject(s.links[2 * i]!, s.links[2 * i + 1]!, o.userMode);
+      copyObject(obj(i), dest(i), o.userMode);
       counts.files++;
       counts.copies++;
     }
-    for (const i of r.emlink) if (linkOrCopySync(s.links[2 * i]!, s.links[2 * i + 1]!)) counts.copies++;
-    for (const i of r.deferred) deferred.push([s.sums[i]!, s.links[2 * i + 1]!]);
+    for (const i of r.emlink) if (linkOrCopySync(obj(i), dest(i))) counts.copies++;
+    for (const i of r.deferred) deferred.push([s.sums[i] as Checksum, dest(i)]);
   }
   if (deferred.length === 0) return;
   const stats = new Map<Checksum, fs.Stats>();
