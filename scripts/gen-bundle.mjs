@@ -1,27 +1,45 @@
 #!/usr/bin/env node
 // gen-bundle.mjs: bundles the compiled CLI entry (dist/src/cli/main.js) and every module it reaches,
-// statically or through import(), into a few files under dist/bundle/ (esbuild, ESM, code splitting:
-// each import() boundary stays a lazily loaded chunk). Node 20 has no module compile cache, and
-// resolving, reading and linking each ES module costs ~0.5-1 ms: an install loads ~125 of our
-// modules, `images list` ~15 (docs/benchmarks.md, "Start-up"). npm packages stay external (loaded
-// from node_modules as before), and so do the oclif command files: the oclif path (any command or
-// flag the fast path does not handle) runs the unbundled dist/src as before.
+// statically or through import(), into one CommonJS file, dist/bundle/main.cjs (esbuild), and
+// writes a V8 code cache of it (dist/bundle/main.cjs.cache). Node 20 has no module compile cache:
+// resolving, reading and linking each ES module costs ~0.5-1 ms and an ES module entry alone
+// ~15-20 M instructions (its loader); `vm.Script` takes a code cache for a CommonJS-style script,
+// which then needs no parsing nor compiling of the functions the cache holds (docs/benchmarks.md,
+// "Start-up"). The import() boundaries stay lazy: each bundled module's body runs when first
+// imported, as before. npm packages stay external (require()d from node_modules; all of them are
+// CommonJS), and so do the oclif command files: the oclif path (any command or flag the fast path
+// does not handle) runs the unbundled dist/src as before.
 //
 // `import.meta.url` inside a bundled module is rewritten to the URL of its original file in
-// dist/src (relative to the chunk, so the package can move), because a few modules find files
+// dist/src (relative to the bundle, so the package can move), because a few modules find files
 // next to themselves (generated validators, schemas, the store's worker script).
+//
+// The code cache is made by running `images list` and `containers list -a` through the bundle on
+// an empty sysroot (bin/run.js writeCodeCache): it holds the functions those compile, so the
+// start-up fast path runs without compiling; any other command compiles what else it needs.
 //
 // bin/run.js uses the bundle only while dist/bundle/source.json matches the size and mtime of
 // dist/src/cli/main.js (tsc rewrites every output file on each build: after a bare `tsc` the bundle
 // is stale and bin/run.js loads dist/src instead - slower, never wrong). Run by `npm run build`.
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'dist', 'src');
 const out = path.join(root, 'dist', 'bundle');
 const entry = path.join(src, 'cli', 'main.js');
+const bundle = path.join(out, 'main.cjs');
+// bin/run.js's HEAD and TAIL: the bundle becomes the body of a CommonJS module's function
+const HEAD = '(function (exports, require, module, __filename, __dirname) { ';
+const TAIL = '\n})';
+
+// the URL of a bundled module's original file, from its path relative to the bundle's directory
+const BANNER = `"use strict";
+const __atomicModuleUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;`;
 
 const relocate = {
   name: 'relocate-import-meta',
@@ -30,7 +48,7 @@ const relocate = {
       let text = await fs.promises.readFile(args.path, 'utf8');
       if (text.includes('import.meta.url')) {
         const rel = path.relative(out, args.path).split(path.sep).join('/');
-        text = text.replaceAll('import.meta.url', `new URL(${JSON.stringify(rel)}, import.meta.url).href`);
+        text = text.replaceAll('import.meta.url', `__atomicModuleUrl(${JSON.stringify(rel)})`);
       }
       return { contents: text, loader: 'js' };
     });
@@ -47,22 +65,73 @@ try {
   process.exit(0);
 }
 const r = await esbuild.build({
-  entryPoints: { main: entry },
+  entryPoints: [entry],
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   packages: 'external',
-  outdir: out,
-  chunkNames: 'chunk-[hash]',
+  outfile: bundle,
+  // import() of an npm package or node: module becomes require() (vm.Script code has no ES module loader)
+  supported: { 'dynamic-import': false },
+  charset: 'ascii',
+  banner: { js: BANNER },
   plugins: [relocate],
   metafile: true,
   logLevel: 'warning',
   legalComments: 'none',
 });
+// bin/run.js reads the bundle as latin1 (no UTF-8 decoding pass): it must be ASCII. esbuild
+// escapes every other character in code (charset: ascii) but leaves comments as they are: those
+// characters become '?', and the bundle minus its comments must be exactly what esbuild wrote.
+const text = fs.readFileSync(bundle, 'utf8');
+let ascii = text.replace(/[^\p{ASCII}]/gu, '?');
+if (ascii !== text) {
+  const strip = async (t) => (await esbuild.transform(t, { minify: true, charset: 'ascii', format: 'cjs', legalComments: 'none' })).code;
+  if ((await strip(ascii)) !== (await strip(text))) throw new Error('gen-bundle: non-ASCII characters outside comments in dist/bundle/main.cjs');
+}
+// `import * as fs from 'node:fs'` becomes `__toESM(require("node:fs"), 1)` in each of the ~60
+// modules that say it: a fresh object with a getter per export (~100 for node:fs) each time. ES
+// modules share one namespace object per module: so do these (the getters read the module live).
+const TO_ESM = /var __toESM ?= ?\(mod, ?isNodeMode, ?target\) ?=>/g;
+if ((ascii.match(TO_ESM) ?? []).length !== 1) throw new Error(`gen-bundle: esbuild's helper ${TO_ESM} not found once in the bundle (esbuild changed?)`);
+ascii = ascii.replace(
+  TO_ESM,
+  'var __toESMSeen = new WeakMap();\n' +
+    'var __toESM = (mod, isNodeMode) => {\n' +
+    '  if (mod === null || (typeof mod !== "object" && typeof mod !== "function")) return __toESMFresh(mod, isNodeMode);\n' +
+    '  let seen = __toESMSeen.get(mod);\n' +
+    '  if (!seen) __toESMSeen.set(mod, (seen = []));\n' +
+    '  return (seen[isNodeMode ? 1 : 0] ??= __toESMFresh(mod, isNodeMode));\n' +
+    '};\n' +
+    'var __toESMFresh = (mod, isNodeMode, target) =>',
+);
+// the bundle is stored as the function bin/run.js runs it as (a CommonJS module's wrapper, on the
+// banner's line: line numbers unchanged), so that it reaches V8 as read, without a copy
+fs.writeFileSync(bundle, `${HEAD}${ascii}${TAIL}`);
 const st = fs.statSync(entry);
-fs.writeFileSync(path.join(out, 'source.json'), JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs }) + '\n');
-const files = Object.keys(r.metafile.outputs).length;
+// the manifest entries of the fast path's commands, while the manifest describes this build
+// (main.ts then does not read nor check the manifest for them: bin/run.js passes these)
+const { loadFreshManifest } = await import(pathToFileURL(path.join(src, 'cli', 'manifest.js')).href);
+const { FAST_PATH_COMMANDS } = await import(pathToFileURL(path.join(src, 'cli', 'fast-path.js')).href);
+const manifest = loadFreshManifest(root);
+const fast = manifest
+  ? {
+      version: manifest.version,
+      commands: Object.fromEntries(FAST_PATH_COMMANDS.filter((c) => manifest.commands[c]).map((c) => [c, { flags: manifest.commands[c].flags, args: manifest.commands[c].args }])),
+    }
+  : undefined;
+if (!manifest) console.log('gen-bundle: oclif.manifest.json is missing or stale: the fast path reads it at run time');
+fs.writeFileSync(path.join(out, 'source.json'), JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, build: randomUUID(), fast }) + '\n');
 const inputs = Object.keys(r.metafile.inputs).length;
-console.log(`wrote dist/bundle (${inputs} modules in ${files} files)`);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-bundle-cache-'));
+let cache;
+try {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('ATOMIC_') || k === 'NODE_OPTIONS') delete env[k];
+  const code = `require(${JSON.stringify(path.join(root, 'bin', 'run.js'))}).writeCodeCache(${JSON.stringify(work)}).then((n) => process.stdout.write(String(n)))`;
+  cache = execFileSync(process.execPath, ['-e', code], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+console.log(`wrote dist/bundle (${inputs} modules in main.cjs, ${fs.statSync(bundle).size} bytes; code cache ${cache} bytes)`);

@@ -13,7 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (...p) => path.join(root, 'dist', 'src', ...p);
 const require = createRequire(import.meta.url);
 const standaloneCode = require('ajv/dist/standalone').default;
-const { compileSchemaSet, schemaSetHash, GENERATED_DIR } = await import(dist('render', 'schema-validators.js'));
+const { compileSchemaSet, schemaSetHash, GENERATED_DIR, writeCodeCache } = await import(dist('render', 'schema-validators.js'));
 const { runtimeSpecSchemaSet } = await import(dist('render', 'config-json.js'));
 const { exportsManifestSchemaSet } = await import(dist('render', 'exports-manifest.js'));
 const { optionsSchemaSet } = await import(dist('render', 'options.js'));
@@ -28,4 +28,18 @@ for (const set of sets) {
   fs.writeFileSync(`${file}.tmp`, code);
   fs.renameSync(`${file}.tmp`, file);
   console.log(`wrote ${path.relative(root, file)} (${code.length} bytes)`);
+}
+
+// V8 code caches of the generated modules, taken after validating the example images' files (so the
+// functions an install runs are compiled into the cache too): src/render/schema-validators.ts
+const examples = (name) => {
+  const dir = path.join(root, 'exports-examples');
+  return fs.readdirSync(dir).map((e) => path.join(dir, e, 'rootfs', 'exports', name)).filter((f) => fs.existsSync(f)).map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+};
+const warmWith = { 'oci-runtime-config': examples('config.json.template'), 'exports-manifest': examples('manifest.json'), options: [{}] };
+for (const set of sets) {
+  writeCodeCache(set.key, (validate) => {
+    for (const doc of warmWith[set.key] ?? [{}]) validate(doc);
+  });
+  console.log(`wrote ${path.relative(root, path.join(GENERATED_DIR, `${set.key}.cjs.v8cache`))}`);
 }

@@ -53,6 +53,9 @@ const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Reco
     run: async (f, w) => (await import('./pull-runner.js')).runPull(f, w),
   },
 };
+/** The manifest ids of every command the fast path may run (the bundle's record carries their entries). */
+export const FAST_PATH_COMMANDS: readonly string[] = [...Object.keys(RUNNERS), ...Object.keys(DEPLOY)];
+
 /** DEPLOY commands that are one word (`install IMAGE`, not `containers update NAME`). */
 const TOP_LEVEL = new Set(['install', 'pull']);
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAtomicError, EXIT } from '../util/errors.js';
 import { printError } from './print-error.js';
-import { loadFreshManifest } from './manifest.js';
+import { loadFreshManifest, type Manifest } from './manifest.js';
 import { tryFastPath } from './fast-path.js';
 import { setAtomicEnv, type AtomicEnvName } from '../util/env.js';
 
@@ -34,7 +34,12 @@ export function normalizeArgv(argv: string[]): string[] {
   return out;
 }
 
-export async function main(argv: string[], importMetaUrl: string): Promise<void> {
+/**
+ * FAST: the manifest entries of the commands the fast path runs, as the bundle's record carries
+ * them (bin/run.js; scripts/gen-bundle.mjs takes them from the manifest, fresh when the bundle
+ * was built): the fast path then neither reads nor checks the manifest (~9 M instructions).
+ */
+export async function main(argv: string[], importMetaUrl: string, fast?: Manifest): Promise<void> {
   // every file and directory gets the mode we ask for (0644/0755 by default), whatever the caller's
   // umask: under umask 000 our state would otherwise be world-writable (docs/reliability.md)
   process.umask(0o022);
@@ -47,13 +52,16 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
   if (args.includes('--debug')) setAtomicEnv('ATOMIC_DEBUG', '1');
   try {
     const root = path.resolve(path.dirname(fileURLToPath(importMetaUrl)), '..');
+    if (fast && (await tryFastPath(args, fast, root))) return;
     const manifest = loadFreshManifest(root);
-    if (manifest && (await tryFastPath(args, manifest, root))) return;
+    if (manifest && !fast && (await tryFastPath(args, manifest, root))) return;
     // oclif checks the Node version against its own `engines` with semver (~50 files) on load;
     // package.json's engines already say which Node we need
     process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
     const { run, flush, Config, Plugin } = await import('@oclif/core');
-    if (manifest) await run(args, importMetaUrl);
+    // the package root, not the entry's URL: oclif would take bin/package.json (which makes
+    // bin/run.js CommonJS) for the root
+    if (manifest) await run(args, root);
     else {
       // Build the root plugin from the command files themselves, ignoring a stale manifest.
       const plugin = new Plugin({ root, type: 'core', isRoot: true, ignoreManifest: true });
@@ -67,9 +75,9 @@ export async function main(argv: string[], importMetaUrl: string): Promise<void>
   }
 }
 
-/** The version in our package.json (found upwards from the entry point). */
+/** The version in our package.json (found upwards from the package root, the entry point's parent directory: not bin/package.json). */
 export function packageVersion(importMetaUrl: string): string {
-  let dir = path.dirname(fileURLToPath(importMetaUrl));
+  let dir = path.resolve(path.dirname(fileURLToPath(importMetaUrl)), '..');
   for (;;) {
     const f = path.join(dir, 'package.json');
     if (fs.existsSync(f)) return String((JSON.parse(fs.readFileSync(f, 'utf8')) as { version?: string }).version ?? '0.0.0');

@@ -178,12 +178,14 @@ export class OstreeRepo implements RepoObjects {
   async readDirMeta(c: Checksum): Promise<DirMeta> {
     return decodeDirMeta(await this.readObjectBytes(c, 'dirmeta'));
   }
+  // commits and their metadata are small: read synchronously (an install reads several; each
+  // asynchronous read is five thread-pool round trips)
   async readCommit(c: Checksum): Promise<Commit> {
-    return decodeCommit(await this.readObjectBytes(c, 'commit'));
+    return decodeCommit(this.readObjectBytesSync(c, 'commit'));
   }
   async readCommitMeta(c: Checksum): Promise<Metadata | null> {
     try {
-      return decodeMetadata(await this.readObjectBytes(c, 'commitmeta'));
+      return decodeMetadata(this.readObjectBytesSync(c, 'commitmeta'));
     } catch (e) {
       if (e instanceof AtomicError && e.code === 'STORE_OBJECT_MISSING') return null;
       throw e;

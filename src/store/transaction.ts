@@ -61,6 +61,9 @@ const BUFFERED_FILE_MAX = 8 * 1024 * 1024;
 /** Small files are sent to the workers in batches of up to this many files / bytes. */
 const BATCH_FILES = 48;
 const BATCH_BYTES = 512 * 1024;
+/** dirtree/dirmeta objects are sent to the workers in batches of up to this many objects / bytes. */
+const META_BATCH_FILES = 64;
+const META_BATCH_BYTES = 256 * 1024;
 /** Batch buffers kept for reuse. */
 const FREE_BUFS_MAX = 24;
 
@@ -141,6 +144,8 @@ export class Transaction {
     items: number[];
     waiters: Array<{ resolve: (c: Checksum) => void; reject: (e: unknown) => void; meta: FileMeta; size: number; at: number }>;
   } | null = null;
+  /** dirtree/dirmeta objects queued for the I/O workers, not sent yet (see writeMetaObject). */
+  private metaBatch: { paths: string[]; parts: Buffer[]; bytes: number; symlinks: string[]; owners: number[] } | null = null;
   /** Batch buffers the I/O workers gave back, reused by queueRegularFile (bounded: see POOL_BYTES). */
   private readonly freeBufs: Uint8Array[] = [];
   /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
@@ -321,8 +326,9 @@ export class Transaction {
     return new Uint8Array(Math.max(BATCH_BYTES, need));
   }
 
-  /** Send the batch of queued small files to the I/O workers (queueRegularFile). */
+  /** Send the batch of queued small files (and metadata objects) to the I/O workers (queueRegularFile). */
   flushQueued(): void {
+    this.flushMeta();
     const b = this.batch;
     if (b === null) return;
     this.batch = null;
@@ -372,6 +378,78 @@ export class Transaction {
         }
       },
     );
+  }
+
+  /** Queue a metadata object for the I/O workers; false when there are none. */
+  private queueMeta(p: string, data: Buffer): boolean {
+    if (!writePool().enabled) return false;
+    const m = (this.metaBatch ??= { paths: [], parts: [], bytes: 0, symlinks: [], owners: [] });
+    m.paths.push(p);
+    m.parts.push(data);
+    m.bytes += data.length;
+    if (m.paths.length + m.symlinks.length / 2 >= META_BATCH_FILES || m.bytes >= META_BATCH_BYTES) this.flushMeta();
+    return true;
+  }
+
+  /** Queue a symlink object (bare repository, no xattrs) for the I/O workers; false when there are none. */
+  private queueSymlink(p: string, meta: FileMeta): boolean {
+    if (!writePool().enabled || this.repo.mode !== 'bare' || meta.xattrs.length !== 0) return false;
+    const m = (this.metaBatch ??= { paths: [], parts: [], bytes: 0, symlinks: [], owners: [] });
+    m.symlinks.push(p, meta.symlinkTarget);
+    const chown = meta.uid !== EUID || meta.gid !== EGID;
+    m.owners.push(chown ? meta.uid : -1, chown ? meta.gid : -1);
+    if (m.paths.length + m.symlinks.length / 2 >= META_BATCH_FILES) this.flushMeta();
+    return true;
+  }
+
+  /** Send the queued metadata objects to a worker (written here when no worker can start). */
+  private flushMeta(): void {
+    const m = this.metaBatch;
+    if (m === null) return;
+    this.metaBatch = null;
+    const buf = new Uint8Array(m.bytes); // its own memory: it is transferred
+    let o = 0;
+    for (const d of m.parts) {
+      buf.set(d, o);
+      o += d.length;
+    }
+    const chmod = (0o644 & this.umask) !== 0;
+    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners });
+    if (job === null) {
+      try {
+        m.paths.forEach((p, i) => this.writeMetaHere(p, m.parts[i]!));
+        for (let i = 0; i < m.symlinks.length; i += 2) {
+          fs.symlinkSync(m.symlinks[i + 1]!, m.symlinks[i]!);
+          if (m.owners[i]! >= 0) fs.lchownSync(m.symlinks[i]!, m.owners[i]!, m.owners[i + 1]!);
+        }
+      } catch (e) {
+        if (this.writeError === null) this.writeError = { e: wrapError('stage metadata objects', e) };
+      }
+      return;
+    }
+    this.inflight++;
+    this.inflightBytes += m.bytes;
+    job.then(
+      (r) => {
+        if (r.err && this.writeError === null) this.writeError = { e: wrapError('stage metadata objects', deserializeError(r.err)) };
+        this.settle(m.bytes);
+      },
+      (e: unknown) => {
+        if (this.writeError === null) this.writeError = { e: wrapError('stage metadata objects', e) };
+        this.settle(m.bytes);
+      },
+    );
+  }
+
+  /** Create (or replace) a staged metadata object file, mode 0644. */
+  private writeMetaHere(p: string, data: Buffer): void {
+    const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+    try {
+      fs.writeSync(fd, data);
+      if ((0o644 & this.umask) !== 0) fs.fchmodSync(fd, 0o644);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private settle(size: number): void {
@@ -532,6 +610,10 @@ export class Transaction {
       return c;
     }
     const p = this.stagePath(c, 'file');
+    if (this.queueSymlink(p, meta)) {
+      this.markStaged(c, 'file', 0);
+      return c;
+    }
     try {
       if (this.repo.mode === 'bare') {
         fs.symlinkSync(meta.symlinkTarget, p);
@@ -561,14 +643,14 @@ export class Transaction {
       return c;
     }
     const p = this.stagePath(c, ext);
+    // dirtrees and dirmetas (a layer's tree, written at its end) are created by the I/O workers
+    // in parallel; drain() (commit, abort, writeCommit) waits for them
+    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(p, data)) {
+      this.markStaged(c, ext, data.length);
+      return c;
+    }
     try {
-      const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
-      try {
-        fs.writeSync(fd, data);
-        if ((0o644 & this.umask) !== 0) fs.fchmodSync(fd, 0o644);
-      } finally {
-        fs.closeSync(fd);
-      }
+      this.writeMetaHere(p, data);
     } catch (e) {
       throw wrapError(`stage ${type} object ${c}`, e);
     }

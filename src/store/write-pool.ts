@@ -14,10 +14,10 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { atomicEnv } from '../util/env.js';
-import type { FilesJob, FilesReply, LinkJob, LinkReply, SerializedError } from './write-worker.js';
+import type { FilesJob, FilesReply, LinkJob, LinkReply, MetaJob, MetaReply, SerializedError } from './write-worker.js';
 import type { PartJob, PartReply } from './checkout-part.js';
 
-type Reply = FilesReply | LinkReply | PartReply;
+type Reply = FilesReply | LinkReply | MetaReply | PartReply;
 
 interface Slot {
   worker: Worker;
@@ -101,7 +101,7 @@ class WritePool {
     return best;
   }
 
-  private send<R extends Reply>(job: Omit<FilesJob, 'id'> | Omit<LinkJob, 'id'> | Omit<PartJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<R> | null {
+  private send<R extends Reply>(job: Omit<FilesJob, 'id'> | Omit<LinkJob, 'id'> | Omit<MetaJob, 'id'> | Omit<PartJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<R> | null {
     const slot = this.pick();
     if (slot === null) return null;
     const id = this.nextId++;
@@ -115,6 +115,11 @@ class WritePool {
   /** Hash and stage a batch of small content objects; null when no worker is available. `job.buf` is transferred. */
   files(job: Omit<FilesJob, 'id' | 't'>): Promise<FilesReply> | null {
     return this.send<FilesReply>({ ...job, t: 'files' }, [job.buf.buffer as ArrayBuffer]);
+  }
+
+  /** Create a batch of metadata objects; null when no worker is available. `job.buf` is transferred. */
+  meta(job: Omit<MetaJob, 'id' | 't'>): Promise<MetaReply> | null {
+    return this.send<MetaReply>({ ...job, t: 'meta' }, [job.buf.buffer as ArrayBuffer]);
   }
 
   /** link() each (from, to) pair; null when no worker is available. */

@@ -37,8 +37,27 @@ export interface LinkJob {
   /** Error codes reported per pair instead of failing the batch (EEXIST, EMLINK). */
   tolerate: string[];
 }
+/**
+ * A batch of metadata objects (dirtree, dirmeta) to create at `paths` (mode 0644, replacing):
+ * `buf` holds their bytes one after the other, `lens` their sizes; and symlink objects.
+ */
+export interface MetaJob {
+  t: 'meta';
+  id: number;
+  paths: string[];
+  lens: number[];
+  buf: Uint8Array;
+  /** fchmod 0644 after creating (the umask would take bits off). */
+  chmod: boolean;
+  /** Symlink objects (bare repositories): path, target, path, target, ... */
+  symlinks: string[];
+  /** Per symlink: uid, gid to lchown to (-1, -1: keep the creator's). */
+  owners: number[];
+}
+/** `buf` is the job's buffer, transferred back for reuse. */
+export interface MetaReply { id: number; buf?: Uint8Array; err?: SerializedError }
 export interface EndTxJob { t: 'endtx'; tx: string }
-export type Job = FilesJob | LinkJob | EndTxJob | PartJob;
+export type Job = FilesJob | LinkJob | MetaJob | EndTxJob | PartJob;
 
 export interface SerializedError { message: string; code?: string; syscall?: string; path?: string }
 /**
@@ -168,6 +187,29 @@ function linkJob(job: LinkJob): LinkReply {
   }
 }
 
+function metaJob(job: MetaJob): MetaReply {
+  let off = 0;
+  try {
+    for (let i = 0; i < job.paths.length; i++) {
+      const fd = fs.openSync(job.paths[i]!, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
+      try {
+        writeAll(fd, job.buf.subarray(off, off + job.lens[i]!));
+        if (job.chmod) fs.fchmodSync(fd, 0o644);
+      } finally {
+        fs.closeSync(fd);
+      }
+      off += job.lens[i]!;
+    }
+    for (let i = 0; i < job.symlinks.length; i += 2) {
+      fs.symlinkSync(job.symlinks[i + 1]!, job.symlinks[i]!);
+      if (job.owners[i]! >= 0) fs.lchownSync(job.symlinks[i]!, job.owners[i]!, job.owners[i + 1]!);
+    }
+    return { id: job.id };
+  } catch (e) {
+    return { id: job.id, err: serialize(e) };
+  }
+}
+
 parentPort?.on('message', (job: Job) => {
   if (job.t === 'files') {
     const r = filesJob(job);
@@ -175,6 +217,11 @@ parentPort?.on('message', (job: Job) => {
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
   }
   else if (job.t === 'link') parentPort!.postMessage(linkJob(job));
+  else if (job.t === 'meta') {
+    const r = metaJob(job);
+    r.buf = job.buf;
+    parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
+  }
   else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
   else {
     listings.delete(job.tx);

@@ -29,7 +29,7 @@ export const ATOMIC_ENV = {
   ATOMIC_ASSUME_YES: "'1': do not ask for confirmation (also -y)",
   ATOMIC_IGNORE: "'1': --ignore",
   ATOMIC_NO_FAST_PATH: "'1': always load oclif (no fast path for simple commands)",
-  ATOMIC_NO_BUNDLE: "'1': bin/run.js loads dist/src instead of the bundle in dist/bundle (read there, not through atomicEnv)",
+  ATOMIC_NO_BUNDLE: "'1': bin/run.js loads dist/src instead of the bundle dist/bundle/main.cjs (read there, not through atomicEnv)",
   ATOMIC_CONTENT_TYPE: "oclif's: 'json' is --json for every command that has it (the fast path leaves it to oclif)",
   ATOMIC_LOCK_TIMEOUT: 'seconds to wait for the store lock (default 300)',
   ATOMIC_REGISTRY_TIMEOUT_MS: 'registry request timeout',

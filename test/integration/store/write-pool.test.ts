@@ -33,6 +33,7 @@ async function sampleTar(): Promise<Buffer> {
   add({ name: 'usr/bin/empty', type: 'file', mode: 0o755 }, '');
   add({ name: 'usr/bin/link', type: 'link', linkname: 'usr/bin/suid' });
   add({ name: 'usr/bin/sh', type: 'symlink', linkname: 'bash' });
+  add({ name: 'usr/bin/owned-link', type: 'symlink', linkname: '../lib/big', uid: 1000, gid: 100 });
   add({ name: 'usr/lib/big', type: 'file', mode: 0o644 }, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
   add({ name: 'usr/lib/xattr', type: 'file', mode: 0o644, pax: { 'SCHILY.xattr.user.test': 'v' } } as Partial<tar.Header> & { name: string }, 'with xattr\n');
   p.finalize();
@@ -71,8 +72,10 @@ describe('store I/O worker pool', function () {
     const b = await importWith(0, 'without');
     assert.equal(a.commit, b.commit, 'same commit (same trees) either way');
     assert.equal(a.written, b.written, 'same number of objects written');
-    const list = (r: OstreeRepo) => execFileSync('find', ['objects', '-type', 'f', '-printf', '%P %m %U %G %s\n'], { cwd: r.path }).toString().split('\n').sort().join('\n');
-    assert.equal(list(a.repo), list(b.repo), 'same object files, modes, owners and sizes');
+    // every object: content files, symlinks, dirtrees, dirmetas, the commit (the workers create all but the commit)
+    const list = (r: OstreeRepo) => execFileSync('find', ['objects', '-printf', '%P %y %m %U %G %s %l\n'], { cwd: r.path }).toString().split('\n').sort().join('\n');
+    assert.equal(list(a.repo), list(b.repo), 'same object files, types, modes, owners, sizes and link targets');
+    assert.match(list(a.repo), / l 777 1000 100 10 \.\.\/lib\/big$/m, 'the symlink object keeps its owner');
     for (const r of [a.repo, b.repo]) execFileSync('ostree', ['fsck', `--repo=${r.path}`], { stdio: 'pipe' });
     assert.deepEqual(fs.readdirSync(path.join(a.repo.path, 'tmp')).filter((n) => n.startsWith('staging-')), [], 'staging dir removed');
 
@@ -81,7 +84,7 @@ describe('store I/O worker pool', function () {
     assert.ok(sums.length > 500, `${sums.length} content objects`);
     for (const r of [a.repo, b.repo]) assert.deepEqual(await verifyContentObjects(r, sums), { checked: sums.length, hashed: 0 });
     const co = await checkoutLayers(a.repo, [a.commit], path.join(tmp, 'co'));
-    assert.equal(co.symlinks, 1);
+    assert.equal(co.symlinks, 2);
     assert.equal(fs.readFileSync(path.join(tmp, 'co/usr/bin/link'), 'utf8'), 'setuid\n');
     assert.equal(fs.statSync(path.join(tmp, 'co/usr/bin/suid')).mode & 0o7777, 0o4755);
   });

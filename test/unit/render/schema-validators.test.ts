@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { compileSchemaSet, schemaSetHash, validatorFor, GENERATED_DIR } from '../../../src/render/schema-validators.js';
+import { compileSchemaSet, schemaSetHash, validatorFor, loadGenerated, codeCacheRejected, GENERATED_DIR } from '../../../src/render/schema-validators.js';
 import { runtimeSpecSchemaSet, runtimeSpecSchemaDir } from '../../../src/render/config-json.js';
 import { exportsManifestSchemaSet } from '../../../src/render/exports-manifest.js';
 import { PROJECT_ROOT, SHARED } from '../../helpers/fixtures.js';
@@ -29,7 +29,10 @@ describe('schema validators compiled at build time', function () {
     for (const set of sets()) {
       const gen = require(path.join(GENERATED_DIR, `${set.key}.cjs`)) as { hash: string; validate: unknown };
       assert.equal(gen.hash, schemaSetHash(set), set.key);
-      assert.equal(validatorFor(set), gen.validate, `${set.key}: the precompiled validator is used`);
+      assert.equal(validatorFor(set), loadGenerated(set.key).validate, `${set.key}: the precompiled validator is used`);
+      assert.equal(loadGenerated(set.key).hash, gen.hash);
+      // the build's V8 code cache is accepted by this node (else every install compiles the module)
+      assert.equal(codeCacheRejected(set.key), false, `${set.key}: code cache accepted`);
     }
   });
 
