@@ -13,7 +13,10 @@
  * --create'd. Between stop and start remain: the runtime's leftover check (a stat, a process only
  * when the runtime has state for NAME), host files (the info and journal records only when they
  * change), the switch, and the start. All of it stays
- * within the journal's `host` phase, so recovery is unchanged.
+ * within the journal's `host` phase. When nothing the activation writes can be seen by the old
+ * container (`restartInPlace`), there is no stop: host files and the switch happen while it
+ * serves and one `systemctl restart` follows the switch, so the downtime is systemd's own
+ * stop → start; recovery restarts a unit whose container is not the target's (`runsAnotherSlot`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
