@@ -82,7 +82,10 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
         sameOptionFiles: sameOptionFiles(targetOptions, readSlotOptions(cp.slotDir(otherSlot(target)))),
         willStart,
       });
-      restart = willStart && restartInPlace(ctx, cp, { info, otherInfo, early, unitCopy, tmpCopy, created: journal.entry.created });
+      // a Type=notify unit is started without waiting (--no-block) and watched by the health gate,
+      // which must not see the stop half of a queued restart: stop, then start, as before
+      const notify = readHealthSpec(slotDir)?.type === 'notify';
+      restart = willStart && !notify && restartInPlace(ctx, cp, { info, otherInfo, early, unitCopy, tmpCopy, created: journal.entry.created });
       if (!restart) sd.stop(unit);
     }
     // a runtime container the unit left behind (its runc was killed) would block the next start
@@ -154,7 +157,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
     if (!early.resetDone) sd.resetFailed(unit);
     // a Type=notify unit (healthCheck notify) is active only once the service says READY=1: the
     // start is queued and the health gate watches for it, within its window, not systemd's 90 s
-    if (restart) sd.restart(unit, readHealthSpec(slotDir)?.type === 'notify');
+    if (restart) sd.restart(unit);
     else sd.start(unit, readHealthSpec(slotDir)?.type === 'notify');
   }
   enableOptionTimers(ctx.paths, targetOptions, (l) => ctx.out.line(l));
@@ -172,6 +175,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
  *    (prepareBeforeStop: same runtime, same option drop-ins);
  *  - the tmpfiles.d file is unchanged (--create'd before the stop) or there is none;
  *  - no hostfs files on either side (none removed or copied while the old one runs);
+ *  - not a Type=notify unit (its start is queued, --no-block, and the gate watches it);
  *  - the unit starts the container with atomic's own start command, which needs no reap
  *    between stop and start: the foreground form deletes a leftover container before `run`,
  *    the detached form's ExecStopPost deletes it after every stop.
