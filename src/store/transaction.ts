@@ -50,7 +50,7 @@ const WRITE_BEHIND_MAX = 4;
 const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 /** Small files handed to the I/O workers (write-pool.ts): at most this many files / bytes in flight. */
 const POOL_MAX = 512;
-const POOL_BYTES = 8 * 1024 * 1024;
+const POOL_BYTES = 4 * 1024 * 1024;
 /**
  * Files up to this size are collected in memory and hashed before anything is written (an
  * object already in the store is then not written at all; the others are created at their staged
@@ -64,8 +64,8 @@ const BATCH_BYTES = 512 * 1024;
 /** dirtree/dirmeta objects are sent to the workers in batches of up to this many objects / bytes. */
 const META_BATCH_FILES = 64;
 const META_BATCH_BYTES = 256 * 1024;
-/** Batch buffers kept for reuse. */
-const FREE_BUFS_MAX = 24;
+/** Batch buffers kept for reuse (what is in flight is bounded by POOL_BYTES: 8 batches). */
+const FREE_BUFS_MAX = 8;
 
 function currentUmask(): number {
   try {
@@ -808,6 +808,12 @@ export class Transaction {
       if (writePool().enabled) writePool().endTx(this.stagingDir);
       await fsp.rm(this.stagingDir, { recursive: true, force: true });
     } finally {
+      // a caller may keep the transaction (its stats): not its buffers and per-object sets
+      this.freeBufs.length = 0;
+      this.known.clear();
+      this.listed.clear();
+      this.sigs.clear();
+      this.staged.length = 0;
       await this.lock.release();
     }
   }

@@ -14,6 +14,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { atomicEnv } from '../util/env.js';
+import { reapplyV8Flags } from '../util/v8-flags.js';
 import type { FilesJob, FilesReply, LinkJob, LinkReply, MetaJob, MetaReply, SerializedError } from './write-worker.js';
 import type { PartJob, PartReply } from './checkout-part.js';
 
@@ -87,6 +88,9 @@ class WritePool {
     // (Node's setupPortReferencing), so an unref() before it left every idle worker's port
     // holding the process open - a CLI pull with workers on never exited.
     worker.unref();
+    // Node resets V8's flags while a worker boots: the lean-heap settings of a pull (a young
+    // generation kept at its initial size, no TurboFan) would be lost for the whole process
+    worker.once('online', reapplyV8Flags);
     this.slots[i] = slot;
     return slot;
   }
