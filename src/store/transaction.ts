@@ -1,10 +1,19 @@
 /**
  * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * hardlinked into objects/xx/rest.ext without ever replacing an existing object (EEXIST = a
- * concurrent transaction stored the same object first; only objects absent from objects/ when
- * staged are staged at all), object dirs fsynced, and finally the queued refs are written with
- * atomicWrite. Holds the SHARED repo lock.
+ * renamed into objects/xx/rest.ext, object dirs fsynced, and finally the queued refs are
+ * written with atomicWrite. Holds the SHARED repo lock.
+ *
+ * Rule for objects that are already there: an object is staged only when it was absent from
+ * objects/ when the transaction looked (one listing per objects/xx), so the rename replaces
+ * nothing unless a concurrent transaction stored the same object in between. Then ours
+ * replaces theirs, as `ostree commit` does (renameat): both files hold what their writers
+ * hashed, and the name is the checksum of header and content, so owner, mode and xattrs are
+ * equal too (mtime 0). A checkout that already hardlinked their copy keeps it (two inodes for
+ * one object until that checkout goes, in this race only). Verified-object markers carry
+ * dev+ino, so their marker never vouches for our inode; ours is recorded after the rename (if
+ * theirs is appended later, the next checkout hashes the object once). Before this was
+ * link() + unlink(), keeping theirs: one syscall more per object for the same guarantees.
  *
  * Files up to 8 MiB are hashed from memory before anything is written (no write at all for an
  * object already present) and written with as few syscalls as possible: created with their
@@ -723,32 +732,13 @@ export class Transaction {
           }
         }
         const stage = this.stagingDir;
-        // never replace an object that is already there (it may be hardlinked into checkouts):
-        // link() fails with EEXIST instead. Detached metadata (.commitmeta) is the one object
-        // kind that may legitimately change: renamed. The links (and the unlinks of the staged
-        // names, so that removing the staging dir is cheap) run on the I/O workers in parallel.
+        // renamed in (see the rule at the top: only a concurrent transaction's copy of the same
+        // object can be replaced), on the I/O workers in parallel batches
         const pairs: string[] = [];
-        const linked: Staged[] = [];
-        for (const s of this.staged) {
-          const from = `${stage}/${s.rel}`;
-          const to = `${objects}/${s.rel}`;
-          if (s.rel.endsWith('.commitmeta')) {
-            fs.renameSync(from, to);
-            continue;
-          }
-          pairs.push(from, to);
-          linked.push(s);
-        }
-        const codes = await linkBatches(pairs, {
-          unlinkFrom: true,
-          tolerate: ['EEXIST'],
-          linkHere: (from, to) => {
-            fs.linkSync(from, to);
-            fs.unlinkSync(from);
-          },
-        });
+        for (const s of this.staged) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+        const codes = await linkBatches(pairs, { rename: true, tolerate: [], linkHere: (from, to) => fs.renameSync(from, to) });
         faultPoint('store:commit:after-link');
-        this.recordVerified(linked, codes, objects);
+        this.recordVerified(this.staged, codes, objects);
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);
       }
@@ -774,9 +764,9 @@ export class Transaction {
   }
 
   /**
-   * Content objects this transaction hashed and linked in are known to match their checksum:
+   * Content objects this transaction hashed and renamed in are known to match their checksum:
    * record them for object-verify.ts (the first checkout then only lstats them). Objects that
-   * were already there (EEXIST) are not: their bytes were not read here.
+   * were already there were not staged: their bytes were not read here.
    */
   private recordVerified(linked: Staged[], codes: Array<string | null>, objects: string): void {
     const lines: string[] = [];

@@ -1,7 +1,7 @@
 /**
  * A small pool of I/O worker threads (write-worker.ts) shared by every transaction and checkout
  * of the process: the importing thread parses the tar while the workers hash and stage the small
- * content objects, and link() batches (commit tail) and the parts of a checkout
+ * content objects, and rename() batches (commit tail) and the parts of a checkout
  * (checkout-part.ts) run on them in parallel.
  *
  * - Size: ATOMIC_STORE_WORKERS=N forces N (0 disables the pool: everything runs on the calling
@@ -126,7 +126,7 @@ class WritePool {
     return this.send<MetaReply>({ ...job, t: 'meta' }, [job.buf.buffer as ArrayBuffer]);
   }
 
-  /** link() each (from, to) pair; null when no worker is available. */
+  /** link() (or rename()) each (from, to) pair; null when no worker is available. */
   link(job: Omit<LinkJob, 'id' | 't'>): Promise<LinkReply> | null {
     return this.send<LinkReply>({ ...job, t: 'link' });
   }
@@ -167,13 +167,13 @@ export function writePool(): WritePool {
 }
 
 /**
- * link() every (from, to) pair over the pool's workers (or here, when there is no pool), in
- * `parallel` batches; returns per pair null (linked) or the tolerated error code.
+ * link() (or rename(), opts.rename) every (from, to) pair over the pool's workers (or here, when
+ * there is no pool), in `parallel` batches; returns per pair null (done) or the tolerated error code.
  */
 export async function linkBatches(
   pairs: string[],
   /** coldMin: with no worker started yet, fewer pairs than this are linked here (starting a worker costs more than it saves). */
-  opts: { unlinkFrom: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void; coldMin?: number },
+  opts: { rename: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void; coldMin?: number },
 ): Promise<Array<string | null>> {
   const p = writePool();
   const n = pairs.length / 2;
@@ -182,7 +182,7 @@ export async function linkBatches(
   const jobs: Array<Promise<LinkReply>> = [];
   for (let i = 0; i < pairs.length; i += per) {
     const chunk = pairs.slice(i, i + per);
-    const sent = batches > 1 ? p.link({ pairs: chunk, unlinkFrom: opts.unlinkFrom, tolerate: opts.tolerate }) : null;
+    const sent = batches > 1 ? p.link({ pairs: chunk, rename: opts.rename, tolerate: opts.tolerate }) : null;
     if (sent !== null) {
       jobs.push(sent);
       continue;

@@ -13,9 +13,9 @@ import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { importLayerTar } from '../../../src/store/layer-import.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
-import { verifyContentObjects } from '../../../src/store/object-verify.js';
+import { verifiedMarkerPath, verifyContentObjects } from '../../../src/store/object-verify.js';
 import { configureWritePool } from '../../../src/store/write-pool.js';
-import type { Checksum } from '../../../src/store/types.js';
+import type { Checksum, FileMeta } from '../../../src/store/types.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 async function sampleTar(): Promise<Buffer> {
@@ -116,6 +116,53 @@ describe('store I/O worker pool', function () {
     }
   });
 
+  for (const workers of [0, 2]) {
+    it(`two transactions storing the same objects concurrently: the later commit's copy is kept and vouched for (${workers} workers)`, async () => {
+      // The rule (transaction.ts): an object is staged only when absent from objects/ when the
+      // transaction looked; the commit renames it in, so a concurrent transaction's copy of the
+      // same object is replaced, as ostree does. A checkout of the earlier copy keeps it.
+      configureWritePool(workers);
+      const repo = await OstreeRepo.openOrCreate(path.join(tmp, `concurrent-${workers}`), 'bare');
+      const FILE: FileMeta = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+      const DIR = { uid: 0, gid: 0, mode: 0o040755, xattrs: [] };
+      const names = Array.from({ length: 100 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+      const body = (name: string) => Buffer.from(`content of ${name}\n`);
+      const stage = async (subject: string) => {
+        const tx = await repo.beginTransaction();
+        const files = [];
+        for (const name of names) files.push({ name, checksum: await tx.writeRegularFile(FILE, body(name), body(name).length) });
+        const meta = await tx.writeDirMeta(DIR);
+        const tree = await tx.writeDirTree({ files, dirs: [] });
+        const commit = await tx.writeCommit({ metadata: [], parent: null, related: [], subject, body: '', timestamp: 0, rootTree: tree, rootMeta: meta });
+        tx.setRef(subject, commit);
+        return { tx, commit, sums: files.map((f) => f.checksum) };
+      };
+      const a = await stage('a');
+      const b = await stage('b'); // both staged every object: neither found it in objects/
+      assert.equal(a.tx.stats.objectsWritten, b.tx.stats.objectsWritten);
+      await a.tx.commit();
+      await checkoutLayers(repo, [a.commit], path.join(tmp, `co-a-${workers}`));
+      const objIno = (c: Checksum) => fs.lstatSync(repo.objectPath(c, 'file')).ino;
+      const before = a.sums.map(objIno);
+      await b.tx.commit();
+      const after = b.sums.map(objIno);
+      assert.ok(after.every((ino, i) => ino !== before[i]), 'the later commit renamed its copies in');
+      for (const [i, name] of names.entries()) {
+        const f = path.join(tmp, `co-a-${workers}`, name);
+        assert.equal(fs.statSync(f).ino, before[i], `${name}: the earlier checkout keeps the copy it linked`);
+        assert.equal(fs.readFileSync(f, 'utf8'), `content of ${name}\n`);
+      }
+      // the markers vouch for the copies now in objects/ (the last line per object wins): a
+      // checkout hashes nothing and links them
+      assert.deepEqual(await verifyContentObjects(repo, b.sums), { checked: names.length, hashed: 0 });
+      assert.ok(fs.readFileSync(verifiedMarkerPath(repo), 'utf8').split('\n').length > 2 * names.length, 'both commits recorded markers');
+      await checkoutLayers(repo, [b.commit], path.join(tmp, `co-b-${workers}`));
+      for (const [i, name] of names.entries()) assert.equal(fs.statSync(path.join(tmp, `co-b-${workers}`, name)).ino, after[i]);
+      execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+      assert.deepEqual(fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('staging-')), [], 'both staging dirs removed');
+    });
+  }
+
   it('a process whose pool ran jobs on one of two workers exits by itself (idle workers hold nothing open)', async () => {
     // A child process: two workers, one job (so the other worker stays idle), then nothing left to
     // do. Before the fix the idle worker's port kept the event loop alive and a CLI pull with
@@ -126,7 +173,7 @@ describe('store I/O worker pool', function () {
     fs.writeFileSync(path.join(dir, 'a'), 'a');
     const script = `import { configureWritePool, writePool } from ${JSON.stringify(mod)};
 configureWritePool(2);
-const r = await writePool().link({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}], unlinkFrom: false, tolerate: [] });
+const r = await writePool().link({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}], rename: false, tolerate: [] });
 console.log(JSON.stringify(r.codes));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
