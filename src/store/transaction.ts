@@ -127,6 +127,56 @@ function xattrStageError(c: Checksum, meta: FileMeta, e: unknown): AtomicError |
   );
 }
 
+/**
+ * Staging directories are reused, as ostree reuses its own: on this ext4 (no journal, mounted
+ * with `discard`) every rmdir of a staging xx/ dir waited ~2 ms for a discard of its block - 256
+ * of them per transaction (0.15-0.6 s at load 6-10) - and each next transaction made them again.
+ * A committed transaction's staging dir, checked to hold nothing but empty xx/ dirs, is renamed
+ * to `tmp/atomic-staging-free-<random>`; the next transaction claims one by renaming it to its own
+ * `staging-<pid>-<random>` name (atomic: one claimant wins; the loser makes a fresh dir). A crash
+ * leaves either a free dir (empty) or a `staging-*` dir, which is swept as before.
+ */
+function claimFreeStaging(tmp: string, dir: string): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp);
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    if (!name.startsWith(K.STAGING_FREE_PREFIX)) continue;
+    try {
+      fs.renameSync(`${tmp}/${name}`, dir);
+    } catch {
+      continue; // claimed by another transaction first
+    }
+    try {
+      const now = new Date();
+      fs.utimesSync(dir, now, now); // ostree's cleanup of tmp/ removes entries a day old
+    } catch {
+      /* only a hint for ostree */
+    }
+    return true;
+  }
+  return false;
+}
+
+/** Keep an emptied staging dir for the next transaction (see claimFreeStaging); false: remove it instead. */
+function releaseStaging(tmp: string, dir: string): boolean {
+  try {
+    // nothing but empty xx/ dirs: a leftover file at a staged name would be taken for one a
+    // sibling job of the next transaction wrote
+    for (const sub of fs.readdirSync(dir)) {
+      if (!/^[0-9a-f]{2}$/.test(sub) || fs.readdirSync(`${dir}/${sub}`).length !== 0) return false;
+    }
+    if (fs.readdirSync(tmp).filter((n) => n.startsWith(K.STAGING_FREE_PREFIX)).length >= K.STAGING_FREE_MAX) return false;
+    fs.renameSync(dir, `${tmp}/${K.STAGING_FREE_PREFIX}${randomBytes(6).toString('hex')}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface Staged {
   name: string; // checksum.ext, in the staging dir
   rel: string; // xx/rest.ext, in objects/
@@ -163,6 +213,8 @@ export class Transaction {
   private readonly slotWaiters: Array<() => void> = [];
   private writeError: { e: unknown } | null = null;
   private state: 'open' | 'committing' | 'done' = 'open';
+  /** Set when commit() succeeded: every staged object has been renamed out of the staging dir. */
+  private committed = false;
 
   private constructor(
     readonly repo: RepoObjects,
@@ -172,9 +224,10 @@ export class Transaction {
 
   /** Internal: use OstreeRepo.beginTransaction(). */
   static async create(repo: RepoObjects, lock: RepoLock): Promise<Transaction> {
-    const dir = path.join(repo.path, K.TMP_DIR, `${K.STAGING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-    await fsp.mkdir(path.join(repo.path, K.TMP_DIR), { recursive: true });
-    await fsp.mkdir(dir, { mode: 0o755 });
+    const tmp = path.join(repo.path, K.TMP_DIR);
+    const dir = path.join(tmp, `${K.STAGING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    await fsp.mkdir(tmp, { recursive: true });
+    if (!claimFreeStaging(tmp, dir)) await fsp.mkdir(dir, { mode: 0o755 });
     return new Transaction(repo, lock, dir);
   }
 
@@ -760,6 +813,7 @@ export class Transaction {
       await this.finish();
       throw e instanceof AtomicError ? e : wrapError(`commit transaction on ${this.repo.path}`, e);
     }
+    this.committed = true;
     await this.finish();
   }
 
@@ -796,7 +850,7 @@ export class Transaction {
     try {
       await this.drain().catch(() => undefined); // nothing may still be writing into the staging dir
       if (writePool().enabled) writePool().endTx(this.stagingDir);
-      await fsp.rm(this.stagingDir, { recursive: true, force: true });
+      if (!(this.committed && releaseStaging(path.dirname(this.stagingDir), this.stagingDir))) await fsp.rm(this.stagingDir, { recursive: true, force: true });
     } finally {
       // a caller may keep the transaction (its stats): not its buffers and per-object sets
       this.freeBufs.length = 0;

@@ -187,3 +187,79 @@ console.log(JSON.stringify(r.codes));`;
     assert.equal(fs.statSync(path.join(dir, 'b')).nlink, 2, 'the job ran on a worker');
   });
 });
+
+describe('store staging directories are reused', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(() => (tmp = makeTempDir('atomic-staging-reuse-')));
+  after(() => {
+    configureWritePool(Number(process.env.ATOMIC_STORE_WORKERS ?? 0));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const FILE: FileMeta = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+  const DIR = { uid: 0, gid: 0, mode: 0o040755, xattrs: [] };
+  const freeDirs = (repo: OstreeRepo) => fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('atomic-staging-free-'));
+  const stagingDirs = (repo: OstreeRepo) => fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('staging-'));
+  const stage = async (repo: OstreeRepo, tag: string, n = 300) => {
+    const tx = await repo.beginTransaction();
+    const files = [];
+    for (let i = 0; i < n; i++) files.push({ name: `f${i}`, checksum: await tx.writeRegularFile(FILE, Buffer.from(`${tag} ${i}\n`), `${tag} ${i}\n`.length) });
+    const meta = await tx.writeDirMeta(DIR);
+    const tree = await tx.writeDirTree({ files, dirs: [] });
+    const commit = await tx.writeCommit({ metadata: [], parent: null, related: [], subject: tag, body: '', timestamp: 0, rootTree: tree, rootMeta: meta });
+    tx.setRef(tag, commit);
+    return { tx, commit };
+  };
+
+  for (const workers of [0, 2]) {
+    it(`a committed transaction leaves its emptied staging dir for the next one, which claims it (${workers} workers)`, async () => {
+      configureWritePool(workers);
+      const repo = await OstreeRepo.openOrCreate(path.join(tmp, `reuse-${workers}`), 'bare');
+      const a = await stage(repo, 'a');
+      await a.tx.commit();
+      assert.deepEqual(stagingDirs(repo), []);
+      const [free] = freeDirs(repo);
+      assert.ok(free !== undefined, 'one free staging dir kept');
+      const shards = fs.readdirSync(path.join(repo.path, 'tmp', free));
+      assert.ok(shards.length > 100 && shards.every((d) => /^[0-9a-f]{2}$/.test(d) && fs.readdirSync(path.join(repo.path, 'tmp', free, d)).length === 0), 'it holds only empty xx/ dirs');
+      const ino = fs.statSync(path.join(repo.path, 'tmp', free)).ino;
+
+      const b = await stage(repo, 'b');
+      assert.deepEqual(freeDirs(repo), [], 'claimed by the next transaction');
+      assert.equal(fs.statSync(b.tx.stagingDir).ino, ino, 'the same directory, under the transaction name');
+      await b.tx.commit();
+      assert.equal(freeDirs(repo).length, 1);
+      for (const [ref, tag] of [['a', 'a'], ['b', 'b']]) {
+        const co = path.join(tmp, `co-${workers}-${ref}`);
+        await checkoutLayers(repo, [(ref === 'a' ? a : b).commit], co);
+        assert.equal(fs.readFileSync(path.join(co, 'f7'), 'utf8'), `${tag} 7\n`);
+      }
+      execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+
+      // an aborted transaction removes its staging dir (it may hold staged files)
+      const c = await stage(repo, 'c');
+      await c.tx.abort();
+      assert.deepEqual(stagingDirs(repo), []);
+      assert.deepEqual(freeDirs(repo), [], 'the claimed dir went with the aborted transaction');
+    });
+  }
+
+  it('keeps at most 4 free staging dirs, and never one that still holds a file', async () => {
+    configureWritePool(0);
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'bounded'), 'bare');
+    const txs = [];
+    for (let i = 0; i < 6; i++) txs.push(await stage(repo, `t${i}`, 20));
+    for (const t of txs) await t.tx.commit();
+    assert.equal(freeDirs(repo).length, 4);
+    assert.deepEqual(stagingDirs(repo), []);
+
+    // a file the transaction did not stage (here: planted) keeps the dir from being kept
+    for (const f of freeDirs(repo)) fs.rmSync(path.join(repo.path, 'tmp', f), { recursive: true });
+    const t = await stage(repo, 'planted', 20);
+    fs.writeFileSync(path.join(t.tx.stagingDir, 'stray'), 'x');
+    await t.tx.commit();
+    assert.deepEqual(freeDirs(repo), []);
+    assert.deepEqual(stagingDirs(repo), []);
+  });
+});
