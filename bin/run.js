@@ -10,16 +10,27 @@
 // slower, never wrong; ATOMIC_NO_BUNDLE=1 does the same), and the cache only while its header
 // names the build that source.json names (a random id per build; V8 itself also rejects a cache
 // made by another V8 version, with other flags or for a source of another length: then it
-// compiles as usual).
+// compiles as usual). `install`, `containers update` and `containers rollback` have a cache each
+// (main.cjs.KEY.cache, made by running that command at build time), every other command the one
+// made by running the list commands: a cache is deserialized whole, so the start-up commands do not
+// pay for the deploy code, and a deploy command does not compile its code on each call.
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const BUNDLE = path.join(root, 'dist', 'bundle', 'main.cjs');
 const CACHE = `${BUNDLE}.cache`;
+/** The commands with a code cache of their own (KEY: argv words), see writeCodeCache. */
+const OWN_CACHE = { install: ['install'], update: ['containers', 'update'], rollback: ['containers', 'rollback'] };
+
+/** The code cache file for ARGV: its command's own, else the lists' (a wrong guess is only slower). */
+function cacheFile(argv) {
+  for (const [key, words] of Object.entries(OWN_CACHE)) if (words.every((w, i) => argv[i] === w)) return `${BUNDLE}.${key}.cache`;
+  return CACHE;
+}
 
 /** The bundle's exports and its compiled script, or null when there is no fresh bundle. */
-function loadBundle(useCache) {
+function loadBundle(cacheFileName) {
   let fd;
   let rec;
   try {
@@ -35,9 +46,9 @@ function loadBundle(useCache) {
   const src = fs.readFileSync(fd, 'latin1');
   fs.closeSync(fd);
   let cachedData;
-  if (useCache) {
+  if (cacheFileName) {
     try {
-      const c = fs.readFileSync(CACHE);
+      const c = fs.readFileSync(cacheFileName);
       const nl = c.indexOf(10);
       const h = JSON.parse(c.subarray(0, nl).toString('latin1'));
       if (h.build === rec.build) cachedData = c.subarray(nl + 1);
@@ -53,24 +64,38 @@ function loadBundle(useCache) {
 }
 
 /**
- * Run by gen-bundle.mjs at build time: runs the list commands through the bundle on an empty
- * sysroot (they print nothing there) and writes the V8 code cache of every function they
- * compiled, behind a header naming the build (source.json's id).
+ * Run by gen-bundle.mjs at build time: runs the ARGVS through the bundle (by default the list
+ * commands on the empty SYSROOT: they print nothing there) and writes the V8 code cache of every
+ * function they compiled, behind a header naming the build (source.json's id), to the cache of
+ * KEY (an OWN_CACHE key; by default the lists' cache). A command that fails is reported on stderr
+ * and the cache written anyway (it then holds less: the command compiles the rest when it runs).
  */
-async function writeCodeCache(sysroot) {
-  const b = loadBundle(false);
+async function writeCodeCache(sysroot, argvs, key) {
+  const b = loadBundle(null);
   if (!b) throw new Error('writeCodeCache: no fresh dist/bundle/main.cjs');
-  process.env.ATOMIC_SYSROOT = sysroot;
   const url = require('node:url').pathToFileURL(__filename).href;
-  for (const args of [
-    ['images', 'list'],
-    ['containers', 'list', '-a'],
-  ])
-    await b.exports.main(args, url, b.fast);
+  if (!argvs) {
+    process.env.ATOMIC_SYSROOT = sysroot;
+    argvs = [
+      ['images', 'list'],
+      ['containers', 'list', '-a'],
+    ];
+  }
+  for (const args of argvs) {
+    try {
+      await b.exports.main(args, url, b.fast);
+    } catch (err) {
+      process.exitCode = 1;
+      process.stderr.write(`writeCodeCache: ${args.join(' ')}: ${err && err.message}\n`);
+    }
+    if (process.exitCode) process.stderr.write(`writeCodeCache: ${args.join(' ')} exited with ${process.exitCode}: the code cache covers less of it\n`);
+    process.exitCode = 0;
+  }
   const data = b.script.createCachedData();
-  const tmp = `${CACHE}.tmp`;
+  const file = key ? `${BUNDLE}.${key}.cache` : CACHE;
+  const tmp = `${file}.tmp`;
   fs.writeFileSync(tmp, Buffer.concat([Buffer.from(JSON.stringify({ build: b.build }) + '\n', 'latin1'), data]));
-  fs.renameSync(tmp, CACHE);
+  fs.renameSync(tmp, file);
   return data.length;
 }
 
@@ -95,7 +120,7 @@ async function run() {
     return;
   }
   const url = require('node:url').pathToFileURL(__filename).href;
-  const b = loadBundle(true);
+  const b = loadBundle(cacheFile(argv));
   if (b) return b.exports.main(argv, url, b.fast);
   const { main } = await import(require('node:url').pathToFileURL(path.join(root, 'dist', 'src', 'cli', 'main.js')).href);
   await main(argv, url);

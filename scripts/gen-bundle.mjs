@@ -17,11 +17,18 @@
 // The code cache is made by running `images list` and `containers list -a` through the bundle on
 // an empty sysroot (bin/run.js writeCodeCache): it holds the functions those compile, so the
 // start-up fast path runs without compiling; any other command compiles what else it needs.
+// `install --system`, `containers update --rebase` and `containers rollback` get a cache each
+// (main.cjs.install.cache, .update.cache, .rollback.cache), made the same way by running them on a
+// scratch sysroot with two tiny images built from exports-examples/hello-web (no busybox layer);
+// without them each deploy call compiled ~60 M instructions of our code (docs/benchmarks.md,
+// "Install / update / rollback, sixth session"). They need root (--system) and the tools an
+// install runs; when the warm-up install fails they are not written (the commands then compile
+// as they run: slower, never wrong).
 //
 // bin/run.js uses the bundle only while dist/bundle/source.json matches the size and mtime of
 // dist/src/cli/main.js (tsc rewrites every output file on each build: after a bare `tsc` the bundle
 // is stale and bin/run.js loads dist/src instead - slower, never wrong). Run by `npm run build`.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -124,14 +131,63 @@ const fast = manifest
 if (!manifest) console.log('gen-bundle: oclif.manifest.json is missing or stale: the fast path reads it at run time');
 fs.writeFileSync(path.join(out, 'source.json'), JSON.stringify({ size: st.size, mtimeMs: st.mtimeMs, build: randomUUID(), fast }) + '\n');
 const inputs = Object.keys(r.metafile.inputs).length;
+const env = { ...process.env };
+for (const k of Object.keys(env)) if (k.startsWith('ATOMIC_') || k === 'NODE_OPTIONS') delete env[k];
+const runJs = path.join(root, 'bin', 'run.js');
+/** Runs writeCodeCache(SYSROOT, ARGVS, KEY) of bin/run.js in a fresh node (its output dropped); returns the cache's size. */
+const writeCache = (sysroot, argvs, key) => {
+  const code = `require(${JSON.stringify(runJs)}).writeCodeCache(${JSON.stringify(sysroot)}, ${JSON.stringify(argvs)}, ${JSON.stringify(key)})`;
+  execFileSync(process.execPath, ['-e', code], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  return fs.statSync(key ? `${bundle}.${key}.cache` : `${bundle}.cache`).size;
+};
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-bundle-cache-'));
 let cache;
+const deploy = [];
 try {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('ATOMIC_') || k === 'NODE_OPTIONS') delete env[k];
-  const code = `require(${JSON.stringify(path.join(root, 'bin', 'run.js'))}).writeCodeCache(${JSON.stringify(work)}).then((n) => process.stdout.write(String(n)))`;
-  cache = execFileSync(process.execPath, ['-e', code], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  fs.mkdirSync(path.join(work, 'empty'));
+  cache = writeCache(path.join(work, 'empty'), null, null);
+  if (process.getuid?.() === 0) deploy.push(...deployCaches(work));
+  else console.log('gen-bundle: not root: no code caches for install/update/rollback (they compile as they run)');
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
-console.log(`wrote dist/bundle (${inputs} modules in main.cjs, ${fs.statSync(bundle).size} bytes; code cache ${cache} bytes)`);
+console.log(`wrote dist/bundle (${inputs} modules in main.cjs, ${fs.statSync(bundle).size} bytes; code cache ${cache} bytes${deploy.map((d) => `, ${d}`).join('')})`);
+
+/** The deploy commands' caches, made on a scratch sysroot in WORK: their descriptions ("install N bytes"), none when the warm-up fails. */
+function deployCaches(work) {
+  const S = path.join(work, 'sysroot');
+  for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+  const images = [];
+  for (const tag of ['1', '2']) {
+    const ex = path.join(work, `example-${tag}`);
+    fs.cpSync(path.join(root, 'exports-examples', 'hello-web'), ex, { recursive: true });
+    const meta = JSON.parse(fs.readFileSync(path.join(ex, 'image.json'), 'utf8'));
+    fs.writeFileSync(path.join(ex, 'image.json'), JSON.stringify({ ...meta, name: 'localhost/atomic-bundle-warmup', tag, busybox: false }));
+    // the second image differs in one file, as an update's does
+    if (tag === '2') fs.appendFileSync(path.join(ex, 'rootfs', 'usr', 'bin', 'hello-web'), '# 2\n');
+    execFileSync(process.execPath, [path.join(root, 'scripts', 'build-example-image.mjs'), ex, path.join(work, `oci-${tag}`)], { stdio: 'ignore' });
+    images.push(`localhost/atomic-bundle-warmup:${tag}`);
+  }
+  const cli = (args) => spawnSync(process.execPath, [runJs, ...args, '--sysroot', S], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  // pulled, then installed once uncached: the first install in a sysroot also proves the enable
+  // links against systemctl (host/enable-verify.ts), which the calls measured later do not
+  for (const args of [
+    ['pull', `oci:${path.join(work, 'oci-1')}`],
+    ['pull', `oci:${path.join(work, 'oci-2')}`],
+    ['install', '--system', '--name', 'warmup', images[0]],
+  ]) {
+    const r = cli(args);
+    if (r.status !== 0) {
+      console.log(`gen-bundle: ${args.join(' ')} failed (${r.status}): no code caches for install/update/rollback\n${r.stderr}`);
+      return [];
+    }
+  }
+  const out = [];
+  for (const [key, argv] of [
+    ['install', ['install', '--system', '--name', 'cached', images[0]]],
+    ['update', ['containers', 'update', '--rebase', images[1], 'cached']],
+    ['rollback', ['containers', 'rollback', 'cached']],
+  ])
+    out.push(`${key} ${writeCache(S, [[...argv, '--sysroot', S]], key)} bytes`);
+  return out;
+}

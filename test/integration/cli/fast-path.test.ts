@@ -19,15 +19,19 @@ import { parseFastFlags } from '../../../src/cli/fast-path.js';
 const PROBE = `const vm = require('node:vm');
 const Script = vm.Script;
 let bundle = '';
+let cacheBytes = 0;
 vm.Script = class extends Script {
   constructor(src, o) {
     super(src, o);
-    if (o && String(o.filename).includes('/dist/bundle/')) bundle = !o.cachedData ? 'none' : this.cachedDataRejected ? 'rejected' : 'used';
+    if (o && String(o.filename).includes('/dist/bundle/')) {
+      bundle = !o.cachedData ? 'none' : this.cachedDataRejected ? 'rejected' : 'used';
+      cacheBytes = o.cachedData ? o.cachedData.length : 0;
+    }
   }
 };
 process.on('exit', () => {
   if (Object.keys(require.cache).some((k) => k.includes('@oclif/core'))) process.stderr.write('[oclif loaded]\\n');
-  if (bundle) process.stderr.write('[bundle loaded, code cache ' + bundle + ']\\n');
+  if (bundle) process.stderr.write('[bundle loaded, code cache ' + bundle + ' ' + cacheBytes + ']\\n');
 });
 `;
 
@@ -40,13 +44,16 @@ describe('start-up: oclif manifest and fast path', function () {
 
   /** What became of the bundle's code cache in the last run() (none: no cache given). */
   let lastCache = '';
+  /** The size of the code cache given to V8 in the last run(). */
+  let lastCacheBytes = 0;
   const run = (args: string[], env: Record<string, string> = {}, bin = BIN) => {
     const e: NodeJS.ProcessEnv = { ...process.env, ...env };
     for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF', 'ATOMIC_NO_FAST_PATH', 'ATOMIC_NO_BUNDLE', 'ATOMIC_SYSROOT']) if (!(k in env)) delete e[k];
     const r = spawnSync(process.execPath, ['-r', probe, bin, ...args], { encoding: 'utf8', env: e, timeout: 120_000 });
     const oclif = r.stderr.includes('[oclif loaded]\n');
-    const b = /\[bundle loaded, code cache (\w+)\]\n/.exec(r.stderr);
+    const b = /\[bundle loaded, code cache (\w+) (\d+)\]\n/.exec(r.stderr);
     lastCache = b ? b[1]! : '';
+    lastCacheBytes = b ? Number(b[2]) : 0;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace('[oclif loaded]\n', '').replace(b ? b[0] : '', ''), oclif, bundle: !!b };
   };
 
@@ -277,6 +284,7 @@ describe('start-up: oclif manifest and fast path', function () {
     fs.copyFileSync(path.join(PROJECT_ROOT, MANIFEST_FILE), path.join(pkg, MANIFEST_FILE));
     fs.symlinkSync(path.join(PROJECT_ROOT, 'dist', 'src'), path.join(pkg, 'dist', 'src'));
     fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+    fs.symlinkSync(path.join(PROJECT_ROOT, 'schemas'), path.join(pkg, 'schemas'));
     fs.cpSync(path.join(PROJECT_ROOT, 'dist', 'bundle'), path.join(pkg, 'dist', 'bundle'), { recursive: true });
     const bin = path.join(pkg, 'bin', 'run.js');
     const fresh = run(['containers', 'list', '-a'], { ATOMIC_SYSROOT: S }, bin);
@@ -284,6 +292,36 @@ describe('start-up: oclif manifest and fast path', function () {
     assert.equal(lastCache, 'used', 'the code cache written by the build was not taken');
     assert.equal(fresh.status, 0, fresh.stderr);
     assert.match(fresh.stdout, /hello/);
+    // install, update and rollback take the caches the build made by running them (as root), and
+    // print what they print without the bundle
+    if (process.getuid?.() === 0) {
+      const fx = fixtureImages();
+      const S2 = path.join(work, 'sysroot-code-cache');
+      for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S2, d), { recursive: true });
+      for (const i of ['systest', 'systest-update']) assert.equal(run(['pull', `oci:${fx}/oci:${i}`, '--sysroot', S2]).status, 0);
+      for (const [key, args] of [
+        ['install', ['install', '--system', '--name', 'cachetest', '--sysroot', S2, 'systest:latest']],
+        ['update', ['containers', 'update', '--rebase', 'systest-update:latest', '--sysroot', S2, 'cachetest']],
+        ['rollback', ['containers', 'rollback', '--sysroot', S2, 'cachetest']],
+      ] as const) {
+        const file = path.join(pkg, 'dist', 'bundle', `main.cjs.${key}.cache`);
+        assert.ok(fs.existsSync(file), `the build wrote no code cache for ${key}`);
+        const c = fs.readFileSync(file);
+        const r = run([...args], {}, bin);
+        assert.equal(r.status, 0, r.stderr + r.stdout);
+        assert.equal(r.bundle, true, r.stderr);
+        assert.equal(lastCache, 'used', `the code cache the build wrote for ${key} was not taken`);
+        assert.equal(lastCacheBytes, c.length - c.indexOf(10) - 1, `${key} was given another code cache than main.cjs.${key}.cache`);
+        assert.match(
+          r.stdout,
+          {
+            install: /^Extracting to .*\/cachetest\.0$/m,
+            update: /^Extracting to .*\/cachetest\.1$/m,
+            rollback: /^Rolling back container cachetest to the checkout at .*\/cachetest\.0$/m,
+          }[key],
+        );
+      }
+    }
     // a code cache made for another build (its header names another id) is not given to V8;
     // one V8 rejects (other bytes) changes nothing either
     const cache = path.join(pkg, 'dist', 'bundle', 'main.cjs.cache');

@@ -129,8 +129,8 @@ describe('checkoutLayers in parallel parts', function () {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function importLayers(name: string): Promise<{ repo: OstreeRepo; commits: Checksum[] }> {
-    const repo = await OstreeRepo.openOrCreate(path.join(tmp, name), 'bare');
+  async function importLayers(name: string, mode: 'bare' | 'bare-user' = 'bare'): Promise<{ repo: OstreeRepo; commits: Checksum[] }> {
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, name), mode);
     const commits: Checksum[] = [];
     for (const t of tars) {
       const tx = await repo.beginTransaction();
@@ -200,25 +200,7 @@ describe('checkoutLayers in parallel parts', function () {
   });
 
   it('bare-user repository in user mode: the same tree with and without workers, real symlinks', async () => {
-    const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'repo-bu'), 'bare-user');
-    const commits: Checksum[] = [];
-    for (const t of tars) {
-      const tx = await repo.beginTransaction();
-      const res = await importLayerTar(tx, Readable.from([t]));
-      const c = await tx.writeCommit({
-        metadata: res.unionMetadata,
-        parent: null,
-        related: [],
-        subject: '',
-        body: '',
-        timestamp: 0,
-        rootTree: res.rootTree,
-        rootMeta: res.rootMeta,
-      });
-      tx.setRef(`test/bu${n++}`, c);
-      await tx.commit();
-      commits.push(c);
-    }
+    const { repo, commits } = await importLayers('repo-bu', 'bare-user');
     const par = path.join(tmp, 'co-bu-parallel');
     const one = path.join(tmp, 'co-bu-one');
     const countsPar = await withWorkers(() => checkoutLayers(repo, commits, par, { userMode: true }));
