@@ -16,6 +16,8 @@ export interface PutLayerOptions {
   onBytes?(n: number): void;
   /** Aborts the copy (the blob stream is destroyed with the signal's reason, nothing of the layer is kept). */
   signal?: AbortSignal;
+  /** Import the layer on a worker thread when the destination can (image/layer-worker.ts); the caller decides how many at once. */
+  offThread?: boolean;
 }
 
 export interface ImageDestination {

@@ -33,8 +33,9 @@ let failed: Error | null = null;
 /** The stream asked for more (read) and has not refused a push since. */
 let wanted = false;
 let eof = false;
+// small, like the main thread's window (layer-worker.ts WINDOW): bytes read ahead are memory
 const input = new Readable({
-  highWaterMark: 1024 * 1024,
+  highWaterMark: 128 * 1024,
   read() {
     wanted = true;
     pump();

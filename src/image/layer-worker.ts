@@ -17,6 +17,7 @@
  * leaves no staging behind.
  */
 import { promises as fsp } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AtomicError } from '../util/errors.js';
 import { atomicEnv } from '../util/env.js';
@@ -25,19 +26,34 @@ import type { LayerImportResult } from '../store/layer-import.js';
 import type { Checksum, Commit } from '../store/types.js';
 import { deserializeError, serializeError, type LayerWorkerData, type LayerWorkerIn, type LayerWorkerOut } from './layer-worker-protocol.js';
 
-/** Bytes posted to the worker and not yet taken by its importer, at most. */
-const WINDOW = 4 * 1024 * 1024;
+/**
+ * Bytes posted to the worker and not yet taken by its importer, at most. Small on purpose: the
+ * posted chunks are transferred, and their memory is freed only by a garbage collection of the
+ * worker's heap; chunks that wait long enough to be promoted to its old generation pile up until
+ * a full collection (measured on the Debian pull: peak RSS 124-133 MiB with 4 MiB, 97-99 MiB
+ * with 512 KiB, the main-thread import 74-76 MiB; docs/benchmarks.md, "Pull").
+ */
+const WINDOW = 512 * 1024;
 /** Blob chunks are copied into batches of about this size before they are posted. */
-const BATCH = 256 * 1024;
+const BATCH = 64 * 1024;
 
 /**
- * Whether pulled layers are imported on worker threads: only with ATOMIC_LAYER_WORKERS=1 for now.
- * Measured (docs/benchmarks.md, "Pull"): each worker isolate with its import heap adds ~30-40 MiB
- * of peak RSS (the 4-layer pull: 156 instead of 79 MiB, over the 1.5x-of-podman bound), and at
- * the shared machine's load (~10 on 2 cores) no wall time was won.
+ * How many layers of a pull may be imported on worker threads at once (app/images/pull.ts):
+ * - ATOMIC_LAYER_WORKERS=1: every layer in flight (the opt-in of the fifth session);
+ * - ATOMIC_LAYER_WORKERS=one: one worker beside the main thread, when at least two layers are
+ *   missing and there is a second core: the main thread imports one layer while the worker
+ *   imports another (instead of the layers in flight sharing the main thread), and the main
+ *   thread's imports run without the store's I/O workers;
+ * - otherwise none: every layer on the main thread. Measured (docs/benchmarks.md, "Pull", sixth
+ *   session): the worker takes ~1.5 s of CPU off the main thread of the 4-layer pull, but its
+ *   isolate and second import heap cost ~25-40 MiB of peak RSS (97-121 MiB against podman's
+ *   64-70 MiB: over the 1.5x bound), so it is not the default yet.
  */
-export function layerWorkerWanted(): boolean {
-  return atomicEnv('ATOMIC_LAYER_WORKERS') === '1';
+export function layerWorkerSlots(missingLayers: number): number {
+  const env = atomicEnv('ATOMIC_LAYER_WORKERS');
+  if (env === '1') return Infinity;
+  if (env !== 'one' || missingLayers < 2 || availableParallelism() < 2) return 0;
+  return 1;
 }
 
 export interface FeedOptions {

@@ -13,7 +13,7 @@ import type { OstreeRepo } from '../store/repo.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Checksum, Commit, Metadata, Variant } from '../store/types.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
-import { LayerImportWorker, layerWorkerWanted } from './layer-worker.js';
+import { LayerImportWorker } from './layer-worker.js';
 import type { Descriptor } from './source.js';
 import type { ImageDestination, PutLayerOptions } from './destination.js';
 import { META, imageRef, layerRef, metaString, readStoredConfig } from './stored-image.js';
@@ -150,7 +150,7 @@ export class StoreImageDestination implements ImageDestination {
 
   async putLayer(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions = {}): Promise<Checksum> {
     opts.signal?.throwIfAborted();
-    if ((this.repo.mode === 'bare' || this.repo.mode === 'bare-user') && layerWorkerWanted()) return this.putLayerOffThread(d, open, opts);
+    if ((this.repo.mode === 'bare' || this.repo.mode === 'bare-user') && opts.offThread === true) return this.putLayerOffThread(d, open, opts);
     return withTransaction(this.repo, async (tx) => {
       opts.signal?.throwIfAborted();
       const blob = await open();

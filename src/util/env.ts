@@ -39,7 +39,8 @@ export const ATOMIC_ENV = {
   ATOMIC_STORE_WORKERS: 'worker threads that write store objects',
   ATOMIC_STORE_WORKERS_AUTO: "'0': no automatic worker count from the free cores (no workers)",
   ATOMIC_DIFFID_WORKER: "'1': hash layer diff_ids in a worker",
-  ATOMIC_LAYER_WORKERS: "'1': import pulled layers on worker threads (image/layer-worker.ts; default: on the main thread)",
+  ATOMIC_LAYER_WORKERS:
+    "'1': import pulled layers on worker threads (image/layer-worker.ts; default: on the main thread); 'one': one layer worker beside the main thread for pulls with 2+ missing layers",
   ATOMIC_V8_DEFAULTS: "'1': pulls keep V8's default heap and JIT settings (cli/lean-heap.ts)",
   // tests only
   ATOMIC_FAULT: 'kill the process (SIGKILL) at this named fault point (or prefix*)',

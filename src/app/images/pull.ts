@@ -21,6 +21,9 @@ import { checkPullTrust } from '../../image/trust/check.js';
 import { acquireRepoLock } from '../../store/repo-lock.js';
 import type { TrustSettings } from '../../image/trust/policy.js';
 import { runPool } from '../../util/promise-pool.js';
+import { atomicEnv } from '../../util/env.js';
+import { layerWorkerSlots } from '../../image/layer-worker.js';
+import { configureWritePool, writePool } from '../../store/write-pool.js';
 
 export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../../image/stored-image.js';
 
@@ -91,7 +94,11 @@ async function readConfig(dest: ImageDestination, source: ImageSource, d: Descri
   return { raw, diffIds };
 }
 
-/** Layers fetched and imported at the same time, each in its own transaction. */
+/**
+ * Layers fetched and imported at the same time, each in its own transaction, when they all share
+ * the main thread; with a layer worker (image/layer-worker.ts layerWorkerSlots), two: one on the
+ * main thread and one on the worker.
+ */
 export const PARALLEL_LAYERS = 3;
 
 /**
@@ -143,6 +150,7 @@ async function importLayer(
   total: number,
   out: LayerOutput,
   signal: AbortSignal,
+  offThread: boolean,
 ): Promise<Checksum> {
   let last = 0;
   const onBytes = opts.onProgress
@@ -159,7 +167,7 @@ async function importLayer(
     return source.getBlob(d);
   };
   const onWarning = opts.onWarning ? (w: string): void => out.emit(index, () => opts.onWarning!(w)) : undefined;
-  return dest.putLayer(d, open, { diffId, onWarning, onBytes, signal });
+  return dest.putLayer(d, open, { diffId, onWarning, onBytes, signal, offThread });
 }
 
 /**
@@ -246,6 +254,8 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   const abort = new AbortController();
   const first = new Map<string, Promise<unknown>>();
   const jobs: Array<() => Promise<void>> = [];
+  // Layer workers free to take a layer (set once the missing layers are counted, below).
+  let freeWorkers = 0;
   for (const [index, d] of m.layers.entries()) {
     const earlier = first.get(d.digest);
     if (earlier) {
@@ -274,7 +284,13 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
           line(`Copying blob ${short(d.digest)}`);
           opts.onProgress?.({ phase: 'layer', status: 'copying', digest: d.digest, index, total, size: d.size });
         });
-        await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal);
+        const offThread = freeWorkers > 0;
+        if (offThread) freeWorkers--;
+        try {
+          await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal, offThread);
+        } finally {
+          if (offThread) freeWorkers++;
+        }
         out.emit(index, () => {
           line(`Copying blob ${short(d.digest)} done`);
           opts.onProgress?.({ phase: 'layer', status: 'done', digest: d.digest, index, total, size: d.size });
@@ -286,8 +302,15 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
       await done;
     });
   }
+  const missing = first.size - skipped; // every distinct layer is in `first`; those present were skipped
+  freeWorkers = layerWorkerSlots(missing);
+  // With a layer worker, the main thread's layer imports run without the store's I/O workers
+  // (unless ATOMIC_STORE_WORKERS asks for them): one thread besides the main one, not three
+  // (each isolate costs ~25 MiB of peak RSS; the bound is 1.5x podman's).
+  const poolSize = freeWorkers === 1 && atomicEnv('ATOMIC_STORE_WORKERS') === undefined ? writePool().size : null;
+  if (poolSize !== null && poolSize > 0) configureWritePool(0);
   try {
-    await runPool(jobs, PARALLEL_LAYERS, async (job) => {
+    await runPool(jobs, freeWorkers === 1 ? 2 : PARALLEL_LAYERS, async (job) => {
       if (abort.signal.aborted) throw ABORTED;
       try {
         await job();
@@ -299,6 +322,8 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   } catch (e) {
     out.flushAll();
     throw e;
+  } finally {
+    if (poolSize !== null && poolSize > 0) configureWritePool(poolSize);
   }
   const commit = await commitImage(plan, imported === 0);
   return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };

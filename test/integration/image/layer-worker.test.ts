@@ -8,13 +8,15 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { Worker } from 'node:worker_threads';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { pullImage } from '../../../src/app/images/pull.js';
-import { LayerImportWorker } from '../../../src/image/layer-worker.js';
+import { LayerImportWorker, layerWorkerSlots } from '../../../src/image/layer-worker.js';
+import { configureWritePool, writePool } from '../../../src/store/write-pool.js';
 import { deserializeError, serializeError } from '../../../src/image/layer-worker-protocol.js';
 import { AtomicError, EXIT, isAtomicError, isErrno, wrapError } from '../../../src/util/errors.js';
 import { acquireRepoLock } from '../../../src/store/repo-lock.js';
@@ -45,7 +47,8 @@ describe('integration: layers imported on worker threads', function () {
 
   it('stores exactly what the main-thread import stores (same commits, ostree fsck clean)', async () => {
     const commits: Record<string, string[]> = {};
-    for (const mode of ['0', '1']) {
+    // 'one': the fixture's two layers are imported at once, one on the main thread, one on the worker
+    for (const mode of ['0', '1', 'one']) {
       process.env.ATOMIC_LAYER_WORKERS = mode;
       const dir = path.join(tmp, `same-${mode}`);
       const repo = await OstreeRepo.openOrCreate(dir, 'bare');
@@ -64,6 +67,32 @@ describe('integration: layers imported on worker threads', function () {
     }
     assert.ok(commits['0']!.length >= 2, 'the fixture has layers and a config');
     assert.deepEqual(commits['1'], commits['0']);
+    assert.deepEqual(commits.one, commits['0']);
+  });
+
+  it("ATOMIC_LAYER_WORKERS=one: one worker for two or more missing layers, and the store's I/O workers come back after the pull", async () => {
+    process.env.ATOMIC_LAYER_WORKERS = 'one';
+    const two = os.availableParallelism() >= 2 ? 1 : 0;
+    assert.deepEqual([0, 1, 2, 5].map((n) => layerWorkerSlots(n)), [0, 0, two, two]);
+    process.env.ATOMIC_LAYER_WORKERS = '1';
+    assert.equal(layerWorkerSlots(1), Infinity);
+    for (const v of ['0', 'yes']) {
+      process.env.ATOMIC_LAYER_WORKERS = v;
+      assert.equal(layerWorkerSlots(5), 0);
+    }
+    // the pull suspends the store's I/O workers while the layer worker runs, then restores the pool size
+    configureWritePool(2);
+    try {
+      process.env.ATOMIC_LAYER_WORKERS = 'one';
+      const dir = path.join(tmp, 'one-pool');
+      const repo = await OstreeRepo.openOrCreate(dir, 'bare');
+      const r = await pullImage(repo, `oci:${fx}/oci:systest`);
+      assert.equal(r.layersImported, 2);
+      assert.equal(writePool().size, 2);
+      fsck(dir);
+    } finally {
+      configureWritePool(Number(process.env.ATOMIC_STORE_WORKERS ?? 0));
+    }
   });
 
   it('an error crossing the thread boundary keeps its code, message, suggestions, exit code and ref', () => {
