@@ -113,6 +113,23 @@ ascii = ascii.replace(
     '};\n' +
     'var __toESMFresh = (mod, isNodeMode, target) =>',
 );
+// `import { spawnSync } from 'node:child_process'` (or `{ Worker } from 'node:worker_threads'`) at
+// the top of a module loads that built-in when the module is first imported, used or not: an
+// install loaded both (child_process brings net, dgram and their streams: ~11 M instructions;
+// worker_threads ~15-20 M) and, on its quiet path, spawns no process and starts no worker. These
+// two are required on first use instead (a Proxy that loads the module at its first property
+// access; esbuild leaves named imports as `mod.name` accesses, so every use goes through it).
+const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads'];
+for (const id of LAZY_BUILTINS) {
+  const plain = `require(${JSON.stringify(id)})`;
+  if (ascii.includes(`__toESM(${plain}`)) throw new Error(`gen-bundle: ${id} is imported as a namespace somewhere: __toESM would load it at once (use named imports)`);
+  ascii = ascii.replaceAll(plain, `__atomicLazyRequire(${JSON.stringify(id)})`);
+}
+ascii = ascii.replace(
+  BANNER,
+  BANNER +
+    ' const __atomicLazyRequire = (id) => { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load(), ownKeys: () => Reflect.ownKeys(load()), getOwnPropertyDescriptor: (_, k) => { const d = Object.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; } }); };',
+);
 // the bundle is stored as the function bin/run.js runs it as (a CommonJS module's wrapper, on the
 // banner's line: line numbers unchanged), so that it reaches V8 as read, without a copy
 fs.writeFileSync(bundle, `${HEAD}${ascii}${TAIL}`);

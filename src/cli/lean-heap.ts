@@ -7,14 +7,15 @@
  * initial size, 77-86 MiB with also `--optimize-for-size --no-opt`, at the same CPU time (the hot
  * paths are native: zlib, sha256, syscalls; optimizing the JS parts costs about what it saves in
  * a process that lives a few seconds). These flags can be changed while running (unlike
- * `--max-semi-space-size`, which V8 reads once at start-up). ATOMIC_V8_DEFAULTS=1 keeps the defaults.
+ * `--max-semi-space-size`, which V8 reads once at start-up); Node resets them while a worker thread
+ * boots, so the store's I/O workers set them again (util/v8-flags.ts). ATOMIC_V8_DEFAULTS=1 keeps the defaults.
  */
-import * as v8 from 'node:v8';
 import { atomicEnv } from '../util/env.js';
+import { setV8Flags } from '../util/v8-flags.js';
 
 const FLAGS = ['--semi-space-growth-factor=1', '--optimize-for-size', '--no-opt'];
 
 export function useLeanHeap(): void {
   if (atomicEnv('ATOMIC_V8_DEFAULTS') === '1') return;
-  for (const f of FLAGS) v8.setFlagsFromString(f);
+  setV8Flags(FLAGS);
 }

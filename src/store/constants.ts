@@ -22,6 +22,13 @@ export const EXCLUSIVE_LOCK_NAME = 'exclusive';
 export const SHARED_LOCK_PREFIX = 'shared-';
 /** Staging directories live in tmp/: `staging-<pid>-<random>`. */
 export const STAGING_PREFIX = 'staging-';
+/**
+ * Emptied staging directories kept in tmp/ for the next transaction (transaction.ts): ostree
+ * keeps its staging directory too. Not `staging-*`: those are swept when their process is gone.
+ */
+export const STAGING_FREE_PREFIX = 'atomic-staging-free-';
+/** At most this many are kept (parallel layer imports use up to 3 transactions at once). */
+export const STAGING_FREE_MAX = 4;
 
 /** Directories `ostree init` creates (in this order), relative to the repo root. */
 export const INIT_DIRS = [OBJECTS_DIR, REFS_DIR, REFS_HEADS_DIR, REFS_MIRRORS_DIR, REFS_REMOTES_DIR, STATE_DIR, TMP_DIR, TMP_CACHE_DIR, EXTENSIONS_DIR];

@@ -1,10 +1,19 @@
 /**
  * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * hardlinked into objects/xx/rest.ext without ever replacing an existing object (EEXIST = a
- * concurrent transaction stored the same object first; only objects absent from objects/ when
- * staged are staged at all), object dirs fsynced, and finally the queued refs are written with
- * atomicWrite. Holds the SHARED repo lock.
+ * renamed into objects/xx/rest.ext, object dirs fsynced, and finally the queued refs are
+ * written with atomicWrite. Holds the SHARED repo lock.
+ *
+ * Rule for objects that are already there: an object is staged only when it was absent from
+ * objects/ when the transaction looked (one listing per objects/xx), so the rename replaces
+ * nothing unless a concurrent transaction stored the same object in between. Then ours
+ * replaces theirs, as `ostree commit` does (renameat): both files hold what their writers
+ * hashed, and the name is the checksum of header and content, so owner, mode and xattrs are
+ * equal too (mtime 0). A checkout that already hardlinked their copy keeps it (two inodes for
+ * one object until that checkout goes, in this race only). Verified-object markers carry
+ * dev+ino, so their marker never vouches for our inode; ours is recorded after the rename (if
+ * theirs is appended later, the next checkout hashes the object once). Before this was
+ * link() + unlink(), keeping theirs: one syscall more per object for the same guarantees.
  *
  * Files up to 8 MiB are hashed from memory before anything is written (no write at all for an
  * object already present) and written with as few syscalls as possible: created with their
@@ -50,7 +59,7 @@ const WRITE_BEHIND_MAX = 4;
 const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
 /** Small files handed to the I/O workers (write-pool.ts): at most this many files / bytes in flight. */
 const POOL_MAX = 512;
-const POOL_BYTES = 8 * 1024 * 1024;
+const POOL_BYTES = 4 * 1024 * 1024;
 /**
  * Files up to this size are collected in memory and hashed before anything is written (an
  * object already in the store is then not written at all; the others are created at their staged
@@ -64,8 +73,8 @@ const BATCH_BYTES = 512 * 1024;
 /** dirtree/dirmeta objects are sent to the workers in batches of up to this many objects / bytes. */
 const META_BATCH_FILES = 64;
 const META_BATCH_BYTES = 256 * 1024;
-/** Batch buffers kept for reuse. */
-const FREE_BUFS_MAX = 24;
+/** Batch buffers kept for reuse (what is in flight is bounded by POOL_BYTES: 8 batches). */
+const FREE_BUFS_MAX = 8;
 
 function currentUmask(): number {
   try {
@@ -118,6 +127,56 @@ function xattrStageError(c: Checksum, meta: FileMeta, e: unknown): AtomicError |
   );
 }
 
+/**
+ * Staging directories are reused, as ostree reuses its own: on this ext4 (no journal, mounted
+ * with `discard`) every rmdir of a staging xx/ dir waited ~2 ms for a discard of its block - 256
+ * of them per transaction (0.15-0.6 s at load 6-10) - and each next transaction made them again.
+ * A committed transaction's staging dir, checked to hold nothing but empty xx/ dirs, is renamed
+ * to `tmp/atomic-staging-free-<random>`; the next transaction claims one by renaming it to its own
+ * `staging-<pid>-<random>` name (atomic: one claimant wins; the loser makes a fresh dir). A crash
+ * leaves either a free dir (empty) or a `staging-*` dir, which is swept as before.
+ */
+function claimFreeStaging(tmp: string, dir: string): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp);
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    if (!name.startsWith(K.STAGING_FREE_PREFIX)) continue;
+    try {
+      fs.renameSync(`${tmp}/${name}`, dir);
+    } catch {
+      continue; // claimed by another transaction first
+    }
+    try {
+      const now = new Date();
+      fs.utimesSync(dir, now, now); // ostree's cleanup of tmp/ removes entries a day old
+    } catch {
+      /* only a hint for ostree */
+    }
+    return true;
+  }
+  return false;
+}
+
+/** Keep an emptied staging dir for the next transaction (see claimFreeStaging); false: remove it instead. */
+function releaseStaging(tmp: string, dir: string): boolean {
+  try {
+    // nothing but empty xx/ dirs: a leftover file at a staged name would be taken for one a
+    // sibling job of the next transaction wrote
+    for (const sub of fs.readdirSync(dir)) {
+      if (!/^[0-9a-f]{2}$/.test(sub) || fs.readdirSync(`${dir}/${sub}`).length !== 0) return false;
+    }
+    if (fs.readdirSync(tmp).filter((n) => n.startsWith(K.STAGING_FREE_PREFIX)).length >= K.STAGING_FREE_MAX) return false;
+    fs.renameSync(dir, `${tmp}/${K.STAGING_FREE_PREFIX}${randomBytes(6).toString('hex')}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface Staged {
   name: string; // checksum.ext, in the staging dir
   rel: string; // xx/rest.ext, in objects/
@@ -154,6 +213,8 @@ export class Transaction {
   private readonly slotWaiters: Array<() => void> = [];
   private writeError: { e: unknown } | null = null;
   private state: 'open' | 'committing' | 'done' = 'open';
+  /** Set when commit() succeeded: every staged object has been renamed out of the staging dir. */
+  private committed = false;
 
   private constructor(
     readonly repo: RepoObjects,
@@ -163,9 +224,10 @@ export class Transaction {
 
   /** Internal: use OstreeRepo.beginTransaction(). */
   static async create(repo: RepoObjects, lock: RepoLock): Promise<Transaction> {
-    const dir = path.join(repo.path, K.TMP_DIR, `${K.STAGING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-    await fsp.mkdir(path.join(repo.path, K.TMP_DIR), { recursive: true });
-    await fsp.mkdir(dir, { mode: 0o755 });
+    const tmp = path.join(repo.path, K.TMP_DIR);
+    const dir = path.join(tmp, `${K.STAGING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    await fsp.mkdir(tmp, { recursive: true });
+    if (!claimFreeStaging(tmp, dir)) await fsp.mkdir(dir, { mode: 0o755 });
     return new Transaction(repo, lock, dir);
   }
 
@@ -723,32 +785,13 @@ export class Transaction {
           }
         }
         const stage = this.stagingDir;
-        // never replace an object that is already there (it may be hardlinked into checkouts):
-        // link() fails with EEXIST instead. Detached metadata (.commitmeta) is the one object
-        // kind that may legitimately change: renamed. The links (and the unlinks of the staged
-        // names, so that removing the staging dir is cheap) run on the I/O workers in parallel.
+        // renamed in (see the rule at the top: only a concurrent transaction's copy of the same
+        // object can be replaced), on the I/O workers in parallel batches
         const pairs: string[] = [];
-        const linked: Staged[] = [];
-        for (const s of this.staged) {
-          const from = `${stage}/${s.rel}`;
-          const to = `${objects}/${s.rel}`;
-          if (s.rel.endsWith('.commitmeta')) {
-            fs.renameSync(from, to);
-            continue;
-          }
-          pairs.push(from, to);
-          linked.push(s);
-        }
-        const codes = await linkBatches(pairs, {
-          unlinkFrom: true,
-          tolerate: ['EEXIST'],
-          linkHere: (from, to) => {
-            fs.linkSync(from, to);
-            fs.unlinkSync(from);
-          },
-        });
+        for (const s of this.staged) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+        const codes = await linkBatches(pairs, { rename: true, tolerate: [], linkHere: (from, to) => fs.renameSync(from, to) });
         faultPoint('store:commit:after-link');
-        this.recordVerified(linked, codes, objects);
+        this.recordVerified(this.staged, codes, objects);
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);
       }
@@ -770,13 +813,14 @@ export class Transaction {
       await this.finish();
       throw e instanceof AtomicError ? e : wrapError(`commit transaction on ${this.repo.path}`, e);
     }
+    this.committed = true;
     await this.finish();
   }
 
   /**
-   * Content objects this transaction hashed and linked in are known to match their checksum:
+   * Content objects this transaction hashed and renamed in are known to match their checksum:
    * record them for object-verify.ts (the first checkout then only lstats them). Objects that
-   * were already there (EEXIST) are not: their bytes were not read here.
+   * were already there were not staged: their bytes were not read here.
    */
   private recordVerified(linked: Staged[], codes: Array<string | null>, objects: string): void {
     const lines: string[] = [];
@@ -806,8 +850,14 @@ export class Transaction {
     try {
       await this.drain().catch(() => undefined); // nothing may still be writing into the staging dir
       if (writePool().enabled) writePool().endTx(this.stagingDir);
-      await fsp.rm(this.stagingDir, { recursive: true, force: true });
+      if (!(this.committed && releaseStaging(path.dirname(this.stagingDir), this.stagingDir))) await fsp.rm(this.stagingDir, { recursive: true, force: true });
     } finally {
+      // a caller may keep the transaction (its stats): not its buffers and per-object sets
+      this.freeBufs.length = 0;
+      this.known.clear();
+      this.listed.clear();
+      this.sigs.clear();
+      this.staged.length = 0;
       await this.lock.release();
     }
   }

@@ -1,7 +1,7 @@
 /**
  * A small pool of I/O worker threads (write-worker.ts) shared by every transaction and checkout
  * of the process: the importing thread parses the tar while the workers hash and stage the small
- * content objects, and link() batches (commit tail) and the parts of a checkout
+ * content objects, and rename() batches (commit tail) and the parts of a checkout
  * (checkout-part.ts) run on them in parallel.
  *
  * - Size: ATOMIC_STORE_WORKERS=N forces N (0 disables the pool: everything runs on the calling
@@ -14,6 +14,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { atomicEnv } from '../util/env.js';
+import { reapplyV8Flags } from '../util/v8-flags.js';
 import type { FilesJob, FilesReply, LinkJob, LinkReply, MetaJob, MetaReply, SerializedError } from './write-worker.js';
 import type { PartJob, PartReply } from './checkout-part.js';
 
@@ -87,6 +88,9 @@ class WritePool {
     // (Node's setupPortReferencing), so an unref() before it left every idle worker's port
     // holding the process open - a CLI pull with workers on never exited.
     worker.unref();
+    // Node resets V8's flags while a worker boots: the lean-heap settings of a pull (a young
+    // generation kept at its initial size, no TurboFan) would be lost for the whole process
+    worker.once('online', reapplyV8Flags);
     this.slots[i] = slot;
     return slot;
   }
@@ -122,7 +126,7 @@ class WritePool {
     return this.send<MetaReply>({ ...job, t: 'meta' }, [job.buf.buffer as ArrayBuffer]);
   }
 
-  /** link() each (from, to) pair; null when no worker is available. */
+  /** link() (or rename()) each (from, to) pair; null when no worker is available. */
   link(job: Omit<LinkJob, 'id' | 't'>): Promise<LinkReply> | null {
     return this.send<LinkReply>({ ...job, t: 'link' });
   }
@@ -163,13 +167,13 @@ export function writePool(): WritePool {
 }
 
 /**
- * link() every (from, to) pair over the pool's workers (or here, when there is no pool), in
- * `parallel` batches; returns per pair null (linked) or the tolerated error code.
+ * link() (or rename(), opts.rename) every (from, to) pair over the pool's workers (or here, when
+ * there is no pool), in `parallel` batches; returns per pair null (done) or the tolerated error code.
  */
 export async function linkBatches(
   pairs: string[],
   /** coldMin: with no worker started yet, fewer pairs than this are linked here (starting a worker costs more than it saves). */
-  opts: { unlinkFrom: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void; coldMin?: number },
+  opts: { rename: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void; coldMin?: number },
 ): Promise<Array<string | null>> {
   const p = writePool();
   const n = pairs.length / 2;
@@ -178,7 +182,7 @@ export async function linkBatches(
   const jobs: Array<Promise<LinkReply>> = [];
   for (let i = 0; i < pairs.length; i += per) {
     const chunk = pairs.slice(i, i + per);
-    const sent = batches > 1 ? p.link({ pairs: chunk, unlinkFrom: opts.unlinkFrom, tolerate: opts.tolerate }) : null;
+    const sent = batches > 1 ? p.link({ pairs: chunk, rename: opts.rename, tolerate: opts.tolerate }) : null;
     if (sent !== null) {
       jobs.push(sent);
       continue;

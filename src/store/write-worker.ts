@@ -1,6 +1,6 @@
 /**
  * Body of the store's I/O worker threads (write-pool.ts): hashes and stages small content
- * objects, runs batches of link() calls (the commit tail of a transaction) and parts of a
+ * objects, runs batches of rename() calls (the commit tail of a transaction) and parts of a
  * checkout (checkout-part.ts) so that the importing / checking-out thread and these workers use
  * both cores.
  * Only plain `node:` modules here (no native addons): the worker starts fast and loads nothing
@@ -32,8 +32,8 @@ export interface LinkJob {
   id: number;
   /** from, to, from, to, ... */
   pairs: string[];
-  /** Unlink `from` after a successful link (the transaction's commit tail). */
-  unlinkFrom: boolean;
+  /** rename() instead of link() (the transaction's commit tail). */
+  rename: boolean;
   /** Error codes reported per pair instead of failing the batch (EEXIST, EMLINK). */
   tolerate: string[];
 }
@@ -67,7 +67,7 @@ export interface SerializedError { message: string; code?: string; syscall?: str
  * ~60-80 MiB of spent batches piled up before a collection).
  */
 export interface FilesReply { id: number; c: string[]; written: boolean[]; sig: Array<string | null>; buf?: Uint8Array; err?: SerializedError }
-/** codes[i]: null = linked, else the tolerated error code of pair i. */
+/** codes[i]: null = done, else the tolerated error code of pair i. */
 export interface LinkReply { id: number; codes: Array<string | null>; err?: SerializedError }
 
 const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
@@ -172,14 +172,14 @@ function linkJob(job: LinkJob): LinkReply {
     for (let i = 0; i < job.pairs.length; i += 2) {
       const from = job.pairs[i]!;
       try {
-        fs.linkSync(from, job.pairs[i + 1]!);
+        if (job.rename) fs.renameSync(from, job.pairs[i + 1]!);
+        else fs.linkSync(from, job.pairs[i + 1]!);
         codes.push(null);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === undefined || !job.tolerate.includes(code)) throw e;
         codes.push(code);
       }
-      if (job.unlinkFrom) fs.unlinkSync(from);
     }
     return { id: job.id, codes };
   } catch (e) {

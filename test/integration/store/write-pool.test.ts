@@ -13,9 +13,9 @@ import * as tar from 'tar-stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { importLayerTar } from '../../../src/store/layer-import.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
-import { verifyContentObjects } from '../../../src/store/object-verify.js';
+import { verifiedMarkerPath, verifyContentObjects } from '../../../src/store/object-verify.js';
 import { configureWritePool } from '../../../src/store/write-pool.js';
-import type { Checksum } from '../../../src/store/types.js';
+import type { Checksum, FileMeta } from '../../../src/store/types.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 async function sampleTar(): Promise<Buffer> {
@@ -116,6 +116,53 @@ describe('store I/O worker pool', function () {
     }
   });
 
+  for (const workers of [0, 2]) {
+    it(`two transactions storing the same objects concurrently: the later commit's copy is kept and vouched for (${workers} workers)`, async () => {
+      // The rule (transaction.ts): an object is staged only when absent from objects/ when the
+      // transaction looked; the commit renames it in, so a concurrent transaction's copy of the
+      // same object is replaced, as ostree does. A checkout of the earlier copy keeps it.
+      configureWritePool(workers);
+      const repo = await OstreeRepo.openOrCreate(path.join(tmp, `concurrent-${workers}`), 'bare');
+      const FILE: FileMeta = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+      const DIR = { uid: 0, gid: 0, mode: 0o040755, xattrs: [] };
+      const names = Array.from({ length: 100 }, (_, i) => `f${String(i).padStart(3, '0')}`);
+      const body = (name: string) => Buffer.from(`content of ${name}\n`);
+      const stage = async (subject: string) => {
+        const tx = await repo.beginTransaction();
+        const files = [];
+        for (const name of names) files.push({ name, checksum: await tx.writeRegularFile(FILE, body(name), body(name).length) });
+        const meta = await tx.writeDirMeta(DIR);
+        const tree = await tx.writeDirTree({ files, dirs: [] });
+        const commit = await tx.writeCommit({ metadata: [], parent: null, related: [], subject, body: '', timestamp: 0, rootTree: tree, rootMeta: meta });
+        tx.setRef(subject, commit);
+        return { tx, commit, sums: files.map((f) => f.checksum) };
+      };
+      const a = await stage('a');
+      const b = await stage('b'); // both staged every object: neither found it in objects/
+      assert.equal(a.tx.stats.objectsWritten, b.tx.stats.objectsWritten);
+      await a.tx.commit();
+      await checkoutLayers(repo, [a.commit], path.join(tmp, `co-a-${workers}`));
+      const objIno = (c: Checksum) => fs.lstatSync(repo.objectPath(c, 'file')).ino;
+      const before = a.sums.map(objIno);
+      await b.tx.commit();
+      const after = b.sums.map(objIno);
+      assert.ok(after.every((ino, i) => ino !== before[i]), 'the later commit renamed its copies in');
+      for (const [i, name] of names.entries()) {
+        const f = path.join(tmp, `co-a-${workers}`, name);
+        assert.equal(fs.statSync(f).ino, before[i], `${name}: the earlier checkout keeps the copy it linked`);
+        assert.equal(fs.readFileSync(f, 'utf8'), `content of ${name}\n`);
+      }
+      // the markers vouch for the copies now in objects/ (the last line per object wins): a
+      // checkout hashes nothing and links them
+      assert.deepEqual(await verifyContentObjects(repo, b.sums), { checked: names.length, hashed: 0 });
+      assert.ok(fs.readFileSync(verifiedMarkerPath(repo), 'utf8').split('\n').length > 2 * names.length, 'both commits recorded markers');
+      await checkoutLayers(repo, [b.commit], path.join(tmp, `co-b-${workers}`));
+      for (const [i, name] of names.entries()) assert.equal(fs.statSync(path.join(tmp, `co-b-${workers}`, name)).ino, after[i]);
+      execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+      assert.deepEqual(fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('staging-')), [], 'both staging dirs removed');
+    });
+  }
+
   it('a process whose pool ran jobs on one of two workers exits by itself (idle workers hold nothing open)', async () => {
     // A child process: two workers, one job (so the other worker stays idle), then nothing left to
     // do. Before the fix the idle worker's port kept the event loop alive and a CLI pull with
@@ -126,7 +173,7 @@ describe('store I/O worker pool', function () {
     fs.writeFileSync(path.join(dir, 'a'), 'a');
     const script = `import { configureWritePool, writePool } from ${JSON.stringify(mod)};
 configureWritePool(2);
-const r = await writePool().link({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}], unlinkFrom: false, tolerate: [] });
+const r = await writePool().link({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}], rename: false, tolerate: [] });
 console.log(JSON.stringify(r.codes));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -138,5 +185,81 @@ console.log(JSON.stringify(r.codes));`;
     assert.equal(code, 0);
     assert.equal(out.trim(), '[null]');
     assert.equal(fs.statSync(path.join(dir, 'b')).nlink, 2, 'the job ran on a worker');
+  });
+});
+
+describe('store staging directories are reused', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(() => (tmp = makeTempDir('atomic-staging-reuse-')));
+  after(() => {
+    configureWritePool(Number(process.env.ATOMIC_STORE_WORKERS ?? 0));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const FILE: FileMeta = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+  const DIR = { uid: 0, gid: 0, mode: 0o040755, xattrs: [] };
+  const freeDirs = (repo: OstreeRepo) => fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('atomic-staging-free-'));
+  const stagingDirs = (repo: OstreeRepo) => fs.readdirSync(path.join(repo.path, 'tmp')).filter((n) => n.startsWith('staging-'));
+  const stage = async (repo: OstreeRepo, tag: string, n = 300) => {
+    const tx = await repo.beginTransaction();
+    const files = [];
+    for (let i = 0; i < n; i++) files.push({ name: `f${i}`, checksum: await tx.writeRegularFile(FILE, Buffer.from(`${tag} ${i}\n`), `${tag} ${i}\n`.length) });
+    const meta = await tx.writeDirMeta(DIR);
+    const tree = await tx.writeDirTree({ files, dirs: [] });
+    const commit = await tx.writeCommit({ metadata: [], parent: null, related: [], subject: tag, body: '', timestamp: 0, rootTree: tree, rootMeta: meta });
+    tx.setRef(tag, commit);
+    return { tx, commit };
+  };
+
+  for (const workers of [0, 2]) {
+    it(`a committed transaction leaves its emptied staging dir for the next one, which claims it (${workers} workers)`, async () => {
+      configureWritePool(workers);
+      const repo = await OstreeRepo.openOrCreate(path.join(tmp, `reuse-${workers}`), 'bare');
+      const a = await stage(repo, 'a');
+      await a.tx.commit();
+      assert.deepEqual(stagingDirs(repo), []);
+      const [free] = freeDirs(repo);
+      assert.ok(free !== undefined, 'one free staging dir kept');
+      const shards = fs.readdirSync(path.join(repo.path, 'tmp', free));
+      assert.ok(shards.length > 100 && shards.every((d) => /^[0-9a-f]{2}$/.test(d) && fs.readdirSync(path.join(repo.path, 'tmp', free, d)).length === 0), 'it holds only empty xx/ dirs');
+      const ino = fs.statSync(path.join(repo.path, 'tmp', free)).ino;
+
+      const b = await stage(repo, 'b');
+      assert.deepEqual(freeDirs(repo), [], 'claimed by the next transaction');
+      assert.equal(fs.statSync(b.tx.stagingDir).ino, ino, 'the same directory, under the transaction name');
+      await b.tx.commit();
+      assert.equal(freeDirs(repo).length, 1);
+      for (const [ref, tag] of [['a', 'a'], ['b', 'b']]) {
+        const co = path.join(tmp, `co-${workers}-${ref}`);
+        await checkoutLayers(repo, [(ref === 'a' ? a : b).commit], co);
+        assert.equal(fs.readFileSync(path.join(co, 'f7'), 'utf8'), `${tag} 7\n`);
+      }
+      execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+
+      // an aborted transaction removes its staging dir (it may hold staged files)
+      const c = await stage(repo, 'c');
+      await c.tx.abort();
+      assert.deepEqual(stagingDirs(repo), []);
+      assert.deepEqual(freeDirs(repo), [], 'the claimed dir went with the aborted transaction');
+    });
+  }
+
+  it('keeps at most 4 free staging dirs, and never one that still holds a file', async () => {
+    configureWritePool(0);
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'bounded'), 'bare');
+    const txs = [];
+    for (let i = 0; i < 6; i++) txs.push(await stage(repo, `t${i}`, 20));
+    for (const t of txs) await t.tx.commit();
+    assert.equal(freeDirs(repo).length, 4);
+    assert.deepEqual(stagingDirs(repo), []);
+
+    // a file the transaction did not stage (here: planted) keeps the dir from being kept
+    for (const f of freeDirs(repo)) fs.rmSync(path.join(repo.path, 'tmp', f), { recursive: true });
+    const t = await stage(repo, 'planted', 20);
+    fs.writeFileSync(path.join(t.tx.stagingDir, 'stray'), 'x');
+    await t.tx.commit();
+    assert.deepEqual(freeDirs(repo), []);
+    assert.deepEqual(stagingDirs(repo), []);
   });
 });
