@@ -41,6 +41,9 @@ function probe(port: number): Promise<boolean> {
     const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 200, agent: false }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode === 200));
+      // a server stopped in the middle of the response: a failed probe (without this the promise
+      // never settled and the bench child ended with node's exit 13, an unsettled top-level await)
+      res.on('close', () => resolve(res.complete && res.statusCode === 200));
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));

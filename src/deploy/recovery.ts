@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeployContext } from './context.js';
-import { activateSlot, systemdFor } from './activate-slot.js';
+import { activateSlot, runsAnotherSlot, systemdFor } from './activate-slot.js';
 import { planRecovery, DeployJournal } from './journal.js';
 import { removeHostfs, plannedHostfsPaths } from './hostfs.js';
 import { journalTrustProblem } from './journal-trust.js';
@@ -61,8 +61,9 @@ export async function recoverContainer(ctx: DeployContext, cp: ContainerPaths): 
       await journal.finish();
       return `discarded the incomplete ${j.op} of ${cp.name}`;
     case 'roll-forward':
-      // host or switched: the target slot is complete; converge on it
-      await activateSlot(ctx, cp, j.to!, { journal: j, enable: j.op === 'install', start: j.wasActive, stopFirst: false });
+      // host or switched: the target slot is complete; converge on it. A unit still running the
+      // previous deployment's container (killed before the stop or the restart) is restarted on it.
+      await activateSlot(ctx, cp, j.to!, { journal: j, enable: j.op === 'install', start: j.wasActive, stopFirst: j.wasActive && runsAnotherSlot(ctx, cp, j.to!) });
       await journal.finish();
       return `completed the interrupted ${j.op} of ${cp.name}`;
     case 'forget':

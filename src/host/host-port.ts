@@ -9,7 +9,7 @@
  * need a running manager (daemon-reload, start, stop) do nothing and queries answer "inactive".
  */
 import { Systemd, type SystemdOptions, type UnitState } from './systemd.js';
-import { reapContainer } from './runtime.js';
+import { reapContainer, containerBundle } from './runtime.js';
 import { bindMountReadOnly, isMountPoint, unmount } from './mount-cmd.js';
 
 export type { UnitState } from './systemd.js';
@@ -26,6 +26,8 @@ export interface HostPort {
   disableNow(unit: string): void;
   /** `systemctl start`; `noBlock`: queue the job and return (a Type=notify unit waits for READY=1, which the health gate watches). */
   start(unit: string, noBlock?: boolean): void;
+  /** `systemctl restart` (stop and start as one job of the manager); `noBlock` as for start. */
+  restart(unit: string, noBlock?: boolean): void;
   stop(unit: string, ignoreErrors?: boolean): void;
   /** Forget a failed state of a unit that is gone. */
   resetFailed(unit: string): void;
@@ -35,6 +37,8 @@ export interface HostPort {
   tmpfilesRemove(file: string): void;
   /** Remove the runtime's leftover container NAME (a killed runc leaves it); true when one was removed. */
   reapContainer(runtime: string, name: string): boolean;
+  /** The bundle directory of the runtime's container NAME (`<runtime> state NAME`), or null when the runtime has none. */
+  containerBundle(runtime: string, name: string): string | null;
   /** Read-only bind mount; null on success, else the tool's message. */
   bindMountReadOnly(src: string, dest: string): string | null;
   /** umount; null on success, else the tool's message. */
@@ -55,11 +59,13 @@ export function realHost(o: SystemdOptions): HostPort {
     enable: (unit) => void sd.enable(unit),
     disableNow: (unit) => sd.disableNow(unit),
     start: (unit, noBlock) => sd.start(unit, noBlock),
+    restart: (unit, noBlock) => sd.restart(unit, noBlock),
     stop: (unit, ignoreErrors) => sd.stop(unit, ignoreErrors),
     resetFailed: (unit) => sd.resetFailed(unit),
     tmpfilesCreate: (file) => void sd.tmpfilesCreate(file),
     tmpfilesRemove: (file) => sd.tmpfilesRemove(file),
     reapContainer: (runtime, name) => reapContainer(runtime, name, o.echo),
+    containerBundle,
     bindMountReadOnly,
     unmount,
     isMountPoint,

@@ -100,7 +100,11 @@ function saveProbe(runtime: string, cacheDir: string, f: RuntimeFeatures): void 
   if (!key) return;
   try {
     const all = readProbes(cacheDir);
-    const kept = Object.fromEntries(Object.entries(all).filter(([k]) => !k.startsWith(`${key.split(':')[0]}:`)).slice(-7));
+    const kept = Object.fromEntries(
+      Object.entries(all)
+        .filter(([k]) => !k.startsWith(`${key.split(':')[0]}:`))
+        .slice(-7),
+    );
     fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
     void atomicWrite(path.join(cacheDir, PROBE_FILE), JSON.stringify({ ...kept, [key]: f }) + '\n', { mode: 0o644, fsync: false }).catch(() => undefined);
   } catch {
@@ -140,4 +144,23 @@ export function reapContainer(runtime: string, name: string, echo?: (line: strin
     });
   }
   return true;
+}
+
+/**
+ * The bundle of the runtime's container NAME, from `<runtime> state NAME` (the OCI runtime
+ * spec's state: `bundle` is required), or null when the runtime has no container NAME (as
+ * reapContainer: no process when runc/crun run as root have no state directory for it).
+ * Crash recovery asks which deployment a running unit's container was started from.
+ */
+export function containerBundle(runtime: string, name: string): string | null {
+  const stateDir = defaultStateDir(runtime);
+  if (stateDir !== null && !fs.existsSync(path.join(stateDir, name))) return null;
+  const st = spawnSync(runtime, ['state', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  if (st.error || st.status !== 0) return null;
+  try {
+    const bundle = (JSON.parse(st.stdout) as { bundle?: unknown }).bundle;
+    return typeof bundle === 'string' && bundle !== '' ? bundle : null;
+  } catch {
+    return null;
+  }
 }

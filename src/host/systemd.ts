@@ -104,6 +104,12 @@ export class Systemd {
     this.run(this.systemctl, [...this.base(), 'start', ...(noBlock ? ['--no-block'] : []), svc(unit)]);
   }
 
+  /** One job for stop then start (the unit's ExecStop of the loaded unit, then its ExecStart): no client process between the two. */
+  restart(unit: string, noBlock = false): void {
+    if (this.offline) return;
+    this.run(this.systemctl, [...this.base(), 'restart', ...(noBlock ? ['--no-block'] : []), svc(unit)]);
+  }
+
   stop(unit: string, ignoreErrors = false): void {
     if (this.offline) return;
     this.run(this.systemctl, [...this.base(), 'stop', svc(unit)], ignoreErrors);

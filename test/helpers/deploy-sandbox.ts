@@ -19,8 +19,8 @@ export interface DeploySandbox {
   cp: ContainerPaths;
   lines: string[];
   warnings: string[];
-  /** Write a complete slot: info, rootfs, its own copy of the unit (and tmpfiles when given). */
-  slot(s: Slot, unit?: string, tmpfiles?: string): void;
+  /** Write a complete slot: info (with `values`), rootfs, its own copy of the unit (and tmpfiles when given). */
+  slot(s: Slot, unit?: string, tmpfiles?: string, values?: Record<string, string>): void;
   /** Make `s` the live deployment: NAME → NAME.s and the host unit (and tmpfiles) copied from it. */
   live(s: Slot): void;
 }
@@ -50,7 +50,15 @@ export function deploySandbox(dir: string): DeploySandbox {
     host,
   };
   const cp = containerPaths(paths, 'demo');
-  const slot = (s: Slot, unit = UNIT, tmpfiles?: string): void => {
+  // a start runs the deployment NAME points at (every start follows the switch and its reload)
+  host.startedBundle = () => {
+    try {
+      return fs.readlinkSync(cp.link);
+    } catch {
+      return null;
+    }
+  };
+  const slot = (s: Slot, unit = UNIT, tmpfiles?: string, values: Record<string, string> = {}): void => {
     const d = cp.slotDir(s);
     fs.mkdirSync(path.join(d, 'rootfs'), { recursive: true });
     const info = {
@@ -58,7 +66,7 @@ export function deploySandbox(dir: string): DeploySandbox {
       revision: `r${s}`,
       'ostree-commit': 'c'.repeat(64),
       created: 1,
-      values: {},
+      values,
       'has-container-service': true,
       'installed-files': [],
       'installed-files-checksum': {},

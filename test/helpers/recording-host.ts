@@ -14,6 +14,10 @@ import type { HostPort, UnitState } from '../../src/host/host-port.js';
 export class RecordingHost implements HostPort {
   calls: string[] = [];
   states = new Map<string, UnitState>();
+  /** Container name → the bundle its running container was started from (`containerBundle`). */
+  bundles = new Map<string, string>();
+  /** The bundle a start/restart of a unit runs (the sandbox: the slot NAME points at); null: none is recorded. */
+  startedBundle: ((unit: string) => string | null) | null = null;
   onCall: ((call: string) => void) | null = null;
   private failIn: number | null = null;
   private failIf: ((call: string) => boolean) | null = null;
@@ -54,14 +58,26 @@ export class RecordingHost implements HostPort {
   disableNow(unit: string): void {
     this.record(`disable --now ${unit}`);
     this.states.set(unit, 'inactive');
+    this.bundles.delete(unit.replace(/\.service$/, ''));
   }
   start(unit: string): void {
     this.record(`start ${unit}`);
-    this.states.set(unit, 'active');
+    // as systemctl start: a unit already active keeps its running process
+    if (this.state(unit) !== 'active') this.running(unit);
+  }
+  restart(unit: string): void {
+    this.record(`restart ${unit}`);
+    this.running(unit);
   }
   stop(unit: string): void {
     this.record(`stop ${unit}`);
     this.states.set(unit, 'inactive');
+    this.bundles.delete(unit.replace(/\.service$/, ''));
+  }
+  private running(unit: string): void {
+    this.states.set(unit, 'active');
+    const b = this.startedBundle?.(unit) ?? null;
+    if (b !== null) this.bundles.set(unit.replace(/\.service$/, ''), b);
   }
   resetFailed(unit: string): void {
     this.record(`reset-failed ${unit}`);
@@ -71,6 +87,9 @@ export class RecordingHost implements HostPort {
   }
   tmpfilesRemove(file: string): void {
     this.record(`tmpfiles --remove ${path.basename(file)}`);
+  }
+  containerBundle(runtime: string, name: string): string | null {
+    return this.bundles.get(name) ?? null;
   }
   reapContainer(runtime: string, name: string): boolean {
     this.record(`reap ${name}`);

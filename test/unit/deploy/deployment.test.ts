@@ -18,6 +18,11 @@ import { deploySandbox, UNIT, type DeploySandbox } from '../../helpers/deploy-sa
 
 const NEW_UNIT = UNIT + '# new\n';
 const SERVICE = 'demo.service';
+const OWN_START = "/bin/sh -c 'runc delete -f demo >/dev/null 2>&1; exec runc run demo'";
+const OWN_UNIT = `[Unit]\nDescription=demo\n[Service]\nExecStart=${OWN_START}\n`;
+/** The slots as the host sees them (the sandbox's NAME link and a runtime's bundle). */
+const SLOT0 = '/var/lib/containers/atomic/demo.0';
+const SLOT1 = '/var/lib/containers/atomic/demo.1';
 
 describe('deploy/deployment', () => {
   let dir: string;
@@ -34,6 +39,16 @@ describe('deploy/deployment', () => {
     sb.slot(1, NEW_UNIT);
     sb.live(0);
     sb.host.states.set(SERVICE, 'active');
+    sb.host.bundles.set('demo', SLOT0);
+  }
+
+  /** The same with units that start the container with atomic's own EXEC_START: the update restarts the unit in one call. */
+  function liveOn0WithRestartableUpdateIn1(): void {
+    sb.slot(0, OWN_UNIT, undefined, { EXEC_START: OWN_START });
+    sb.slot(1, OWN_UNIT + '# new\n', undefined, { EXEC_START: OWN_START });
+    sb.live(0);
+    sb.host.states.set(SERVICE, 'active');
+    sb.host.bundles.set('demo', SLOT0);
   }
 
   /** What the host sees: every call with the journal state on disk at that moment. */
@@ -156,9 +171,79 @@ describe('deploy/deployment', () => {
       assert.equal(currentSlot(sb.cp), 1, `call ${k}`);
       assert.equal(fs.readFileSync(sb.cp.hostUnit, 'utf8'), NEW_UNIT, `call ${k}`);
       assert.equal(sb.host.state(SERVICE), 'active', `call ${k}: started again`);
+      assert.equal(sb.host.bundles.get('demo'), SLOT1, `call ${k}: the running container is the new deployment's`);
       assert.equal(fs.existsSync(sb.cp.journal), false, `call ${k}`);
       fresh();
     }
+  });
+
+  it("update of a running unit with atomic's own ExecStart: one restart after the switch, no stop before it", async () => {
+    liveOn0WithRestartableUpdateIn1();
+    const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
+    const seen = watchPhases();
+    const { started } = await d.activate({ enable: false, start: true, stopFirst: true });
+    assert.equal(started, true);
+    assert.deepEqual(seen, ['daemon-reload @host', `reset-failed ${SERVICE} @host`, `restart ${SERVICE} @switched`]);
+    assert.equal(currentSlot(sb.cp), 1);
+    assert.equal(sb.host.bundles.get('demo'), SLOT1);
+    await d.finish();
+    // a hostfs file on the live side, another runtime, or a unit not started by EXEC_START: stop → switch → start as before
+    fresh();
+    liveOn0WithRestartableUpdateIn1();
+    sb.slot(1, OWN_UNIT + '# new\n', undefined, { EXEC_START: '/bin/true' });
+    const d2 = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
+    const seen2 = watchPhases();
+    await d2.activate({ enable: false, start: true, stopFirst: true });
+    assert.ok(seen2.includes(`stop ${SERVICE} @host`) && seen2.includes(`start ${SERVICE} @switched`), seen2.join(', '));
+    assert.ok(!seen2.some((c) => c.startsWith('restart')), seen2.join(', '));
+  });
+
+  it('restart path: a failed restart is undone by restorePrevious (old slot live, running again, new slot removed)', async () => {
+    liveOn0WithRestartableUpdateIn1();
+    const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
+    sb.host.failWhen((c) => c.startsWith('restart '));
+    await assert.rejects(d.activate({ enable: false, start: true, stopFirst: true }), /host failure injected at: restart/);
+    assert.equal(currentSlot(sb.cp), 1, 'the failure came after the switch');
+    sb.host.states.set(SERVICE, 'failed');
+    await d.restorePrevious();
+    assert.equal(currentSlot(sb.cp), 0);
+    assert.equal(fs.readFileSync(sb.cp.hostUnit, 'utf8'), OWN_UNIT);
+    assert.equal(fs.existsSync(sb.cp.slotDir(1)), false);
+    assert.equal(sb.host.state(SERVICE), 'active');
+    assert.equal(sb.host.bundles.get('demo'), SLOT0);
+    assert.equal(fs.existsSync(sb.cp.journal), false);
+  });
+
+  it('restart path: a failure (or kill) at any call leaves a journal from which recovery restarts the unit on the new deployment', async () => {
+    const activate = async (): Promise<void> => {
+      const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
+      await d.activate({ enable: false, start: true, stopFirst: true });
+    };
+    const n = await callsOf(liveOn0WithRestartableUpdateIn1, activate);
+    assert.equal(n, 3, 'daemon-reload, reset-failed, restart');
+    for (let k = 0; k < n; k++) {
+      liveOn0WithRestartableUpdateIn1();
+      sb.host.failAt(k);
+      await assert.rejects(activate(), /host failure injected/);
+      assert.equal(sb.host.bundles.get('demo'), SLOT0, `call ${k}: the old container still runs`);
+      assert.equal(await recoverContainer(sb.ctx, sb.cp), 'completed the interrupted update of demo', `call ${k}`);
+      assert.equal(currentSlot(sb.cp), 1, `call ${k}`);
+      assert.equal(sb.host.state(SERVICE), 'active', `call ${k}`);
+      assert.equal(sb.host.bundles.get('demo'), SLOT1, `call ${k}: restarted on the new deployment`);
+      assert.equal(fs.existsSync(sb.cp.journal), false, `call ${k}`);
+      fresh();
+    }
+  });
+
+  it('recovery leaves alone a unit that already runs the target deployment (killed after the restart)', async () => {
+    liveOn0WithRestartableUpdateIn1();
+    const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
+    await d.activate({ enable: false, start: true, stopFirst: true });
+    assert.equal(DeployJournal.read(sb.cp.journal)?.phase, 'switched', 'as a kill before finish leaves it');
+    sb.host.calls = [];
+    assert.equal(await recoverContainer(sb.ctx, sb.cp), 'completed the interrupted update of demo');
+    assert.ok(!sb.host.calls.some((c) => /^(stop|restart) /.test(c)), sb.host.calls.join(', '));
+    assert.equal(sb.host.bundles.get('demo'), SLOT1);
   });
 
   it('uninstall: a host failure at any call leaves a journal from which recovery finishes the uninstall', async () => {
