@@ -19,20 +19,31 @@ export interface PullFlags extends TrustFlagValues, RegistryFlagValues {
 }
 
 export async function runPull(flags: PullFlags, image: string): Promise<void> {
-  useLeanHeap();
   checkStorage(flags.storage);
   const ctx = contextFromFlags(flags);
   const repo = await ctx.repo();
   const progress = new ProgressPrinter(ctx.out);
   const { registry, platform } = registryOptionsFromFlags(flags);
   const { pullImage } = await import('../app/images/pull.js');
+  const events = pullEventsFor(progress);
+  // The lean V8 settings from the first layer to import on (before its worker, if any, starts):
+  // a pull with nothing to import runs with V8's defaults, which cost it ~60 M instructions less
+  // (callgrind, no-op re-pull: 707 M instead of 768 M; node:v8 alone is ~7 M of that).
+  let lean = false;
   try {
     const r = await pullImage(repo, image, {
       name: flags.name,
       registry,
       platform,
       trust: trustSettingsFromFlags(flags, ctx.paths.userMode),
-      ...pullEventsFor(progress),
+      ...events,
+      onProgress: (ev) => {
+        if (!lean && ev.phase === 'layer' && ev.status === 'copying') {
+          lean = true;
+          useLeanHeap();
+        }
+        events.onProgress(ev);
+      },
     });
     progress.line(`Image ${r.imageName} pulled (${r.layersImported} layer(s) imported, ${r.layersSkipped} already present)`);
   } catch (e) {

@@ -13,7 +13,8 @@ import type { OstreeRepo } from '../store/repo.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Checksum, Commit, Metadata, Variant } from '../store/types.js';
 import { acquireRepoLock } from '../store/repo-lock.js';
-import { LayerImportWorker } from './layer-worker.js';
+// image/layer-worker.ts (worker_threads) is loaded only when a layer is imported off the main thread
+import type { LayerImportWorker } from './layer-worker.js';
 import type { Descriptor } from './source.js';
 import type { ImageDestination, PutLayerOptions } from './destination.js';
 import { META, imageRef, layerRef, metaString, readStoredConfig } from './stored-image.js';
@@ -177,7 +178,8 @@ export class StoreImageDestination implements ImageDestination {
     try {
       await this.repo.sweepStaging();
       // started before the blob is requested: its start-up overlaps with the request
-      const w = new LayerImportWorker(this.repo.path);
+      const { LayerImportWorker: Worker } = await import('./layer-worker.js');
+      const w: LayerImportWorker = new Worker(this.repo.path);
       try {
         opts.signal?.throwIfAborted();
         const blob = await open();

@@ -18,7 +18,9 @@ import {
   decodeMetadata, isChecksum, sha256Hex,
 } from './object-codec.js';
 import { acquireRepoLock, liveLockPids } from './repo-lock.js';
-import { Transaction } from './transaction.js';
+// loaded by the first write: read-only commands (lists, a pull with nothing to import) do not load
+// what a transaction needs (child_process, worker_threads, the store's I/O pool)
+import type { Transaction } from './transaction.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata, ObjectType, RepoMode, RepoObjects, Xattr } from './types.js';
 import { removeTree } from '../util/remove-tree.js';
 
@@ -320,6 +322,7 @@ export class OstreeRepo implements RepoObjects {
     const lock = await acquireRepoLock(this.path, 'shared');
     try {
       await this.sweepStaging();
+      const { Transaction } = await import('./transaction.js');
       return await Transaction.create(this, lock);
     } catch (e) {
       await lock.release();

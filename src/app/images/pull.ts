@@ -22,8 +22,7 @@ import { acquireRepoLock } from '../../store/repo-lock.js';
 import type { TrustSettings } from '../../image/trust/policy.js';
 import { runPool } from '../../util/promise-pool.js';
 import { atomicEnv } from '../../util/env.js';
-import { layerWorkerSlots } from '../../image/layer-worker.js';
-import { configureWritePool, writePool } from '../../store/write-pool.js';
+import { layerWorkerSlots } from '../../image/layer-worker-policy.js';
 
 export { readImage, resolveImageRef, imageIdOf, type StoredImage, type StoredImageLayer } from '../../image/stored-image.js';
 
@@ -96,7 +95,7 @@ async function readConfig(dest: ImageDestination, source: ImageSource, d: Descri
 
 /**
  * Layers fetched and imported at the same time, each in its own transaction, when they all share
- * the main thread; with a layer worker (image/layer-worker.ts layerWorkerSlots), two: one on the
+ * the main thread; with a layer worker (image/layer-worker-policy.ts), two: one on the
  * main thread and one on the worker.
  */
 export const PARALLEL_LAYERS = 3;
@@ -307,8 +306,9 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   // With a layer worker, the main thread's layer imports run without the store's I/O workers
   // (unless ATOMIC_STORE_WORKERS asks for them): one thread besides the main one, not three
   // (each isolate costs ~25 MiB of peak RSS; the bound is 1.5x podman's).
-  const poolSize = freeWorkers === 1 && atomicEnv('ATOMIC_STORE_WORKERS') === undefined ? writePool().size : null;
-  if (poolSize !== null && poolSize > 0) configureWritePool(0);
+  const pool = freeWorkers === 1 && atomicEnv('ATOMIC_STORE_WORKERS') === undefined ? await import('../../store/write-pool.js') : null;
+  const poolSize = pool?.writePool().size ?? 0;
+  if (poolSize > 0) pool!.configureWritePool(0);
   try {
     await runPool(jobs, freeWorkers === 1 ? 2 : PARALLEL_LAYERS, async (job) => {
       if (abort.signal.aborted) throw ABORTED;
@@ -323,7 +323,7 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
     out.flushAll();
     throw e;
   } finally {
-    if (poolSize !== null && poolSize > 0) configureWritePool(poolSize);
+    if (poolSize > 0) pool!.configureWritePool(poolSize);
   }
   const commit = await commitImage(plan, imported === 0);
   return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };

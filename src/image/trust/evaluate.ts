@@ -11,7 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import { parseDockerRef, refString, type DockerRef } from './docker-ref.js';
 import { describeIdentityRule, identityMatches } from './identity.js';
 import { GPG_PAYLOAD_TYPE, SIGSTORE_PAYLOAD_TYPE, manifestMatchesDigest, parsePayload, type SignedClaims } from './payload.js';
-import { dearmor, gpgvVerify } from './gpg.js';
+// gpg.ts (child_process) is loaded only when a signedBy requirement is checked
 import { parsePublicKeys, sigstoreSignatureValid } from './sigstore.js';
 import type { FetchedSignatures } from './fetch-signatures.js';
 import type { Policy, Requirement } from './policy.js';
@@ -128,6 +128,7 @@ interface RequirementResult {
 async function verifyGpg(req: Extract<Requirement, { type: 'signedBy' }>, keys: KeySource[], list: Buffer[], subject: PolicySubject, policyFile: string): Promise<RequirementResult> {
   const reasons: string[] = [];
   const accepted: VerifiedSignature[] = [];
+  const { dearmor, gpgvVerify } = await import('./gpg.js');
   let keyring: Buffer;
   try {
     keyring = Buffer.concat(keys.map((k) => dearmor(k.data)));

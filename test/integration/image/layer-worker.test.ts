@@ -15,7 +15,8 @@ import * as zlib from 'node:zlib';
 import type { Worker } from 'node:worker_threads';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { pullImage } from '../../../src/app/images/pull.js';
-import { LayerImportWorker, layerWorkerSlots } from '../../../src/image/layer-worker.js';
+import { LayerImportWorker } from '../../../src/image/layer-worker.js';
+import { layerWorkerSlots } from '../../../src/image/layer-worker-policy.js';
 import { configureWritePool, writePool } from '../../../src/store/write-pool.js';
 import { deserializeError, serializeError } from '../../../src/image/layer-worker-protocol.js';
 import { AtomicError, EXIT, isAtomicError, isErrno, wrapError } from '../../../src/util/errors.js';
@@ -73,7 +74,10 @@ describe('integration: layers imported on worker threads', function () {
   it("ATOMIC_LAYER_WORKERS=one: one worker for two or more missing layers, and the store's I/O workers come back after the pull", async () => {
     process.env.ATOMIC_LAYER_WORKERS = 'one';
     const two = os.availableParallelism() >= 2 ? 1 : 0;
-    assert.deepEqual([0, 1, 2, 5].map((n) => layerWorkerSlots(n)), [0, 0, two, two]);
+    assert.deepEqual(
+      [0, 1, 2, 5].map((n) => layerWorkerSlots(n)),
+      [0, 0, two, two],
+    );
     process.env.ATOMIC_LAYER_WORKERS = '1';
     assert.equal(layerWorkerSlots(1), Infinity);
     for (const v of ['0', 'yes']) {
