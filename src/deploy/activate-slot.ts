@@ -86,7 +86,8 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
       // which must not see the stop half of a queued restart: stop, then start, as before
       const notify = readHealthSpec(slotDir)?.type === 'notify';
       restart = willStart && !notify && restartInPlace(ctx, cp, { info, otherInfo, early, unitCopy, tmpCopy, created: journal.entry.created });
-      if (!restart) sd.stop(unit);
+      if (restart) sd.stopInRestart(unit);
+      else sd.stop(unit);
     }
     // a runtime container the unit left behind (its runc was killed) would block the next start
     const runtimes = new Set([info.runtime, otherInfo?.runtime].filter((r): r is string => Boolean(r)));

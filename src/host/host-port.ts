@@ -26,8 +26,10 @@ export interface HostPort {
   disableNow(unit: string): void;
   /** `systemctl start`; `noBlock`: queue the job and return (a Type=notify unit waits for READY=1, which the health gate watches). */
   start(unit: string, noBlock?: boolean): void;
-  /** `systemctl restart` (stop and start as one job of the manager); `noBlock` as for start. */
+  /** `systemctl restart` (stop and start as one job of the manager), echoed as `systemctl start`; `noBlock` as for start. */
   restart(unit: string, noBlock?: boolean): void;
+  /** Echo `systemctl stop` for the stop half of a later restart() (atomic's output has both lines); changes nothing. */
+  stopInRestart(unit: string): void;
   stop(unit: string, ignoreErrors?: boolean): void;
   /** Forget a failed state of a unit that is gone. */
   resetFailed(unit: string): void;
@@ -60,6 +62,7 @@ export function realHost(o: SystemdOptions): HostPort {
     disableNow: (unit) => sd.disableNow(unit),
     start: (unit, noBlock) => sd.start(unit, noBlock),
     restart: (unit, noBlock) => sd.restart(unit, noBlock),
+    stopInRestart: (unit) => sd.stopInRestart(unit),
     stop: (unit, ignoreErrors) => sd.stop(unit, ignoreErrors),
     resetFailed: (unit) => sd.resetFailed(unit),
     tmpfilesCreate: (file) => void sd.tmpfilesCreate(file),

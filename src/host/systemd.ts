@@ -52,9 +52,13 @@ export class Systemd {
     return a;
   }
 
-  /** Run and echo; throws (exit code of the tool) on failure unless `ignoreErrors`. `noOp`: echo only (the call provably changes nothing). */
-  private run(bin: string, args: string[], ignoreErrors = false, noOp = false): boolean {
-    this.o.echo([bin === this.systemctl ? 'systemctl' : 'systemd-tmpfiles', ...args].join(' '));
+  /**
+   * Run and echo; throws (exit code of the tool) on failure unless `ignoreErrors`. `noOp`: echo
+   * only (the call provably changes nothing). `echoArgs`: the line atomic printed for this step
+   * when it differs from the call made (restart()).
+   */
+  private run(bin: string, args: string[], ignoreErrors = false, noOp = false, echoArgs = args): boolean {
+    this.o.echo([bin === this.systemctl ? 'systemctl' : 'systemd-tmpfiles', ...echoArgs].join(' '));
     if (noOp) return true;
     const r = spawnSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     if (r.status === 0) return true;
@@ -104,10 +108,22 @@ export class Systemd {
     this.run(this.systemctl, [...this.base(), 'start', ...(noBlock ? ['--no-block'] : []), svc(unit)]);
   }
 
-  /** One job for stop then start (the unit's ExecStop of the loaded unit, then its ExecStart): no client process between the two. */
+  /**
+   * One job for stop then start (the unit's ExecStop of the loaded unit, then its ExecStart): no
+   * client process between the two. Echoed as atomic's update printed the two steps: the stop's
+   * line where the stop used to be (stopInRestart), `systemctl start UNIT` here, so scripts that
+   * read the update's output see the same lines whichever way the unit was restarted.
+   */
   restart(unit: string, noBlock = false): void {
     if (this.offline) return;
-    this.run(this.systemctl, [...this.base(), 'restart', ...(noBlock ? ['--no-block'] : []), svc(unit)]);
+    const extra = noBlock ? ['--no-block'] : [];
+    this.run(this.systemctl, [...this.base(), 'restart', ...extra, svc(unit)], false, false, [...this.base(), 'start', ...extra, svc(unit)]);
+  }
+
+  /** The `systemctl stop UNIT` line of a stop that a later restart() performs (echo only). */
+  stopInRestart(unit: string): void {
+    if (this.offline) return;
+    this.run(this.systemctl, [...this.base(), 'stop', svc(unit)], false, true);
   }
 
   stop(unit: string, ignoreErrors = false): void {

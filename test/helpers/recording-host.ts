@@ -65,6 +65,8 @@ export class RecordingHost implements HostPort {
     // as systemctl start: a unit already active keeps its running process
     if (this.state(unit) !== 'active') this.running(unit);
   }
+  /** Echo only: no call and no state change. */
+  stopInRestart(): void {}
   restart(unit: string): void {
     this.record(`restart ${unit}`);
     this.running(unit);

@@ -7,6 +7,8 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { fixtureImages } from '../helpers/fixtures.js';
 import { underSystemd, atomicHost, freePort, waitHttp, systemctl, unitState, sh, waitFor, type Run } from '../helpers/system.js';
 
@@ -42,9 +44,25 @@ describe('system: update restarts a running unit in one call; a kill around it r
   after(() => atomicHost(['uninstall', NAME]));
 
   it('update --set of a running unit: `systemctl restart` after the switch (no stop before it), new deployment serving', async () => {
-    const out = ok(atomicHost(['containers', 'update', '--watch', '0', '--set', 'RECEIVER=One', NAME]), 'update');
-    assert.match(out, new RegExp(`^systemctl restart ${NAME}\\.service$`, 'm'));
-    assert.doesNotMatch(out, /^systemctl (stop|start) /m);
+    // a systemctl that logs its arguments: which calls the update really made
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uprestart-'));
+    const log = path.join(dir, 'calls');
+    const wrapper = path.join(dir, 'systemctl');
+    fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec systemctl "$@"\n`, { mode: 0o755 });
+    const out = ok(atomicHost(['containers', 'update', '--watch', '0', '--set', 'RECEIVER=One', NAME], { ATOMIC_SYSTEMCTL: wrapper }), 'update');
+    const calls = fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => / uprestart\.service$/.test(l) && !/^(show|is-|status)/.test(l));
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(
+      calls.filter((l) => /^(stop|start|restart) /.test(l)),
+      [`restart ${NAME}.service`],
+      `one restart job, no stop or start: ${calls.join(', ')}`,
+    );
+    // echoed as atomic's lines (stop, then start), though the host ran one restart job
+    assert.match(out, new RegExp(`^systemctl stop ${NAME}\\.service\\n(.*\\n)*systemctl start ${NAME}\\.service$`, 'm'));
+    assert.doesNotMatch(out, /^systemctl restart /m);
     assert.equal(live(), `${CK}/${NAME}.1`);
     assert.equal(await waitHttp(port, /One/), 'Hello One from systest 1.0\n');
     assert.equal(bundle(), `${CK}/${NAME}.1`);
