@@ -64,7 +64,10 @@ export async function watchUnit(o: { name: string; user: boolean; runtime: strin
   const unit = unitName(o.name);
   const start = Date.now();
   const end = start + o.seconds * 1000;
-  const base = unitStatus(unit, o.user).nRestarts;
+  // the first poll is this status too: a second `systemctl show` at once would tell nothing new
+  // and compete with the container's start for the CPUs (it showed in the update's downtime)
+  let first: UnitStatus | null = unitStatus(unit, o.user);
+  const base = first.nRestarts;
   // notify: systemd itself waits for READY=1 (the unit is activating until then); no probe of ours
   const notify = o.spec?.type === 'notify';
   const spec = o.spec && o.spec.type !== 'none' && !notify ? o.spec : null;
@@ -72,7 +75,8 @@ export async function watchUnit(o: { name: string; user: boolean; runtime: strin
   let passed = spec === null;
   let nextProbe = start;
   for (;;) {
-    const s = unitStatus(unit, o.user);
+    const s = first ?? unitStatus(unit, o.user);
+    first = null;
     const restarting = s.subState === 'auto-restart' || s.nRestarts > base;
     if (restarting || s.activeState === 'failed' || s.activeState === 'inactive' || s.activeState === 'deactivating') {
       return { healthy: false, reason: describeUnit(unit, s), status: s, probe };
