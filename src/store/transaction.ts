@@ -45,7 +45,7 @@ import {
   sha256Hex,
 } from './object-codec.js';
 import { recordVerifiedObjects, signatureOf } from './object-verify.js';
-import { deserializeError, linkBatches, writePool } from './write-pool.js';
+import { deserializeError, renameBatches, writePool } from './write-pool.js';
 import type { RepoLock } from './repo-lock.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType, RepoObjects } from './types.js';
 
@@ -136,20 +136,32 @@ function xattrStageError(c: Checksum, meta: FileMeta, e: unknown): AtomicError |
  * `staging-<pid>-<random>` name (atomic: one claimant wins; the loser makes a fresh dir). A crash
  * leaves either a free dir (empty) or a `staging-*` dir, which is swept as before.
  */
+/**
+ * Free staging dirs in each tmp/ as this process knows it: set from the listing of every claim,
+ * then counted up by our releases and down by our claims, so a commit does not list tmp/ again.
+ * Exact within the process (its concurrent transactions included: a pull's layers); another
+ * process's releases since our last listing are not counted, so together they may keep a few
+ * more than STAGING_FREE_MAX (each free dir is only a cache of empty xx/ dirs) until a claim
+ * lists tmp/ again and a release then sees the bound reached.
+ */
+const freeStaging = new Map<string, number>();
+
 function claimFreeStaging(tmp: string, dir: string): boolean {
   let names: string[];
   try {
-    names = fs.readdirSync(tmp);
+    names = fs.readdirSync(tmp).filter((n) => n.startsWith(K.STAGING_FREE_PREFIX));
   } catch {
     return false;
   }
+  let left = names.length;
   for (const name of names) {
-    if (!name.startsWith(K.STAGING_FREE_PREFIX)) continue;
+    left--; // ours now, or claimed by another transaction first
     try {
       fs.renameSync(`${tmp}/${name}`, dir);
     } catch {
-      continue; // claimed by another transaction first
+      continue;
     }
+    freeStaging.set(tmp, left);
     try {
       const now = new Date();
       fs.utimesSync(dir, now, now); // ostree's cleanup of tmp/ removes entries a day old
@@ -158,6 +170,7 @@ function claimFreeStaging(tmp: string, dir: string): boolean {
     }
     return true;
   }
+  freeStaging.set(tmp, 0);
   return false;
 }
 
@@ -169,8 +182,10 @@ function releaseStaging(tmp: string, dir: string): boolean {
     for (const sub of fs.readdirSync(dir)) {
       if (!/^[0-9a-f]{2}$/.test(sub) || fs.readdirSync(`${dir}/${sub}`).length !== 0) return false;
     }
-    if (fs.readdirSync(tmp).filter((n) => n.startsWith(K.STAGING_FREE_PREFIX)).length >= K.STAGING_FREE_MAX) return false;
+    const free = freeStaging.get(tmp) ?? fs.readdirSync(tmp).filter((n) => n.startsWith(K.STAGING_FREE_PREFIX)).length;
+    if (free >= K.STAGING_FREE_MAX) return false;
     fs.renameSync(dir, `${tmp}/${K.STAGING_FREE_PREFIX}${randomBytes(6).toString('hex')}`);
+    freeStaging.set(tmp, free + 1);
     return true;
   } catch {
     return false;
@@ -789,9 +804,9 @@ export class Transaction {
         // object can be replaced), on the I/O workers in parallel batches
         const pairs: string[] = [];
         for (const s of this.staged) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
-        const codes = await linkBatches(pairs, { rename: true, tolerate: [], linkHere: (from, to) => fs.renameSync(from, to) });
+        await renameBatches(pairs);
         faultPoint('store:commit:after-link');
-        this.recordVerified(this.staged, codes, objects);
+        this.recordVerified(this.staged, objects);
         await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);
       }
@@ -822,11 +837,10 @@ export class Transaction {
    * record them for object-verify.ts (the first checkout then only lstats them). Objects that
    * were already there were not staged: their bytes were not read here.
    */
-  private recordVerified(linked: Staged[], codes: Array<string | null>, objects: string): void {
+  private recordVerified(renamed: Staged[], objects: string): void {
     const lines: string[] = [];
-    for (let i = 0; i < linked.length; i++) {
-      const s = linked[i]!;
-      if (codes[i] !== null || !s.name.endsWith('.file')) continue;
+    for (const s of renamed) {
+      if (!s.name.endsWith('.file')) continue;
       const c = s.name.slice(0, 64);
       let sig = this.sigs.get(c);
       if (sig === undefined) {

@@ -11,14 +11,15 @@
  * - A job goes to the worker with the fewest jobs in flight; a worker that dies fails its jobs
  *   with an error naming it and is replaced on the next use.
  */
+import * as fs from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { atomicEnv } from '../util/env.js';
 import { reapplyV8Flags } from '../util/v8-flags.js';
-import type { FilesJob, FilesReply, LinkJob, LinkReply, MetaJob, MetaReply, SerializedError } from './write-worker.js';
+import type { FilesJob, FilesReply, MetaJob, MetaReply, RenameJob, RenameReply, SerializedError } from './write-worker.js';
 import type { PartJob, PartReply } from './checkout-part.js';
 
-type Reply = FilesReply | LinkReply | MetaReply | PartReply;
+type Reply = FilesReply | RenameReply | MetaReply | PartReply;
 
 interface Slot {
   worker: Worker;
@@ -105,7 +106,7 @@ class WritePool {
     return best;
   }
 
-  private send<R extends Reply>(job: Omit<FilesJob, 'id'> | Omit<LinkJob, 'id'> | Omit<MetaJob, 'id'> | Omit<PartJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<R> | null {
+  private send<R extends Reply>(job: Omit<FilesJob, 'id'> | Omit<RenameJob, 'id'> | Omit<MetaJob, 'id'> | Omit<PartJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<R> | null {
     const slot = this.pick();
     if (slot === null) return null;
     const id = this.nextId++;
@@ -126,9 +127,9 @@ class WritePool {
     return this.send<MetaReply>({ ...job, t: 'meta' }, [job.buf.buffer as ArrayBuffer]);
   }
 
-  /** link() (or rename()) each (from, to) pair; null when no worker is available. */
-  link(job: Omit<LinkJob, 'id' | 't'>): Promise<LinkReply> | null {
-    return this.send<LinkReply>({ ...job, t: 'link' });
+  /** rename() each (from, to) pair; null when no worker is available. */
+  rename(job: Omit<RenameJob, 'id' | 't'>): Promise<RenameReply> | null {
+    return this.send<RenameReply>({ ...job, t: 'rename' });
   }
 
   /** Run a part of a checkout (checkout-part.ts); null when no worker is available. */
@@ -153,7 +154,7 @@ class WritePool {
     return this.slots.some((s) => s !== null);
   }
 
-  /** Number of workers link batches can be spread over. */
+  /** Number of workers rename batches can be spread over. */
   get parallelism(): number {
     return this.enabled ? this.size : 0;
   }
@@ -167,49 +168,35 @@ export function writePool(): WritePool {
 }
 
 /**
- * link() (or rename(), opts.rename) every (from, to) pair over the pool's workers (or here, when
- * there is no pool), in `parallel` batches; returns per pair null (done) or the tolerated error code.
+ * rename() every (from, to) pair (the commit tail of a transaction) over the pool's workers, in
+ * parallel batches, or here when there is no pool or few pairs; throws the first failure once
+ * every batch sent has finished.
  */
-export async function linkBatches(
-  pairs: string[],
-  /** coldMin: with no worker started yet, fewer pairs than this are linked here (starting a worker costs more than it saves). */
-  opts: { rename: boolean; tolerate: string[]; linkHere: (from: string, to: string) => void; coldMin?: number },
-): Promise<Array<string | null>> {
+export async function renameBatches(pairs: string[]): Promise<void> {
   const p = writePool();
   const n = pairs.length / 2;
-  const batches = p.parallelism === 0 || n < 64 || (!p.started && n < (opts.coldMin ?? 0)) ? 1 : p.parallelism * 4;
+  const batches = p.parallelism === 0 || n < 64 ? 1 : p.parallelism * 4;
   const per = Math.ceil(n / batches) * 2;
-  const jobs: Array<Promise<LinkReply>> = [];
+  const jobs: Array<Promise<RenameReply>> = [];
   for (let i = 0; i < pairs.length; i += per) {
     const chunk = pairs.slice(i, i + per);
-    const sent = batches > 1 ? p.link({ pairs: chunk, rename: opts.rename, tolerate: opts.tolerate }) : null;
+    const sent = batches > 1 ? p.rename({ pairs: chunk }) : null;
     if (sent !== null) {
       jobs.push(sent);
       continue;
     }
-    const codes: Array<string | null> = [];
-    let err: unknown = null;
-    for (let k = 0; k < chunk.length && err === null; k += 2) {
-      try {
-        opts.linkHere(chunk[k]!, chunk[k + 1]!);
-        codes.push(null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === undefined || !opts.tolerate.includes(code)) err = e;
-        else codes.push(code);
-      }
+    try {
+      for (let k = 0; k < chunk.length; k += 2) fs.renameSync(chunk[k]!, chunk[k + 1]!);
+      jobs.push(Promise.resolve({ id: 0 }));
+    } catch (e) {
+      jobs.push(Promise.reject(e)); // every batch already sent is waited for below
+      break;
     }
-    // every batch already sent is waited for below before an error is thrown
-    jobs.push(err === null ? Promise.resolve({ id: 0, codes }) : Promise.reject(err));
   }
-  const replies = await Promise.allSettled(jobs);
-  const out: Array<string | null> = [];
-  for (const r of replies) {
+  for (const r of await Promise.allSettled(jobs)) {
     if (r.status === 'rejected') throw r.reason;
     if (r.value.err) throw deserializeError(r.value.err);
-    out.push(...r.value.codes);
   }
-  return out;
 }
 
 /** Use a pool of `size` workers from now on (0: none); the previous pool's workers finish and exit. Tests use it to run both paths. */

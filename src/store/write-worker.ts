@@ -27,15 +27,11 @@ export interface FilesJob {
   items: number[];
 }
 export const FILE_FIELDS = 7;
-export interface LinkJob {
-  t: 'link';
+/** rename() each pair (the transaction's commit tail): from, to, from, to, ... */
+export interface RenameJob {
+  t: 'rename';
   id: number;
-  /** from, to, from, to, ... */
   pairs: string[];
-  /** rename() instead of link() (the transaction's commit tail). */
-  rename: boolean;
-  /** Error codes reported per pair instead of failing the batch (EEXIST, EMLINK). */
-  tolerate: string[];
 }
 /**
  * A batch of metadata objects (dirtree, dirmeta) to create at `paths` (mode 0644, replacing):
@@ -55,20 +51,42 @@ export interface MetaJob {
   owners: number[];
 }
 /** `buf` is the job's buffer, transferred back for reuse. */
-export interface MetaReply { id: number; buf?: Uint8Array; err?: SerializedError }
-export interface EndTxJob { t: 'endtx'; tx: string }
-export type Job = FilesJob | LinkJob | MetaJob | EndTxJob | PartJob;
+export interface MetaReply {
+  id: number;
+  buf?: Uint8Array;
+  err?: SerializedError;
+}
+export interface EndTxJob {
+  t: 'endtx';
+  tx: string;
+}
+export type Job = FilesJob | RenameJob | MetaJob | EndTxJob | PartJob;
 
-export interface SerializedError { message: string; code?: string; syscall?: string; path?: string }
+export interface SerializedError {
+  message: string;
+  code?: string;
+  syscall?: string;
+  path?: string;
+}
 /**
  * Per file done so far: checksum, written (else already present), verified-object signature;
  * `buf` is the job's buffer, transferred back so that the importer reuses it (a transferred
  * buffer left to the worker's GC is freed late: the worker allocates little on its heap, so
  * ~60-80 MiB of spent batches piled up before a collection).
  */
-export interface FilesReply { id: number; c: string[]; written: boolean[]; sig: Array<string | null>; buf?: Uint8Array; err?: SerializedError }
-/** codes[i]: null = done, else the tolerated error code of pair i. */
-export interface LinkReply { id: number; codes: Array<string | null>; err?: SerializedError }
+export interface FilesReply {
+  id: number;
+  c: string[];
+  written: boolean[];
+  sig: Array<string | null>;
+  buf?: Uint8Array;
+  err?: SerializedError;
+}
+/** err: the failure that stopped the batch (the pairs before it were renamed). */
+export interface RenameReply {
+  id: number;
+  err?: SerializedError;
+}
 
 const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
 const LIST_DIR_MAX_BYTES = 256 * 1024;
@@ -155,7 +173,10 @@ function filesJob(job: FilesJob): FilesReply {
     for (let i = 0; i < job.items.length; i += FILE_FIELDS) {
       const [pre, len, mode, chmod, uid, gid, chown] = job.items.slice(i, i + FILE_FIELDS) as [number, number, number, number, number, number, number];
       const data = job.buf.subarray(off + pre, off + pre + len);
-      const c = createHash('sha256').update(job.buf.subarray(off, off + pre)).update(data).digest('hex');
+      const c = createHash('sha256')
+        .update(job.buf.subarray(off, off + pre))
+        .update(data)
+        .digest('hex');
       off += pre + len;
       r.written.push(stageFile(job, c, data, mode, chmod, uid, gid, chown === 1, r.sig));
       r.c.push(c);
@@ -166,24 +187,12 @@ function filesJob(job: FilesJob): FilesReply {
   return r;
 }
 
-function linkJob(job: LinkJob): LinkReply {
-  const codes: Array<string | null> = [];
+function renameJob(job: RenameJob): RenameReply {
   try {
-    for (let i = 0; i < job.pairs.length; i += 2) {
-      const from = job.pairs[i]!;
-      try {
-        if (job.rename) fs.renameSync(from, job.pairs[i + 1]!);
-        else fs.linkSync(from, job.pairs[i + 1]!);
-        codes.push(null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === undefined || !job.tolerate.includes(code)) throw e;
-        codes.push(code);
-      }
-    }
-    return { id: job.id, codes };
+    for (let i = 0; i < job.pairs.length; i += 2) fs.renameSync(job.pairs[i]!, job.pairs[i + 1]!);
+    return { id: job.id };
   } catch (e) {
-    return { id: job.id, codes, err: serialize(e) };
+    return { id: job.id, err: serialize(e) };
   }
 }
 
@@ -215,14 +224,12 @@ parentPort?.on('message', (job: Job) => {
     const r = filesJob(job);
     r.buf = job.buf;
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
-  }
-  else if (job.t === 'link') parentPort!.postMessage(linkJob(job));
+  } else if (job.t === 'rename') parentPort!.postMessage(renameJob(job));
   else if (job.t === 'meta') {
     const r = metaJob(job);
     r.buf = job.buf;
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
-  }
-  else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
+  } else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
   else {
     listings.delete(job.tx);
     for (const k of stageDirs) if (k.startsWith(`${job.tx}\0`)) stageDirs.delete(k);
