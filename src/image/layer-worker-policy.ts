@@ -14,9 +14,10 @@ import { atomicEnv } from '../util/env.js';
  *   imports another (instead of the layers in flight sharing the main thread), and the main
  *   thread's imports run without the store's I/O workers;
  * - otherwise none: every layer on the main thread. Measured (docs/benchmarks.md, "Pull", sixth
- *   session): the worker takes ~1.5 s of CPU off the main thread of the 4-layer pull, but its
- *   isolate and second import heap cost ~25-40 MiB of peak RSS (97-121 MiB against podman's
- *   64-70 MiB: over the 1.5x bound), so it is not the default yet.
+ *   and seventh sessions): the worker takes ~2 s of CPU off the main thread of the 4-layer pull,
+ *   but adds CPU in all and ~20-25 MiB of peak RSS (a second isolate and malloc arena: 90-101 MiB
+ *   against podman's 61-70 MiB, over the 1.5x bound) and was slower at load 4-7.5, so it is not the
+ *   default.
  */
 export function layerWorkerSlots(missingLayers: number): number {
   const env = atomicEnv('ATOMIC_LAYER_WORKERS');
