@@ -22,7 +22,7 @@ const env = { ...process.env };
 for (const k of ['ATOMIC_SYSROOT', 'ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF']) delete env[k];
 
 function atomic(args: string[]): void {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
+  const r = spawnSync(BIN, [...args], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`atomic ${args.join(' ')}: ${r.stderr}${r.stdout}`);
 }
 
@@ -96,10 +96,10 @@ const update: number[] = [];
 const restart: number[] = [];
 try {
   for (let i = 0; i < RUNS; i++) {
-    update.push(await downtimeDuring(port, process.execPath, [BIN, 'containers', 'update', '--set', `RECEIVER=run${i}`, NAME]));
+    update.push(await downtimeDuring(port, BIN, ['containers', 'update', '--set', `RECEIVER=run${i}`, NAME]));
     restart.push(await downtimeDuring(port, 'systemctl', ['restart', NAME]));
   }
 } finally {
-  spawnSync(process.execPath, [BIN, 'uninstall', NAME], { env, stdio: 'ignore' });
+  spawnSync(BIN, ['uninstall', NAME], { env, stdio: 'ignore' });
 }
 process.stdout.write(`@@DOWNTIME ${JSON.stringify({ update, restart })}\n`);

@@ -1,5 +1,17 @@
-#!/usr/bin/env node
+#!/bin/sh
+':' //; if [ -n "${NODE_EXTRA_CA_CERTS-}" ]; then ATOMIC_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export ATOMIC_NODE_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; fi; exec node "$0" "$@"
 'use strict';
+// The two lines above are read by sh, then by node (a comment and a string to JavaScript). Node
+// parses the file named by NODE_EXTRA_CA_CERTS when it starts, before any of our code runs: with
+// a distribution's whole CA bundle there (as on machines behind a TLS proxy) that is ~40 ms and
+// ~400 M instructions, about half of `node -e 0`, for commands that make no TLS connection at
+// all. So sh hands the file on as ATOMIC_NODE_EXTRA_CA_CERTS; the registry client adds those
+// CAs to the system roots at its first TLS connection (src/util/extra-ca.ts), and the variable
+// is put back below for the commands we run. `node bin/run.js` works as before (node loads the
+// file itself then). `exec node "$0"`: node resolves the symlink npm makes to this file.
+if (process.env.ATOMIC_NODE_EXTRA_CA_CERTS && process.env.NODE_EXTRA_CA_CERTS === undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.ATOMIC_NODE_EXTRA_CA_CERTS;
+}
 // Entry point of the `atomic` CLI. A CommonJS file (bin/package.json): an ES module entry costs
 // Node ~15-20 M instructions more than a CommonJS one (its ESM loader), a sixth of what a list
 // command adds to `node -e 0` (docs/benchmarks.md, "Start-up").

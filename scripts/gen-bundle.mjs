@@ -119,7 +119,9 @@ ascii = ascii.replace(
 // worker_threads ~15-20 M) and, on its quiet path, spawns no process and starts no worker. These
 // two are required on first use instead (a Proxy that loads the module at its first property
 // access; esbuild leaves named imports as `mod.name` accesses, so every use goes through it).
-const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads'];
+// @napi-rs/xattr too (seventh session): loading the native module (dlopen, N-API set-up) cost
+// ~13 M instructions, and an install, update or rollback of a bare store's image reads no xattr.
+const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads', '@napi-rs/xattr'];
 for (const id of LAZY_BUILTINS) {
   const plain = `require(${JSON.stringify(id)})`;
   if (ascii.includes(`__toESM(${plain}`)) throw new Error(`gen-bundle: ${id} is imported as a namespace somewhere: __toESM would load it at once (use named imports)`);

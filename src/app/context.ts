@@ -7,14 +7,17 @@ import type { OstreeRepo } from '../store/repo.js';
 import type { DeployContext, Output } from '../deploy/context.js';
 import { resolveStorePaths, type PathInputs } from '../host/paths.js';
 import { AtomicError } from '../util/errors.js';
+import { writeFd } from '../util/fd-lines.js';
 
 export type { Output } from '../deploy/context.js';
 /** The use cases' context: the deployment layer's context (deploy/context.ts), built by `createContext`. */
 export type AppContext = DeployContext;
 
 export const consoleOutput: Output = {
-  line: (t) => process.stdout.write(t + '\n'),
-  warn: (t) => process.stderr.write(t + '\n'),
+  // write(2) while it works, else the streams (util/fd-lines.ts): creating process.stdout costs more
+  // than a deploy command's own output
+  line: (t) => writeFd(1, t + '\n'),
+  warn: (t) => writeFd(2, t + '\n'),
   get isTTY() {
     return Boolean(process.stdout.isTTY);
   },

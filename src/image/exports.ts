@@ -127,7 +127,7 @@ async function exportsRootKind(repo: OstreeRepo, layers: Checksum[]): Promise<'d
     const t = await repo.readDirTree(root.tree);
     if (t.dirs.some((d) => d.name === 'exports')) return 'dir';
     const f = t.files.find((x) => x.name === 'exports');
-    if (f) return ((await repo.readFileMeta(f.checksum)).meta.mode & 0o170000) === 0o120000 ? 'symlink' : 'file';
+    if (f) return ((await repo.readFileStat(f.checksum)).mode & 0o170000) === 0o120000 ? 'symlink' : 'file';
     if (t.files.some((x) => x.name === WH + 'exports' || x.name === OPQ)) return 'absent';
   }
   return 'absent';
@@ -148,9 +148,9 @@ export async function storeExportsReader(repo: OstreeRepo, layers: Checksum[]): 
     read: async (rel) => {
       const e = files.get(rel);
       if (!e) return null;
-      const fo = await repo.readFileMeta(e.checksum);
-      if ((fo.meta.mode & 0o170000) === 0o120000) throw symlinkRefused(`/exports/${rel}`);
-      if ((fo.meta.mode & 0o170000) !== 0o100000) return null;
+      const fo = await repo.readFileStat(e.checksum);
+      if ((fo.mode & 0o170000) === 0o120000) throw symlinkRefused(`/exports/${rel}`);
+      if ((fo.mode & 0o170000) !== 0o100000) return null;
       return readContentObject(repo, e.checksum, EXPORTS_LIMIT, `/exports/${rel}`);
     },
   };

@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { AtomicError } from '../util/errors.js';
 import { atomicEnv } from '../util/env.js';
 import { faultCounterBuffer } from '../util/atomic-write.js';
+import { reapplyV8Flags } from '../util/v8-flags.js';
 import type { LayerImportResult } from '../store/layer-import.js';
 import type { Checksum, Commit } from '../store/types.js';
 import { deserializeError, serializeError, type LayerWorkerData, type LayerWorkerIn, type LayerWorkerOut } from './layer-worker-protocol.js';
@@ -67,6 +68,9 @@ export class LayerImportWorker {
       execArgv: [],
       env: { ...process.env, ATOMIC_STORE_WORKERS: atomicEnv('ATOMIC_STORE_WORKERS') ?? '0' },
     });
+    // Node resets V8's flags while a worker boots: the lean-heap settings of a pull would be lost
+    // for the whole process (this worker's heap and the main thread's)
+    this.worker.once('online', reapplyV8Flags);
     this.worker.on('message', (m: LayerWorkerOut) => this.receive(m));
     this.worker.on('error', (e) =>
       this.die(

@@ -31,8 +31,8 @@ export async function lookupPath(repo: OstreeRepo, commit: Checksum, p: string):
 
 /** Read a regular-file content object into memory (null for a symlink), refusing more than `limit` bytes. */
 export async function readContentObject(repo: OstreeRepo, checksum: Checksum, limit: number, what: string): Promise<Buffer | null> {
-  const fo = await repo.readFileMeta(checksum);
-  if ((fo.meta.mode & 0o170000) !== 0o100000) return null;
+  const fo = await repo.readFileStat(checksum);
+  if ((fo.mode & 0o170000) !== 0o100000) return null;
   if (fo.size > limit) throw new AtomicError('IMAGE_TOO_LARGE', `${what} is ${fo.size} bytes, above the ${limit}-byte limit`);
   const chunks: Buffer[] = [];
   for await (const ch of (await repo.openFileContent(checksum)) as AsyncIterable<Buffer>) chunks.push(Buffer.from(ch));

@@ -42,6 +42,8 @@ export const ATOMIC_ENV = {
   ATOMIC_LAYER_WORKERS:
     "'1': import pulled layers on worker threads (image/layer-worker.ts; default: on the main thread); 'one': one layer worker beside the main thread for pulls with 2+ missing layers",
   ATOMIC_V8_DEFAULTS: "'1': pulls keep V8's default heap and JIT settings (cli/lean-heap.ts)",
+  ATOMIC_NODE_EXTRA_CA_CERTS:
+    "set by bin/run.js's first line: the NODE_EXTRA_CA_CERTS file, read at the first TLS connection instead of at start-up (util/extra-ca.ts; read there, not through atomicEnv)",
   // tests only
   ATOMIC_FAULT: 'kill the process (SIGKILL) at this named fault point (or prefix*)',
   ATOMIC_FAULT_AT: 'kill the process at the n-th fault point reached',

@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { atomicEnv } from '../../util/env.js';
+import { extraCaCertificates } from '../../util/extra-ca.js';
 
 export interface TlsSettings {
   /** Verify the server certificate (default true). */
@@ -46,6 +47,24 @@ export class RedirectError extends Error {
 
 const MIN_BYTES_PER_WINDOW = 1024;
 
+/**
+ * The TLS options of one origin's agent: the system roots, extended by the NODE_EXTRA_CA_CERTS
+ * file (util/extra-ca.ts: node's default store holds it unless bin/run.js deferred it) and the
+ * host's certs.d CAs, and its client certificate. One secure context per agent: handed `ca`,
+ * node would parse every root certificate again for each connection (~40 ms for a whole bundle).
+ */
+export function tlsOptions(t: TlsSettings): https.AgentOptions {
+  const extra = extraCaCertificates();
+  const custom = t.ca.length > 0 || extra.deferred;
+  if (!custom && !t.cert && !t.key) return { rejectUnauthorized: t.verify };
+  const secureContext = tls.createSecureContext({
+    ca: custom ? [...tls.rootCertificates, ...extra.pem, ...t.ca.map((b) => b.toString('utf8'))] : undefined,
+    cert: t.cert,
+    key: t.key,
+  });
+  return { rejectUnauthorized: t.verify, secureContext };
+}
+
 export class HttpClient {
   private readonly agents = new Map<string, http.Agent>();
   private readonly tlsFor: (host: string) => TlsSettings;
@@ -63,15 +82,7 @@ export class HttpClient {
     let a = this.agents.get(key);
     if (!a) {
       if (url.protocol === 'https:') {
-        const t = this.tlsFor(url.host);
-        a = new https.Agent({
-          keepAlive: true,
-          maxSockets: 16,
-          rejectUnauthorized: t.verify,
-          ca: t.ca.length ? [...tls.rootCertificates, ...t.ca.map((b) => b.toString('utf8'))] : undefined,
-          cert: t.cert,
-          key: t.key,
-        });
+        a = new https.Agent({ keepAlive: true, maxSockets: 16, ...tlsOptions(this.tlsFor(url.host)) });
       } else {
         a = new http.Agent({ keepAlive: true, maxSockets: 16 });
       }

@@ -9,6 +9,7 @@ import { AtomicError, isErrno } from '../../util/errors.js';
 import { readStreamAtMost } from '../../util/bounded-read.js';
 import { MT } from '../manifest.js';
 import type { RegistrySource } from '../registry/source.js';
+import { HttpClient, type HttpResponse } from '../registry/http.js';
 import type { Digest } from '../../store/types.js';
 import type { DockerRef } from './docker-ref.js';
 import { lookasideFor, useSigstoreAttachments, type RegistriesD } from './registries-d.js';
@@ -51,19 +52,46 @@ async function readLookaside(url: string): Promise<Buffer | null> {
     }
   }
   if (u.protocol === 'http:' || u.protocol === 'https:') {
-    let res: Response;
+    // the registry client's HTTP layer, not the global fetch: its TLS options carry the
+    // NODE_EXTRA_CA_CERTS roots that bin/run.js deferred (util/extra-ca.ts), and its socket
+    // inactivity and slow-transfer limits apply
+    const client = new HttpClient(() => ({ verify: true, ca: [] }));
     try {
-      res = await fetch(u, { signal: AbortSignal.timeout(60_000), redirect: 'follow' });
-    } catch (e) {
-      throw new AtomicError('IO', `reading signature ${url}: ${(e as Error).message}`, { ref: url });
+      let res: HttpResponse;
+      try {
+        res = await client.request(u, { method: 'GET', maxRedirects: 20 });
+      } catch (e) {
+        throw new AtomicError('IO', `reading signature ${url}: ${(e as Error).message}`, { ref: url });
+      }
+      if (res.status !== 200) {
+        res.body.resume();
+        if (res.status === 404) return null;
+        throw new AtomicError('IO', `reading signature ${url}: HTTP ${res.status}`, { ref: url });
+      }
+      const len = Number(res.headers['content-length']);
+      if (Number.isFinite(len) && len > MAX_SIGNATURE) {
+        res.body.destroy();
+        throw new AtomicError('IMAGE_TOO_LARGE', `signature ${url} is larger than ${MAX_SIGNATURE} bytes`);
+      }
+      const chunks: Buffer[] = [];
+      let n = 0;
+      try {
+        for await (const c of res.body as AsyncIterable<Buffer>) {
+          n += c.length;
+          if (n > MAX_SIGNATURE) {
+            res.body.destroy();
+            throw new AtomicError('IMAGE_TOO_LARGE', `signature ${url} is larger than ${MAX_SIGNATURE} bytes`);
+          }
+          chunks.push(c);
+        }
+      } catch (e) {
+        if (e instanceof AtomicError) throw e;
+        throw new AtomicError('IO', `reading signature ${url}: ${(e as Error).message}`, { ref: url });
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      client.close();
     }
-    if (res.status === 404) return null;
-    if (res.status !== 200) throw new AtomicError('IO', `reading signature ${url}: HTTP ${res.status}`, { ref: url });
-    const len = Number(res.headers.get('content-length'));
-    if (Number.isFinite(len) && len > MAX_SIGNATURE) throw new AtomicError('IMAGE_TOO_LARGE', `signature ${url} is larger than ${MAX_SIGNATURE} bytes`);
-    const buf = Buffer.from(await res.arrayBuffer());
-    if (buf.length > MAX_SIGNATURE) throw new AtomicError('IMAGE_TOO_LARGE', `signature ${url} is larger than ${MAX_SIGNATURE} bytes`);
-    return buf;
   }
   throw new AtomicError('POLICY_INVALID', `lookaside URL ${url}: only file://, http:// and https:// are supported`, { ref: url });
 }

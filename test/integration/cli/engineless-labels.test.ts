@@ -9,7 +9,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir } from '../../helpers/fixtures.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, makeTempDir } from '../../helpers/fixtures.js';
 import { atomicSysroot } from '../../helpers/cli.js';
 import { scmiImage, scmiLabel } from '../../helpers/scmi-image.js';
 import { requireRootAndRuntime } from '../../helpers/runtime-required.js';
@@ -117,5 +118,21 @@ describe('engine-less label installers: an SCMI-like image (runc, root)', functi
     const args = fs.readFileSync(path.join(work, 'docker-args.txt'), 'utf8').split('\n');
     assert.deepEqual(args.slice(0, 6), ['run', '--rm', '--privileged', '--volume', '/:/media/root', 'scmi-test:latest']);
     assert.ok(!fs.existsSync(path.join(S, 'etc/systemd/system/centos-ssh.ssh.4.service')));
+  });
+
+  it("through the launcher (bin/run.js executed), the label's command gets the caller's NODE_EXTRA_CA_CERTS back", () => {
+    const bin = path.join(work, 'bin-env');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\nenv > ${work}/docker-env.txt\n`, { mode: 0o755 });
+    const ca = path.join(work, 'some-ca.pem');
+    const env: NodeJS.ProcessEnv = { ...process.env, ATOMIC_SYSROOT: S, PATH: `${bin}:${process.env.PATH}`, NODE_EXTRA_CA_CERTS: ca };
+    for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF', 'ATOMIC_NODE_EXTRA_CA_CERTS']) delete env[k];
+    const r = spawnSync(BIN, ['install', '-n', 'ssh.5', 'scmi-test:latest'], { encoding: 'utf8', env, timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    // the file does not exist: node would have warned at start-up had it loaded it; the launcher
+    // deferred it, and nothing here makes a TLS connection
+    assert.doesNotMatch(r.stderr, /Ignoring extra certs/);
+    const seen = fs.readFileSync(path.join(work, 'docker-env.txt'), 'utf8').split('\n');
+    assert.ok(seen.includes(`NODE_EXTRA_CA_CERTS=${ca}`), seen.filter((l) => l.includes('CA_CERTS')).join(', '));
   });
 });

@@ -99,6 +99,38 @@ describe('integration: layers imported on worker threads', function () {
     }
   });
 
+  it("the pull's V8 flags hold again once a layer worker is online (Node resets them while a worker boots)", () => {
+    // A child process (V8's flags are process-wide): the lean-heap setting that keeps the young
+    // generation at its initial size, a layer worker started and stopped, then allocation churn
+    // with survivors. Without the flags set again on 'online', the new space grows to 16-32 MiB
+    // (measured: 32 MiB; 2 MiB with the flag in force).
+    const url = (m: string): string => new URL(`../../../src/${m}`, import.meta.url).href;
+    const dir = path.join(tmp, 'flags');
+    const script = `import * as v8 from 'node:v8';
+import { setV8Flags } from ${JSON.stringify(url('util/v8-flags.js'))};
+import { OstreeRepo } from ${JSON.stringify(url('store/repo.js'))};
+import { acquireRepoLock } from ${JSON.stringify(url('store/repo-lock.js'))};
+import { LayerImportWorker } from ${JSON.stringify(url('image/layer-worker.js'))};
+setV8Flags(['--semi-space-growth-factor=1']);
+const repo = await OstreeRepo.openOrCreate(${JSON.stringify(dir)}, 'bare');
+const lock = await acquireRepoLock(repo.path, 'shared');
+const w = new LayerImportWorker(repo.path);
+await w.abort(); // the worker answered: it has been online
+await new Promise((r) => setImmediate(r));
+await lock.release();
+const keep = new Array(20000);
+for (let i = 0; i < 2000000; i++) keep[i % 20000] = { a: i, b: [i, i + 1], s: 'x' + i };
+const ns = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+console.log(String(ns.space_size));`;
+    const file = path.join(tmp, 'flags.mjs');
+    fs.writeFileSync(file, script);
+    const out = execFileSync(process.execPath, [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 60_000 });
+    const newSpace = Number(out.trim());
+    assert.ok(newSpace > 0, out);
+    assert.ok(newSpace <= 4 * 1024 * 1024, `new space ${(newSpace / 1048576).toFixed(1)} MiB: the flag was lost when the worker booted`);
+    assert.deepEqual(stagingDirs(dir), []);
+  });
+
   it('an error crossing the thread boundary keeps its code, message, suggestions, exit code and ref', () => {
     const e = new AtomicError('UNSAFE_PATH', 'Refusing tar entry "../x": it leaves the layer', { suggestions: ['Rebuild the image.'], ref: '../x' });
     const back = deserializeError(structuredClone(serializeError(e)));

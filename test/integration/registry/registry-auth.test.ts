@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { OstreeRepo } from '../../../src/store/repo.js';
@@ -12,7 +13,7 @@ import { pullImage } from '../../../src/app/images/pull.js';
 import { openImageSource } from '../../../src/image/transports.js';
 import { RegistrySource } from '../../../src/image/registry/source.js';
 import { isAtomicError, type AtomicError } from '../../../src/util/errors.js';
-import { makeTempDir } from '../../helpers/fixtures.js';
+import { BIN, makeTempDir } from '../../helpers/fixtures.js';
 import { atomic, cliEnvFor } from '../../helpers/cli.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js';
 
@@ -214,6 +215,23 @@ describe('integration: registry auth and TLS', function () {
       assert.equal(noVerify.status, 0, noVerify.stderr);
       const httpPrefix = atomic({ ...cliEnvFor(path.join(tmp, 'tls-e')), extra: { ...extra, ATOMIC_CERTS_D: path.join(tmp, 'none') } }, ['pull', `http:${reg.host}/fixtures/base`]);
       assert.equal(httpPrefix.status, 0, httpPrefix.stderr);
+    });
+    it('CLI through its launcher (bin/run.js executed, as npm links it): the CA from NODE_EXTRA_CA_CERTS, which node no longer loads at start-up', () => {
+      const ck = cliEnvFor(path.join(tmp, 'tls-f'));
+      const env: NodeJS.ProcessEnv = { ...process.env, ATOMIC_OSTREE_REPO: ck.repo, ATOMIC_OSTREE_CHECKOUT_PATH: ck.checkout, ATOMIC_CONF: '/nonexistent/atomic.conf', ATOMIC_CERTS_D: path.join(tmp, 'none') };
+      delete env.ATOMIC_NODE_EXTRA_CA_CERTS;
+      const run = (caFile: string | undefined) => {
+        const e = { ...env };
+        if (caFile) e.NODE_EXTRA_CA_CERTS = caFile;
+        else delete e.NODE_EXTRA_CA_CERTS;
+        return spawnSync(BIN, ['pull', `docker://${reg.host}/fixtures/base`], { encoding: 'utf8', env: e, timeout: 120_000 });
+      };
+      const refused = run(undefined);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /not trusted/);
+      const ok = run(path.join(reg.certDir, 'ca.crt'));
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.equal(ok.stderr, '');
     });
     it('registries.conf [[registry]] insecure = true skips verification for that registry', async () => {
       const conf = path.join(tmp, 'insecure.conf');

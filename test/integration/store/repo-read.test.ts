@@ -67,6 +67,8 @@ describe('store/repo (reading the ostree vector repos)', function () {
           assert.equal(fo.size, o.size);
           assert.equal(fo.path, repo.objectPath(sum as Checksum, 'file'));
           assert.equal(await sha256OfStream(await repo.openFileContent(sum as Checksum)), o.content_sha256, `content of ${sum}`);
+          // the xattr-free stat gives the same type, size and path as the full metadata
+          assert.deepEqual(await repo.readFileStat(sum as Checksum), { path: fo.path, mode: fo.meta.mode, size: fo.size }, `stat of ${sum}`);
           n++;
         }
         assert.ok(n >= (mode === 'bare-user-only' ? 10 : 18), `${n} content objects`);
