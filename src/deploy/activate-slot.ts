@@ -68,6 +68,9 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
   const targetOptions = readSlotOptions(slotDir);
   const status = targetOptions?.record.status;
   const otherInfo = readInfoOrNull(cp.slotDir(otherSlot(target)));
+  // the slot's health check decides how the unit is started (Type=notify): read once, when needed
+  let notifyMemo: boolean | undefined;
+  const isNotify = (): boolean => (notifyMemo ??= readHealthSpec(slotDir)?.type === 'notify');
   let early: EarlyWork = { unitDone: false, tmpfilesDone: false, resetDone: false };
   // the running unit is restarted in one systemctl call after the switch (see restartInPlace)
   let restart = false;
@@ -75,8 +78,11 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
     const st = sd.state(unit);
     if (st === 'active' || st === 'activating' || st === 'deactivating') {
       const willStart = o.start && status !== 'disabled';
+      // the slot's unit, read once for both checks below
+      const newUnit = readOrNull(unitCopy);
       early = await prepareBeforeStop(ctx, cp, {
         unitCopy,
+        newUnit,
         tmpCopy,
         sameRuntime: otherInfo !== null && otherInfo.runtime === info.runtime,
         sameOptionFiles: sameOptionFiles(targetOptions, readSlotOptions(cp.slotDir(otherSlot(target)))),
@@ -84,8 +90,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
       });
       // a Type=notify unit is started without waiting (--no-block) and watched by the health gate,
       // which must not see the stop half of a queued restart: stop, then start, as before
-      const notify = readHealthSpec(slotDir)?.type === 'notify';
-      restart = willStart && !notify && restartInPlace(ctx, cp, { info, otherInfo, early, unitCopy, tmpCopy, created: journal.entry.created });
+      restart = willStart && !isNotify() && restartInPlace(ctx, cp, { info, otherInfo, early, unitCopy, newUnit, tmpCopy, created: journal.entry.created });
       if (restart) sd.stopInRestart(unit);
       else sd.stop(unit);
     }
@@ -159,7 +164,7 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
     // a Type=notify unit (healthCheck notify) is active only once the service says READY=1: the
     // start is queued and the health gate watches for it, within its window, not systemd's 90 s
     if (restart) sd.restart(unit);
-    else sd.start(unit, readHealthSpec(slotDir)?.type === 'notify');
+    else sd.start(unit, isNotify());
   }
   enableOptionTimers(ctx.paths, targetOptions, (l) => ctx.out.line(l));
   faultPoint('activate:done');
@@ -188,13 +193,13 @@ export async function activateSlot(ctx: DeployContext, cp: ContainerPaths, targe
 function restartInPlace(
   ctx: DeployContext,
   cp: ContainerPaths,
-  o: { info: DeploymentInfo; otherInfo: DeploymentInfo | null; early: EarlyWork; unitCopy: string; tmpCopy: string; created: readonly string[] },
+  o: { info: DeploymentInfo; otherInfo: DeploymentInfo | null; early: EarlyWork; unitCopy: string; newUnit: string | null; tmpCopy: string; created: readonly string[] },
 ): boolean {
   if (!o.early.unitDone || !o.early.resetDone) return false;
   if (!o.early.tmpfilesDone && (exists(o.tmpCopy) || exists(cp.hostTmpfiles))) return false;
   if (o.created.length > 0 || Object.keys(o.otherInfo?.['installed-files-checksum'] ?? {}).length > 0) return false;
   const start = o.info.values?.EXEC_START;
-  if (!start || !(readOrNull(o.unitCopy) ?? '').split('\n').includes(`ExecStart=${start}`)) return false;
+  if (!start || !(o.newUnit ?? '').split('\n').includes(`ExecStart=${start}`)) return false;
   try {
     const rootfs = o.info.remote ? resolveRemoteRootfs(ctx, o.info.remote) : path.join(path.dirname(o.unitCopy), 'rootfs');
     return plannedHostfsPaths(rootfs, o.info['rename-installed-files'] ?? {}, o.info.values ?? {}).length === 0;
@@ -267,14 +272,13 @@ function hasRemoveLines(text: string): boolean {
 async function prepareBeforeStop(
   ctx: DeployContext,
   cp: ContainerPaths,
-  o: { unitCopy: string; tmpCopy: string; sameRuntime: boolean; sameOptionFiles: boolean; willStart: boolean },
+  o: { unitCopy: string; newUnit: string | null; tmpCopy: string; sameRuntime: boolean; sameOptionFiles: boolean; willStart: boolean },
 ): Promise<EarlyWork> {
   const sd = systemdFor(ctx);
   const unit = unitName(cp.name);
   const early: EarlyWork = { unitDone: false, tmpfilesDone: false, resetDone: false };
-  const newUnit = readOrNull(o.unitCopy);
-  if (newUnit !== null && o.sameRuntime && o.sameOptionFiles) {
-    if (readOrNull(cp.hostUnit) !== newUnit) {
+  if (o.newUnit !== null && o.sameRuntime && o.sameOptionFiles) {
+    if (readOrNull(cp.hostUnit) !== o.newUnit) {
       await copyDurable(o.unitCopy, cp.hostUnit);
       sd.daemonReload();
     }

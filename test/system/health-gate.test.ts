@@ -2,10 +2,11 @@
  * The health gate of `containers update` / `containers rollback` under a real systemd with real
  * runc, with images this test builds from the systest fixture (umoci unpack/repack):
  *   crash      its service exits at once (exit 3)
+ *   crash-once its service fails its first start only (Restart= brings it back, serving)
  *   probe-bad  serves, but its manifest.json healthCheck (GET /healthz) answers 404
  *   good       serves, and its healthCheck (GET /version) passes
- * The first two must end with the previous version serving again, exit 8 and a quarantined
- * digest; the third switches. Plus: an exec probe given with --health-check (runc exec), the
+ * crash, crash-once and probe-bad must end with the previous version serving again, exit 8 and a
+ * quarantined digest; good switches. Plus: an exec probe given with --health-check (runc exec), the
  * rollback of a failed unit starting the restored deployment, and a stopped unit staying stopped.
  */
 import { strict as assert } from 'node:assert';
@@ -35,6 +36,16 @@ describe('system: health-gated update and rollback', function () {
     ok(sh('skopeo', ['--insecure-policy', 'copy', '-q', `oci:${fx}/oci:systest`, `oci:${DIR}/oci:systest`]), 'skopeo copy');
     variant('crash', (r) => {
       fs.writeFileSync(`${r}/usr/bin/run.sh`, '#!/bin/sh\necho "crash build: cannot start the service"\nexit 3\n', { mode: 0o755 });
+    });
+    variant('crash-once', (r) => {
+      relabel(r, 'crash-once');
+      // /var/run is the host's /run/NAME (a bind mount): the marker outlives the container
+      const f = `${r}/usr/bin/run.sh`;
+      const first = 'if [ ! -e /var/run/crashed-once ]; then : > /var/run/crashed-once; echo "crash-once build: the first start fails"; exit 3; fi\n';
+      fs.writeFileSync(
+        f,
+        fs.readFileSync(f, 'utf8').replace(/^#!.*\n/, (l) => l + first),
+      );
     });
     variant('probe-bad', (r) => {
       relabel(r, 'probe-bad');
@@ -99,6 +110,23 @@ describe('system: health-gated update and rollback', function () {
     assert.equal(await waitHttp(port, /Hello/), 'Hello World from systest good\n');
     assert.ok(fs.existsSync(`${CK}/${NAME}.1/health-check.json`));
     cases.push(`healthy image: switched, exit ${r.status} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  });
+
+  it('an image whose service fails its first start and then serves (one restart by Restart=, before the first poll) is rolled back', async () => {
+    // the gate's first poll comes a while after the start (deploy/health-gate.ts FIRST_POLL_MS): a
+    // restart before it must count all the same (systemd counts them from the manual start)
+    fs.rmSync(`/run/${NAME}/crashed-once`, { force: true });
+    const r = atomicHost(['containers', 'update', '--watch', '4', '--rebase', `oci:${DIR}/oci:crash-once`, NAME]);
+    assert.equal(r.status, 8, `exit 8 expected:\n${r.stdout}\n${r.stderr}`);
+    assert.ok(fs.existsSync(`/run/${NAME}/crashed-once`), 'the new service did start (and fail) once');
+    assert.match(r.stderr, /unit state: gated\.service is .*restarted [1-9]\d* time\(s\)/);
+    assert.match(r.stderr, /crash-once build: the first start fails/, "the unit's last journal lines are shown");
+    assert.equal(fs.readlinkSync(`${CK}/${NAME}`), `${CK}/${NAME}.1`);
+    assert.equal(unitState(NAME), 'active');
+    assert.equal(await waitHttp(port, /Hello/), 'Hello World from systest good\n');
+    assert.equal(quarantined().filter((q) => q.includes('crash-once')).length, 1);
+    fs.rmSync(`/run/${NAME}/crashed-once`, { force: true });
+    cases.push(`service fails its first start, then serves: rolled back to good, exit ${r.status}, quarantined`);
   });
 
   it('an exec probe given with --health-check runs inside the container (runc exec); failing, it rolls back', async () => {
