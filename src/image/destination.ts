@@ -43,4 +43,17 @@ export interface ImageDestination {
    * needs is durable.
    */
   putImage(config: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: string }, trust: TrustRecord): Promise<Checksum>;
+  /**
+   * putLayer of the image's only missing layer, then putImage, as one atomic step (one durable
+   * commit of the store instead of two): on any failure neither the layer nor the image is kept.
+   * The layer is imported on the calling thread (opts.offThread is ignored).
+   */
+  putLayerAndImage(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions, image: ImageParts): Promise<{ layer: Checksum; image: Checksum }>;
+}
+
+/** What putImage stores: the config (`raw` unless already stored), the manifest, the trust record. */
+export interface ImageParts {
+  config: { d: Descriptor; raw: Buffer | null };
+  manifest: { raw: Buffer; digest: string };
+  trust: TrustRecord;
 }

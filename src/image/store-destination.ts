@@ -2,7 +2,8 @@
  * The OSTree store as an image destination (image/destination.ts), in the layout of
  * image/stored-image.ts: one commit + transaction per layer (`ociimage/<blob hex>`, so an
  * interrupted copy keeps finished layers), then the config commit and the image commit with its
- * `ociimage/<enc name:tag>` ref in one last transaction.
+ * `ociimage/<enc name:tag>` ref in one last transaction (putLayerAndImage: in the transaction of the
+ * only missing layer).
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
@@ -16,7 +17,7 @@ import { acquireRepoLock } from '../store/repo-lock.js';
 // image/layer-worker.ts (worker_threads) is loaded only when a layer is imported off the main thread
 import type { LayerImportWorker } from './layer-worker.js';
 import type { Descriptor } from './source.js';
-import type { ImageDestination, PutLayerOptions } from './destination.js';
+import type { ImageDestination, ImageParts, PutLayerOptions } from './destination.js';
 import { META, imageRef, layerRef, metaString, readStoredConfig } from './stored-image.js';
 import { TRUST_META_KEY, type TrustRecord } from './trust/stored.js';
 
@@ -152,20 +153,31 @@ export class StoreImageDestination implements ImageDestination {
   async putLayer(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions = {}): Promise<Checksum> {
     opts.signal?.throwIfAborted();
     if ((this.repo.mode === 'bare' || this.repo.mode === 'bare-user') && opts.offThread === true) return this.putLayerOffThread(d, open, opts);
+    return withTransaction(this.repo, (tx) => this.writeLayer(tx, d, open, opts));
+  }
+
+  /** The layer, then the image in the same transaction: one syncfs, one rename pass, one set of directory fsyncs. */
+  async putLayerAndImage(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions, image: ImageParts): Promise<{ layer: Checksum; image: Checksum }> {
+    opts.signal?.throwIfAborted();
     return withTransaction(this.repo, async (tx) => {
-      opts.signal?.throwIfAborted();
-      const blob = await open();
-      if (opts.signal?.aborted) {
-        (blob as { destroy?: () => void }).destroy?.();
-        opts.signal.throwIfAborted();
-      }
-      // importVerified must attach its listeners before the blob can end (and fail verification).
-      const res = await importVerified(tx, blob, opts.onWarning, opts.onBytes, opts.signal);
-      opts.signal?.throwIfAborted();
-      const commit = await tx.writeCommit(layerCommit(d, res, opts.diffId));
-      tx.setRef(layerRef(d.digest), commit);
-      return commit;
+      const layer = await this.writeLayer(tx, d, open, opts);
+      return { layer, image: await this.writeImage(tx, image) };
     });
+  }
+
+  private async writeLayer(tx: Transaction, d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions): Promise<Checksum> {
+    opts.signal?.throwIfAborted();
+    const blob = await open();
+    if (opts.signal?.aborted) {
+      (blob as { destroy?: () => void }).destroy?.();
+      opts.signal.throwIfAborted();
+    }
+    // importVerified must attach its listeners before the blob can end (and fail verification).
+    const res = await importVerified(tx, blob, opts.onWarning, opts.onBytes, opts.signal);
+    opts.signal?.throwIfAborted();
+    const commit = await tx.writeCommit(layerCommit(d, res, opts.diffId));
+    tx.setRef(layerRef(d.digest), commit);
+    return commit;
   }
 
   /**
@@ -212,50 +224,52 @@ export class StoreImageDestination implements ImageDestination {
   }
 
   /** Config commit (tree `/content`) and image commit (tree `/manifest/manifest.json`) + refs, one transaction. */
-  async putImage(cfg: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: string }, trust: TrustRecord): Promise<Checksum> {
+  async putImage(config: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: string }, trust: TrustRecord): Promise<Checksum> {
+    return withTransaction(this.repo, (tx) => this.writeImage(tx, { config, manifest, trust }));
+  }
+
+  private async writeImage(tx: Transaction, { config: cfg, manifest, trust }: ImageParts): Promise<Checksum> {
     const repo = this.repo;
-    return withTransaction(repo, async (tx) => {
-      const now = Math.floor(Date.now() / 1000);
-      const rootMeta = await tx.writeDirMeta(ROOT_DIR);
-      const cfgRef = layerRef(cfg.d.digest);
-      if (!(await repo.resolveRef(cfgRef))) {
-        if (cfg.raw === null)
-          throw new AtomicError('STORE_REF_NOT_FOUND', `config ${cfg.d.digest} disappeared from the store during the pull`, {
-            ref: cfgRef,
-            suggestions: ['Pull the image again.'],
-          });
-        const content = await tx.writeRegularFile(ROOT_FILE, cfg.raw, cfg.raw.length);
-        const tree = await tx.writeDirTree({ files: [{ name: 'content', checksum: content }], dirs: [] });
-        const c = await tx.writeCommit({
-          metadata: [[META.size, s(String(cfg.raw.length))]],
-          parent: null,
-          related: [],
-          subject: '',
-          body: '',
-          timestamp: now,
-          rootTree: tree,
-          rootMeta,
+    const now = Math.floor(Date.now() / 1000);
+    const rootMeta = await tx.writeDirMeta(ROOT_DIR);
+    const cfgRef = layerRef(cfg.d.digest);
+    if (!(await repo.resolveRef(cfgRef))) {
+      if (cfg.raw === null)
+        throw new AtomicError('STORE_REF_NOT_FOUND', `config ${cfg.d.digest} disappeared from the store during the pull`, {
+          ref: cfgRef,
+          suggestions: ['Pull the image again.'],
         });
-        tx.setRef(cfgRef, c);
-      }
-      const mfile = await tx.writeRegularFile(ROOT_FILE, manifest.raw, manifest.raw.length);
-      // GPG signatures also as skopeo's ostree transport keeps them: manifest/signature-N.
-      const sigFiles = [];
-      for (const [i, b64] of trust.gpg.entries()) {
-        const sig = Buffer.from(b64, 'base64');
-        sigFiles.push({ name: `signature-${i + 1}`, checksum: await tx.writeRegularFile(ROOT_FILE, sig, sig.length) });
-      }
-      const mtree = await tx.writeDirTree({ files: [{ name: 'manifest.json', checksum: mfile }, ...sigFiles].sort((a, b) => (a.name < b.name ? -1 : 1)), dirs: [] });
-      const root = await tx.writeDirTree({ files: [], dirs: [{ name: 'manifest', tree: mtree, meta: rootMeta }] });
-      const metadata: Metadata = [
-        [META.manifest, s(manifest.raw.toString('utf8'))],
-        [META.digest, s(manifest.digest)],
-        ['signatures', s(String(trust.gpg.length))],
-        [TRUST_META_KEY, s(JSON.stringify(trust))],
-      ];
-      const commit = await tx.writeCommit({ metadata, parent: null, related: [], subject: '', body: '', timestamp: now, rootTree: root, rootMeta });
-      tx.setRef(this.ref, commit);
-      return commit;
-    });
+      const content = await tx.writeRegularFile(ROOT_FILE, cfg.raw, cfg.raw.length);
+      const tree = await tx.writeDirTree({ files: [{ name: 'content', checksum: content }], dirs: [] });
+      const c = await tx.writeCommit({
+        metadata: [[META.size, s(String(cfg.raw.length))]],
+        parent: null,
+        related: [],
+        subject: '',
+        body: '',
+        timestamp: now,
+        rootTree: tree,
+        rootMeta,
+      });
+      tx.setRef(cfgRef, c);
+    }
+    const mfile = await tx.writeRegularFile(ROOT_FILE, manifest.raw, manifest.raw.length);
+    // GPG signatures also as skopeo's ostree transport keeps them: manifest/signature-N.
+    const sigFiles = [];
+    for (const [i, b64] of trust.gpg.entries()) {
+      const sig = Buffer.from(b64, 'base64');
+      sigFiles.push({ name: `signature-${i + 1}`, checksum: await tx.writeRegularFile(ROOT_FILE, sig, sig.length) });
+    }
+    const mtree = await tx.writeDirTree({ files: [{ name: 'manifest.json', checksum: mfile }, ...sigFiles].sort((a, b) => (a.name < b.name ? -1 : 1)), dirs: [] });
+    const root = await tx.writeDirTree({ files: [], dirs: [{ name: 'manifest', tree: mtree, meta: rootMeta }] });
+    const metadata: Metadata = [
+      [META.manifest, s(manifest.raw.toString('utf8'))],
+      [META.digest, s(manifest.digest)],
+      ['signatures', s(String(trust.gpg.length))],
+      [TRUST_META_KEY, s(JSON.stringify(trust))],
+    ];
+    const commit = await tx.writeCommit({ metadata, parent: null, related: [], subject: '', body: '', timestamp: now, rootTree: root, rootMeta });
+    tx.setRef(this.ref, commit);
+    return commit;
   }
 }

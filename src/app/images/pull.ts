@@ -3,7 +3,8 @@
  * (image/transports.ts opens the right one) and writes through an ImageDestination, the store
  * (image/store-destination.ts: one commit + transaction per missing layer, so an interrupted pull
  * keeps finished layers, then the config commit and the image commit with its ref in one last
- * transaction, so the image ref only appears (or moves) once everything it needs is durable).
+ * transaction - the layer's own when exactly one layer is missing: one durable commit of the store
+ * instead of two -, so the image ref only appears (or moves) once everything it needs is durable).
  * It imports no transport and knows nothing of the store's layout.
  */
 import { AtomicError, isAtomicError } from '../../util/errors.js';
@@ -13,7 +14,7 @@ import { normalizeImageName } from '../../image/name.js';
 import { layerCompression } from '../../image/manifest.js';
 import type { RegistrySourceOptions } from '../../image/registry/source.js';
 import type { Descriptor, ImageSource, Platform } from '../../image/source.js';
-import type { ImageDestination } from '../../image/destination.js';
+import type { ImageDestination, ImageParts } from '../../image/destination.js';
 import { StoreImageDestination, diffIdMismatch } from '../../image/store-destination.js';
 import type { OstreeRepo } from '../../store/repo.js';
 import type { Checksum, Digest } from '../../store/types.js';
@@ -150,7 +151,8 @@ async function importLayer(
   out: LayerOutput,
   signal: AbortSignal,
   offThread: boolean,
-): Promise<Checksum> {
+  image: ImageParts | null,
+): Promise<{ layer: Checksum; image: Checksum | null }> {
   let last = 0;
   const onBytes = opts.onProgress
     ? (n: number): void => {
@@ -166,7 +168,9 @@ async function importLayer(
     return source.getBlob(d);
   };
   const onWarning = opts.onWarning ? (w: string): void => out.emit(index, () => opts.onWarning!(w)) : undefined;
-  return dest.putLayer(d, open, { diffId, onWarning, onBytes, signal, offThread });
+  const layerOpts = { diffId, onWarning, onBytes, signal, offThread };
+  if (image !== null) return dest.putLayerAndImage(d, open, layerOpts, image);
+  return { layer: await dest.putLayer(d, open, layerOpts), image: null };
 }
 
 /**
@@ -255,6 +259,9 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   const jobs: Array<() => Promise<void>> = [];
   // Layer workers free to take a layer (set once the missing layers are counted, below).
   let freeWorkers = 0;
+  // The only missing layer (on this thread) is stored with the image: putLayerAndImage, one commit.
+  let withImage = false;
+  let imageCommit: Checksum | null = null;
   for (const [index, d] of m.layers.entries()) {
     const earlier = first.get(d.digest);
     if (earlier) {
@@ -286,7 +293,8 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
         const offThread = freeWorkers > 0;
         if (offThread) freeWorkers--;
         try {
-          await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal, offThread);
+          const parts: ImageParts | null = withImage && !offThread ? { config: { d: m.config, raw: cfg.raw }, manifest: m, trust: plan.trust } : null;
+          imageCommit = (await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal, offThread, parts)).image ?? imageCommit;
         } finally {
           if (offThread) freeWorkers++;
         }
@@ -303,6 +311,7 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   }
   const missing = first.size - skipped; // every distinct layer is in `first`; those present were skipped
   freeWorkers = layerWorkerSlots(missing);
+  withImage = missing === 1 && freeWorkers === 0;
   // With a layer worker, the main thread's layer imports run without the store's I/O workers
   // (unless ATOMIC_STORE_WORKERS asks for them): one thread besides the main one, not three
   // (each isolate costs ~25 MiB of peak RSS; the bound is 1.5x podman's).
@@ -325,12 +334,15 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   } finally {
     if (poolSize > 0) pool!.configureWritePool(poolSize);
   }
-  const commit = await commitImage(plan, imported === 0);
+  const commit = await commitImage(plan, imported === 0, imageCommit);
   return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
 }
 
-/** The config line, then the image commit: reused when nothing was imported and the stored image is this one, else written. */
-async function commitImage(plan: CopyPlan, nothingImported: boolean): Promise<Checksum> {
+/**
+ * The config line, then the image commit: reused when nothing was imported and the stored image
+ * is this one, already written with the layer (`stored`), else written now.
+ */
+async function commitImage(plan: CopyPlan, nothingImported: boolean, stored: Checksum | null): Promise<Checksum> {
   const { dest, m, cfg, trust, imageName, opts } = plan;
   const line = (l: string): void => opts.onLine?.(l);
   line(cfg.raw === null ? `Skipping config ${short(m.config.digest)} (already present)` : `Copying config ${short(m.config.digest)}`);
@@ -343,7 +355,7 @@ async function commitImage(plan: CopyPlan, nothingImported: boolean): Promise<Ch
     opts.onProgress?.({ phase: 'manifest', status: 'skipped', digest: m.digest });
   } else {
     line('Writing manifest to image destination');
-    commit = await dest.putImage({ d: m.config, raw: cfg.raw }, m, trust);
+    commit = stored ?? (await dest.putImage({ d: m.config, raw: cfg.raw }, m, trust));
     if (trust.gpg.length + trust.sigstore.length > 0) line('Storing signatures');
     opts.onProgress?.({ phase: 'manifest', status: 'done', digest: m.digest });
   }

@@ -54,7 +54,11 @@ function ambiguousLayout(fx: string, dir: string): { dir: string } {
     fs.writeFileSync(path.join(dir, 'blobs', 'sha256', digest.slice(7)), raw);
     const prev = seen.get(digest[7]!);
     if (prev) {
-      const entry = (d: { digest: string; size: number }, tag: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...d, annotations: { 'org.opencontainers.image.ref.name': tag } });
+      const entry = (d: { digest: string; size: number }, tag: string) => ({
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        ...d,
+        annotations: { 'org.opencontainers.image.ref.name': tag },
+      });
       fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [entry(prev, 't1'), entry({ digest, size: raw.length }, 't2')] }));
       fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
       return { dir };
@@ -144,11 +148,36 @@ describe('integration: pull from local transports', function () {
     const before = objectSet(dir);
 
     const lines: string[] = [];
-    const upd = await pullImage(repo, `oci:${fx}/oci:systest-update`, { onLine: (l) => lines.push(l) });
+    // one layer missing: it and the image are committed in one transaction (one syncfs, not two)
+    const trace = path.join(tmp, 'update.trace');
+    const savedWorkers = process.env.ATOMIC_LAYER_WORKERS;
+    process.env.ATOMIC_FAULT_TRACE = trace;
+    delete process.env.ATOMIC_LAYER_WORKERS;
+    let upd;
+    try {
+      upd = await pullImage(repo, `oci:${fx}/oci:systest-update`, { onLine: (l) => lines.push(l) });
+    } finally {
+      delete process.env.ATOMIC_FAULT_TRACE;
+      if (savedWorkers !== undefined) process.env.ATOMIC_LAYER_WORKERS = savedWorkers;
+    }
+    assert.deepEqual(
+      fs
+        .readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((n) => n === 'store:commit:after-syncfs'),
+      ['store:commit:after-syncfs'],
+    );
+    // the output is that of two transactions: the blob's lines, then the config and manifest lines
+    assert.match(lines.at(-3)!, /^Copying blob sha256:[0-9a-f]{12} done$/, lines.join('\n'));
+    assert.match(lines.at(-2)!, /^Copying config sha256:[0-9a-f]{12}$/);
+    assert.equal(lines.at(-1), 'Writing manifest to image destination');
     assert.equal(upd.imageName, 'systest-update:latest');
     assert.equal(upd.layersSkipped, 1);
     assert.equal(upd.layersImported, 1);
-    assert.ok(lines.some((l) => /^Skipping blob sha256:55e972a5e0e2\S* \(already present\)$/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /^Skipping blob sha256:55e972a5e0e2\S* \(already present\)$/.test(l)),
+      lines.join('\n'),
+    );
     const after = objectSet(dir);
     const added = [...after].filter((o) => !before.has(o));
     assert.ok([...before].every((o) => after.has(o)));
@@ -229,7 +258,10 @@ describe('integration: pull from local transports', function () {
     const entry = un.manifests.find((x) => x.annotations['org.opencontainers.image.ref.name'] === 'systest')!;
     const um = JSON.parse(fs.readFileSync(path.join(src, 'blobs', 'sha256', entry.digest.slice(7)), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
     assert.equal(um.config.digest, m.config.digest);
-    fs.writeFileSync(path.join(src, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${um.config.digest.slice(7)}`, RepoTags: null, Layers: um.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) }]));
+    fs.writeFileSync(
+      path.join(src, 'manifest.json'),
+      JSON.stringify([{ Config: `blobs/sha256/${um.config.digest.slice(7)}`, RepoTags: null, Layers: um.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) }]),
+    );
     fs.writeFileSync(path.join(src, 'repositories'), JSON.stringify({ 'example.com/newsave': { v1: 'x' } }));
     const tarFile = path.join(tmp, 'newsave.tar');
     execFileSync('tar', ['-C', src, '-cf', tarFile, '.']);
@@ -240,9 +272,15 @@ describe('integration: pull from local transports', function () {
     assert.equal(r.layersSkipped, 2);
     const a = await readImage(repo, 'localhost/systest:latest');
     const b = await readImage(repo, 'example.com/newsave');
-    assert.deepEqual(b.layers.map((l) => l.commit), a.layers.map((l) => l.commit));
+    assert.deepEqual(
+      b.layers.map((l) => l.commit),
+      a.layers.map((l) => l.commit),
+    );
     assert.equal(b.manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
-    assert.deepEqual(b.manifest.layers.map((l) => l.mediaType), ['application/vnd.docker.image.rootfs.diff.tar', 'application/vnd.docker.image.rootfs.diff.tar']);
+    assert.deepEqual(
+      b.manifest.layers.map((l) => l.mediaType),
+      ['application/vnd.docker.image.rootfs.diff.tar', 'application/vnd.docker.image.rootfs.diff.tar'],
+    );
     // no RepoTags, no repositories → the basename
     fs.rmSync(path.join(src, 'repositories'));
     const tar2 = path.join(tmp, 'plain-name.tar');
