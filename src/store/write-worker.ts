@@ -7,7 +7,7 @@
  * that could misbehave off the main thread.
  */
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { runCheckoutPart, type PartJob } from './checkout-part.js';
 
@@ -172,11 +172,9 @@ function filesJob(job: FilesJob): FilesReply {
   try {
     for (let i = 0; i < job.items.length; i += FILE_FIELDS) {
       const [pre, len, mode, chmod, uid, gid, chown] = job.items.slice(i, i + FILE_FIELDS) as [number, number, number, number, number, number, number];
+      // header and content lie one after the other: hashed in one call (no Hash object per file)
+      const c = hash('sha256', job.buf.subarray(off, off + pre + len), 'hex');
       const data = job.buf.subarray(off + pre, off + pre + len);
-      const c = createHash('sha256')
-        .update(job.buf.subarray(off, off + pre))
-        .update(data)
-        .digest('hex');
       off += pre + len;
       r.written.push(stageFile(job, c, data, mode, chmod, uid, gid, chown === 1, r.sig));
       r.c.push(c);

@@ -9,7 +9,7 @@ import { AtomicError, isErrno } from '../../util/errors.js';
 import { readStreamAtMost } from '../../util/bounded-read.js';
 import { MT } from '../manifest.js';
 import type { RegistrySource } from '../registry/source.js';
-import { HttpClient, type HttpResponse } from '../registry/http.js';
+import type { HttpResponse } from '../registry/http.js';
 import type { Digest } from '../../store/types.js';
 import type { DockerRef } from './docker-ref.js';
 import { lookasideFor, useSigstoreAttachments, type RegistriesD } from './registries-d.js';
@@ -55,6 +55,9 @@ async function readLookaside(url: string): Promise<Buffer | null> {
     // the registry client's HTTP layer, not the global fetch: its TLS options carry the
     // NODE_EXTRA_CA_CERTS roots that bin/run.js deferred (util/extra-ca.ts), and its socket
     // inactivity and slow-transfer limits apply
+    // (imported here: node:http, https and tls are ~5% of every install that checks trust and reads
+    // no signature over HTTP)
+    const { HttpClient } = await import('../registry/http.js');
     const client = new HttpClient(() => ({ verify: true, ca: [] }));
     try {
       let res: HttpResponse;
@@ -131,7 +134,8 @@ export async function fetchSigstore(conf: RegistriesD, source: RegistrySource, r
   } catch {
     throw new AtomicError('IMAGE_INVALID', `signature manifest ${tag} of ${ref.domain}/${ref.path} is not JSON`);
   }
-  if (doc.mediaType !== undefined && doc.mediaType !== MT.ociManifest) throw new AtomicError('IMAGE_INVALID', `signature manifest ${tag} has media type ${String(doc.mediaType)}, expected ${MT.ociManifest}`);
+  if (doc.mediaType !== undefined && doc.mediaType !== MT.ociManifest)
+    throw new AtomicError('IMAGE_INVALID', `signature manifest ${tag} has media type ${String(doc.mediaType)}, expected ${MT.ociManifest}`);
   if (!Array.isArray(doc.layers)) throw new AtomicError('IMAGE_INVALID', `signature manifest ${tag} has no layers`);
   if (doc.layers.length > MAX_SIGNATURES) throw new AtomicError('IMAGE_TOO_LARGE', `signature manifest ${tag} has more than ${MAX_SIGNATURES} layers`);
   for (const l of doc.layers as Array<Record<string, unknown>>) {

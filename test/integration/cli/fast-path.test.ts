@@ -14,7 +14,8 @@ import { parseFastFlags } from '../../../src/cli/fast-path.js';
 
 /**
  * Preloaded into the CLI: reports on stderr whether @oclif/core was loaded, and whether bin/run.js
- * compiled dist/bundle/main.cjs (vm.Script) and what became of its code cache.
+ * compiled dist/bundle/main.cjs (vm.Script) and what became of its code cache, and which of the
+ * modules a deploy command of a sysroot has no use for were loaded (http, https, tls, xattr).
  */
 const PROBE = `const vm = require('node:vm');
 const Script = vm.Script;
@@ -32,6 +33,9 @@ vm.Script = class extends Script {
 process.on('exit', () => {
   if (Object.keys(require.cache).some((k) => k.includes('@oclif/core'))) process.stderr.write('[oclif loaded]\\n');
   if (bundle) process.stderr.write('[bundle loaded, code cache ' + bundle + ' ' + cacheBytes + ']\\n');
+  const heavy = process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls)$/.test(m)).map((m) => m.slice(13));
+  if (Object.keys(require.cache).some((k) => k.includes('@napi-rs/xattr'))) heavy.push('@napi-rs/xattr');
+  if (heavy.length) process.stderr.write('[heavy: ' + heavy.join(',') + ']\\n');
 });
 `;
 
@@ -46,6 +50,8 @@ describe('start-up: oclif manifest and fast path', function () {
   let lastCache = '';
   /** The size of the code cache given to V8 in the last run(). */
   let lastCacheBytes = 0;
+  /** The unneeded modules the last run() loaded ('' when none). */
+  let lastHeavy = '';
   const run = (args: string[], env: Record<string, string> = {}, bin = BIN) => {
     const e: NodeJS.ProcessEnv = { ...process.env, ...env };
     for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF', 'ATOMIC_NO_FAST_PATH', 'ATOMIC_NO_BUNDLE', 'ATOMIC_SYSROOT']) if (!(k in env)) delete e[k];
@@ -54,7 +60,10 @@ describe('start-up: oclif manifest and fast path', function () {
     const b = /\[bundle loaded, code cache (\w+) (\d+)\]\n/.exec(r.stderr);
     lastCache = b ? b[1]! : '';
     lastCacheBytes = b ? Number(b[2]) : 0;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace('[oclif loaded]\n', '').replace(b ? b[0] : '', ''), oclif, bundle: !!b };
+    const h = /\[heavy: ([^\]]*)\]\n/.exec(r.stderr);
+    lastHeavy = h ? h[1]! : '';
+    const stderr = r.stderr.replace('[oclif loaded]\n', '').replace(b ? b[0] : '', '').replace(h ? h[0] : '', '');
+    return { status: r.status, stdout: r.stdout, stderr, oclif, bundle: !!b };
   };
 
   before(() => {
@@ -221,11 +230,16 @@ describe('start-up: oclif manifest and fast path', function () {
       ['containers', 'rollback', 'nosuch'],
     ];
     for (const args of steps) {
+      let heavy = '';
       const [fast, slow, unbundled] = roots.map((r, i) => {
         const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : i === 2 ? { ATOMIC_NO_BUNDLE: '1' } : {}) });
+        if (i === 0) heavy = lastHeavy;
         return { ...o, stdout: o.stdout.split(r).join('S'), stderr: o.stderr.split(r).join('S') };
       });
       assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
+      // a deploy of a stored image (a bare store) needs no HTTP client nor the xattr native module
+      // (an image that is not stored is pulled: that one may)
+      if (fast.status === 0) assert.equal(heavy, '', `${args.join(' ')} loaded ${heavy}`);
       assert.equal(fast.bundle, true, `${args.join(' ')} did not use the bundle`);
       assert.equal(slow.oclif, true);
       assert.equal(unbundled.bundle, false);

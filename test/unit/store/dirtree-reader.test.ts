@@ -49,7 +49,9 @@ const samples: Array<[string, DirTree]> = [
   ['UTF-8 names', tree(5, 5, (i) => ['é', '日本語', '🙂', 'ß', 'a b'][i]!)],
 ];
 
-describe('dirtree-reader: decodeDirTreeFast', () => {
+describe('dirtree-reader: decodeDirTreeFast', function () {
+  // CPU-bound loops (1,600 damaged samples): mocha's 2 s default is not enough at the load average of a shared machine (~10)
+  this.timeout(120_000);
   for (const [what, t] of samples) {
     it(`decodes ${what} exactly like the generic decoder`, () => {
       const b = encodeDirTree(t);
