@@ -58,6 +58,16 @@ describe('deploy/deployment', () => {
     return seen;
   }
 
+  /** An update from slot 0 to 1 (set up by SETUP) whose activation fails at the host call VERB, after the switch. */
+  async function failedActivationAfterSwitch(setup: () => void, verb: 'start' | 'restart'): Promise<Deployment> {
+    setup();
+    const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
+    sb.host.failWhen((c) => c.startsWith(`${verb} `));
+    await assert.rejects(d.activate({ enable: false, start: true, stopFirst: true }), new RegExp(`host failure injected at: ${verb}`));
+    assert.equal(currentSlot(sb.cp), 1, 'the failure came after the switch');
+    return d;
+  }
+
   it('update: begin writes the begin state; activation changes the host only in host/switched and starts after the switch; finish removes the journal', async () => {
     liveOn0WithUpdateIn1();
     const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
@@ -78,11 +88,7 @@ describe('deploy/deployment', () => {
   });
 
   it('update: a failed activation is undone by restorePrevious (old slot live and started, new slot removed, journal gone)', async () => {
-    liveOn0WithUpdateIn1();
-    const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
-    sb.host.failWhen((c) => c.startsWith('start '));
-    await assert.rejects(d.activate({ enable: false, start: true, stopFirst: true }), /host failure injected at: start/);
-    assert.equal(currentSlot(sb.cp), 1, 'the failure came after the switch');
+    const d = await failedActivationAfterSwitch(liveOn0WithUpdateIn1, 'start');
     await d.restorePrevious();
     assert.equal(currentSlot(sb.cp), 0);
     assert.equal(fs.readFileSync(sb.cp.hostUnit, 'utf8'), UNIT);
@@ -199,11 +205,7 @@ describe('deploy/deployment', () => {
   });
 
   it('restart path: a failed restart is undone by restorePrevious (old slot live, running again, new slot removed)', async () => {
-    liveOn0WithRestartableUpdateIn1();
-    const d = await Deployment.begin(sb.ctx, sb.cp, { op: 'update', from: 0, to: 1, wasActive: true });
-    sb.host.failWhen((c) => c.startsWith('restart '));
-    await assert.rejects(d.activate({ enable: false, start: true, stopFirst: true }), /host failure injected at: restart/);
-    assert.equal(currentSlot(sb.cp), 1, 'the failure came after the switch');
+    const d = await failedActivationAfterSwitch(liveOn0WithRestartableUpdateIn1, 'restart');
     sb.host.states.set(SERVICE, 'failed');
     await d.restorePrevious();
     assert.equal(currentSlot(sb.cp), 0);
