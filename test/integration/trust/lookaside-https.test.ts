@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { fetchLookaside, type FetchedSignatures } from '../../../src/image/trust/fetch-signatures.js';
 import { loadRegistriesD } from '../../../src/image/trust/registries-d.js';
 import { parseDockerRef } from '../../../src/image/trust/docker-ref.js';
-import { isAtomicError } from '../../../src/util/errors.js';
+import { isAtomicError, type AtomicError } from '../../../src/util/errors.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
 
 describe('integration: lookaside signatures over HTTPS', function () {
@@ -87,6 +87,14 @@ describe('integration: lookaside signatures over HTTPS', function () {
   });
 
   const fetched = (): FetchedSignatures => ({ gpg: [], sigstore: [], looked: [] });
+  /** The error of reading REF's lookaside signatures with CA_FILE (in tmp) as the deferred NODE_EXTRA_CA_CERTS. */
+  const failure = async (caFile: string, ref: string): Promise<AtomicError> => {
+    process.env.ATOMIC_NODE_EXTRA_CA_CERTS = path.join(tmp, caFile);
+    let err: unknown;
+    await fetchLookaside(loadRegistriesD(path.join(tmp, 'registries.d')), parseDockerRef(ref), digest, fetched()).catch((e) => (err = e));
+    assert.ok(isAtomicError(err), String(err));
+    return err;
+  };
 
   it('with the CA deferred from NODE_EXTRA_CA_CERTS: every signature until the first 404, redirects followed', async () => {
     process.env.ATOMIC_NODE_EXTRA_CA_CERTS = path.join(tmp, 'ca.pem');
@@ -100,19 +108,13 @@ describe('integration: lookaside signatures over HTTPS', function () {
   });
 
   it('without that CA: refused with an IO error naming the signature URL', async () => {
-    process.env.ATOMIC_NODE_EXTRA_CA_CERTS = path.join(tmp, 'missing-ca.pem');
-    let err: unknown;
-    await fetchLookaside(loadRegistriesD(path.join(tmp, 'registries.d')), parseDockerRef('r.io/ns/app:1'), digest, fetched()).catch((e) => (err = e));
-    assert.ok(isAtomicError(err), String(err));
+    const err = await failure('missing-ca.pem', 'r.io/ns/app:1');
     assert.equal(err.code, 'IO');
     assert.match(err.message, /^reading signature https:\/\/127\.0\.0\.1:\d+\/sigs\/ns\/app@sha256=[0-9a-f]+\/signature-1: .*(self[- ]signed|certificate)/i);
   });
 
   it('a signature over 4 MiB without Content-Length: IMAGE_TOO_LARGE', async () => {
-    process.env.ATOMIC_NODE_EXTRA_CA_CERTS = path.join(tmp, 'ca.pem');
-    let err: unknown;
-    await fetchLookaside(loadRegistriesD(path.join(tmp, 'registries.d')), parseDockerRef('r.io/ns/big:1'), digest, fetched()).catch((e) => (err = e));
-    assert.ok(isAtomicError(err), String(err));
+    const err = await failure('ca.pem', 'r.io/ns/big:1');
     assert.equal(err.code, 'IMAGE_TOO_LARGE');
     assert.match(err.message, /signature-1 is larger than 4194304 bytes/);
   });
