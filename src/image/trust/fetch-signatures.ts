@@ -6,10 +6,10 @@
  */
 import * as fs from 'node:fs';
 import { AtomicError, isErrno } from '../../util/errors.js';
-import { readStreamAtMost } from '../../util/bounded-read.js';
+import { readStreamAtMost, tooLarge } from '../../util/bounded-read.js';
 import { MT } from '../manifest.js';
 import type { RegistrySource } from '../registry/source.js';
-import type { HttpResponse } from '../registry/http.js';
+import type { HttpClient, HttpResponse } from '../registry/http.js';
 import type { Digest } from '../../store/types.js';
 import type { DockerRef } from './docker-ref.js';
 import { lookasideFor, useSigstoreAttachments, type RegistriesD } from './registries-d.js';
@@ -37,7 +37,8 @@ export function lookasideUrl(base: string, ref: DockerRef, digest: string, index
   return `${base.replace(/\/+$/, '')}/${ref.path}@${alg}=${hex}/signature-${index}`;
 }
 
-async function readLookaside(url: string): Promise<Buffer | null> {
+/** One signature (null: there is none at URL). HTTP(S) goes through the client HTTP() returns. */
+async function readLookaside(url: string, http: () => Promise<HttpClient>): Promise<Buffer | null> {
   const u = new URL(url);
   if (u.protocol === 'file:') {
     const p = decodeURIComponent(u.pathname);
@@ -52,49 +53,24 @@ async function readLookaside(url: string): Promise<Buffer | null> {
     }
   }
   if (u.protocol === 'http:' || u.protocol === 'https:') {
-    // the registry client's HTTP layer, not the global fetch: its TLS options carry the
-    // NODE_EXTRA_CA_CERTS roots that bin/run.js deferred (util/extra-ca.ts), and its socket
-    // inactivity and slow-transfer limits apply
-    // (imported here: node:http, https and tls are ~5% of every install that checks trust and reads
-    // no signature over HTTP)
-    const { HttpClient } = await import('../registry/http.js');
-    const client = new HttpClient(() => ({ verify: true, ca: [] }));
+    const client = await http();
+    let res: HttpResponse;
     try {
-      let res: HttpResponse;
-      try {
-        res = await client.request(u, { method: 'GET', maxRedirects: 20 });
-      } catch (e) {
-        throw new AtomicError('IO', `reading signature ${url}: ${(e as Error).message}`, { ref: url });
-      }
-      if (res.status !== 200) {
-        res.body.resume();
-        if (res.status === 404) return null;
-        throw new AtomicError('IO', `reading signature ${url}: HTTP ${res.status}`, { ref: url });
-      }
-      const len = Number(res.headers['content-length']);
-      if (Number.isFinite(len) && len > MAX_SIGNATURE) {
-        res.body.destroy();
-        throw new AtomicError('IMAGE_TOO_LARGE', `signature ${url} is larger than ${MAX_SIGNATURE} bytes`);
-      }
-      const chunks: Buffer[] = [];
-      let n = 0;
-      try {
-        for await (const c of res.body as AsyncIterable<Buffer>) {
-          n += c.length;
-          if (n > MAX_SIGNATURE) {
-            res.body.destroy();
-            throw new AtomicError('IMAGE_TOO_LARGE', `signature ${url} is larger than ${MAX_SIGNATURE} bytes`);
-          }
-          chunks.push(c);
-        }
-      } catch (e) {
-        if (e instanceof AtomicError) throw e;
-        throw new AtomicError('IO', `reading signature ${url}: ${(e as Error).message}`, { ref: url });
-      }
-      return Buffer.concat(chunks);
-    } finally {
-      client.close();
+      res = await client.request(u, { method: 'GET', maxRedirects: 20 });
+    } catch (e) {
+      throw new AtomicError('IO', `reading signature ${url}: ${(e as Error).message}`, { ref: url });
     }
+    if (res.status !== 200) {
+      res.body.resume();
+      if (res.status === 404) return null;
+      throw new AtomicError('IO', `reading signature ${url}: HTTP ${res.status}`, { ref: url });
+    }
+    const len = Number(res.headers['content-length']);
+    if (Number.isFinite(len) && len > MAX_SIGNATURE) {
+      res.body.destroy();
+      throw tooLarge(`signature ${url}`, MAX_SIGNATURE, len);
+    }
+    return readStreamAtMost(res.body, MAX_SIGNATURE, `signature ${url}`);
   }
   throw new AtomicError('POLICY_INVALID', `lookaside URL ${url}: only file://, http:// and https:// are supported`, { ref: url });
 }
@@ -106,11 +82,21 @@ export async function fetchLookaside(conf: RegistriesD, ref: DockerRef, digest: 
     return;
   }
   into.looked.push(`lookaside ${lookasideUrl(base.url, ref, digest, 1).replace(/\/signature-1$/, '/')}`);
-  for (let i = 1; ; i++) {
-    if (i > MAX_SIGNATURES) throw new AtomicError('IMAGE_TOO_LARGE', `more than ${MAX_SIGNATURES} lookaside signatures for ${ref.domain}/${ref.path}@${digest}`);
-    const sig = await readLookaside(lookasideUrl(base.url, ref, digest, i));
-    if (sig === null) return;
-    into.gpg.push(sig);
+  // One HTTP client for all signature-N of this image (one keep-alive connection, one TLS context):
+  // the registry client's HTTP layer, not the global fetch, so the NODE_EXTRA_CA_CERTS roots that
+  // bin/run.js deferred (util/extra-ca.ts) and its inactivity and slow-transfer limits apply. Loaded
+  // only when a signature is read over HTTP (node:http, https and tls are ~5% of an install).
+  let client: HttpClient | undefined;
+  const http = async (): Promise<HttpClient> => (client ??= new (await import('../registry/http.js')).HttpClient(() => ({ verify: true, ca: [] })));
+  try {
+    for (let i = 1; ; i++) {
+      if (i > MAX_SIGNATURES) throw new AtomicError('IMAGE_TOO_LARGE', `more than ${MAX_SIGNATURES} lookaside signatures for ${ref.domain}/${ref.path}@${digest}`);
+      const sig = await readLookaside(lookasideUrl(base.url, ref, digest, i), http);
+      if (sig === null) return;
+      into.gpg.push(sig);
+    }
+  } finally {
+    client?.close();
   }
 }
 

@@ -116,6 +116,6 @@ describe('integration: lookaside signatures over HTTPS', function () {
   it('a signature over 4 MiB without Content-Length: IMAGE_TOO_LARGE', async () => {
     const err = await failure('ca.pem', 'r.io/ns/big:1');
     assert.equal(err.code, 'IMAGE_TOO_LARGE');
-    assert.match(err.message, /signature-1 is larger than 4194304 bytes/);
+    assert.match(err.message, /signature-1 is too large: the limit is 4 MiB \(4194304 bytes\)/);
   });
 });
