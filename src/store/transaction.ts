@@ -1,8 +1,9 @@
 /**
  * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * renamed into objects/xx/rest.ext, object dirs fsynced, and finally the queued refs are
- * written with atomicWrite. Holds the SHARED repo lock.
+ * renamed into objects/xx/rest.ext (a whole staged xx/ dir when objects/xx is absent or empty),
+ * the renames made durable with a second syncfs, and finally the queued refs are written with
+ * atomicWrite. Holds the SHARED repo lock.
  *
  * Rule for objects that are already there: an object is staged only when it was absent from
  * objects/ when the transaction looked (one listing per objects/xx), so the rename replaces
@@ -30,7 +31,6 @@ import { Readable } from 'node:stream';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
-import { runPool } from '../util/promise-pool.js';
 import * as K from './constants.js';
 import {
   bareUserDiskMode,
@@ -191,6 +191,13 @@ function releaseStaging(tmp: string, dir: string): boolean {
     return false;
   }
 }
+
+/**
+ * objects/xx dirs this process has renamed objects into, per objects/ dir: they hold objects, so a
+ * later commit does not try to rename a whole staged xx/ dir over them (it would fail). Only ever
+ * skips that attempt: an entry gone stale (objects pruned since) costs the optimization, nothing else.
+ */
+const filledObjectDirs = new Map<string, Set<string>>();
 
 interface Staged {
   name: string; // checksum.ext, in the staging dir
@@ -785,30 +792,48 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // create the objects/xx dirs first, then rename each object in (synchronous calls:
-        // measured faster than a pool of async ones, whose thread hops cost more than they overlap)
-        const touched = new Set(this.staged.map((s) => s.rel.slice(0, 2)));
-        let newSubdir = false;
-        for (const sub of touched) {
+        // Into objects/: a staged xx/ dir whose objects/xx is absent or empty (a cold pull into a
+        // new store: every dir) is renamed in whole, one rename instead of one per object, when
+        // it holds exactly the objects staged in it (anything else there must not land in
+        // objects/); the other objects are renamed in one by one (see the rule at the top: only a
+        // concurrent transaction's copy of the same object can be replaced), into the objects/xx
+        // dirs created first, on the I/O workers in parallel batches.
+        const bySub = new Map<string, Set<string>>();
+        for (const s of this.staged) {
+          const sub = s.rel.slice(0, 2);
+          let names = bySub.get(sub);
+          if (names === undefined) bySub.set(sub, (names = new Set()));
+          names.add(s.rel.slice(3));
+        }
+        const stage = this.stagingDir;
+        const moved = new Set<string>();
+        let filled = filledObjectDirs.get(objects);
+        if (filled === undefined) filledObjectDirs.set(objects, (filled = new Set()));
+        for (const [sub, names] of bySub) {
           const l = this.listed.get(sub);
-          if (l === null || (l !== undefined && l.size > 0)) continue; // seen with objects in it: exists
+          if (l === null || (l !== undefined && l.size > 0) || filled.has(sub)) continue; // seen with objects in it
+          if (this.holdsExactly(`${stage}/${sub}`, names) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) moved.add(sub);
+        }
+        for (const sub of bySub.keys()) {
+          const l = this.listed.get(sub);
+          if (moved.has(sub) || l === null || (l !== undefined && l.size > 0)) continue;
           try {
             fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
-            newSubdir = true;
           } catch (e) {
             if (!isErrno(e, 'EEXIST')) throw e;
           }
         }
-        const stage = this.stagingDir;
-        // renamed in (see the rule at the top: only a concurrent transaction's copy of the same
-        // object can be replaced), on the I/O workers in parallel batches
         const pairs: string[] = [];
-        for (const s of this.staged) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+        for (const s of this.staged) if (!moved.has(s.rel.slice(0, 2))) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
         await renameBatches(pairs);
+        for (const sub of bySub.keys()) filled.add(sub);
         faultPoint('store:commit:after-link');
         this.recordVerified(this.staged, objects);
-        await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
-        if (newSubdir) await fsyncDir(objects);
+        // The renames made durable before any ref moves: one syncfs again (the new entries of
+        // the objects/xx dirs and of objects/), measured cheaper than an fsync of each of up to
+        // 256 objects/xx dirs (three syscalls each, on the thread pool the other layers of a
+        // pull write through); docs/benchmarks.md, "Pull", eighth session.
+        await this.syncfs();
       }
       for (const [ref, c] of this.refs) {
         const f = path.join(this.repo.path, K.REFS_HEADS_DIR, ref);
@@ -830,6 +855,29 @@ export class Transaction {
     }
     this.committed = true;
     await this.finish();
+  }
+
+  /** True when `dir` holds exactly the entries `names` (a missing dir holds nothing). */
+  private holdsExactly(dir: string, names: Set<string>): boolean {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw e;
+    }
+    return entries.length === names.size && entries.every((n) => names.has(n));
+  }
+
+  /** Rename staged dir `from` to objects dir `to`; false when `to` exists and is not empty (then its objects go one by one). */
+  private moveDir(from: string, to: string): boolean {
+    try {
+      fs.renameSync(from, to);
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'ENOTEMPTY') || isErrno(e, 'EEXIST')) return false;
+      throw e;
+    }
   }
 
   /**
