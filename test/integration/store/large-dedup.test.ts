@@ -15,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BIN, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import { atomic, cliEnvFor, type CliEnv } from '../../helpers/cli.js';
+import { atomic, atomicSysroot, cliEnvFor, type CliEnv } from '../../helpers/cli.js';
 import { compareRootfs, rootfsManifest } from '../../helpers/rootfs-compare.js';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { readImage } from '../../../src/image/stored-image.js';
@@ -31,14 +31,18 @@ function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024, ...opts });
 }
 
-/** A pull through the CLI, under strace (openat) and wait4: its exit status, block output in bytes and the files it created. */
-function tracedPull(
-  env: CliEnv,
-  src: string,
-  name: string,
-  extra: Record<string, string> = {},
-): { status: number; written: number; created: string[]; opened: string[]; out: string } {
-  const trace = path.join(path.dirname(env.checkout), `strace-${randomBytes(4).toString('hex')}.txt`);
+interface Traced {
+  status: number;
+  written: number;
+  created: string[];
+  opened: string[];
+  out: string;
+}
+
+/** The CLI with `args` under strace (openat) and wait4: its exit status, block output in bytes, the files it created and opened. */
+function traced(args: string[], envExtra: Record<string, string>): Traced {
+  const dir = makeTempDir('atomic-large-trace-');
+  const trace = path.join(dir, 'strace.txt');
   // wait4's rusage of strace includes the descendants it waited for: the CLI and its children
   const py = [
     'import os, subprocess, sys',
@@ -46,15 +50,13 @@ function tracedPull(
     '_, st, ru = os.wait4(p.pid, 0)',
     'print("RESULT", os.waitstatus_to_exitcode(st), ru.ru_oublock * 512, file=sys.stderr)',
   ].join('\n');
-  const r = spawnSync('python3', ['-c', py, 'strace', '-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BIN, 'pull', '--storage', 'ostree', '--name', name, src], {
-    encoding: 'utf8',
-    env: { ...process.env, ATOMIC_OSTREE_REPO: env.repo, ATOMIC_OSTREE_CHECKOUT_PATH: env.checkout, ATOMIC_CONF: '/nonexistent/atomic.conf', ...extra },
-    timeout: 300_000,
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, ...envExtra };
+  if (envExtra.ATOMIC_SYSROOT !== undefined) for (const k of ['ATOMIC_OSTREE_REPO', 'ATOMIC_OSTREE_CHECKOUT_PATH', 'ATOMIC_CONF']) delete env[k];
+  const r = spawnSync('python3', ['-c', py, 'strace', '-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BIN, ...args], { encoding: 'utf8', env, timeout: 300_000 });
   const m = /RESULT (-?\d+) (\d+)/.exec(r.stderr);
   assert.ok(m, `no result from the wait4 wrapper: ${r.stderr}`);
   const lines = fs.readFileSync(trace, 'utf8').split('\n');
-  fs.rmSync(trace);
+  fs.rmSync(dir, { recursive: true });
   const pathOf = (l: string): string => /openat\([^,]+, "([^"]*)"/.exec(l)?.[1] ?? '';
   return {
     status: Number(m[1]),
@@ -63,6 +65,16 @@ function tracedPull(
     opened: lines.filter((l) => l.includes('openat(')).map(pathOf),
     out: r.stdout + r.stderr,
   };
+}
+
+/** `atomic pull --name NAME SRC` into `env`'s store, traced. */
+function tracedPull(env: CliEnv, src: string, name: string, extra: Record<string, string> = {}): Traced {
+  return traced(['pull', '--storage', 'ostree', '--name', name, src], {
+    ATOMIC_OSTREE_REPO: env.repo,
+    ATOMIC_OSTREE_CHECKOUT_PATH: env.checkout,
+    ATOMIC_CONF: '/nonexistent/atomic.conf',
+    ...extra,
+  });
 }
 
 function fsck(repo: string): void {
@@ -167,6 +179,44 @@ describe('large files: compared with the stored version before they are written'
     assert.ok(r.opened.includes(p), 'the candidate object (v1) was read');
     fsck(env.repo);
     await assertCheckoutEqualsUmoci(env, 'localhost/app:v2', 'v2');
+  });
+
+  it('the same on a layer worker thread (ATOMIC_LAYER_WORKERS=1)', async () => {
+    const env = storeCopy('unchanged-worker');
+    const r = tracedPull(env, `oci:${oci}:v2`, 'localhost/app:v2', { ATOMIC_LAYER_WORKERS: '1' });
+    assert.equal(r.status, 0, r.out);
+    assert.ok(r.written < BIG / 4, `the unchanged large file is not written again (${r.written} bytes written)`);
+    assert.deepEqual(stagedTemp(r.created), [], 'no temporary file was created');
+    fsck(env.repo);
+    await assertCheckoutEqualsUmoci(env, 'localhost/app:v2', 'v2');
+  });
+
+  it('containers update --rebase to an image of another repository compares with the image the container runs', () => {
+    // big-a and big-b: systest (it has /exports) plus the same large file and a different small
+    // one; pulled from oci: they are stored as big-a:latest and big-b:latest, two repository
+    // names: only the running image (PullOptions.likeImages) can name the candidate
+    const fx = path.join(tmp, 'sys-oci');
+    run('cp', ['-a', path.join(fixtureImages(), 'oci'), fx]);
+    for (const tag of ['big-a', 'big-b']) {
+      const b = path.join(tmp, `b-${tag}`);
+      run('umoci', ['unpack', '--image', `${fx}:systest`, b]);
+      fs.writeFileSync(`${b}/rootfs/usr/bin/big`, bigV1, { mode: 0o755 });
+      fs.writeFileSync(`${b}/rootfs/etc/which`, `${tag}\n`);
+      run('umoci', ['repack', '--image', `${fx}:${tag}`, b]);
+      fs.rmSync(b, { recursive: true, force: true });
+    }
+    const S = path.join(tmp, 'sysroot');
+    for (const d of ['etc/systemd/system', 'etc/tmpfiles.d', 'run', 'var/lib']) fs.mkdirSync(path.join(S, d), { recursive: true });
+    const ins = atomicSysroot(S, ['install', '--system', '--name', 'big', `oci:${fx}:big-a`]);
+    assert.equal(ins.status, 0, ins.stderr + ins.stdout);
+    const r = traced(['containers', 'update', '--rebase', `oci:${fx}:big-b`, 'big'], { ATOMIC_SYSROOT: S });
+    assert.equal(r.status, 0, r.out);
+    assert.deepEqual(stagedTemp(r.created), [], 'no temporary file was created for the large file');
+    assert.ok(r.written < BIG / 4, `the unchanged large file is not written again (${r.written} bytes written)`);
+    const rootfs = path.join(S, fs.readlinkSync(path.join(S, 'var/lib/containers/atomic/big')), 'rootfs'); // the link is absolute inside the sysroot
+    assert.equal(fs.readFileSync(path.join(rootfs, 'etc/which'), 'utf8'), 'big-b\n');
+    assert.ok(fs.readFileSync(path.join(rootfs, 'usr/bin/big')).equals(bigV1), 'the deployed large file is intact');
+    fsck(path.join(S, 'var/lib/containers/atomic/.storage/ostree'));
   });
 
   it('a stream that diverges in its first or last chunk is stored whole and correct', async () => {
