@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { isCertError, speaksTls, tlsOptions, type TlsSettings } from '../../../src/image/registry/http.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
+import { isolateExtraCaEnv, selfSignedCert } from '../../helpers/tls-cert.js';
 
 function get(url: string, t: TlsSettings): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -37,7 +38,7 @@ describe('integration: registry TLS context and the TLS probe', function () {
   let httpServer: http.Server;
   let tlsUrl: string;
   let httpUrl: string;
-  const saved = { deferred: process.env.ATOMIC_NODE_EXTRA_CA_CERTS, node: process.env.NODE_EXTRA_CA_CERTS };
+  let restoreEnv: () => void;
   const listen = async (s: net.Server) => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     return (s.address() as AddressInfo).port;
@@ -45,45 +46,18 @@ describe('integration: registry TLS context and the TLS probe', function () {
 
   before(async () => {
     tmp = makeTempDir('atomic-tls-context-');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        path.join(tmp, 'key.pem'),
-        '-out',
-        path.join(tmp, 'ca.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    caPem = fs.readFileSync(path.join(tmp, 'ca.pem'), 'utf8');
-    tlsServer = https.createServer({ key: fs.readFileSync(path.join(tmp, 'key.pem')), cert: caPem }, (_req, res) => res.end('tls'));
+    const made = selfSignedCert(tmp);
+    caPem = made.cert;
+    tlsServer = https.createServer({ key: made.key, cert: caPem }, (_req, res) => res.end('tls'));
     httpServer = http.createServer((_req, res) => res.end('plain'));
     tlsUrl = `https://127.0.0.1:${await listen(tlsServer)}/v2/`;
     httpUrl = `https://127.0.0.1:${await listen(httpServer)}/v2/`;
-    delete process.env.NODE_EXTRA_CA_CERTS;
-    delete process.env.ATOMIC_NODE_EXTRA_CA_CERTS;
+    restoreEnv = isolateExtraCaEnv();
   });
   after(() => {
     tlsServer.close();
     httpServer.close();
-    for (const [k, v] of [
-      ['ATOMIC_NODE_EXTRA_CA_CERTS', saved.deferred],
-      ['NODE_EXTRA_CA_CERTS', saved.node],
-    ] as const) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
   afterEach(() => {
