@@ -45,7 +45,8 @@ import {
   sha256Hex,
 } from './object-codec.js';
 import { recordVerifiedObjects, signatureOf } from './object-verify.js';
-import { deserializeError, renameBatches, writePool } from './write-pool.js';
+import { deserializeError, renameBatches, writePool, type RenameGroup } from './write-pool.js';
+import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, newDirState, setFlag } from './tx-dirs.js';
 import type { RepoLock } from './repo-lock.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType, RepoObjects } from './types.js';
 
@@ -209,8 +210,8 @@ export class Transaction {
   private tmpCounter = 0;
   /** Verified-object signatures (object-verify.ts) of file objects staged by the I/O workers. */
   private readonly sigs = new Map<string, string>();
-  /** Subdirectories xx/ of the staging dir known to exist. */
-  private readonly stageSubdirs = new Set<string>();
+  /** What this transaction's threads learnt about objects/xx and the staging xx/ dirs (tx-dirs.ts). */
+  private readonly dirs = newDirState();
   /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
   private batch: {
     buf: Uint8Array;
@@ -272,27 +273,35 @@ export class Transaction {
 
   /** Names in objects/`sub` (empty if absent), or null when the directory is too big to list. */
   private listObjectDir(sub: string): Set<string> | null {
+    if (hasFlag(this.dirs, sub, OBJ_ABSENT)) return new Set(); // an I/O worker found it absent
     const dir = path.join(this.repo.path, K.OBJECTS_DIR, sub);
     const st = fs.statSync(dir, { throwIfNoEntry: false });
+    setFlag(this.dirs, sub, st === undefined ? OBJ_ABSENT : OBJ_PRESENT);
     if (st === undefined) return new Set();
     if (st.size > LIST_DIR_MAX_BYTES) return null;
     return new Set(fs.readdirSync(dir));
   }
 
-  /** Path in the staging dir of object `c.ext`. */
-  private stagePath(c: Checksum, ext: string): string {
+  /**
+   * Path in the staging dir of object `c.ext`; its xx/ dir is made unless `make` is false (the
+   * I/O worker that creates the object makes it).
+   */
+  private stagePath(c: Checksum, ext: string, make = true): string {
     // sharded like objects/ (and like ostree's staging dirs): creating thousands of files in one
     // directory serializes on its lock and makes each creation slower
-    const sub = c.slice(0, 2);
-    if (!this.stageSubdirs.has(sub)) {
-      try {
-        fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
-      } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw e;
-      }
-      this.stageSubdirs.add(sub);
-    }
+    if (make) this.makeStageSub(c.slice(0, 2));
     return `${this.stagingDir}/${this.rel(c, ext)}`;
+  }
+
+  /** Make the staging dir's `sub`/ unless a thread of this transaction has. */
+  private makeStageSub(sub: string): void {
+    if (hasFlag(this.dirs, sub, STAGE_MADE)) return;
+    try {
+      fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+    setFlag(this.dirs, sub, STAGE_MADE);
   }
 
   private markStaged(c: Checksum, ext: string, bytes: number): void {
@@ -410,7 +419,14 @@ export class Transaction {
     if (b === null) return;
     this.batch = null;
     if (b.waiters.length === 0) return;
-    const job = writePool().files({ tx: this.stagingDir, objectsDir: path.join(this.repo.path, K.OBJECTS_DIR), stagingDir: this.stagingDir, buf: b.buf, items: b.items });
+    const job = writePool().files({
+      tx: this.stagingDir,
+      objectsDir: path.join(this.repo.path, K.OBJECTS_DIR),
+      stagingDir: this.stagingDir,
+      dirs: this.dirs,
+      buf: b.buf,
+      items: b.items,
+    });
     if (job === null) {
       // no worker could be started: stage them here
       for (const w of b.waiters) {
@@ -491,11 +507,15 @@ export class Transaction {
       o += d.length;
     }
     const chmod = (0o644 & this.umask) !== 0;
-    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners });
+    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners, dirs: this.dirs });
     if (job === null) {
       try {
-        m.paths.forEach((p, i) => this.writeMetaHere(p, m.parts[i]!));
+        m.paths.forEach((p, i) => {
+          this.makeStageParent(p);
+          this.writeMetaHere(p, m.parts[i]!);
+        });
         for (let i = 0; i < m.symlinks.length; i += 2) {
+          this.makeStageParent(m.symlinks[i]!);
           fs.symlinkSync(m.symlinks[i + 1]!, m.symlinks[i]!);
           if (m.owners[i]! >= 0) fs.lchownSync(m.symlinks[i]!, m.owners[i]!, m.owners[i + 1]!);
         }
@@ -516,6 +536,12 @@ export class Transaction {
         this.settle(m.bytes);
       },
     );
+  }
+
+  /** Make the xx/ dir of staged path `p` (a queued object no worker took). */
+  private makeStageParent(p: string): void {
+    const slash = p.lastIndexOf('/');
+    this.makeStageSub(p.slice(slash - 2, slash));
   }
 
   /** Create (or replace) a staged metadata object file, mode 0644. */
@@ -686,11 +712,11 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(c, 'file');
-    if (this.queueSymlink(p, meta)) {
+    if (this.queueSymlink(this.stagePath(c, 'file', false), meta)) {
       this.markStaged(c, 'file', 0);
       return c;
     }
+    const p = this.stagePath(c, 'file');
     try {
       if (this.repo.mode === 'bare') {
         fs.symlinkSync(meta.symlinkTarget, p);
@@ -719,13 +745,13 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(c, ext);
     // dirtrees and dirmetas (a layer's tree, written at its end) are created by the I/O workers
     // in parallel; drain() (commit, abort, writeCommit) waits for them
-    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(p, data)) {
+    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(this.stagePath(c, ext, false), data)) {
       this.markStaged(c, ext, data.length);
       return c;
     }
+    const p = this.stagePath(c, ext);
     try {
       this.writeMetaHere(p, data);
     } catch (e) {
@@ -785,29 +811,27 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // create the objects/xx dirs first, then rename each object in (synchronous calls:
-        // measured faster than a pool of async ones, whose thread hops cost more than they overlap)
-        const touched = new Set(this.staged.map((s) => s.rel.slice(0, 2)));
-        let newSubdir = false;
-        for (const sub of touched) {
-          const l = this.listed.get(sub);
-          if (l === null || (l !== undefined && l.size > 0)) continue; // seen with objects in it: exists
-          try {
-            fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
-            newSubdir = true;
-          } catch (e) {
-            if (!isErrno(e, 'EEXIST')) throw e;
-          }
-        }
-        const stage = this.stagingDir;
+        // per objects/xx: made unless a thread of this transaction saw it there, then each object
         // renamed in (see the rule at the top: only a concurrent transaction's copy of the same
-        // object can be replaced), on the I/O workers in parallel batches
-        const pairs: string[] = [];
-        for (const s of this.staged) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
-        await renameBatches(pairs);
+        // object can be replaced); on the I/O workers in parallel batches of whole dirs
+        // (synchronous calls: measured faster than a pool of async ones)
+        const bySub = new Map<string, string[]>();
+        const stage = this.stagingDir;
+        for (const s of this.staged) {
+          const sub = s.rel.slice(0, 2);
+          let pairs = bySub.get(sub);
+          if (pairs === undefined) bySub.set(sub, (pairs = []));
+          pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+        }
+        const touched = [...bySub.keys()];
+        const groups: RenameGroup[] = touched.map((sub) => ({
+          dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`,
+          pairs: bySub.get(sub)!,
+        }));
+        const newSubdir = (await renameBatches(groups)) > 0;
         faultPoint('store:commit:after-link');
         this.recordVerified(this.staged, objects);
-        await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
+        await runPool(touched, 16, (sub) => fsyncDir(path.join(objects, sub)));
         if (newSubdir) await fsyncDir(objects);
       }
       for (const [ref, c] of this.refs) {
