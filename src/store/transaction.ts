@@ -45,6 +45,7 @@ import {
   sha256Hex,
 } from './object-codec.js';
 import { recordVerifiedObjects, signatureOf } from './object-verify.js';
+import { CandidateCompare } from './large-dedup.js';
 import { deserializeError, renameBatches, writePool, type RenameGroup } from './write-pool.js';
 import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, newDirState, setFlag } from './tx-dirs.js';
 import type { RepoLock } from './repo-lock.js';
@@ -562,8 +563,11 @@ export class Transaction {
     for (const r of this.slotWaiters.splice(0)) r();
   }
 
-  /** Store a regular file; returns its content checksum. */
-  async writeRegularFile(meta: FileMeta, content: FileContent, size: number): Promise<Checksum> {
+  /**
+   * Store a regular file; returns its content checksum. `candidate` names the object the file
+   * probably equals (large-dedup.ts), asked for only when the file is too big to hash in memory.
+   */
+  async writeRegularFile(meta: FileMeta, content: FileContent, size: number, candidate?: () => Promise<Checksum | null>): Promise<Checksum> {
     this.ensureOpen();
     this.checkMeta(meta, 'file');
     if (this.pooled(meta, size)) {
@@ -593,7 +597,7 @@ export class Transaction {
       if (n !== size) throw this.sizeMismatch(size, n);
       return this.writeSmall(meta, chunks, n);
     }
-    return this.writeLarge(meta, content, size);
+    return this.writeLarge(meta, content, size, candidate);
   }
 
   private writeSmall(meta: FileMeta, data: Buffer[], size: number): Checksum {
@@ -670,36 +674,75 @@ export class Transaction {
     if (this.writeError !== null) throw this.writeError.e;
   }
 
-  private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream | AsyncIterable<Buffer>, size: number): Promise<Checksum> {
+  /**
+   * A file too big to hash in memory: compared with `candidate`'s object while it is hashed,
+   * and written only from where it differs (large-dedup.ts has the rule); without a usable
+   * candidate, streamed to a temporary file while hashed. Either way the object is named by the
+   * stream's checksum, and nothing is kept when that object is already in the store.
+   */
+  private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream | AsyncIterable<Buffer>, size: number, candidate?: () => Promise<Checksum | null>): Promise<Checksum> {
     const tmp = path.join(this.stagingDir, `tmp-${this.tmpCounter++}`); // never a checksum.ext name
     const hasher = createContentHasher(meta);
-    const fh = await fsp.open(tmp, 'wx', 0o600);
+    let cmp = await this.openCandidate(candidate, size);
+    let fh: fsp.FileHandle | null = null;
     let n = 0;
     let c: Checksum;
     try {
+      if (cmp === null) fh = await fsp.open(tmp, 'wx', 0o600);
       for await (const chunk of toReadable(content)) {
         n += chunk.length;
         if (n > size) throw this.sizeMismatch(size, n);
+        if (cmp !== null && !(await cmp.equal(chunk))) {
+          // diverged: the staged file gets the bytes that matched (copied from the candidate and
+          // re-hashed: they must hash as the stream's did), then the stream from this chunk on
+          fh = await fsp.open(tmp, 'wx', 0o600);
+          await cmp.copyPrefix(fh, cmp.matched, meta, hasher.copy().digest('hex'));
+          await cmp.close();
+          cmp = null;
+        }
         hasher.update(chunk);
-        await fh.write(chunk);
+        if (fh !== null) await fh.write(chunk);
       }
       if (n !== size) throw this.sizeMismatch(size, n);
       c = hasher.digest('hex') as Checksum;
-      if (!this.exists(c, 'file')) this.finishRegular(fh.fd, tmp, meta);
+      if (this.exists(c, 'file')) {
+        await cmp?.close();
+        if (fh !== null) {
+          await fh.close();
+          await fsp.rm(tmp, { force: true });
+        }
+        this.stats.objectsSkipped++;
+        return c;
+      }
+      if (fh === null) {
+        // equal to the candidate to its end, but the checksum names another object (other
+        // owner, mode or xattrs; or a misnamed candidate): stage a verified copy of its bytes
+        fh = await fsp.open(tmp, 'wx', 0o600);
+        await cmp!.copyPrefix(fh, n, meta, c);
+      }
+      await cmp?.close();
+      cmp = null;
+      this.finishRegular(fh.fd, tmp, meta);
     } catch (e) {
-      await fh.close().catch(() => undefined);
-      await fsp.rm(tmp, { force: true });
+      await cmp?.close();
+      if (fh !== null) {
+        await fh.close().catch(() => undefined);
+        await fsp.rm(tmp, { force: true });
+      }
       throw e instanceof AtomicError ? e : wrapError('stage large file', e);
     }
     await fh.close();
-    if (this.exists(c, 'file')) {
-      await fsp.rm(tmp, { force: true });
-      this.stats.objectsSkipped++;
-      return c;
-    }
     await fsp.rename(tmp, this.stagePath(c, 'file'));
     this.markStaged(c, 'file', n);
     return c;
+  }
+
+  /** The candidate object for a large file of `size` bytes, open for the compare; null when there is none it can use. */
+  private async openCandidate(candidate: (() => Promise<Checksum | null>) | undefined, size: number): Promise<CandidateCompare | null> {
+    if (candidate === undefined || this.repo.mode === 'archive') return null;
+    const c = await candidate().catch(() => null);
+    if (c === null || !isChecksum(c)) return null;
+    return CandidateCompare.open(this.repo.objectPath(c, 'file'), c, size);
   }
 
   /** Store a symlink (meta.symlinkTarget, mode S_IFLNK|0777); returns its checksum. */

@@ -55,6 +55,12 @@ export interface PullOptions extends PullEvents {
   registry?: RegistrySourceOptions;
   /** Signature policy (--signature-policy, --registries.d, --insecure-policy); default: the system's. */
   trust?: TrustSettings;
+  /**
+   * Stored images (names) whose files the pulled image's large files probably equal, besides the
+   * images of its own repository name (image/dedup-candidates.ts): e.g. the image a container
+   * ran before `containers update --rebase` to another repository.
+   */
+  likeImages?: readonly string[];
 }
 
 export interface PullResult {
@@ -184,7 +190,7 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
   const source = await openImageSource(src, { platform: opts.platform, cwd: opts.cwd, registry: opts.registry, onWarning: opts.onWarning });
   try {
     const imageName = normalizeImageName(opts.name ?? source.imageName);
-    const dest: ImageDestination = new StoreImageDestination(repo, imageName);
+    const dest: ImageDestination = new StoreImageDestination(repo, imageName, { likeImages: opts.likeImages });
     const ref = dest.ref;
     const m = await source.getManifest();
     m.layers.forEach((l, i) => layerCompression(l, `layers[${i}]`));
