@@ -2,12 +2,13 @@
  * Large files are compared with the object a stored version of the image holds at their path
  * before anything is written (store/large-dedup.ts, image/dedup-candidates.ts). Images made by
  * umoci (one base layer, then a layer with a 20 MiB random /usr/bin/big and a small
- * /etc/version), pulled through the real CLI. What was written is read from the kernel: the
- * pull's block output count (getrusage through wait4, `ru_oublock`) and its `openat` calls
- * (strace), not from our counters; the store is judged by `ostree fsck`, the checkout by
- * `umoci unpack`. Hostile stores: the candidate object truncated, modified, holding another
- * file's bytes, or a symlink; a stream that diverges from it in its first or last chunk; a
- * candidate that changes between the compare and the copy (in-process: the test is the writer).
+ * /etc/version), pulled through the real CLI from oci: layouts and from the CNCF registry. What
+ * was written is read from the kernel: the pull's block output count (getrusage through wait4,
+ * `ru_oublock`) and its `openat` calls (strace), not from our counters; the store is judged by
+ * `ostree fsck`, the checkout by `umoci unpack`. Hostile stores: the candidate object truncated,
+ * modified, holding another file's bytes, or a symlink; a stream that diverges from it in its
+ * first or last chunk; a candidate that changes between the compare and the copy (in-process:
+ * the test is the writer).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import * as path from 'node:path';
 import { BIN, fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
 import { atomic, atomicSysroot, cliEnvFor, type CliEnv } from '../../helpers/cli.js';
 import { compareRootfs, rootfsManifest } from '../../helpers/rootfs-compare.js';
+import { startRegistry } from '../../helpers/registry-server.js';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { readImage } from '../../../src/image/stored-image.js';
 import { lookupPath } from '../../../src/store/commit-path.js';
@@ -179,6 +181,29 @@ describe('large files: compared with the stored version before they are written'
     assert.ok(r.opened.includes(p), 'the candidate object (v1) was read');
     fsck(env.repo);
     await assertCheckoutEqualsUmoci(env, 'localhost/app:v2', 'v2');
+  });
+
+  it('the same from a registry: docker://HOST/app:v2 after docker://HOST/app:v1, names as pulled', async () => {
+    const reg = await startRegistry({ push: false });
+    try {
+      for (const tag of ['v1', 'v2'])
+        execFileSync('skopeo', ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `oci:${oci}:${tag}`, `docker://${reg.host}/app:${tag}`], { stdio: 'ignore' });
+      const env = cliEnvFor(path.join(tmp, 'registry'));
+      const first = atomic(env, ['pull', '--storage', 'ostree', `docker://${reg.host}/app:v1`]);
+      assert.equal(first.status, 0, first.stderr);
+      const r = traced(['pull', '--storage', 'ostree', `docker://${reg.host}/app:v2`], {
+        ATOMIC_OSTREE_REPO: env.repo,
+        ATOMIC_OSTREE_CHECKOUT_PATH: env.checkout,
+        ATOMIC_CONF: '/nonexistent/atomic.conf',
+      });
+      assert.equal(r.status, 0, r.out);
+      assert.ok(r.written < BIG / 4, `the unchanged large file is not written again (${r.written} bytes written)`);
+      assert.deepEqual(stagedTemp(r.created), [], 'no temporary file was created');
+      fsck(env.repo);
+      await assertCheckoutEqualsUmoci(env, `${reg.host}/app:v2`, 'v2');
+    } finally {
+      reg.stop();
+    }
   });
 
   it('the same on a layer worker thread (ATOMIC_LAYER_WORKERS=1)', async () => {
