@@ -46,7 +46,8 @@ import {
 } from './object-codec.js';
 import { recordVerifiedObjects, signatureOf } from './object-verify.js';
 import { CandidateCompare } from './large-dedup.js';
-import { deserializeError, renameBatches, writePool } from './write-pool.js';
+import { deserializeError, renameBatches, writePool, type RenameGroup } from './write-pool.js';
+import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, newDirState, setFlag } from './tx-dirs.js';
 import type { RepoLock } from './repo-lock.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType, RepoObjects } from './types.js';
 
@@ -217,8 +218,8 @@ export class Transaction {
   private tmpCounter = 0;
   /** Verified-object signatures (object-verify.ts) of file objects staged by the I/O workers. */
   private readonly sigs = new Map<string, string>();
-  /** Subdirectories xx/ of the staging dir known to exist. */
-  private readonly stageSubdirs = new Set<string>();
+  /** What this transaction's threads learnt about objects/xx and the staging xx/ dirs (tx-dirs.ts). */
+  private readonly dirs = newDirState();
   /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
   private batch: {
     buf: Uint8Array;
@@ -280,27 +281,35 @@ export class Transaction {
 
   /** Names in objects/`sub` (empty if absent), or null when the directory is too big to list. */
   private listObjectDir(sub: string): Set<string> | null {
+    if (hasFlag(this.dirs, sub, OBJ_ABSENT)) return new Set(); // an I/O worker found it absent
     const dir = path.join(this.repo.path, K.OBJECTS_DIR, sub);
     const st = fs.statSync(dir, { throwIfNoEntry: false });
+    setFlag(this.dirs, sub, st === undefined ? OBJ_ABSENT : OBJ_PRESENT);
     if (st === undefined) return new Set();
     if (st.size > LIST_DIR_MAX_BYTES) return null;
     return new Set(fs.readdirSync(dir));
   }
 
-  /** Path in the staging dir of object `c.ext`. */
-  private stagePath(c: Checksum, ext: string): string {
+  /**
+   * Path in the staging dir of object `c.ext`; its xx/ dir is made unless `make` is false (the
+   * I/O worker that creates the object makes it).
+   */
+  private stagePath(c: Checksum, ext: string, make = true): string {
     // sharded like objects/ (and like ostree's staging dirs): creating thousands of files in one
     // directory serializes on its lock and makes each creation slower
-    const sub = c.slice(0, 2);
-    if (!this.stageSubdirs.has(sub)) {
-      try {
-        fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
-      } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw e;
-      }
-      this.stageSubdirs.add(sub);
-    }
+    if (make) this.makeStageSub(c.slice(0, 2));
     return `${this.stagingDir}/${this.rel(c, ext)}`;
+  }
+
+  /** Make the staging dir's `sub`/ unless a thread of this transaction has. */
+  private makeStageSub(sub: string): void {
+    if (hasFlag(this.dirs, sub, STAGE_MADE)) return;
+    try {
+      fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+    setFlag(this.dirs, sub, STAGE_MADE);
   }
 
   private markStaged(c: Checksum, ext: string, bytes: number): void {
@@ -418,7 +427,14 @@ export class Transaction {
     if (b === null) return;
     this.batch = null;
     if (b.waiters.length === 0) return;
-    const job = writePool().files({ tx: this.stagingDir, objectsDir: path.join(this.repo.path, K.OBJECTS_DIR), stagingDir: this.stagingDir, buf: b.buf, items: b.items });
+    const job = writePool().files({
+      tx: this.stagingDir,
+      objectsDir: path.join(this.repo.path, K.OBJECTS_DIR),
+      stagingDir: this.stagingDir,
+      dirs: this.dirs,
+      buf: b.buf,
+      items: b.items,
+    });
     if (job === null) {
       // no worker could be started: stage them here
       for (const w of b.waiters) {
@@ -499,11 +515,15 @@ export class Transaction {
       o += d.length;
     }
     const chmod = (0o644 & this.umask) !== 0;
-    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners });
+    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners, dirs: this.dirs });
     if (job === null) {
       try {
-        m.paths.forEach((p, i) => this.writeMetaHere(p, m.parts[i]!));
+        m.paths.forEach((p, i) => {
+          this.makeStageParent(p);
+          this.writeMetaHere(p, m.parts[i]!);
+        });
         for (let i = 0; i < m.symlinks.length; i += 2) {
+          this.makeStageParent(m.symlinks[i]!);
           fs.symlinkSync(m.symlinks[i + 1]!, m.symlinks[i]!);
           if (m.owners[i]! >= 0) fs.lchownSync(m.symlinks[i]!, m.owners[i]!, m.owners[i + 1]!);
         }
@@ -524,6 +544,12 @@ export class Transaction {
         this.settle(m.bytes);
       },
     );
+  }
+
+  /** Make the xx/ dir of staged path `p` (a queued object no worker took). */
+  private makeStageParent(p: string): void {
+    const slash = p.lastIndexOf('/');
+    this.makeStageSub(p.slice(slash - 2, slash));
   }
 
   /** Create (or replace) a staged metadata object file, mode 0644. */
@@ -736,11 +762,11 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(c, 'file');
-    if (this.queueSymlink(p, meta)) {
+    if (this.queueSymlink(this.stagePath(c, 'file', false), meta)) {
       this.markStaged(c, 'file', 0);
       return c;
     }
+    const p = this.stagePath(c, 'file');
     try {
       if (this.repo.mode === 'bare') {
         fs.symlinkSync(meta.symlinkTarget, p);
@@ -769,13 +795,13 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(c, ext);
     // dirtrees and dirmetas (a layer's tree, written at its end) are created by the I/O workers
     // in parallel; drain() (commit, abort, writeCommit) waits for them
-    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(p, data)) {
+    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(this.stagePath(c, ext, false), data)) {
       this.markStaged(c, ext, data.length);
       return c;
     }
+    const p = this.stagePath(c, ext);
     try {
       this.writeMetaHere(p, data);
     } catch (e) {
@@ -835,40 +861,30 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // Into objects/: a staged xx/ dir whose objects/xx is absent or empty (a cold pull into a
-        // new store: every dir) is renamed in whole, one rename instead of one per object, when
+        // per objects/xx: a staged xx/ dir whose objects/xx was absent or empty (a cold pull into
+        // a new store: every dir) is renamed in whole, one rename instead of one per object, when
         // it holds exactly the objects staged in it (anything else there must not land in
-        // objects/); the other objects are renamed in one by one (see the rule at the top: only a
-        // concurrent transaction's copy of the same object can be replaced), into the objects/xx
-        // dirs created first, on the I/O workers in parallel batches.
-        const bySub = new Map<string, Set<string>>();
+        // objects/); otherwise objects/xx is made unless a thread of this transaction saw it
+        // there, then each object renamed in (see the rule at the top: only a concurrent
+        // transaction's copy of the same object can be replaced); on the I/O workers in parallel
+        // batches of whole dirs (synchronous calls: measured faster than a pool of async ones)
+        const bySub = new Map<string, string[]>();
+        const stage = this.stagingDir;
         for (const s of this.staged) {
           const sub = s.rel.slice(0, 2);
-          let names = bySub.get(sub);
-          if (names === undefined) bySub.set(sub, (names = new Set()));
-          names.add(s.rel.slice(3));
+          let pairs = bySub.get(sub);
+          if (pairs === undefined) bySub.set(sub, (pairs = []));
+          pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
         }
-        const stage = this.stagingDir;
-        const moved = new Set<string>();
         let filled = filledObjectDirs.get(objects);
         if (filled === undefined) filledObjectDirs.set(objects, (filled = new Set()));
-        for (const [sub, names] of bySub) {
-          const l = this.listed.get(sub);
-          if (l === null || (l !== undefined && l.size > 0) || filled.has(sub)) continue; // seen with objects in it
-          if (this.holdsExactly(`${stage}/${sub}`, names) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) moved.add(sub);
+        const groups: RenameGroup[] = [];
+        for (const [sub, pairs] of bySub) {
+          const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) continue;
+          groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
         }
-        for (const sub of bySub.keys()) {
-          const l = this.listed.get(sub);
-          if (moved.has(sub) || l === null || (l !== undefined && l.size > 0)) continue;
-          try {
-            fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
-          } catch (e) {
-            if (!isErrno(e, 'EEXIST')) throw e;
-          }
-        }
-        const pairs: string[] = [];
-        for (const s of this.staged) if (!moved.has(s.rel.slice(0, 2))) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
-        await renameBatches(pairs);
+        await renameBatches(groups);
         for (const sub of bySub.keys()) filled.add(sub);
         faultPoint('store:commit:after-link');
         this.recordVerified(this.staged, objects);
@@ -900,8 +916,8 @@ export class Transaction {
     await this.finish();
   }
 
-  /** True when `dir` holds exactly the entries `names` (a missing dir holds nothing). */
-  private holdsExactly(dir: string, names: Set<string>): boolean {
+  /** True when staged dir `dir` holds exactly the objects staged in it (`pairs`: from, to, ...), nothing else. */
+  private holdsExactly(dir: string, pairs: string[]): boolean {
     let entries: string[];
     try {
       entries = fs.readdirSync(dir);
@@ -909,7 +925,10 @@ export class Transaction {
       if (isErrno(e, 'ENOENT')) return false;
       throw e;
     }
-    return entries.length === names.size && entries.every((n) => names.has(n));
+    if (entries.length !== pairs.length / 2) return false;
+    const names = new Set<string>();
+    for (let i = 0; i < pairs.length; i += 2) names.add(path.basename(pairs[i]!));
+    return names.size === entries.length && entries.every((n) => names.has(n));
   }
 
   /** Rename staged dir `from` to objects dir `to`; false when `to` exists and is not empty (then its objects go one by one). */

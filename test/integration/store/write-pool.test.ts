@@ -195,7 +195,7 @@ describe('store I/O worker pool', function () {
     fs.writeFileSync(path.join(dir, 'a'), 'a');
     const script = `import { configureWritePool, writePool } from ${JSON.stringify(mod)};
 configureWritePool(2);
-const r = await writePool().rename({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}] });
+const r = await writePool().rename({ dirs: [], pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}] });
 console.log(JSON.stringify(r.err ?? null));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
