@@ -855,6 +855,7 @@ export class Transaction {
   async commit(): Promise<void> {
     this.ensureOpen();
     this.state = 'committing';
+    const moved: string[] = []; // staged xx/ dirs renamed into objects/ whole
     try {
       await this.drain();
       const objects = path.join(this.repo.path, K.OBJECTS_DIR);
@@ -881,7 +882,10 @@ export class Transaction {
         const groups: RenameGroup[] = [];
         for (const [sub, pairs] of bySub) {
           const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
-          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) continue;
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) {
+            moved.push(sub);
+            continue;
+          }
           groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
         }
         await renameBatches(groups);
@@ -906,6 +910,15 @@ export class Transaction {
         } else {
           await fsp.mkdir(path.dirname(f), { recursive: true, mode: 0o755 });
           await atomicWrite(f, `${c}\n`, { mode: 0o644 });
+        }
+      }
+      // the staging dir is kept for the next transaction with its xx/ dirs, as when nothing moved
+      // (the next one need not make them: bytes written by an update pull)
+      for (const sub of moved) {
+        try {
+          fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
+        } catch {
+          // only saves the next transaction a mkdir: the refs are written, the commit succeeded
         }
       }
     } catch (e) {
