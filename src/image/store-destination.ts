@@ -3,7 +3,7 @@
  * image/stored-image.ts: one commit + transaction per layer (`ociimage/<blob hex>`, so an
  * interrupted copy keeps finished layers), then the config commit and the image commit with its
  * `ociimage/<enc name:tag>` ref in one last transaction (putLayerAndImage: in the transaction of the
- * only missing layer).
+ * last missing layer, when every other one is committed by the end of its import).
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
@@ -167,12 +167,18 @@ export class StoreImageDestination implements ImageDestination {
     return withTransaction(this.repo, (tx) => this.writeLayer(tx, d, open, opts));
   }
 
-  /** The layer, then the image in the same transaction: one syncfs, one rename pass, one set of directory fsyncs. */
-  async putLayerAndImage(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions, image: ImageParts): Promise<{ layer: Checksum; image: Checksum }> {
+  /** The layer, then the image (when `image` gives it, asked once the layer is imported) in the same transaction: one commit of the store. */
+  async putLayerAndImage(
+    d: Descriptor,
+    open: () => Promise<NodeJS.ReadableStream>,
+    opts: PutLayerOptions,
+    image: () => ImageParts | null,
+  ): Promise<{ layer: Checksum; image: Checksum | null }> {
     opts.signal?.throwIfAborted();
     return withTransaction(this.repo, async (tx) => {
       const layer = await this.writeLayer(tx, d, open, opts);
-      return { layer, image: await this.writeImage(tx, image) };
+      const parts = image();
+      return { layer, image: parts === null ? null : await this.writeImage(tx, parts) };
     });
   }
 

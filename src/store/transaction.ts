@@ -1,8 +1,9 @@
 /**
  * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * renamed into objects/xx/rest.ext, object dirs fsynced, and finally the queued refs are
- * written with atomicWrite. Holds the SHARED repo lock.
+ * renamed into objects/xx/rest.ext (a whole staged xx/ dir when objects/xx is absent or empty),
+ * the renames made durable with a second syncfs, and finally the queued refs are written with
+ * atomicWrite. Holds the SHARED repo lock.
  *
  * Rule for objects that are already there: an object is staged only when it was absent from
  * objects/ when the transaction looked (one listing per objects/xx), so the rename replaces
@@ -30,7 +31,6 @@ import { Readable } from 'node:stream';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
-import { runPool } from '../util/promise-pool.js';
 import * as K from './constants.js';
 import {
   bareUserDiskMode,
@@ -193,6 +193,13 @@ function releaseStaging(tmp: string, dir: string): boolean {
     return false;
   }
 }
+
+/**
+ * objects/xx dirs this process has renamed objects into, per objects/ dir: they hold objects, so a
+ * later commit does not try to rename a whole staged xx/ dir over them (it would fail). Only ever
+ * skips that attempt: an entry gone stale (objects pruned since) costs the optimization, nothing else.
+ */
+const filledObjectDirs = new Map<string, Set<string>>();
 
 interface Staged {
   name: string; // checksum.ext, in the staging dir
@@ -854,10 +861,13 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // per objects/xx: made unless a thread of this transaction saw it there, then each object
-        // renamed in (see the rule at the top: only a concurrent transaction's copy of the same
-        // object can be replaced); on the I/O workers in parallel batches of whole dirs
-        // (synchronous calls: measured faster than a pool of async ones)
+        // per objects/xx: a staged xx/ dir whose objects/xx was absent or empty (a cold pull into
+        // a new store: every dir) is renamed in whole, one rename instead of one per object, when
+        // it holds exactly the objects staged in it (anything else there must not land in
+        // objects/); otherwise objects/xx is made unless a thread of this transaction saw it
+        // there, then each object renamed in (see the rule at the top: only a concurrent
+        // transaction's copy of the same object can be replaced); on the I/O workers in parallel
+        // batches of whole dirs (synchronous calls: measured faster than a pool of async ones)
         const bySub = new Map<string, string[]>();
         const stage = this.stagingDir;
         for (const s of this.staged) {
@@ -866,16 +876,23 @@ export class Transaction {
           if (pairs === undefined) bySub.set(sub, (pairs = []));
           pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
         }
-        const touched = [...bySub.keys()];
-        const groups: RenameGroup[] = touched.map((sub) => ({
-          dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`,
-          pairs: bySub.get(sub)!,
-        }));
-        const newSubdir = (await renameBatches(groups)) > 0;
+        let filled = filledObjectDirs.get(objects);
+        if (filled === undefined) filledObjectDirs.set(objects, (filled = new Set()));
+        const groups: RenameGroup[] = [];
+        for (const [sub, pairs] of bySub) {
+          const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) continue;
+          groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
+        }
+        await renameBatches(groups);
+        for (const sub of bySub.keys()) filled.add(sub);
         faultPoint('store:commit:after-link');
         this.recordVerified(this.staged, objects);
-        await runPool(touched, 16, (sub) => fsyncDir(path.join(objects, sub)));
-        if (newSubdir) await fsyncDir(objects);
+        // The renames made durable before any ref moves: one syncfs again (the new entries of
+        // the objects/xx dirs and of objects/), measured cheaper than an fsync of each of up to
+        // 256 objects/xx dirs (three syscalls each, on the thread pool the other layers of a
+        // pull write through); docs/benchmarks.md, "Pull", eighth session.
+        await this.syncfs();
       }
       for (const [ref, c] of this.refs) {
         const f = path.join(this.repo.path, K.REFS_HEADS_DIR, ref);
@@ -897,6 +914,32 @@ export class Transaction {
     }
     this.committed = true;
     await this.finish();
+  }
+
+  /** True when staged dir `dir` holds exactly the objects staged in it (`pairs`: from, to, ...), nothing else. */
+  private holdsExactly(dir: string, pairs: string[]): boolean {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw e;
+    }
+    if (entries.length !== pairs.length / 2) return false;
+    const names = new Set<string>();
+    for (let i = 0; i < pairs.length; i += 2) names.add(path.basename(pairs[i]!));
+    return names.size === entries.length && entries.every((n) => names.has(n));
+  }
+
+  /** Rename staged dir `from` to objects dir `to`; false when `to` exists and is not empty (then its objects go one by one). */
+  private moveDir(from: string, to: string): boolean {
+    try {
+      fs.renameSync(from, to);
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'ENOTEMPTY') || isErrno(e, 'EEXIST')) return false;
+      throw e;
+    }
   }
 
   /**
