@@ -44,11 +44,17 @@ export interface ImageDestination {
    */
   putImage(config: { d: Descriptor; raw: Buffer | null }, manifest: { raw: Buffer; digest: string }, trust: TrustRecord): Promise<Checksum>;
   /**
-   * putLayer of the image's only missing layer, then putImage, as one atomic step (one durable
-   * commit of the store instead of two): on any failure neither the layer nor the image is kept.
-   * The layer is imported on the calling thread (opts.offThread is ignored).
+   * putLayer, then putImage, as one atomic step (one durable commit of the store instead of two):
+   * on any failure neither the layer nor the image is kept. `image` is asked for once the layer is
+   * imported (the image may only be stored once every other layer it needs is): null stores the
+   * layer alone (image null). The layer is imported on the calling thread (opts.offThread is ignored).
    */
-  putLayerAndImage(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions, image: ImageParts): Promise<{ layer: Checksum; image: Checksum }>;
+  putLayerAndImage(
+    d: Descriptor,
+    open: () => Promise<NodeJS.ReadableStream>,
+    opts: PutLayerOptions,
+    image: () => ImageParts | null,
+  ): Promise<{ layer: Checksum; image: Checksum | null }>;
 }
 
 /** What putImage stores: the config (`raw` unless already stored), the manifest, the trust record. */

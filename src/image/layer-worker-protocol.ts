@@ -12,6 +12,8 @@ export interface LayerWorkerData {
   repoPath: string;
   /** The process-wide fault-point counter (util/atomic-write.ts), shared with the main thread. */
   faultCounter?: SharedArrayBuffer;
+  /** The pulled image's name and the other images its large files are compared with (image/dedup-candidates.ts); none when absent. */
+  likely?: { name: string; likeImages: string[] };
 }
 
 export type LayerWorkerIn =

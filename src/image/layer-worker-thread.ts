@@ -19,6 +19,7 @@ import { OstreeRepo } from '../store/repo.js';
 import { Transaction } from '../store/transaction.js';
 import { useSharedFaultCounter } from '../util/atomic-write.js';
 import type { RepoLock } from '../store/repo-lock.js';
+import { likelyObjects } from './dedup-candidates.js';
 import { serializeError, deserializeError, type LayerWorkerData, type LayerWorkerIn, type LayerWorkerOut } from './layer-worker-protocol.js';
 
 const port = parentPort!;
@@ -95,7 +96,8 @@ async function run(): Promise<void> {
   try {
     const { importLayerTar } = await import('../store/layer-import.js');
     const warn = (msg: string): void => post({ type: 'warning', msg });
-    const imported = importLayerTar(tx, input, { onWarning: warn });
+    const candidates = data.likely === undefined ? undefined : likelyObjects(repo, data.likely.name, data.likely.likeImages);
+    const imported = importLayerTar(tx, input, { onWarning: warn, candidates });
     imported.catch(() => undefined);
     // A verification failure (or an abort) ends the import even when the importer is not reading.
     const res = await Promise.race([imported, verified.then(() => imported)]);

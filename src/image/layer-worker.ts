@@ -59,8 +59,8 @@ export class LayerImportWorker {
   /** Bytes posted and not acknowledged. */
   private inflight = 0;
 
-  constructor(repoPath: string) {
-    const data: LayerWorkerData = { repoPath, faultCounter: faultCounterBuffer() };
+  constructor(repoPath: string, likely?: LayerWorkerData['likely']) {
+    const data: LayerWorkerData = { repoPath, faultCounter: faultCounterBuffer(), likely };
     // no inherited node flags (`-e`/`--input-type` of the parent make a worker fail to start);
     // the store's I/O workers stay off inside: the layers' threads are the parallelism here
     this.worker = new Worker(new URL('./layer-worker-thread.js', import.meta.url), {

@@ -3,13 +3,14 @@
  * image/stored-image.ts: one commit + transaction per layer (`ociimage/<blob hex>`, so an
  * interrupted copy keeps finished layers), then the config commit and the image commit with its
  * `ociimage/<enc name:tag>` ref in one last transaction (putLayerAndImage: in the transaction of the
- * only missing layer).
+ * last missing layer, when every other one is committed by the end of its import).
  */
 import { PassThrough } from 'node:stream';
 import { AtomicError } from '../util/errors.js';
 // store/layer-import.ts (the tar reader, zlib, zstd) is loaded only when a layer is
 // imported: a pull that finds every layer present does not need it
 import type { LayerImportResult } from '../store/layer-import.js';
+import type { LargeFileCandidates } from '../store/large-dedup.js';
 import type { OstreeRepo } from '../store/repo.js';
 import type { Transaction } from '../store/transaction.js';
 import type { Checksum, Commit, Metadata, Variant } from '../store/types.js';
@@ -20,6 +21,7 @@ import type { Descriptor } from './source.js';
 import type { ImageDestination, ImageParts, PutLayerOptions } from './destination.js';
 import { META, imageRef, layerRef, metaString, readStoredConfig } from './stored-image.js';
 import { TRUST_META_KEY, type TrustRecord } from './trust/stored.js';
+import { likelyObjects } from './dedup-candidates.js';
 
 const s = (value: string): Variant => ({ type: 's', value });
 const ROOT_DIR = { uid: 0, gid: 0, mode: 0o40755, xattrs: [] };
@@ -55,6 +57,7 @@ async function importVerified(
   onWarning?: (m: string) => void,
   onBytes?: (n: number) => void,
   signal?: AbortSignal,
+  candidates?: LargeFileCandidates,
 ): Promise<LayerImportResult> {
   const feed = new PassThrough();
   // The importer may have stopped listening (decoder error) when a verification error arrives.
@@ -89,7 +92,7 @@ async function importVerified(
     const verifyFailed = new Promise<never>((_resolve, reject) => blob.on('error', reject));
     verifyFailed.catch(() => {});
     const { importLayerTar } = await import('../store/layer-import.js');
-    const imported = importLayerTar(tx, feed, { onWarning });
+    const imported = importLayerTar(tx, feed, { onWarning, candidates });
     imported.catch(() => {});
     const res = await Promise.race([imported, verifyFailed]);
     importing = false;
@@ -127,14 +130,22 @@ function layerCommit(d: Descriptor, res: LayerImportResult, diffId: string | und
 export class StoreImageDestination implements ImageDestination {
   readonly ref: string;
   readonly description: string;
+  /** Objects the layers' large files probably equal (image/dedup-candidates.ts), shared by the layers imported on this thread. */
+  private readonly candidates: LargeFileCandidates | undefined;
 
-  /** The destination for image `name` (a normalized name with tag) in `repo`. */
+  /**
+   * The destination for image `name` (a normalized name with tag) in `repo`. Large files are
+   * compared with the objects the images of the same repository name (and `likeImages`) hold at
+   * their path before they are written (image/dedup-candidates.ts).
+   */
   constructor(
     private readonly repo: OstreeRepo,
-    name: string,
+    private readonly name: string,
+    private readonly opts: { likeImages?: readonly string[] } = {},
   ) {
     this.ref = imageRef(name);
     this.description = `ostree:${this.ref}`;
+    this.candidates = likelyObjects(repo, name, opts.likeImages);
   }
 
   async storedConfig(d: Descriptor): Promise<Record<string, unknown> | null> {
@@ -156,12 +167,18 @@ export class StoreImageDestination implements ImageDestination {
     return withTransaction(this.repo, (tx) => this.writeLayer(tx, d, open, opts));
   }
 
-  /** The layer, then the image in the same transaction: one syncfs, one rename pass, one set of directory fsyncs. */
-  async putLayerAndImage(d: Descriptor, open: () => Promise<NodeJS.ReadableStream>, opts: PutLayerOptions, image: ImageParts): Promise<{ layer: Checksum; image: Checksum }> {
+  /** The layer, then the image (when `image` gives it, asked once the layer is imported) in the same transaction: one commit of the store. */
+  async putLayerAndImage(
+    d: Descriptor,
+    open: () => Promise<NodeJS.ReadableStream>,
+    opts: PutLayerOptions,
+    image: () => ImageParts | null,
+  ): Promise<{ layer: Checksum; image: Checksum | null }> {
     opts.signal?.throwIfAborted();
     return withTransaction(this.repo, async (tx) => {
       const layer = await this.writeLayer(tx, d, open, opts);
-      return { layer, image: await this.writeImage(tx, image) };
+      const parts = image();
+      return { layer, image: parts === null ? null : await this.writeImage(tx, parts) };
     });
   }
 
@@ -173,7 +190,7 @@ export class StoreImageDestination implements ImageDestination {
       opts.signal.throwIfAborted();
     }
     // importVerified must attach its listeners before the blob can end (and fail verification).
-    const res = await importVerified(tx, blob, opts.onWarning, opts.onBytes, opts.signal);
+    const res = await importVerified(tx, blob, opts.onWarning, opts.onBytes, opts.signal, this.candidates);
     opts.signal?.throwIfAborted();
     const commit = await tx.writeCommit(layerCommit(d, res, opts.diffId));
     tx.setRef(layerRef(d.digest), commit);
@@ -191,7 +208,7 @@ export class StoreImageDestination implements ImageDestination {
       await this.repo.sweepStaging();
       // started before the blob is requested: its start-up overlaps with the request
       const { LayerImportWorker: Worker } = await import('./layer-worker.js');
-      const w: LayerImportWorker = new Worker(this.repo.path);
+      const w: LayerImportWorker = new Worker(this.repo.path, this.candidates === undefined ? undefined : { name: this.name, likeImages: [...(this.opts.likeImages ?? [])] });
       try {
         opts.signal?.throwIfAborted();
         const blob = await open();

@@ -39,6 +39,7 @@ import { MutableTree, type MFile } from './mtree.js';
 import { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
 import { checkSymlinkTarget, layerInvalid, normalizeEntryPath, unsafePathError } from './tar-safety.js';
 import { TarReader, type SparseSegment, type TarEntry } from './tar-reader.js';
+import type { LargeFileCandidates } from './large-dedup.js';
 
 // defined in constants.ts, so that a checkout does not load this module (zlib, zstd, the tar reader)
 export { UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS };
@@ -293,6 +294,7 @@ async function importEntry(
   stats: Stats,
   onWarning: (m: string) => void,
   pending: Pending,
+  candidates: LargeFileCandidates | undefined,
 ): Promise<void> {
   const name = h.name;
   const parts = normalizeEntryPath(name);
@@ -356,9 +358,11 @@ async function importEntry(
   const meta: FileMeta = { uid, gid, mode: S_IFREG | perm, symlinkTarget: '', xattrs };
   const size = h.size;
   let checksum: Checksum;
+  // the object a large file probably equals (large-dedup.ts): looked up only if the Transaction asks
+  const candidate = candidates === undefined ? undefined : (): Promise<Checksum | null> => candidates.find(parts, h.sparse ? h.sparse.realSize : size);
   if (h.sparse) {
     const body = Readable.from(denseContent(reader.body(), h.sparse.map, h.sparse.realSize), { objectMode: false, highWaterMark: 256 * 1024 });
-    checksum = await tx.writeRegularFile(meta, body, h.sparse.realSize);
+    checksum = await tx.writeRegularFile(meta, body, h.sparse.realSize, candidate);
     if (!body.readableEnded) {
       body.resume();
       await finished(body);
@@ -374,14 +378,22 @@ async function importEntry(
     stats.files++;
     return;
   } else {
-    checksum = await tx.writeRegularFile(meta, reader.body(), size);
+    checksum = await tx.writeRegularFile(meta, reader.body(), size, candidate);
   }
   tree.setFile(parent, base, { kind: 'file', checksum, symlink: false });
   stats.files++;
 }
 
 /** Stream a layer tar into `tx`; see the module comment. Rejects with UNSAFE_PATH / LAYER_INVALID. */
-export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStream, opts: { onWarning?: (msg: string) => void } = {}): Promise<LayerImportResult> {
+export async function importLayerTar(
+  tx: Transaction,
+  input: NodeJS.ReadableStream,
+  opts: {
+    onWarning?: (msg: string) => void;
+    /** Where large files look for the object they probably equal (large-dedup.ts). */
+    candidates?: LargeFileCandidates;
+  } = {},
+): Promise<LayerImportResult> {
   const onWarning = opts.onWarning ?? (() => {});
   let size = 0;
   let stream: Readable;
@@ -398,6 +410,7 @@ export async function importLayerTar(tx: Transaction, input: NodeJS.ReadableStre
       stream,
       hash,
       onWarning,
+      opts.candidates,
       () => size,
       (n) => (size += n),
     );
@@ -475,6 +488,7 @@ async function importWith(
   stream: Readable,
   hash: OffThreadHash,
   onWarning: (m: string) => void,
+  candidates: LargeFileCandidates | undefined,
   getSize: () => number,
   addSize: (n: number) => void,
 ): Promise<LayerImportResult> {
@@ -492,7 +506,7 @@ async function importWith(
       const entry = await reader.next();
       if (entry === null) break;
       if (hash.backlog > OffThreadHash.MAX_BACKLOG) await hash.throttle();
-      await importEntry(tx, tree, lowerLinks, reader, entry, stats, onWarning, pending);
+      await importEntry(tx, tree, lowerLinks, reader, entry, stats, onWarning, pending, candidates);
     }
     await reader.drain();
   } catch (e) {

@@ -1,8 +1,9 @@
 /**
  * A write transaction: objects are staged under `tmp/staging-<pid>-<random>/xx/rest.ext`
  * (with their final owner/mode/xattrs), made durable with one syncfs at commit(), then
- * renamed into objects/xx/rest.ext, object dirs fsynced, and finally the queued refs are
- * written with atomicWrite. Holds the SHARED repo lock.
+ * renamed into objects/xx/rest.ext (a whole staged xx/ dir when objects/xx is absent or empty),
+ * the renames made durable with a second syncfs, and finally the queued refs are written with
+ * atomicWrite. Holds the SHARED repo lock.
  *
  * Rule for objects that are already there: an object is staged only when it was absent from
  * objects/ when the transaction looked (one listing per objects/xx), so the rename replaces
@@ -30,7 +31,6 @@ import { Readable } from 'node:stream';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
-import { runPool } from '../util/promise-pool.js';
 import * as K from './constants.js';
 import {
   bareUserDiskMode,
@@ -45,7 +45,9 @@ import {
   sha256Hex,
 } from './object-codec.js';
 import { recordVerifiedObjects, signatureOf } from './object-verify.js';
-import { deserializeError, renameBatches, writePool } from './write-pool.js';
+import { CandidateCompare } from './large-dedup.js';
+import { deserializeError, renameBatches, writePool, type RenameGroup } from './write-pool.js';
+import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, newDirState, setFlag } from './tx-dirs.js';
 import type { RepoLock } from './repo-lock.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, Metadata, ObjectType, RepoObjects } from './types.js';
 
@@ -192,6 +194,13 @@ function releaseStaging(tmp: string, dir: string): boolean {
   }
 }
 
+/**
+ * objects/xx dirs this process has renamed objects into, per objects/ dir: they hold objects, so a
+ * later commit does not try to rename a whole staged xx/ dir over them (it would fail). Only ever
+ * skips that attempt: an entry gone stale (objects pruned since) costs the optimization, nothing else.
+ */
+const filledObjectDirs = new Map<string, Set<string>>();
+
 interface Staged {
   name: string; // checksum.ext, in the staging dir
   rel: string; // xx/rest.ext, in objects/
@@ -209,8 +218,8 @@ export class Transaction {
   private tmpCounter = 0;
   /** Verified-object signatures (object-verify.ts) of file objects staged by the I/O workers. */
   private readonly sigs = new Map<string, string>();
-  /** Subdirectories xx/ of the staging dir known to exist. */
-  private readonly stageSubdirs = new Set<string>();
+  /** What this transaction's threads learnt about objects/xx and the staging xx/ dirs (tx-dirs.ts). */
+  private readonly dirs = newDirState();
   /** Small files queued for the I/O workers, not sent yet (see queueRegularFile). */
   private batch: {
     buf: Uint8Array;
@@ -272,27 +281,35 @@ export class Transaction {
 
   /** Names in objects/`sub` (empty if absent), or null when the directory is too big to list. */
   private listObjectDir(sub: string): Set<string> | null {
+    if (hasFlag(this.dirs, sub, OBJ_ABSENT)) return new Set(); // an I/O worker found it absent
     const dir = path.join(this.repo.path, K.OBJECTS_DIR, sub);
     const st = fs.statSync(dir, { throwIfNoEntry: false });
+    setFlag(this.dirs, sub, st === undefined ? OBJ_ABSENT : OBJ_PRESENT);
     if (st === undefined) return new Set();
     if (st.size > LIST_DIR_MAX_BYTES) return null;
     return new Set(fs.readdirSync(dir));
   }
 
-  /** Path in the staging dir of object `c.ext`. */
-  private stagePath(c: Checksum, ext: string): string {
+  /**
+   * Path in the staging dir of object `c.ext`; its xx/ dir is made unless `make` is false (the
+   * I/O worker that creates the object makes it).
+   */
+  private stagePath(c: Checksum, ext: string, make = true): string {
     // sharded like objects/ (and like ostree's staging dirs): creating thousands of files in one
     // directory serializes on its lock and makes each creation slower
-    const sub = c.slice(0, 2);
-    if (!this.stageSubdirs.has(sub)) {
-      try {
-        fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
-      } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw e;
-      }
-      this.stageSubdirs.add(sub);
-    }
+    if (make) this.makeStageSub(c.slice(0, 2));
     return `${this.stagingDir}/${this.rel(c, ext)}`;
+  }
+
+  /** Make the staging dir's `sub`/ unless a thread of this transaction has. */
+  private makeStageSub(sub: string): void {
+    if (hasFlag(this.dirs, sub, STAGE_MADE)) return;
+    try {
+      fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+    setFlag(this.dirs, sub, STAGE_MADE);
   }
 
   private markStaged(c: Checksum, ext: string, bytes: number): void {
@@ -410,7 +427,14 @@ export class Transaction {
     if (b === null) return;
     this.batch = null;
     if (b.waiters.length === 0) return;
-    const job = writePool().files({ tx: this.stagingDir, objectsDir: path.join(this.repo.path, K.OBJECTS_DIR), stagingDir: this.stagingDir, buf: b.buf, items: b.items });
+    const job = writePool().files({
+      tx: this.stagingDir,
+      objectsDir: path.join(this.repo.path, K.OBJECTS_DIR),
+      stagingDir: this.stagingDir,
+      dirs: this.dirs,
+      buf: b.buf,
+      items: b.items,
+    });
     if (job === null) {
       // no worker could be started: stage them here
       for (const w of b.waiters) {
@@ -491,11 +515,15 @@ export class Transaction {
       o += d.length;
     }
     const chmod = (0o644 & this.umask) !== 0;
-    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners });
+    const job = writePool().meta({ paths: m.paths, lens: m.parts.map((d) => d.length), buf, chmod, symlinks: m.symlinks, owners: m.owners, dirs: this.dirs });
     if (job === null) {
       try {
-        m.paths.forEach((p, i) => this.writeMetaHere(p, m.parts[i]!));
+        m.paths.forEach((p, i) => {
+          this.makeStageParent(p);
+          this.writeMetaHere(p, m.parts[i]!);
+        });
         for (let i = 0; i < m.symlinks.length; i += 2) {
+          this.makeStageParent(m.symlinks[i]!);
           fs.symlinkSync(m.symlinks[i + 1]!, m.symlinks[i]!);
           if (m.owners[i]! >= 0) fs.lchownSync(m.symlinks[i]!, m.owners[i]!, m.owners[i + 1]!);
         }
@@ -518,6 +546,12 @@ export class Transaction {
     );
   }
 
+  /** Make the xx/ dir of staged path `p` (a queued object no worker took). */
+  private makeStageParent(p: string): void {
+    const slash = p.lastIndexOf('/');
+    this.makeStageSub(p.slice(slash - 2, slash));
+  }
+
   /** Create (or replace) a staged metadata object file, mode 0644. */
   private writeMetaHere(p: string, data: Buffer): void {
     const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
@@ -536,8 +570,11 @@ export class Transaction {
     for (const r of this.slotWaiters.splice(0)) r();
   }
 
-  /** Store a regular file; returns its content checksum. */
-  async writeRegularFile(meta: FileMeta, content: FileContent, size: number): Promise<Checksum> {
+  /**
+   * Store a regular file; returns its content checksum. `candidate` names the object the file
+   * probably equals (large-dedup.ts), asked for only when the file is too big to hash in memory.
+   */
+  async writeRegularFile(meta: FileMeta, content: FileContent, size: number, candidate?: () => Promise<Checksum | null>): Promise<Checksum> {
     this.ensureOpen();
     this.checkMeta(meta, 'file');
     if (this.pooled(meta, size)) {
@@ -567,7 +604,7 @@ export class Transaction {
       if (n !== size) throw this.sizeMismatch(size, n);
       return this.writeSmall(meta, chunks, n);
     }
-    return this.writeLarge(meta, content, size);
+    return this.writeLarge(meta, content, size, candidate);
   }
 
   private writeSmall(meta: FileMeta, data: Buffer[], size: number): Checksum {
@@ -644,36 +681,75 @@ export class Transaction {
     if (this.writeError !== null) throw this.writeError.e;
   }
 
-  private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream | AsyncIterable<Buffer>, size: number): Promise<Checksum> {
+  /**
+   * A file too big to hash in memory: compared with `candidate`'s object while it is hashed,
+   * and written only from where it differs (large-dedup.ts has the rule); without a usable
+   * candidate, streamed to a temporary file while hashed. Either way the object is named by the
+   * stream's checksum, and nothing is kept when that object is already in the store.
+   */
+  private async writeLarge(meta: FileMeta, content: NodeJS.ReadableStream | AsyncIterable<Buffer>, size: number, candidate?: () => Promise<Checksum | null>): Promise<Checksum> {
     const tmp = path.join(this.stagingDir, `tmp-${this.tmpCounter++}`); // never a checksum.ext name
     const hasher = createContentHasher(meta);
-    const fh = await fsp.open(tmp, 'wx', 0o600);
+    let cmp = await this.openCandidate(candidate, size);
+    let fh: fsp.FileHandle | null = null;
     let n = 0;
     let c: Checksum;
     try {
+      if (cmp === null) fh = await fsp.open(tmp, 'wx', 0o600);
       for await (const chunk of toReadable(content)) {
         n += chunk.length;
         if (n > size) throw this.sizeMismatch(size, n);
+        if (cmp !== null && !(await cmp.equal(chunk))) {
+          // diverged: the staged file gets the bytes that matched (copied from the candidate and
+          // re-hashed: they must hash as the stream's did), then the stream from this chunk on
+          fh = await fsp.open(tmp, 'wx', 0o600);
+          await cmp.copyPrefix(fh, cmp.matched, meta, hasher.copy().digest('hex'));
+          await cmp.close();
+          cmp = null;
+        }
         hasher.update(chunk);
-        await fh.write(chunk);
+        if (fh !== null) await fh.write(chunk);
       }
       if (n !== size) throw this.sizeMismatch(size, n);
       c = hasher.digest('hex') as Checksum;
-      if (!this.exists(c, 'file')) this.finishRegular(fh.fd, tmp, meta);
+      if (this.exists(c, 'file')) {
+        await cmp?.close();
+        if (fh !== null) {
+          await fh.close();
+          await fsp.rm(tmp, { force: true });
+        }
+        this.stats.objectsSkipped++;
+        return c;
+      }
+      if (fh === null) {
+        // equal to the candidate to its end, but the checksum names another object (other
+        // owner, mode or xattrs; or a misnamed candidate): stage a verified copy of its bytes
+        fh = await fsp.open(tmp, 'wx', 0o600);
+        await cmp!.copyPrefix(fh, n, meta, c);
+      }
+      await cmp?.close();
+      cmp = null;
+      this.finishRegular(fh.fd, tmp, meta);
     } catch (e) {
-      await fh.close().catch(() => undefined);
-      await fsp.rm(tmp, { force: true });
+      await cmp?.close();
+      if (fh !== null) {
+        await fh.close().catch(() => undefined);
+        await fsp.rm(tmp, { force: true });
+      }
       throw e instanceof AtomicError ? e : wrapError('stage large file', e);
     }
     await fh.close();
-    if (this.exists(c, 'file')) {
-      await fsp.rm(tmp, { force: true });
-      this.stats.objectsSkipped++;
-      return c;
-    }
     await fsp.rename(tmp, this.stagePath(c, 'file'));
     this.markStaged(c, 'file', n);
     return c;
+  }
+
+  /** The candidate object for a large file of `size` bytes, open for the compare; null when there is none it can use. */
+  private async openCandidate(candidate: (() => Promise<Checksum | null>) | undefined, size: number): Promise<CandidateCompare | null> {
+    if (candidate === undefined || this.repo.mode === 'archive') return null;
+    const c = await candidate().catch(() => null);
+    if (c === null || !isChecksum(c)) return null;
+    return CandidateCompare.open(this.repo.objectPath(c, 'file'), c, size);
   }
 
   /** Store a symlink (meta.symlinkTarget, mode S_IFLNK|0777); returns its checksum. */
@@ -686,11 +762,11 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(c, 'file');
-    if (this.queueSymlink(p, meta)) {
+    if (this.queueSymlink(this.stagePath(c, 'file', false), meta)) {
       this.markStaged(c, 'file', 0);
       return c;
     }
+    const p = this.stagePath(c, 'file');
     try {
       if (this.repo.mode === 'bare') {
         fs.symlinkSync(meta.symlinkTarget, p);
@@ -719,13 +795,13 @@ export class Transaction {
       this.stats.objectsSkipped++;
       return c;
     }
-    const p = this.stagePath(c, ext);
     // dirtrees and dirmetas (a layer's tree, written at its end) are created by the I/O workers
     // in parallel; drain() (commit, abort, writeCommit) waits for them
-    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(p, data)) {
+    if ((type === 'dirtree' || type === 'dirmeta') && this.queueMeta(this.stagePath(c, ext, false), data)) {
       this.markStaged(c, ext, data.length);
       return c;
     }
+    const p = this.stagePath(c, ext);
     try {
       this.writeMetaHere(p, data);
     } catch (e) {
@@ -785,30 +861,38 @@ export class Transaction {
       if (this.staged.length) {
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
-        // create the objects/xx dirs first, then rename each object in (synchronous calls:
-        // measured faster than a pool of async ones, whose thread hops cost more than they overlap)
-        const touched = new Set(this.staged.map((s) => s.rel.slice(0, 2)));
-        let newSubdir = false;
-        for (const sub of touched) {
-          const l = this.listed.get(sub);
-          if (l === null || (l !== undefined && l.size > 0)) continue; // seen with objects in it: exists
-          try {
-            fs.mkdirSync(path.join(objects, sub), { mode: 0o755 });
-            newSubdir = true;
-          } catch (e) {
-            if (!isErrno(e, 'EEXIST')) throw e;
-          }
-        }
+        // per objects/xx: a staged xx/ dir whose objects/xx was absent or empty (a cold pull into
+        // a new store: every dir) is renamed in whole, one rename instead of one per object, when
+        // it holds exactly the objects staged in it (anything else there must not land in
+        // objects/); otherwise objects/xx is made unless a thread of this transaction saw it
+        // there, then each object renamed in (see the rule at the top: only a concurrent
+        // transaction's copy of the same object can be replaced); on the I/O workers in parallel
+        // batches of whole dirs (synchronous calls: measured faster than a pool of async ones)
+        const bySub = new Map<string, string[]>();
         const stage = this.stagingDir;
-        // renamed in (see the rule at the top: only a concurrent transaction's copy of the same
-        // object can be replaced), on the I/O workers in parallel batches
-        const pairs: string[] = [];
-        for (const s of this.staged) pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
-        await renameBatches(pairs);
+        for (const s of this.staged) {
+          const sub = s.rel.slice(0, 2);
+          let pairs = bySub.get(sub);
+          if (pairs === undefined) bySub.set(sub, (pairs = []));
+          pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+        }
+        let filled = filledObjectDirs.get(objects);
+        if (filled === undefined) filledObjectDirs.set(objects, (filled = new Set()));
+        const groups: RenameGroup[] = [];
+        for (const [sub, pairs] of bySub) {
+          const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) continue;
+          groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
+        }
+        await renameBatches(groups);
+        for (const sub of bySub.keys()) filled.add(sub);
         faultPoint('store:commit:after-link');
         this.recordVerified(this.staged, objects);
-        await runPool([...touched], 16, (sub) => fsyncDir(path.join(objects, sub)));
-        if (newSubdir) await fsyncDir(objects);
+        // The renames made durable before any ref moves: one syncfs again (the new entries of
+        // the objects/xx dirs and of objects/), measured cheaper than an fsync of each of up to
+        // 256 objects/xx dirs (three syscalls each, on the thread pool the other layers of a
+        // pull write through); docs/benchmarks.md, "Pull", eighth session.
+        await this.syncfs();
       }
       for (const [ref, c] of this.refs) {
         const f = path.join(this.repo.path, K.REFS_HEADS_DIR, ref);
@@ -830,6 +914,32 @@ export class Transaction {
     }
     this.committed = true;
     await this.finish();
+  }
+
+  /** True when staged dir `dir` holds exactly the objects staged in it (`pairs`: from, to, ...), nothing else. */
+  private holdsExactly(dir: string, pairs: string[]): boolean {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw e;
+    }
+    if (entries.length !== pairs.length / 2) return false;
+    const names = new Set<string>();
+    for (let i = 0; i < pairs.length; i += 2) names.add(path.basename(pairs[i]!));
+    return names.size === entries.length && entries.every((n) => names.has(n));
+  }
+
+  /** Rename staged dir `from` to objects dir `to`; false when `to` exists and is not empty (then its objects go one by one). */
+  private moveDir(from: string, to: string): boolean {
+    try {
+      fs.renameSync(from, to);
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'ENOTEMPTY') || isErrno(e, 'EEXIST')) return false;
+      throw e;
+    }
   }
 
   /**

@@ -167,36 +167,72 @@ export function writePool(): WritePool {
   return pool;
 }
 
+/** The commit tail's renames into one objects/xx: `dir` is made first when not null. */
+export interface RenameGroup {
+  dir: string | null;
+  pairs: string[];
+}
+
+/** mkdir each of `dirs` (EEXIST is fine), then rename() each (from, to) pair, here; how many dirs were made. */
+function renameHere(dirs: string[], pairs: string[]): number {
+  let made = 0;
+  for (const d of dirs) {
+    try {
+      fs.mkdirSync(d, { mode: 0o755 });
+      made++;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  for (let k = 0; k < pairs.length; k += 2) fs.renameSync(pairs[k]!, pairs[k + 1]!);
+  return made;
+}
+
 /**
- * rename() every (from, to) pair (the commit tail of a transaction) over the pool's workers, in
- * parallel batches, or here when there is no pool or few pairs; throws the first failure once
- * every batch sent has finished.
+ * The commit tail of a transaction: per group, make its objects/xx dir (when given) then rename()
+ * its (from, to) pairs; over the pool's workers in parallel batches of whole groups (a dir is made
+ * before the renames into it, by the thread that does them), or here when there is no pool or few
+ * pairs. Returns how many dirs were created; throws the first failure once every batch sent has
+ * finished.
  */
-export async function renameBatches(pairs: string[]): Promise<void> {
+export async function renameBatches(groups: RenameGroup[]): Promise<number> {
   const p = writePool();
-  const n = pairs.length / 2;
+  let n = 0;
+  for (const g of groups) n += g.pairs.length / 2;
   const batches = p.parallelism === 0 || n < 64 ? 1 : p.parallelism * 4;
   const per = Math.ceil(n / batches) * 2;
   const jobs: Array<Promise<RenameReply>> = [];
-  for (let i = 0; i < pairs.length; i += per) {
-    const chunk = pairs.slice(i, i + per);
-    const sent = batches > 1 ? p.rename({ pairs: chunk }) : null;
-    if (sent !== null) {
-      jobs.push(sent);
-      continue;
+  let dirs: string[] = [];
+  let pairs: string[] = [];
+  const send = (): boolean => {
+    const sent = batches > 1 ? p.rename({ dirs, pairs }) : null;
+    if (sent !== null) jobs.push(sent);
+    else {
+      try {
+        jobs.push(Promise.resolve({ id: 0, made: renameHere(dirs, pairs) }));
+      } catch (e) {
+        jobs.push(Promise.reject(e)); // every batch already sent is waited for below
+        return false;
+      }
     }
-    try {
-      for (let k = 0; k < chunk.length; k += 2) fs.renameSync(chunk[k]!, chunk[k + 1]!);
-      jobs.push(Promise.resolve({ id: 0 }));
-    } catch (e) {
-      jobs.push(Promise.reject(e)); // every batch already sent is waited for below
-      break;
-    }
+    dirs = [];
+    pairs = [];
+    return true;
+  };
+  let ok = true;
+  for (const g of groups) {
+    if (g.dir !== null) dirs.push(g.dir);
+    for (const x of g.pairs) pairs.push(x);
+    if (pairs.length >= per && !(ok = send())) break;
   }
+  if (ok && (pairs.length > 0 || dirs.length > 0)) send();
+  let made = 0;
   for (const r of await Promise.allSettled(jobs)) {
     if (r.status === 'rejected') throw r.reason;
+    made += r.value.made;
     if (r.value.err) throw deserializeError(r.value.err);
   }
+  return made;
 }
 
 /** Use a pool of `size` workers from now on (0: none); the previous pool's workers finish and exit. Tests use it to run both paths. */

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { runCheckoutPart, type PartJob } from './checkout-part.js';
+import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, setFlag, type DirState } from './tx-dirs.js';
 
 /**
  * A batch of small files: `buf` holds, per file, its size-prefixed header (fileChecksumPrefix)
@@ -23,14 +24,17 @@ export interface FilesJob {
   tx: string;
   objectsDir: string;
   stagingDir: string;
+  /** The transaction's objects/xx and staging xx/ state (tx-dirs.ts), shared by its threads. */
+  dirs: DirState;
   buf: Uint8Array;
   items: number[];
 }
 export const FILE_FIELDS = 7;
-/** rename() each pair (the transaction's commit tail): from, to, from, to, ... */
+/** Make each of `dirs` (objects/xx; EEXIST is fine), then rename() each pair (the transaction's commit tail): from, to, from, to, ... */
 export interface RenameJob {
   t: 'rename';
   id: number;
+  dirs: string[];
   pairs: string[];
 }
 /**
@@ -49,6 +53,8 @@ export interface MetaJob {
   symlinks: string[];
   /** Per symlink: uid, gid to lchown to (-1, -1: keep the creator's). */
   owners: number[];
+  /** The transaction's state of its staging xx/ dirs (tx-dirs.ts): the paths' xx/ dirs are made here when missing. */
+  dirs: DirState;
 }
 /** `buf` is the job's buffer, transferred back for reuse. */
 export interface MetaReply {
@@ -82,9 +88,10 @@ export interface FilesReply {
   buf?: Uint8Array;
   err?: SerializedError;
 }
-/** err: the failure that stopped the batch (the pairs before it were renamed). */
+/** made: how many of `dirs` were created; err: the failure that stopped the batch (the pairs before it were renamed). */
 export interface RenameReply {
   id: number;
+  made: number;
   err?: SerializedError;
 }
 
@@ -103,8 +110,7 @@ function signature(st: fs.Stats): string {
 
 /** tx -> objects/xx -> names (null: too big to list, lstat instead). */
 const listings = new Map<string, Map<string, Set<string> | null>>();
-/** `tx\0xx` of the staging subdirectories known to exist. */
-const stageDirs = new Set<string>();
+const EMPTY: ReadonlySet<string> = new Set();
 
 function present(job: FilesJob, c: string): boolean {
   let tx = listings.get(job.tx);
@@ -112,14 +118,39 @@ function present(job: FilesJob, c: string): boolean {
   const sub = c.slice(0, 2);
   let names = tx.get(sub);
   if (names === undefined) {
-    const dir = `${job.objectsDir}/${sub}`;
-    const st = fs.statSync(dir, { throwIfNoEntry: false });
-    names = st === undefined ? new Set() : st.size > LIST_DIR_MAX_BYTES ? null : new Set(fs.readdirSync(dir));
+    if (hasFlag(job.dirs, sub, OBJ_ABSENT)) names = EMPTY as Set<string>;
+    else {
+      const dir = `${job.objectsDir}/${sub}`;
+      const st = fs.statSync(dir, { throwIfNoEntry: false });
+      setFlag(job.dirs, sub, st === undefined ? OBJ_ABSENT : OBJ_PRESENT);
+      names = st === undefined ? (EMPTY as Set<string>) : st.size > LIST_DIR_MAX_BYTES ? null : new Set(fs.readdirSync(dir));
+    }
     tx.set(sub, names);
   }
   const name = `${c.slice(2)}.file`;
   if (names !== null) return names.has(name);
   return fs.lstatSync(`${job.objectsDir}/${sub}/${name}`, { throwIfNoEntry: false }) !== undefined;
+}
+
+function mkdirOnce(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o755 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
+/** Make the staging dir's `sub`/ unless a thread of the transaction has (flag set once it exists). */
+function ensureStageDir(dirs: DirState, stagingDir: string, sub: string): void {
+  if (hasFlag(dirs, sub, STAGE_MADE)) return;
+  mkdirOnce(`${stagingDir}/${sub}`);
+  setFlag(dirs, sub, STAGE_MADE);
+}
+
+/** The same for the xx/ dir of a staged path (`<staging>/xx/rest.ext`). */
+function ensureParentOf(dirs: DirState, p: string): void {
+  const slash = p.lastIndexOf('/');
+  ensureStageDir(dirs, p.slice(0, slash - 3), p.slice(slash - 2, slash));
 }
 
 function writeAll(fd: number, data: Uint8Array): void {
@@ -134,15 +165,7 @@ function stageFile(job: FilesJob, c: string, data: Uint8Array, mode: number, chm
     return false;
   }
   const sub = c.slice(0, 2);
-  const made = `${job.tx}\0${sub}`;
-  if (!stageDirs.has(made)) {
-    try {
-      fs.mkdirSync(`${job.stagingDir}/${sub}`, { mode: 0o755 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    stageDirs.add(made);
-  }
+  ensureStageDir(job.dirs, job.stagingDir, sub);
   let fd: number;
   try {
     fd = fs.openSync(`${job.stagingDir}/${sub}/${c.slice(2)}.file`, O_CREATE, mode);
@@ -186,11 +209,20 @@ function filesJob(job: FilesJob): FilesReply {
 }
 
 function renameJob(job: RenameJob): RenameReply {
+  let made = 0;
   try {
+    for (const d of job.dirs) {
+      try {
+        fs.mkdirSync(d, { mode: 0o755 });
+        made++;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
     for (let i = 0; i < job.pairs.length; i += 2) fs.renameSync(job.pairs[i]!, job.pairs[i + 1]!);
-    return { id: job.id };
+    return { id: job.id, made };
   } catch (e) {
-    return { id: job.id, err: serialize(e) };
+    return { id: job.id, made, err: serialize(e) };
   }
 }
 
@@ -198,6 +230,7 @@ function metaJob(job: MetaJob): MetaReply {
   let off = 0;
   try {
     for (let i = 0; i < job.paths.length; i++) {
+      ensureParentOf(job.dirs, job.paths[i]!);
       const fd = fs.openSync(job.paths[i]!, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o644);
       try {
         writeAll(fd, job.buf.subarray(off, off + job.lens[i]!));
@@ -208,6 +241,7 @@ function metaJob(job: MetaJob): MetaReply {
       off += job.lens[i]!;
     }
     for (let i = 0; i < job.symlinks.length; i += 2) {
+      ensureParentOf(job.dirs, job.symlinks[i]!);
       fs.symlinkSync(job.symlinks[i + 1]!, job.symlinks[i]!);
       if (job.owners[i]! >= 0) fs.lchownSync(job.symlinks[i]!, job.owners[i]!, job.owners[i + 1]!);
     }
@@ -228,8 +262,5 @@ parentPort?.on('message', (job: Job) => {
     r.buf = job.buf;
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
   } else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
-  else {
-    listings.delete(job.tx);
-    for (const k of stageDirs) if (k.startsWith(`${job.tx}\0`)) stageDirs.delete(k);
-  }
+  else listings.delete(job.tx);
 });

@@ -41,6 +41,8 @@ export const ATOMIC_ENV = {
   ATOMIC_DIFFID_WORKER: "'1': hash layer diff_ids in a worker",
   ATOMIC_LAYER_WORKERS:
     "'1': import pulled layers on worker threads (image/layer-worker.ts; default: on the main thread); 'one': one layer worker beside the main thread for pulls with 2+ missing layers",
+  ATOMIC_LARGE_DEDUP:
+    "'0': large files of a pull are not compared with the object a stored version of the image holds at their path before they are written (store/large-dedup.ts)",
   ATOMIC_V8_DEFAULTS: "'1': pulls keep V8's default heap and JIT settings (cli/lean-heap.ts)",
   ATOMIC_NODE_EXTRA_CA_CERTS:
     "set by bin/run.js's first line: the NODE_EXTRA_CA_CERTS file, read at the first TLS connection instead of at start-up (util/extra-ca.ts; read there, not through atomicEnv)",

@@ -65,7 +65,7 @@ async function updateLocked(ctx: AppContext, o: UpdateOptions, cp: ContainerPath
     let imageName = info.image;
     let image;
     if (o.rebase) {
-      const r = await ensureImage(ctx, o.rebase);
+      const r = await ensureImage(ctx, o.rebase, [stripTransport(info.image)]); // its large files probably equal the running image's
       image = r.image;
       imageName = r.name;
     } else {

@@ -11,8 +11,11 @@ export function storeFirst(ref: string): boolean {
   return !/^[a-z-]+:\//.test(ref) && !ref.startsWith('dockertar:') && !ref.startsWith('oci-archive:') && !ref.startsWith('docker-archive:');
 }
 
-/** The image in the store for `ref`, pulling it first when it is not there (any pull source). */
-export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image: ImageEntry; name: string }> {
+/**
+ * The image in the store for `ref`, pulling it first when it is not there (any pull source);
+ * `likeImages`: stored images the pulled one probably shares large files with (PullOptions).
+ */
+export async function ensureImage(ctx: AppContext, ref: string, likeImages?: readonly string[]): Promise<{ image: ImageEntry; name: string }> {
   const repo = await ctx.repo();
   const bare = stripTransport(ref);
   if (storeFirst(ref)) {
@@ -26,7 +29,7 @@ export async function ensureImage(ctx: AppContext, ref: string): Promise<{ image
     }
   }
   const { pullImage } = await import('./pull.js'); // the import pipeline only when the image is not stored yet
-  const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w) });
+  const r = await pullImage(repo, ref, { trust: trustSettings(ctx), onLine: (l) => ctx.out.line(l), onWarning: (w) => ctx.out.warn(w), likeImages });
   const [image] = await resolveImages(repo, r.imageName);
   return { image, name: r.imageName };
 }

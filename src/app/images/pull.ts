@@ -3,8 +3,9 @@
  * (image/transports.ts opens the right one) and writes through an ImageDestination, the store
  * (image/store-destination.ts: one commit + transaction per missing layer, so an interrupted pull
  * keeps finished layers, then the config commit and the image commit with its ref in one last
- * transaction - the layer's own when exactly one layer is missing: one durable commit of the store
- * instead of two -, so the image ref only appears (or moves) once everything it needs is durable).
+ * transaction - the last missing layer's own when every other one is committed by the end of its
+ * import (always when exactly one layer is missing): one durable commit of the store fewer -, so
+ * the image ref only appears (or moves) once everything it needs is durable).
  * It imports no transport and knows nothing of the store's layout.
  */
 import { AtomicError, isAtomicError } from '../../util/errors.js';
@@ -55,6 +56,12 @@ export interface PullOptions extends PullEvents {
   registry?: RegistrySourceOptions;
   /** Signature policy (--signature-policy, --registries.d, --insecure-policy); default: the system's. */
   trust?: TrustSettings;
+  /**
+   * Stored images (names) whose files the pulled image's large files probably equal, besides the
+   * images of its own repository name (image/dedup-candidates.ts): e.g. the image a container
+   * ran before `containers update --rebase` to another repository.
+   */
+  likeImages?: readonly string[];
 }
 
 export interface PullResult {
@@ -151,7 +158,7 @@ async function importLayer(
   out: LayerOutput,
   signal: AbortSignal,
   offThread: boolean,
-  image: ImageParts | null,
+  image: (() => ImageParts | null) | null,
 ): Promise<{ layer: Checksum; image: Checksum | null }> {
   let last = 0;
   const onBytes = opts.onProgress
@@ -184,7 +191,7 @@ export async function pullImage(repo: OstreeRepo, src: string, opts: PullOptions
   const source = await openImageSource(src, { platform: opts.platform, cwd: opts.cwd, registry: opts.registry, onWarning: opts.onWarning });
   try {
     const imageName = normalizeImageName(opts.name ?? source.imageName);
-    const dest: ImageDestination = new StoreImageDestination(repo, imageName);
+    const dest: ImageDestination = new StoreImageDestination(repo, imageName, { likeImages: opts.likeImages });
     const ref = dest.ref;
     const m = await source.getManifest();
     m.layers.forEach((l, i) => layerCompression(l, `layers[${i}]`));
@@ -259,8 +266,9 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   const jobs: Array<() => Promise<void>> = [];
   // Layer workers free to take a layer (set once the missing layers are counted, below).
   let freeWorkers = 0;
-  // The only missing layer (on this thread) is stored with the image: putLayerAndImage, one commit.
-  let withImage = false;
+  // The image goes into the transaction of the last missing layer imported on this thread when every
+  // other one is committed by the end of its import (putLayerAndImage: one commit of the store fewer).
+  const layers = { missing: 0, stored: 0, withImage: false };
   let imageCommit: Checksum | null = null;
   for (const [index, d] of m.layers.entries()) {
     const earlier = first.get(d.digest);
@@ -293,8 +301,12 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
         const offThread = freeWorkers > 0;
         if (offThread) freeWorkers--;
         try {
-          const parts: ImageParts | null = withImage && !offThread ? { config: { d: m.config, raw: cfg.raw }, manifest: m, trust: plan.trust } : null;
-          imageCommit = (await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal, offThread, parts)).image ?? imageCommit;
+          const parts = (): ImageParts | null =>
+            layers.stored === layers.missing - 1 && !abort.signal.aborted ? { config: { d: m.config, raw: cfg.raw }, manifest: m, trust: plan.trust } : null;
+          imageCommit =
+            (await importLayer(dest, source, d, cfg.diffIds?.[index], opts, index, total, out, abort.signal, offThread, layers.withImage && !offThread ? parts : null)).image ??
+            imageCommit;
+          layers.stored++;
         } finally {
           if (offThread) freeWorkers++;
         }
@@ -309,9 +321,16 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
       await done;
     });
   }
-  const missing = first.size - skipped; // every distinct layer is in `first`; those present were skipped
-  freeWorkers = layerWorkerSlots(missing);
-  withImage = missing === 1 && freeWorkers === 0;
+  layers.missing = first.size - skipped; // every distinct layer is in `first`; those present were skipped
+  freeWorkers = layerWorkerSlots(layers.missing);
+  layers.withImage = freeWorkers === 0;
+  await runLayerJobs(jobs, freeWorkers, abort, out);
+  const commit = await commitImage(plan, imported === 0, imageCommit);
+  return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
+}
+
+/** The layer jobs, PARALLEL_LAYERS at a time (2 with a layer worker); the first failure aborts the others and is thrown. */
+async function runLayerJobs(jobs: Array<() => Promise<void>>, freeWorkers: number, abort: AbortController, out: LayerOutput): Promise<void> {
   // With a layer worker, the main thread's layer imports run without the store's I/O workers
   // (unless ATOMIC_STORE_WORKERS asks for them): one thread besides the main one, not three
   // (each isolate costs ~25 MiB of peak RSS; the bound is 1.5x podman's).
@@ -334,8 +353,6 @@ async function copyLayersAndImage(plan: CopyPlan, ref: string): Promise<PullResu
   } finally {
     if (poolSize > 0) pool!.configureWritePool(poolSize);
   }
-  const commit = await commitImage(plan, imported === 0, imageCommit);
-  return { imageName, ref, commit, manifestDigest: m.digest, layersImported: imported, layersSkipped: skipped };
 }
 
 /**

@@ -132,7 +132,9 @@ export class RegistryClient {
         return new AtomicError('PERMISSION', `unauthorized: access to ${what} of ${this.image} on registry ${this.host} was refused${tail}: check --src-creds`, {
           ref: this.image,
           suggestions: [
-            this.opts.creds ? `The credentials from ${this.opts.creds.source} were rejected; check the user name and password.` : 'The registry needs credentials: pass --src-creds USER:PASSWORD or log in (auth.json / ~/.docker/config.json).',
+            this.opts.creds
+              ? `The credentials from ${this.opts.creds.source} were rejected; check the user name and password.`
+              : 'The registry needs credentials: pass --src-creds USER:PASSWORD or log in (auth.json / ~/.docker/config.json).',
           ],
         });
       case 403:
@@ -170,6 +172,11 @@ export class RegistryClient {
       const url = new URL(`${scheme}//${this.apiHost}/v2/`);
       let res: HttpResponse;
       try {
+        // A server that may serve plain HTTP is first asked whether it speaks TLS at all, so that
+        // a plain-HTTP registry never costs the verified context (http.ts speaksTls)
+        if (scheme === 'https:' && i < schemes.length - 1 && this.opts.tls.verify && !this.opts.tls.cert && !this.opts.tls.key) {
+          if (!(await this.withRetries(url, () => this.http.speaksTls(url), 'probe'))) continue;
+        }
         res = await this.withRetries(url, () => this.http.request(url, { method: 'GET' }), 'probe');
       } catch (e) {
         // Fall back to plain HTTP only when the server does not speak TLS (or, without an explicit
@@ -182,7 +189,8 @@ export class RegistryClient {
       if (res.status === 401) {
         const ch = parseWwwAuthenticate(res.headers['www-authenticate']);
         this.challenge = ch.find((c) => c.scheme === 'bearer') ?? ch.find((c) => c.scheme === 'basic') ?? null;
-        if (!this.challenge) throw new AtomicError('IO', `registry ${this.host} answered 401 to /v2/ without a usable WWW-Authenticate challenge (pulling ${this.image})`, { ref: this.image });
+        if (!this.challenge)
+          throw new AtomicError('IO', `registry ${this.host} answered 401 to /v2/ without a usable WWW-Authenticate challenge (pulling ${this.image})`, { ref: this.image });
       } else if (res.status !== 200 && res.status !== 404) {
         // (Some registries behind proxies answer 404 at /v2/ and still serve the API.)
         throw new AtomicError('IO', `registry ${this.host} answered HTTP ${res.status} to the /v2/ probe (pulling ${this.image})`, { ref: this.image });
@@ -218,10 +226,14 @@ export class RegistryClient {
     const res = await this.withRetries(url, () => this.http.request(url, { method: 'GET', headers }), 'token');
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
-      throw new AtomicError('PERMISSION', `unauthorized: the token service ${url.host} refused ${this.opts.creds ? `the credentials from ${this.opts.creds.source}` : 'an anonymous token'} for ${this.image}: check --src-creds`, {
-        ref: this.image,
-        suggestions: ['Check the user name and password (--src-creds USER:PASSWORD, auth.json or ~/.docker/config.json).'],
-      });
+      throw new AtomicError(
+        'PERMISSION',
+        `unauthorized: the token service ${url.host} refused ${this.opts.creds ? `the credentials from ${this.opts.creds.source}` : 'an anonymous token'} for ${this.image}: check --src-creds`,
+        {
+          ref: this.image,
+          suggestions: ['Check the user name and password (--src-creds USER:PASSWORD, auth.json or ~/.docker/config.json).'],
+        },
+      );
     }
     if (res.status !== 200) throw await this.responseError(res, 'token');
     const raw = await readStreamAtMost(res.body, MAX_TOKEN_BODY, `token response from ${url.host}`);
@@ -229,7 +241,8 @@ export class RegistryClient {
     const value = isJsonObject(doc) ? (typeof doc.token === 'string' && doc.token ? doc.token : typeof doc.access_token === 'string' ? doc.access_token : '') : '';
     if (!value) throw new AtomicError('IO', `the token service ${url.host} returned no token for ${this.image}`, { ref: this.image });
     const expiresIn = isJsonObject(doc) && typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;
-    const issued = isJsonObject(doc) && typeof doc.issued_at === 'string' && !Number.isNaN(Date.parse(doc.issued_at)) ? Math.min(Date.parse(doc.issued_at), Date.now()) : Date.now();
+    const issued =
+      isJsonObject(doc) && typeof doc.issued_at === 'string' && !Number.isNaN(Date.parse(doc.issued_at)) ? Math.min(Date.parse(doc.issued_at), Date.now()) : Date.now();
     // Renew a little before the expiry so a token never runs out in flight.
     this.tokens.set(key, { value, expires: issued + Math.max(0, expiresIn - 10) * 1000 });
     return value;
@@ -251,11 +264,11 @@ export class RegistryClient {
     return null;
   }
 
-  private async withRetries(url: URL, fn: () => Promise<HttpResponse>, what: string): Promise<HttpResponse> {
+  private async withRetries<T extends HttpResponse | boolean>(url: URL, fn: () => Promise<T>, what: string): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await fn();
-        if ((res.status >= 500 || res.status === 429) && attempt < this.retries) {
+        if (typeof res !== 'boolean' && (res.status >= 500 || res.status === 429) && attempt < this.retries) {
           res.body.resume();
           await sleep(this.retryDelay * 2 ** attempt);
           continue;

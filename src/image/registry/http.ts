@@ -6,6 +6,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { atomicEnv } from '../../util/env.js';
 import { extraCaCertificates } from '../../util/extra-ca.js';
@@ -48,21 +49,87 @@ export class RedirectError extends Error {
 const MIN_BYTES_PER_WINDOW = 1024;
 
 /**
- * The TLS options of one origin's agent: the system roots, extended by the NODE_EXTRA_CA_CERTS
- * file (util/extra-ca.ts: node's default store holds it unless bin/run.js deferred it) and the
- * host's certs.d CAs, and its client certificate. One secure context per agent: handed `ca`,
- * node would parse every root certificate again for each connection (~40 ms for a whole bundle).
+ * The TLS options of one origin's agent, with one secure context per agent (handed `ca`, node
+ * would parse every root certificate again for each connection). What it trusts:
+ * - verification on: the system roots, extended by the NODE_EXTRA_CA_CERTS file (util/extra-ca.ts:
+ *   node's default store holds it unless bin/run.js deferred it) and the host's certs.d CAs. Only
+ *   the certificates that are not already system roots are parsed and added (`contextWithRoots`): the
+ *   roots themselves are parsed once per process by node, where a `ca` list of roots + extras
+ *   parsed all of them again (~140 certificates, ~70 ms here, for every pull that opened HTTPS).
+ * - verification off (`--tls-verify=false`, registries.conf `insecure`): no trust store at all
+ *   (none is consulted), only the client certificate.
  */
 export function tlsOptions(t: TlsSettings): https.AgentOptions {
+  if (!t.verify) {
+    return { rejectUnauthorized: false, secureContext: tls.createSecureContext({ ca: [], cert: t.cert, key: t.key }) };
+  }
   const extra = extraCaCertificates();
-  const custom = t.ca.length > 0 || extra.deferred;
-  if (!custom && !t.cert && !t.key) return { rejectUnauthorized: t.verify };
-  const secureContext = tls.createSecureContext({
-    ca: custom ? [...tls.rootCertificates, ...extra.pem, ...t.ca.map((b) => b.toString('utf8'))] : undefined,
-    cert: t.cert,
-    key: t.key,
+  const add = [...(extra.deferred || t.ca.length > 0 ? extra.pem : []), ...t.ca.map((b) => b.toString('utf8'))];
+  if (add.length === 0 && !t.cert && !t.key) return { rejectUnauthorized: true };
+  return { rejectUnauthorized: true, secureContext: contextWithRoots(add, t.cert, t.key) };
+}
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
+
+/** Node's roots by their base64 body (the key that compares two certificates), built once. */
+let rootBodies: Set<string> | undefined;
+
+/**
+ * A secure context trusting node's roots and `pems`: created without `ca` (its store is node's
+ * roots, parsed once per process), then each certificate of `pems` that is not a root is added
+ * with SecureContext#addCACert, the call node's own `ca` option makes per certificate (on a
+ * context holding the roots node first copies them, already parsed). Where a node has no such
+ * method, the roots and the extras are handed over as `ca`, as before.
+ */
+function contextWithRoots(pems: string[], cert?: Buffer, key?: Buffer): tls.SecureContext {
+  const sc = tls.createSecureContext({ cert, key });
+  if (pems.length === 0) return sc;
+  const native = (sc as unknown as { context?: { addCACert?: (pem: string) => void } }).context;
+  if (typeof native?.addCACert !== 'function') return tls.createSecureContext({ ca: [...tls.rootCertificates, ...pems], cert, key });
+  rootBodies ??= new Set(tls.rootCertificates.flatMap((r) => [...r.matchAll(CERT_BLOCK)].map((m) => m[1]!.replace(/\s+/g, ''))));
+  for (const pem of pems) {
+    // other PEM blocks (TRUSTED CERTIFICATE) go in as they are
+    if (/-----BEGIN (?!CERTIFICATE-----)[A-Z ]*CERTIFICATE-----/.test(pem)) {
+      native.addCACert(pem);
+      continue;
+    }
+    for (const m of pem.matchAll(CERT_BLOCK)) if (!rootBodies.has(m[1]!.replace(/\s+/g, ''))) native.addCACert(m[0]);
+  }
+  return sc;
+}
+
+/**
+ * Whether the server at `url` (host and port) speaks TLS: one handshake that trusts nothing and
+ * checks nothing (no store is built, nothing is sent after it), then the socket is closed. The
+ * registry client asks this before its first HTTPS request to a server that may serve plain HTTP
+ * (a loopback registry): building the trust store costs more than the handshake, and a plain-HTTP
+ * server never needs it. Rejects with the socket error when nothing answers.
+ */
+export function speaksTls(url: URL, timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const sock = tls.connect({
+      host,
+      port: Number(url.port || 443),
+      servername: net.isIP(host) === 0 ? host : undefined,
+      secureContext: tls.createSecureContext({ ca: [] }),
+      rejectUnauthorized: false,
+    });
+    sock.setTimeout(timeoutMs, () => {
+      const e = new Error(`no data from ${url.host} for ${timeoutMs} ms`) as NodeJS.ErrnoException;
+      e.code = 'ETIMEDOUT';
+      sock.destroy(e);
+    });
+    sock.once('secureConnect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', (e) => {
+      sock.destroy();
+      if (isTlsProtocolError(e)) resolve(false);
+      else reject(e);
+    });
   });
-  return { rejectUnauthorized: t.verify, secureContext };
 }
 
 export class HttpClient {
@@ -136,6 +203,11 @@ export class HttpClient {
     res.on('error', stop);
   }
 
+  /** Whether the server of `url` speaks TLS (see speaksTls), within this client's socket timeout. */
+  speaksTls(url: URL): Promise<boolean> {
+    return speaksTls(url, this.timeoutMs);
+  }
+
   /** One request, following redirects. The caller must consume or destroy `body`. */
   async request(url: URL, r: HttpRequest): Promise<HttpResponse> {
     let cur = url;
@@ -194,7 +266,18 @@ export function isCertError(e: unknown): boolean {
   return typeof code === 'string' && CERT_CODES.has(code);
 }
 
-const NET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
+const NET_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 
 /** A transient network failure worth retrying. */
 export function isNetworkError(e: unknown): boolean {

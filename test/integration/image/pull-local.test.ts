@@ -3,12 +3,16 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { pullImage, readImage } from '../../../src/app/images/pull.js';
 import { metaString } from '../../../src/image/stored-image.js';
+import { StoreImageDestination } from '../../../src/image/store-destination.js';
 import { isAtomicError } from '../../../src/util/errors.js';
 import { fixtureImages, makeTempDir } from '../../helpers/fixtures.js';
-import type { Checksum } from '../../../src/store/types.js';
+import { tarOf } from '../../helpers/tar.js';
+import type { Checksum, Digest } from '../../../src/store/types.js';
 
 const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -315,5 +319,44 @@ describe('integration: pull from local transports', function () {
     await pullImage(repo, `oci:${fx}/oci:nosuchtag`).catch((e) => (err = e));
     assert.ok(isAtomicError(err) && err.code === 'IMAGE_NOT_FOUND');
     assert.equal((await repo.listRefs()).size, 0);
+  });
+});
+
+describe('integration: the image commit in the last layer transaction (putLayerAndImage)', function () {
+  this.timeout(60_000);
+  let tmp: string;
+  before(() => (tmp = makeTempDir('atomic-layer-and-image-')));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('asks for the image once the layer is imported: null stores the layer alone, parts store both and move the name', async () => {
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'repo'), 'bare');
+    const dest = new StoreImageDestination(repo, 'two:latest');
+    const layer = async (content: string) => {
+      const gz = zlib.gzipSync(await tarOf([[{ name: 'f', type: 'file' }, content]]));
+      return { d: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(gz) as Digest, size: gz.length }, open: async () => Readable.from([gz]) };
+    };
+    const a = await layer('a\n');
+    const b = await layer('b\n');
+    const asked: string[] = [];
+    const first = await dest.putLayerAndImage(a.d, a.open, {}, () => {
+      asked.push(String(fs.existsSync(path.join(repo.path, 'refs', 'heads', 'ociimage'))));
+      return null;
+    });
+    assert.equal(first.image, null);
+    assert.deepEqual(asked, ['false'], 'asked once the layer was imported, before its ref was written');
+    assert.equal(await repo.resolveRef(dest.ref), null, 'no image yet');
+    assert.equal(await repo.resolveRef(`ociimage/${a.d.digest.slice(7)}`), first.layer);
+    const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [] } }));
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, layers: [a.d, b.d] }));
+    const trust = { v: 1 as const, transport: 'oci', scopes: [], dockerRef: null, description: 'test', topDigest: sha256(manifest), gpg: [], sigstore: [], decision: null };
+    const second = await dest.putLayerAndImage(b.d, b.open, {}, () => ({
+      config: { d: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config) as Digest, size: config.length }, raw: config },
+      manifest: { raw: manifest, digest: sha256(manifest) },
+      trust,
+    }));
+    assert.ok(second.image !== null);
+    assert.equal(await repo.resolveRef(dest.ref), second.image);
+    assert.equal(await repo.resolveRef(`ociimage/${b.d.digest.slice(7)}`), second.layer);
+    execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
   });
 });

@@ -195,7 +195,7 @@ describe('store I/O worker pool', function () {
     fs.writeFileSync(path.join(dir, 'a'), 'a');
     const script = `import { configureWritePool, writePool } from ${JSON.stringify(mod)};
 configureWritePool(2);
-const r = await writePool().rename({ pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}] });
+const r = await writePool().rename({ dirs: [], pairs: [${JSON.stringify(path.join(dir, 'a'))}, ${JSON.stringify(path.join(dir, 'b'))}] });
 console.log(JSON.stringify(r.err ?? null));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -243,11 +243,9 @@ describe('store staging directories are reused', function () {
       assert.deepEqual(stagingDirs(repo), []);
       const [free] = freeDirs(repo);
       assert.ok(free !== undefined, 'one free staging dir kept');
-      const shards = fs.readdirSync(path.join(repo.path, 'tmp', free));
-      assert.ok(
-        shards.length > 100 && shards.every((d) => /^[0-9a-f]{2}$/.test(d) && fs.readdirSync(path.join(repo.path, 'tmp', free, d)).length === 0),
-        'it holds only empty xx/ dirs',
-      );
+      // into an empty store the staged xx/ dirs were renamed into objects/ whole: none left
+      const emptyShards = (dir: string) => fs.readdirSync(dir).every((d) => /^[0-9a-f]{2}$/.test(d) && fs.readdirSync(path.join(dir, d)).length === 0);
+      assert.ok(emptyShards(path.join(repo.path, 'tmp', free)), 'it holds only empty xx/ dirs');
       const ino = fs.statSync(path.join(repo.path, 'tmp', free)).ino;
 
       const b = await stage(repo, 'b');
@@ -255,6 +253,9 @@ describe('store staging directories are reused', function () {
       assert.equal(fs.statSync(b.tx.stagingDir).ino, ino, 'the same directory, under the transaction name');
       await b.tx.commit();
       assert.equal(freeDirs(repo).length, 1);
+      // b's objects went one by one into the objects/xx dirs a left: its emptied xx/ dirs stay
+      const bShards = path.join(repo.path, 'tmp', freeDirs(repo)[0]!);
+      assert.ok(fs.readdirSync(bShards).length > 100 && emptyShards(bShards), 'it holds only empty xx/ dirs');
       for (const [ref, tag] of [
         ['a', 'a'],
         ['b', 'b'],
@@ -272,6 +273,28 @@ describe('store staging directories are reused', function () {
       assert.deepEqual(freeDirs(repo), [], 'the claimed dir went with the aborted transaction');
     });
   }
+
+  it('a commit renames a staged xx/ dir into objects/ whole when objects/xx is absent or empty, and only when it holds exactly the staged objects', async () => {
+    configureWritePool(0);
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'whole'), 'bare');
+    const objects = path.join(repo.path, 'objects');
+    const t = await stage(repo, 'w', 300);
+    const subs = fs.readdirSync(t.tx.stagingDir).filter((d) => /^[0-9a-f]{2}$/.test(d) && fs.readdirSync(path.join(t.tx.stagingDir, d)).length > 0);
+    assert.ok(subs.length > 100);
+    const [planted, emptied, ...rest] = subs;
+    const inodes = new Map(rest.map((d) => [d, fs.statSync(path.join(t.tx.stagingDir, d)).ino]));
+    // a file the transaction did not stage keeps its dir from moving; an existing empty objects/xx is replaced
+    fs.writeFileSync(path.join(t.tx.stagingDir, planted!, 'stray'), 'x');
+    fs.mkdirSync(path.join(objects, emptied!));
+    await t.tx.commit();
+    for (const [d, ino] of inodes) assert.equal(fs.statSync(path.join(objects, d)).ino, ino, `objects/${d} is the staged dir`);
+    assert.equal(fs.existsSync(path.join(objects, planted!, 'stray')), false, 'the stray file stays out of objects/');
+    assert.ok(fs.readdirSync(path.join(objects, planted!)).length > 0, 'its objects were renamed one by one');
+    assert.ok(fs.readdirSync(path.join(objects, emptied!)).length > 0);
+    assert.deepEqual(freeDirs(repo), [], 'the dir with the stray file is not kept');
+    assert.deepEqual(await repo.verifyCommit(t.commit), []);
+    execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+  });
 
   it('keeps at most 4 free staging dirs, and never one that still holds a file', async () => {
     configureWritePool(0);

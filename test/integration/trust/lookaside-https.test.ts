@@ -5,7 +5,6 @@
  * redirects followed, 404 ends the list, and an oversized signature refused.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +14,7 @@ import { loadRegistriesD } from '../../../src/image/trust/registries-d.js';
 import { parseDockerRef } from '../../../src/image/trust/docker-ref.js';
 import { isAtomicError, type AtomicError } from '../../../src/util/errors.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
+import { isolateExtraCaEnv, selfSignedCert } from '../../helpers/tls-cert.js';
 
 describe('integration: lookaside signatures over HTTPS', function () {
   this.timeout(60_000);
@@ -23,32 +23,12 @@ describe('integration: lookaside signatures over HTTPS', function () {
   let base: string;
   const digest = `sha256:${'ab'.repeat(32)}`;
   const sigPath = (repo: string, n: number) => `/sigs/${repo}@sha256=${'ab'.repeat(32)}/signature-${n}`;
-  const saved = { deferred: process.env.ATOMIC_NODE_EXTRA_CA_CERTS, node: process.env.NODE_EXTRA_CA_CERTS };
+  let restoreEnv: () => void;
 
   before(async () => {
     tmp = makeTempDir('atomic-lookaside-');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        path.join(tmp, 'key.pem'),
-        '-out',
-        path.join(tmp, 'ca.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    server = https.createServer({ key: fs.readFileSync(path.join(tmp, 'key.pem')), cert: fs.readFileSync(path.join(tmp, 'ca.pem')) }, (req, res) => {
+    const tls = selfSignedCert(tmp);
+    server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
       const u = req.url ?? '';
       if (u === sigPath('ns/app', 1)) return res.end('first signature');
       if (u === sigPath('ns/app', 2)) {
@@ -71,16 +51,10 @@ describe('integration: lookaside signatures over HTTPS', function () {
     fs.mkdirSync(path.join(tmp, 'registries.d'));
     fs.writeFileSync(path.join(tmp, 'registries.d', 'test.yaml'), `docker:\n  r.io/ns:\n    lookaside: ${base}\n`);
     // a NODE_EXTRA_CA_CERTS that node did not load at start-up (bin/run.js's launcher line)
-    delete process.env.NODE_EXTRA_CA_CERTS;
+    restoreEnv = isolateExtraCaEnv();
   });
   after(() => {
-    for (const [k, v] of [
-      ['ATOMIC_NODE_EXTRA_CA_CERTS', saved.deferred],
-      ['NODE_EXTRA_CA_CERTS', saved.node],
-    ] as const) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
     server?.closeAllConnections();
     server?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
