@@ -121,7 +121,7 @@ ascii = ascii.replace(
 // access; esbuild leaves named imports as `mod.name` accesses, so every use goes through it).
 // @napi-rs/xattr too (seventh session): loading the native module (dlopen, N-API set-up) cost
 // ~13 M instructions, and an install, update or rollback of a bare store's image reads no xattr.
-const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads', '@napi-rs/xattr'];
+const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads', '@napi-rs/xattr', 'node:v8', 'node:crypto'];
 for (const id of LAZY_BUILTINS) {
   const plain = `require(${JSON.stringify(id)})`;
   if (ascii.includes(`__toESM(${plain}`)) throw new Error(`gen-bundle: ${id} is imported as a namespace somewhere: __toESM would load it at once (use named imports)`);

@@ -21,6 +21,7 @@ import { LIMITS, isJsonObject, parseJson, readStreamAtMost } from '../util/bound
 import { decodeRefName, encodeRefName, imageRefName, normalizeImageName, tryDecodeRefName, validateImageName } from './name.js';
 import { parseManifest, type ImageManifest } from './manifest.js';
 import type { OstreeRepo } from '../store/repo.js';
+import { readDirect } from '../store/commit-path.js';
 import type { Checksum, Digest, Metadata } from '../store/types.js';
 
 export { OPAQUE, WH, META_PREFIX, whiteoutTarget, isOpaqueDir } from '../store/whiteout.js';
@@ -187,7 +188,9 @@ export async function readStoredConfig(repo: OstreeRepo, digest: Digest): Promis
   const file = root.files.find((f) => f.name === 'content');
   if (!file) return null;
   const what = `config ${digest}`;
-  const raw = await readStreamAtMost(await repo.openFileContent(file.checksum), LIMITS.config, what);
+  // a bare store's object read directly (store/commit-path.ts readDirect), else streamed
+  const direct = readDirect(repo, file.checksum, LIMITS.config);
+  const raw = direct ?? (await readStreamAtMost(await repo.openFileContent(file.checksum), LIMITS.config, what));
   const doc = parseJson<unknown>(raw, what);
   if (!isJsonObject(doc)) throw new AtomicError('IMAGE_INVALID', `${what} is not a JSON object`, { ref: digest });
   return doc;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { AtomicError } from '../util/errors.js';
-import { validatorFor, type SchemaSet } from './schema-validators.js';
+import { validatorForFiles, type SchemaSet } from './schema-validators.js';
 import { atomicEnv } from '../util/env.js';
 
 /* ------------------------------------------------------------------------------------------ */
@@ -297,24 +297,31 @@ export function runtimeSpecSchemaDir(env: NodeJS.ProcessEnv = process.env): stri
 const SCHEMA_BASE = 'https://atomic-sc.invalid/oci-runtime-spec/';
 const validators = new Map<string, ValidateFunction>();
 
+const RUNTIME_SPEC_KEY = 'oci-runtime-config';
+
+/** The runtime-spec schema files of DIR (every *.json), in the order runtimeSpecSchemaSet reads them. */
+export function runtimeSpecSchemaFiles(dir: string): string[] {
+  return fs.readdirSync(dir).sort().filter((f) => f.endsWith('.json')).map((f) => path.join(dir, f));
+}
+
 /** The runtime-spec schemas of DIR as one set (every file registered by id), validating with config-schema.json. */
 export function runtimeSpecSchemaSet(dir: string): SchemaSet {
   const schemas: Record<string, unknown>[] = [];
-  for (const f of fs.readdirSync(dir).sort()) {
-    if (!f.endsWith('.json')) continue;
-    const schema = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Record<string, unknown>;
+  const files = runtimeSpecSchemaFiles(dir);
+  for (const file of files) {
+    const schema = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     delete schema.$schema; // draft-04 is the instance's default meta-schema
-    schema.id = SCHEMA_BASE + f;
+    schema.id = SCHEMA_BASE + path.basename(file);
     schemas.push(schema);
   }
-  return { key: 'oci-runtime-config', draft: '04', options: { allErrors: true, strict: false, validateFormats: false }, schemas, rootId: SCHEMA_BASE + ROOT_SCHEMA };
+  return { key: RUNTIME_SPEC_KEY, draft: '04', options: { allErrors: true, strict: false, validateFormats: false }, schemas, rootId: SCHEMA_BASE + ROOT_SCHEMA, files };
 }
 
 /** The validator of the runtime-spec `config-schema.json` (compiled at build time for the shipped schemas). */
 export function runtimeConfigValidator(dir: string = runtimeSpecSchemaDir()): ValidateFunction {
   const cached = validators.get(dir);
   if (cached) return cached;
-  const v = validatorFor(runtimeSpecSchemaSet(dir));
+  const v = validatorForFiles(RUNTIME_SPEC_KEY, runtimeSpecSchemaFiles(dir), () => runtimeSpecSchemaSet(dir));
   if (!v) throw new AtomicError('INTERNAL', `The OCI runtime-spec schema ${path.join(dir, ROOT_SCHEMA)} could not be compiled`);
   validators.set(dir, v);
   return v;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import { AtomicError } from '../util/errors.js';
 import { formatSchemaErrors } from './config-json.js';
-import { validatorFor, type SchemaSet } from './schema-validators.js';
+import { validatorForFiles, type SchemaSet } from './schema-validators.js';
 
 export interface ExportsManifest {
   /** `version` as written (informational), or null. */
@@ -46,13 +46,14 @@ export function exportsManifestSchemaPath(): string {
 
 /** schemas/exports-manifest.schema.json as a schema set (compiled at build time, scripts/gen-validators.mjs). */
 export function exportsManifestSchemaSet(): SchemaSet {
-  const schema = JSON.parse(fs.readFileSync(exportsManifestSchemaPath(), 'utf8')) as Record<string, unknown>;
-  return { key: 'exports-manifest', draft: '07', options: { allErrors: true, strict: false }, schemas: [schema] };
+  const file = exportsManifestSchemaPath();
+  const schema = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  return { key: 'exports-manifest', draft: '07', options: { allErrors: true, strict: false }, schemas: [schema], files: [file] };
 }
 
 let validator: ValidateFunction | undefined;
 function manifestValidator(): ValidateFunction {
-  if (!validator) validator = validatorFor(exportsManifestSchemaSet()) as ValidateFunction;
+  if (!validator) validator = validatorForFiles('exports-manifest', [exportsManifestSchemaPath()], exportsManifestSchemaSet) as ValidateFunction;
   return validator;
 }
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { AtomicError } from '../util/errors.js';
-import { validatorFor, type SchemaSet } from './schema-validators.js';
+import { validatorForFiles, type SchemaSet } from './schema-validators.js';
 
 /** A record: SME key → value, every value a string (as SME's database stores it). */
 export type OptionRecord = Record<string, string>;
@@ -41,12 +41,12 @@ function optionsSchema(): Record<string, unknown> {
 
 /** schemas/options.schema.json as a schema set (compiled at build time, scripts/gen-validators.mjs). */
 export function optionsSchemaSet(): SchemaSet {
-  return { key: 'options', draft: '07', options: { allErrors: true, strict: false }, schemas: [optionsSchema()] };
+  return { key: 'options', draft: '07', options: { allErrors: true, strict: false }, schemas: [optionsSchema()], files: [optionsSchemaPath()] };
 }
 
 let validator: ValidateFunction | undefined;
 function optionsValidator(): ValidateFunction {
-  if (!validator) validator = validatorFor(optionsSchemaSet()) as ValidateFunction;
+  if (!validator) validator = validatorForFiles('options', [optionsSchemaPath()], optionsSchemaSet) as ValidateFunction;
   return validator;
 }
 

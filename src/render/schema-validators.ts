@@ -31,9 +31,30 @@ export interface SchemaSet {
   schemas: Record<string, unknown>[];
   /** Id of the schema to validate with; undefined: the only schema. */
   rootId?: string;
+  /** The files the schemas were read from (absolute paths, in reading order): the build stamps them, see validatorForFiles. */
+  files?: string[];
 }
 
 export const GENERATED_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'generated');
+
+/**
+ * The stamp of FILES: each path with its size and mtime, in order (undefined when one cannot be
+ * stat'ed). The build writes the stamp of the files a generated validator was compiled from;
+ * while it matches, validatorForFiles uses that validator without reading the files - the rule
+ * oclif.manifest.json is trusted by (scripts/gen-manifest.mjs).
+ */
+export function filesStamp(files: readonly string[]): string | undefined {
+  try {
+    return JSON.stringify(
+      files.map((f) => {
+        const st = fs.statSync(f);
+        return [f, st.size, st.mtimeMs];
+      }),
+    );
+  } catch {
+    return undefined;
+  }
+}
 
 export function schemaSetHash(set: SchemaSet): string {
   return createHash('sha256').update(JSON.stringify([set.key, set.draft, set.options, set.schemas, set.rootId ?? null])).digest('hex');
@@ -57,6 +78,8 @@ export function compileSchemaSet(set: SchemaSet, extra: Record<string, unknown> 
 
 interface GeneratedModule {
   hash?: string;
+  /** filesStamp() of the set's files when it was generated (absent: not generated from files). */
+  stamp?: string;
   validate?: ValidateFunction;
 }
 
@@ -113,4 +136,24 @@ export function validatorFor(set: SchemaSet): ValidateFunction | undefined {
     /* not generated: compile below */
   }
   return compileSchemaSet(set).validate;
+}
+
+/**
+ * The validator of the set BUILD() reads from FILES (the set's `files`), generated as KEY: the
+ * build-time one without reading the files while they are the ones it was generated from
+ * (filesStamp), else validatorFor(BUILD()) - the schemas read, hashed and compared as before.
+ * Reading, parsing and hashing the runtime-spec schemas (13 files, 100 KB) was ~25 M
+ * instructions of each install, and the only use of node:crypto there.
+ */
+export function validatorForFiles(key: string, files: readonly string[], build: () => SchemaSet): ValidateFunction | undefined {
+  const stamp = filesStamp(files);
+  if (stamp !== undefined) {
+    try {
+      const gen = loadGenerated(key);
+      if (gen.stamp === stamp && typeof gen.validate === 'function') return gen.validate;
+    } catch {
+      /* not generated: below */
+    }
+  }
+  return validatorFor(build());
 }

@@ -10,7 +10,7 @@
  * an image may ship e.g. its own STATE_DIRECTORY default. UUID is applied after both, as in
  * atomic. The forced values (FORCED_VARIABLES) are always recomputed and overwrite `--set`.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../util/random.js';
 import * as path from 'node:path';
 import { AtomicError } from '../util/errors.js';
 
@@ -45,7 +45,7 @@ export interface ValuesInput {
   atomicPath: string;
   /** /proc/sys/kernel/cap_last_cap, when readable. */
   capLastCap?: number;
-  /** UUID generator (tests); default crypto.randomUUID (a uuid4). */
+  /** UUID generator (tests); default util/random's randomUUID (a uuid4 from /dev/urandom). */
   uuid?: () => string;
   /** The image config's `StopSignal` (e.g. "SIGQUIT", "3"), used when STOP_SIGNAL is not set. */
   stopSignal?: string;

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/random.js';
 import { AtomicError, isErrno } from '../util/errors.js';
 import { EXCLUSIVE_LOCK_NAME, LOCK_DIR, SHARED_LOCK_PREFIX } from './constants.js';
 import { atomicEnv } from '../util/env.js';
@@ -99,7 +99,7 @@ function defaultTimeoutMs(): number {
 
 /** Write `content` to a temp file in `dir`; returns its path. */
 async function writeTemp(dir: string, content: string): Promise<string> {
-  const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(dir, `.tmp-${process.pid}-${randomHex(6)}`);
   await fsp.writeFile(tmp, content, { mode: 0o644, flag: 'wx' });
   return tmp;
 }
@@ -123,7 +123,7 @@ function busy(repoPath: string, mode: LockMode, holder: Holder | null, heldAs: s
  * renamed file turns out to be someone else's, it is put back.
  */
 async function breakStale(file: string, holder: Holder | null): Promise<void> {
-  const grave = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const grave = `${file}.stale-${process.pid}-${randomHex(4)}`;
   try {
     await fsp.rename(file, grave);
   } catch (e) {
@@ -218,7 +218,7 @@ export async function acquireRepoLock(repoPath: string, mode: LockMode, opts: Lo
   const dir = path.join(repoPath, LOCK_DIR);
   await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
   installExitHook();
-  const token = randomBytes(8).toString('hex');
+  const token = randomHex(8);
   let delay = 10;
   const a: Attempt = {
     repoPath,

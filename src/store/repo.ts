@@ -269,6 +269,48 @@ export class OstreeRepo implements RepoObjects {
     }
   }
 
+  /**
+   * At most MAX + 1 bytes of the content of file object C, read synchronously (one lstat, open,
+   * read, close: no stream), in a bare or bare-user-only store; null when C is not a regular file;
+   * undefined in an archive store (use openFileContent). More than MAX bytes in the object gives
+   * MAX + 1 bytes: the caller compares. The small files an install reads (the image config, the
+   * /exports templates) each cost a read stream ~5 M instructions before (docs/benchmarks.md,
+   * "Install / update / rollback, eighth session"). Errors as readFileStat's, then the read's own.
+   */
+  readFileContentAtMostSync(c: Checksum, max: number): Buffer | null | undefined {
+    if (this.mode !== 'bare' && this.mode !== 'bare-user-only') return undefined;
+    if (!isChecksum(c)) throw new AtomicError('STORE_CORRUPT', `invalid object checksum "${c}"`);
+    const p = this.objectPath(c, 'file');
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw missing(c, 'file', this.path, e);
+      throw wrapError(`read object ${c}.file`, e);
+    }
+    if ((st.mode & K.S_IFMT) !== K.S_IFREG) return null;
+    const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      // sized by the lstat, grown if the file grew since (up to MAX + 1 bytes)
+      let buf = Buffer.allocUnsafe(Math.min(max, st.size) + 1);
+      let n = 0;
+      for (;;) {
+        if (n === buf.length) {
+          if (n > max) break;
+          const bigger = Buffer.allocUnsafe(Math.min(max + 1, n * 2));
+          buf.copy(bigger, 0, 0, n);
+          buf = bigger;
+        }
+        const r = fs.readSync(fd, buf, n, buf.length - n, null);
+        if (r === 0) break;
+        n += r;
+      }
+      return buf.subarray(0, n);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
   /** Content of a file object (archive: inflated); empty for symlinks. */
   async openFileContent(c: Checksum): Promise<NodeJS.ReadableStream> {
     const fo = await this.readFileStat(c);

@@ -5,7 +5,7 @@
  */
 import { promises as fsp, constants as C, appendFileSync, openSync, writeSync, fsyncSync, fchmodSync, closeSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random.js';
 import { atomicEnv } from './env.js';
 
 export interface AtomicWriteOptions {
@@ -62,7 +62,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 export function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomHex(4)}`);
 }
 
 export async function atomicWrite(target: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {

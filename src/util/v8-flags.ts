@@ -5,19 +5,19 @@
  * thread's young generation grew to 16 MiB again). Whoever starts a worker calls
  * reapplyV8Flags() once it is online.
  */
-import * as v8 from 'node:v8';
+import { setFlagsFromString } from 'node:v8';
 
 const applied: string[] = [];
 
 /** Set `flags` now and remember them for reapplyV8Flags(). */
 export function setV8Flags(flags: readonly string[]): void {
   for (const f of flags) {
-    v8.setFlagsFromString(f);
+    setFlagsFromString(f);
     if (!applied.includes(f)) applied.push(f);
   }
 }
 
 /** Set the flags of setV8Flags() again (after a worker thread has started: see above). */
 export function reapplyV8Flags(): void {
-  for (const f of applied) v8.setFlagsFromString(f);
+  for (const f of applied) setFlagsFromString(f);
 }

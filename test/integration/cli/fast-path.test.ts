@@ -15,7 +15,7 @@ import { parseFastFlags } from '../../../src/cli/fast-path.js';
 /**
  * Preloaded into the CLI: reports on stderr whether @oclif/core was loaded, and whether bin/run.js
  * compiled dist/bundle/main.cjs (vm.Script) and what became of its code cache, and which of the
- * modules a deploy command of a sysroot has no use for were loaded (http, https, tls, xattr).
+ * modules a deploy command of a sysroot has no use for were loaded (http, https, tls, v8, xattr).
  */
 const PROBE = `const vm = require('node:vm');
 const Script = vm.Script;
@@ -33,7 +33,7 @@ vm.Script = class extends Script {
 process.on('exit', () => {
   if (Object.keys(require.cache).some((k) => k.includes('@oclif/core'))) process.stderr.write('[oclif loaded]\\n');
   if (bundle) process.stderr.write('[bundle loaded, code cache ' + bundle + ' ' + cacheBytes + ']\\n');
-  const heavy = process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls)$/.test(m)).map((m) => m.slice(13));
+  const heavy = process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls|v8)$/.test(m)).map((m) => m.slice(13));
   if (Object.keys(require.cache).some((k) => k.includes('@napi-rs/xattr'))) heavy.push('@napi-rs/xattr');
   if (heavy.length) process.stderr.write('[heavy: ' + heavy.join(',') + ']\\n');
 });

@@ -9,9 +9,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { compileSchemaSet, schemaSetHash, validatorFor, loadGenerated, codeCacheRejected, GENERATED_DIR } from '../../../src/render/schema-validators.js';
-import { runtimeSpecSchemaSet, runtimeSpecSchemaDir } from '../../../src/render/config-json.js';
+import * as os from 'node:os';
+import { compileSchemaSet, schemaSetHash, validatorFor, validatorForFiles, filesStamp, loadGenerated, codeCacheRejected, GENERATED_DIR } from '../../../src/render/schema-validators.js';
+import { runtimeSpecSchemaSet, runtimeSpecSchemaDir, runtimeSpecSchemaFiles } from '../../../src/render/config-json.js';
 import { exportsManifestSchemaSet } from '../../../src/render/exports-manifest.js';
+import { optionsSchemaSet } from '../../../src/render/options.js';
 import { PROJECT_ROOT, SHARED } from '../../helpers/fixtures.js';
 
 const require = createRequire(import.meta.url);
@@ -33,6 +35,46 @@ describe('schema validators compiled at build time', function () {
       assert.equal(loadGenerated(set.key).hash, gen.hash);
       // the build's V8 code cache is accepted by this node (else every install compiles the module)
       assert.equal(codeCacheRejected(set.key), false, `${set.key}: code cache accepted`);
+    }
+  });
+
+  it('the generated modules carry the stamp of their schema files: used without reading them while it matches', () => {
+    for (const set of [...sets(), optionsSchemaSet()]) {
+      const gen = loadGenerated(set.key);
+      assert.ok(set.files && set.files.length > 0, `${set.key}: the set names its files`);
+      assert.equal(gen.stamp, filesStamp(set.files), `${set.key}: stamp of the shipped files`);
+      assert.equal(
+        validatorForFiles(set.key, set.files, () => assert.fail(`${set.key}: the schemas were read although the stamp matches`)),
+        gen.validate,
+      );
+    }
+    assert.deepEqual(runtimeSpecSchemaSet(runtimeSpecSchemaDir()).files, runtimeSpecSchemaFiles(runtimeSpecSchemaDir()));
+  });
+
+  it('schema files other than the stamped ones are read and hashed: a copy uses the generated module, an edited copy is compiled', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-schemas-'));
+    try {
+      const same = path.join(tmp, 'same');
+      const edited = path.join(tmp, 'edited');
+      fs.cpSync(runtimeSpecSchemaDir(), same, { recursive: true });
+      fs.cpSync(runtimeSpecSchemaDir(), edited, { recursive: true });
+      const key = runtimeSpecSchemaSet(same).key;
+      const gen = loadGenerated(key);
+      let built = 0;
+      const vSame = validatorForFiles(key, runtimeSpecSchemaFiles(same), () => (built++, runtimeSpecSchemaSet(same)));
+      assert.equal(built, 1, 'another directory: not trusted by its stamp');
+      assert.equal(vSame, gen.validate, 'same content: the generated validator (hash match)');
+      // ociVersion must now be a number: an edit the generated validator does not know
+      const f = path.join(edited, 'config-schema.json');
+      const doc = JSON.parse(fs.readFileSync(f, 'utf8')) as { properties: Record<string, unknown> };
+      doc.properties.ociVersion = { type: 'number' };
+      fs.writeFileSync(f, JSON.stringify(doc));
+      const vEdited = validatorForFiles(key, runtimeSpecSchemaFiles(edited), () => runtimeSpecSchemaSet(edited))!;
+      assert.notEqual(vEdited, gen.validate);
+      assert.equal(vEdited({ ociVersion: '1.0.2' }), false);
+      assert.equal((gen.validate as (d: unknown) => boolean)({ ociVersion: '1.0.2' }), true);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
 
