@@ -537,6 +537,12 @@ export class Transaction {
     job.then(
       (r) => {
         if (r.err && this.writeError === null) this.writeError = { e: wrapError('stage metadata objects', deserializeError(r.err)) };
+        // the symlink objects' signatures, for recordVerified (staged path: <staging>/xx/rest.file)
+        r.sig.forEach((sig, i) => {
+          const p = m.symlinks[2 * i]!;
+          const slash = p.lastIndexOf('/');
+          this.sigs.set(p.slice(slash - 2, slash) + p.slice(slash + 1, -5), sig);
+        });
         this.settle(m.bytes);
       },
       (e: unknown) => {
