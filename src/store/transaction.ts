@@ -537,6 +537,12 @@ export class Transaction {
     job.then(
       (r) => {
         if (r.err && this.writeError === null) this.writeError = { e: wrapError('stage metadata objects', deserializeError(r.err)) };
+        // the symlink objects' signatures, for recordVerified (staged path: <staging>/xx/rest.file)
+        r.sig.forEach((sig, i) => {
+          const p = m.symlinks[2 * i]!;
+          const slash = p.lastIndexOf('/');
+          this.sigs.set(p.slice(slash - 2, slash) + p.slice(slash + 1, -5), sig);
+        });
         this.settle(m.bytes);
       },
       (e: unknown) => {
@@ -855,6 +861,7 @@ export class Transaction {
   async commit(): Promise<void> {
     this.ensureOpen();
     this.state = 'committing';
+    const moved: string[] = []; // staged xx/ dirs renamed into objects/ whole
     try {
       await this.drain();
       const objects = path.join(this.repo.path, K.OBJECTS_DIR);
@@ -881,7 +888,10 @@ export class Transaction {
         const groups: RenameGroup[] = [];
         for (const [sub, pairs] of bySub) {
           const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
-          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) continue;
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) {
+            moved.push(sub);
+            continue;
+          }
           groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
         }
         await renameBatches(groups);
@@ -906,6 +916,15 @@ export class Transaction {
         } else {
           await fsp.mkdir(path.dirname(f), { recursive: true, mode: 0o755 });
           await atomicWrite(f, `${c}\n`, { mode: 0o644 });
+        }
+      }
+      // the staging dir is kept for the next transaction with its xx/ dirs, as when nothing moved
+      // (the next one need not make them: bytes written by an update pull)
+      for (const sub of moved) {
+        try {
+          fs.mkdirSync(`${this.stagingDir}/${sub}`, { mode: 0o755 });
+        } catch {
+          // only saves the next transaction a mkdir: the refs are written, the commit succeeded
         }
       }
     } catch (e) {

@@ -60,6 +60,8 @@ export interface MetaJob {
 export interface MetaReply {
   id: number;
   buf?: Uint8Array;
+  /** Per symlink created, its verified-object signature (the commit records it without an lstat of its own). */
+  sig: string[];
   err?: SerializedError;
 }
 export interface EndTxJob {
@@ -227,6 +229,7 @@ function renameJob(job: RenameJob): RenameReply {
 }
 
 function metaJob(job: MetaJob): MetaReply {
+  const sig: string[] = [];
   let off = 0;
   try {
     for (let i = 0; i < job.paths.length; i++) {
@@ -244,10 +247,11 @@ function metaJob(job: MetaJob): MetaReply {
       ensureParentOf(job.dirs, job.symlinks[i]!);
       fs.symlinkSync(job.symlinks[i + 1]!, job.symlinks[i]!);
       if (job.owners[i]! >= 0) fs.lchownSync(job.symlinks[i]!, job.owners[i]!, job.owners[i + 1]!);
+      sig.push(signature(fs.lstatSync(job.symlinks[i]!)));
     }
-    return { id: job.id };
+    return { id: job.id, sig };
   } catch (e) {
-    return { id: job.id, err: serialize(e) };
+    return { id: job.id, sig, err: serialize(e) };
   }
 }
 
