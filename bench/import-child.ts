@@ -2,7 +2,7 @@
  * One import + checkout of a layer tar by our store code, in its own process so that GNU time
  * measures its peak RSS alone: node dist/bench/import-child.js TAR WORKDIR. Same durability as
  * `ostree commit` (the transaction syncs the filesystem before objects are linked in and the ref
- * moves). Prints {"importS":…, "checkoutS":…}. V8 runs with the settings of `atomic pull`, the
+ * moves). Prints {"importS":…, "checkoutS":…, "storeWorkers":…}. V8 runs with the settings of `atomic pull`, the
  * command that imports layers (cli/lean-heap.ts; ATOMIC_V8_DEFAULTS=1 keeps V8's defaults).
  */
 import * as fs from 'node:fs';
@@ -12,6 +12,7 @@ import { importLayerTar } from '../src/store/layer-import.js';
 import { checkoutLayers } from '../src/store/checkout.js';
 import type { Checksum } from '../src/store/types.js';
 import { useLeanHeap } from '../src/cli/lean-heap.js';
+import { writePool } from '../src/store/write-pool.js';
 
 useLeanHeap();
 
@@ -27,4 +28,5 @@ const importS = Number(process.hrtime.bigint() - t) / 1e9;
 t = process.hrtime.bigint();
 await checkoutLayers(repo, [commit as Checksum], path.join(work, 'co-ours'));
 const checkoutS = Number(process.hrtime.bigint() - t) / 1e9;
-process.stdout.write(JSON.stringify({ importS, checkoutS, commit }) + '\n');
+// the store's own choice of I/O workers (write-pool.ts autoPoolSize, or $ATOMIC_STORE_WORKERS)
+process.stdout.write(JSON.stringify({ importS, checkoutS, commit, storeWorkers: writePool().parallelism }) + '\n');

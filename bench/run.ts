@@ -159,13 +159,11 @@ function benchImport(work: string): void {
     const w = fs.mkdtempSync(path.join(work, 'import-'));
     const runOurs = () => {
       syncAll();
-      // the store's I/O workers are used only when a core is idle (src/store/write-pool.ts)
-      const cpus = os.availableParallelism();
-      const auto = process.env.ATOMIC_STORE_WORKERS_AUTO !== '0' && cpus >= 2 && os.loadavg()[0] < cpus - 0.5;
-      const env = process.env.ATOMIC_STORE_WORKERS ?? (auto ? '2' : '0');
-      workers.push(Number(env));
-      const t = timed(process.execPath, [path.join(here, 'import-child.js'), TAR, w], { env: { ...process.env, ATOMIC_STORE_WORKERS: env } });
-      const r = JSON.parse(t.stdout.trim().split('\n').pop()!) as { importS: number; checkoutS: number };
+      // the store decides on its I/O workers as it does for a user (src/store/write-pool.ts
+      // autoPoolSize) unless $ATOMIC_STORE_WORKERS forces a number; the child reports its choice
+      const t = timed(process.execPath, [path.join(here, 'import-child.js'), TAR, w]);
+      const r = JSON.parse(t.stdout.trim().split('\n').pop()!) as { importS: number; checkoutS: number; storeWorkers: number };
+      workers.push(r.storeWorkers);
       return { ...r, rss: t.rssMiB };
     };
     const runOstree = () => {

@@ -5,7 +5,7 @@
  * (checkout-part.ts) run on them in parallel.
  *
  * - Size: ATOMIC_STORE_WORKERS=N forces N (0 disables the pool: everything runs on the calling
- *   thread); by default 2 when a core is idle (1-minute load below CPUs - 0.5), else none;
+ *   thread); by default 2 when a core is idle (autoPoolSize), else none;
  *   ATOMIC_STORE_WORKERS_AUTO=0 turns that automatic choice off.
  * - Workers are started on first use and do not keep the process alive while idle (unref).
  * - A job goes to the worker with the fewest jobs in flight; a worker that dies fails its jobs
@@ -29,14 +29,49 @@ interface Slot {
 function poolSize(): number {
   const env = atomicEnv('ATOMIC_STORE_WORKERS');
   if (env !== undefined && /^[0-9]+$/.test(env)) return Math.min(Number(env), 8);
-  // Default: workers only while a core is idle. On a saturated machine the extra threads and
-  // messages cost CPU the single-threaded path does not spend (2 cores at a load average of
-  // ~10-12: no wall-time gain, the same CPU, +45-55 MiB of peak RSS for the two isolates).
   // ATOMIC_STORE_WORKERS_AUTO=0 turns the automatic choice off (no workers).
   if (atomicEnv('ATOMIC_STORE_WORKERS_AUTO') === '0') return 0;
-  const cpus = availableParallelism();
-  if (cpus < 2 || loadavg()[0] >= cpus - 0.5) return 0;
-  return Math.min(2, cpus);
+  return autoPoolSize(availableParallelism(), loadavg()[0]!, othersRunnableNow());
+}
+
+/**
+ * The automatic choice: workers only while a core is idle. On a saturated machine the extra
+ * threads and messages cost CPU the single-threaded path does not spend (2 cores at a load average
+ * of ~10-12: no wall-time gain, the same CPU, +45-55 MiB of peak RSS for the two isolates). A core
+ * is idle when the 1-minute load average is below CPUs - 0.5, or when right now the other
+ * processes' runnable tasks leave one free (`others` <= CPUs - 2): the average lags by a minute,
+ * so after a heavy command (the pull or install before this one, as a playbook runs them) it
+ * mostly reports that command's own past work, and the next one ran single-threaded on an idle
+ * machine (the bench's import rounds flipped to 0 workers at a load of 1.4-1.5 that was their own).
+ */
+export function autoPoolSize(cpus: number, load1: number, others: number | null): number {
+  if (cpus < 2) return 0;
+  if (load1 < cpus - 0.5 || (others !== null && others <= cpus - 2)) return Math.min(2, cpus);
+  return 0;
+}
+
+/**
+ * Runnable tasks of other processes right now: /proc/loadavg's running count (every runnable
+ * thread on the machine, ours included) minus this process's runnable threads
+ * (/proc/self/task/TID/stat state R). null when /proc cannot tell.
+ */
+function othersRunnableNow(): number | null {
+  try {
+    const all = /^\S+ \S+ \S+ (\d+)\//.exec(fs.readFileSync('/proc/loadavg', 'latin1'));
+    if (!all) return null;
+    let mine = 0;
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      try {
+        const st = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+        if (st.charAt(st.lastIndexOf(')') + 2) === 'R') mine++;
+      } catch {
+        /* the thread ended */
+      }
+    }
+    return Math.max(0, Number(all[1]) - mine);
+  } catch {
+    return null;
+  }
 }
 
 /** An Error with the errno fields of the worker's error (isErrno/wrapError read `code`). */

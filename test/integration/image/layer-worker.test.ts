@@ -99,6 +99,40 @@ describe('integration: layers imported on worker threads', function () {
     }
   });
 
+  it("a pull imports without the store's I/O workers unless ATOMIC_STORE_WORKERS asks (peak RSS), and gives the pool back", async () => {
+    const savedWorkers = process.env.ATOMIC_STORE_WORKERS;
+    delete process.env.ATOMIC_STORE_WORKERS;
+    delete process.env.ATOMIC_LAYER_WORKERS;
+    configureWritePool(2);
+    try {
+      const enabledDuring: boolean[] = [];
+      const dir = path.join(tmp, 'no-store-workers');
+      const r = await pullImage(await OstreeRepo.openOrCreate(dir, 'bare'), `oci:${fx}/oci:systest`, {
+        onProgress: (ev) => {
+          if (ev.phase === 'layer') enabledDuring.push(writePool().enabled);
+        },
+      });
+      assert.equal(r.layersImported, 2);
+      assert.ok(enabledDuring.length > 0);
+      assert.deepEqual([...new Set(enabledDuring)], [false]);
+      assert.equal(writePool().size, 2);
+      fsck(dir);
+      // asked for: they stay on during the pull
+      process.env.ATOMIC_STORE_WORKERS = '2';
+      enabledDuring.length = 0;
+      await pullImage(await OstreeRepo.openOrCreate(path.join(tmp, 'asked-store-workers'), 'bare'), `oci:${fx}/oci:systest`, {
+        onProgress: (ev) => {
+          if (ev.phase === 'layer') enabledDuring.push(writePool().enabled);
+        },
+      });
+      assert.deepEqual([...new Set(enabledDuring)], [true]);
+    } finally {
+      if (savedWorkers === undefined) delete process.env.ATOMIC_STORE_WORKERS;
+      else process.env.ATOMIC_STORE_WORKERS = savedWorkers;
+      configureWritePool(Number(process.env.ATOMIC_STORE_WORKERS ?? 0));
+    }
+  });
+
   it("the pull's V8 flags hold again once a layer worker is online (Node resets them while a worker boots)", () => {
     // A child process (V8's flags are process-wide): the lean-heap setting that keeps the young
     // generation at its initial size, a layer worker started and stopped, then allocation churn
