@@ -15,7 +15,7 @@
 import { atomicEnv } from '../util/env.js';
 import { TreeCandidates, type LargeFileCandidates } from '../store/large-dedup.js';
 import type { OstreeRepo } from '../store/repo.js';
-import type { Checksum } from '../store/types.js';
+import type { Checksum, Commit } from '../store/types.js';
 import { parseImageName, tryDecodeRefName } from './name.js';
 import { parseManifest } from './manifest.js';
 import { META, REF_PREFIX, imageRef, isHexRef, layerRef, metaString } from './stored-image.js';
@@ -49,7 +49,7 @@ export async function candidateLayerCommits(repo: OstreeRepo, name: string, also
       /* not an image name: no candidate from it */
     }
   }
-  const images: Array<{ ref: string; commit: Checksum; time: number }> = [];
+  const images: Array<{ ref: string; metadata: Commit['metadata']; time: number }> = [];
   for (const [r, commit] of await repo.listRefs(REF_PREFIX)) {
     const ref = r.startsWith(REF_PREFIX) ? r : REF_PREFIX + r;
     const tail = ref.slice(REF_PREFIX.length);
@@ -59,12 +59,13 @@ export async function candidateLayerCommits(repo: OstreeRepo, name: string, also
     if (ref !== self && !extra.has(ref) && (want === null || repositoryOf(decoded) !== want)) continue;
     const c = await repo.readCommit(commit).catch(() => null);
     if (c === null) continue;
-    images.push({ ref, commit, time: ref === self ? Infinity : c.timestamp });
+    images.push({ ref, metadata: c.metadata, time: ref === self ? Infinity : c.timestamp });
   }
   images.sort((a, b) => b.time - a.time || (a.ref < b.ref ? -1 : 1));
   const out: Checksum[] = [];
   for (const img of images.slice(0, MAX_IMAGES)) {
-    const raw = metaString((await repo.readCommit(img.commit)).metadata, META.manifest);
+    // the commit read above (each image's commit is read once)
+    const raw = metaString(img.metadata, META.manifest);
     if (raw === undefined) continue;
     let m;
     try {

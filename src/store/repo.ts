@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
@@ -23,6 +22,8 @@ import { acquireRepoLock, liveLockPids } from './repo-lock.js';
 import type { Transaction } from './transaction.js';
 import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata, ObjectType, RepoMode, RepoObjects, Xattr } from './types.js';
 import { removeTree } from '../util/remove-tree.js';
+import { randomHex } from '../util/random.js';
+import { readFdAtMostSync } from '../util/bounded-read.js';
 
 const REF_COMPONENT = /^[\w][-.\w]*$/;
 
@@ -119,7 +120,7 @@ export class OstreeRepo implements RepoObjects {
         // build the whole repo beside its final place and rename it in, so a crash never leaves a
         // repo directory without its config (which the real ostree could not open)
         await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
-        const tmp = `${abs}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+        const tmp = `${abs}.tmp-${process.pid}-${randomHex(4)}`;
         await fsp.mkdir(tmp, { mode: 0o755 });
         try {
           await init(tmp);
@@ -291,21 +292,7 @@ export class OstreeRepo implements RepoObjects {
     if ((st.mode & K.S_IFMT) !== K.S_IFREG) return null;
     const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
-      // sized by the lstat, grown if the file grew since (up to MAX + 1 bytes)
-      let buf = Buffer.allocUnsafe(Math.min(max, st.size) + 1);
-      let n = 0;
-      for (;;) {
-        if (n === buf.length) {
-          if (n > max) break;
-          const bigger = Buffer.allocUnsafe(Math.min(max + 1, n * 2));
-          buf.copy(bigger, 0, 0, n);
-          buf = bigger;
-        }
-        const r = fs.readSync(fd, buf, n, buf.length - n, null);
-        if (r === 0) break;
-        n += r;
-      }
-      return buf.subarray(0, n);
+      return readFdAtMostSync(fd, max, st.size);
     } finally {
       fs.closeSync(fd);
     }

@@ -25,12 +25,12 @@
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { AtomicError, isErrno, wrapError } from '../util/errors.js';
 import { atomicWrite, faultPoint, fsyncDir } from '../util/atomic-write.js';
+import { randomHex } from '../util/random.js';
 import * as K from './constants.js';
 import {
   bareUserDiskMode,
@@ -186,7 +186,7 @@ function releaseStaging(tmp: string, dir: string): boolean {
     }
     const free = freeStaging.get(tmp) ?? fs.readdirSync(tmp).filter((n) => n.startsWith(K.STAGING_FREE_PREFIX)).length;
     if (free >= K.STAGING_FREE_MAX) return false;
-    fs.renameSync(dir, `${tmp}/${K.STAGING_FREE_PREFIX}${randomBytes(6).toString('hex')}`);
+    fs.renameSync(dir, `${tmp}/${K.STAGING_FREE_PREFIX}${randomHex(6)}`);
     freeStaging.set(tmp, free + 1);
     return true;
   } catch {
@@ -249,7 +249,7 @@ export class Transaction {
   /** Internal: use OstreeRepo.beginTransaction(). */
   static async create(repo: RepoObjects, lock: RepoLock): Promise<Transaction> {
     const tmp = path.join(repo.path, K.TMP_DIR);
-    const dir = path.join(tmp, `${K.STAGING_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    const dir = path.join(tmp, `${K.STAGING_PREFIX}${process.pid}-${randomHex(6)}`);
     await fsp.mkdir(tmp, { recursive: true });
     if (!claimFreeStaging(tmp, dir)) await fsp.mkdir(dir, { mode: 0o755 });
     return new Transaction(repo, lock, dir);

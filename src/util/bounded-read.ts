@@ -3,7 +3,7 @@
  * config, index and docker `manifest.json` is read through one of these with a named limit,
  * so a hostile source cannot make us buffer gigabytes. Over the limit → IMAGE_TOO_LARGE.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readSync } from 'node:fs';
 import { AtomicError, isAtomicError, isErrno, wrapError } from './errors.js';
 
 const MiB = 1024 * 1024;
@@ -74,6 +74,28 @@ export function readStreamAtMost(stream: NodeJS.ReadableStream, limit: number, w
     stream.on('error', onError);
     stream.resume();
   });
+}
+
+/**
+ * At most `limit` + 1 bytes of open file `fd` from its current offset, read synchronously: more
+ * than `limit` bytes back means the file is too large (the caller decides what that is). The first
+ * buffer is sized by `sizeHint` (the file's size when it was looked at), grown if it grew since.
+ */
+export function readFdAtMostSync(fd: number, limit: number, sizeHint: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(0, sizeHint)) + 1);
+  let n = 0;
+  for (;;) {
+    if (n === buf.length) {
+      if (n > limit) break;
+      const bigger = Buffer.allocUnsafe(Math.min(limit + 1, n * 2));
+      buf.copy(bigger, 0, 0, n);
+      buf = bigger;
+    }
+    const r = readSync(fd, buf, n, buf.length - n, null);
+    if (r === 0) break;
+    n += r;
+  }
+  return buf.subarray(0, n);
 }
 
 /**

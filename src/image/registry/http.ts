@@ -98,6 +98,8 @@ function contextWithRoots(pems: string[], cert?: Buffer, key?: Buffer): tls.Secu
   return sc;
 }
 
+let probeContext: tls.SecureContext | undefined;
+
 /**
  * Whether the server at `url` (host and port) speaks TLS: one handshake that trusts nothing and
  * checks nothing (no store is built, nothing is sent after it), then the socket is closed. The
@@ -106,13 +108,16 @@ function contextWithRoots(pems: string[], cert?: Buffer, key?: Buffer): tls.Secu
  * server never needs it. Rejects with the socket error when nothing answers.
  */
 export function speaksTls(url: URL, timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<boolean> {
+  // a context with an empty store, made once: nothing is verified on this connection
+  probeContext ??= tls.createSecureContext({ ca: [] });
+  const secureContext = probeContext;
   return new Promise<boolean>((resolve, reject) => {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const sock = tls.connect({
       host,
       port: Number(url.port || 443),
       servername: net.isIP(host) === 0 ? host : undefined,
-      secureContext: tls.createSecureContext({ ca: [] }),
+      secureContext,
       rejectUnauthorized: false,
     });
     sock.setTimeout(timeoutMs, () => {
