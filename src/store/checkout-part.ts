@@ -19,7 +19,7 @@
  * thread: that needs the xattr addon, which workers do not load).
  */
 import * as fs from 'node:fs';
-import { loadMarkers, signature } from './verified-markers.js';
+import { MarkerIndex, signature } from './verified-markers.js';
 
 export interface PartJob {
   t: 'part';
@@ -79,11 +79,11 @@ export interface PartMarkers {
 }
 
 /** This thread's markers: those of the checkout `key` (null: none loaded). */
-let loaded: { key: string; map: Map<string, string> } | null = null;
+let loaded: { key: string; index: MarkerIndex } | null = null;
 
-function markersFor(m: PartMarkers): Map<string, string> {
-  if (loaded?.key !== m.key) loaded = { key: m.key, map: loadMarkers(m.file) };
-  return loaded.map;
+function markersFor(m: PartMarkers): MarkerIndex {
+  if (loaded?.key !== m.key) loaded = { key: m.key, index: new MarkerIndex(m.file) };
+  return loaded.index;
 }
 
 /** Read the checkout's markers now (a worker, while the checkout is planned); null: forget them. */
@@ -97,9 +97,9 @@ const LINK_SYMLINK = 1;
 const DEFER = 2;
 const WRITABLE = 3;
 
-function classify(st: fs.Stats | undefined, c: string, markers: Map<string, string> | null): number {
+function classify(st: fs.Stats | undefined, c: string, markers: MarkerIndex | null): number {
   if (st === undefined) return DEFER;
-  if (markers !== null && markers.get(c) !== signature(st)) return DEFER;
+  if (markers !== null && !markers.matches(c, signature(st))) return DEFER;
   if (st.isFile() && (st.mode & 0o022) !== 0) return WRITABLE;
   return st.isSymbolicLink() ? LINK_SYMLINK : LINK;
 }
