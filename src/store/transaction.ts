@@ -220,7 +220,7 @@ export class Transaction {
   private readonly umask = currentUmask();
   private readonly refs = new Map<string, Checksum | null>();
   private tmpCounter = 0;
-  /** Verified-object signatures (object-verify.ts) of file objects staged by the I/O workers. */
+  /** Verified-object signatures (object-verify.ts) of the file objects staged so far, taken from the open file (fstat). */
   private readonly sigs = new Map<string, string>();
   /** What this transaction's threads learnt about objects/xx and the staging xx/ dirs (tx-dirs.ts). */
   private readonly dirs = newDirState();
@@ -637,6 +637,9 @@ export class Transaction {
       try {
         writeAllSync(fd, data);
         this.finishRegular(fd, p, meta, cm.chmod);
+        // its verified-object marker signature now, from the open file (as the I/O workers do),
+        // instead of an lstat by path in the commit's serial tail (recordVerified)
+        this.sigs.set(c, signatureOf(fs.fstatSync(fd)));
       } finally {
         fs.closeSync(fd);
       }
@@ -850,23 +853,25 @@ export class Transaction {
         // there, then each object renamed in (see the rule at the top: only a concurrent
         // transaction's copy of the same object can be replaced); on the I/O workers in parallel
         // batches of whole dirs (synchronous calls: measured faster than a pool of async ones)
-        const bySub = new Map<string, string[]>();
+        const bySub = new Map<string, Staged[]>();
         const stage = this.stagingDir;
         for (const s of this.staged) {
           const sub = s.rel.slice(0, 2);
-          let pairs = bySub.get(sub);
-          if (pairs === undefined) bySub.set(sub, (pairs = []));
-          pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+          let list = bySub.get(sub);
+          if (list === undefined) bySub.set(sub, (list = []));
+          list.push(s);
         }
         let filled = filledObjectDirs.get(objects);
         if (filled === undefined) filledObjectDirs.set(objects, (filled = new Set()));
         const groups: RenameGroup[] = [];
-        for (const [sub, pairs] of bySub) {
+        for (const [sub, list] of bySub) {
           const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
-          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) {
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, list) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) {
             moved.push(sub);
             continue;
           }
+          const pairs: string[] = [];
+          for (const x of list) pairs.push(`${stage}/${x.rel}`, `${objects}/${x.rel}`);
           groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
         }
         await renameBatches(groups);
@@ -910,8 +915,8 @@ export class Transaction {
     await this.finish();
   }
 
-  /** True when staged dir `dir` holds exactly the objects staged in it (`pairs`: from, to, ...), nothing else. */
-  private holdsExactly(dir: string, pairs: string[]): boolean {
+  /** True when staged dir `dir` holds exactly the objects staged in it (`list`), nothing else. */
+  private holdsExactly(dir: string, list: Staged[]): boolean {
     let entries: string[];
     try {
       entries = fs.readdirSync(dir);
@@ -919,9 +924,9 @@ export class Transaction {
       if (isErrno(e, 'ENOENT')) return false;
       throw e;
     }
-    if (entries.length !== pairs.length / 2) return false;
+    if (entries.length !== list.length) return false;
     const names = new Set<string>();
-    for (let i = 0; i < pairs.length; i += 2) names.add(path.basename(pairs[i]!));
+    for (const x of list) names.add(x.rel.slice(3)); // xx/rest.ext -> rest.ext
     return names.size === entries.length && entries.every((n) => names.has(n));
   }
 
