@@ -116,9 +116,13 @@ export class ZstdFrameGuard {
         }
         this.frames++;
         if (window > this.maxWindow) {
-          throw new AtomicError('LAYER_INVALID', `Layer blob is a zstd stream whose frame ${this.frames} declares a ${single ? 'content size' : 'window'} of ${mib(window)}, more than the ${mib(this.maxWindow)} that \`zstd -d\` accepts by default (decoding it would need that much memory); refused before decompressing`, {
-            suggestions: ['Recompress the layer with a window of at most 128 MiB (zstd without --long, or --long=27), or ask the image publisher to; nothing was written.'],
-          });
+          throw new AtomicError(
+            'LAYER_INVALID',
+            `Layer blob is a zstd stream whose frame ${this.frames} declares a ${single ? 'content size' : 'window'} of ${mib(window)}, more than the ${mib(this.maxWindow)} that \`zstd -d\` accepts by default (decoding it would need that much memory); refused before decompressing`,
+            {
+              suggestions: ['Recompress the layer with a window of at most 128 MiB (zstd without --long, or --long=27), or ask the image publisher to; nothing was written.'],
+            },
+          );
         }
         this.next('block', 3);
         return;
@@ -213,10 +217,20 @@ async function peek(r: Readable, n: number): Promise<{ head: Buffer; stream: Rea
     }
     if (r.readableEnded) return { head: Buffer.concat(parts), stream: Readable.from(parts) };
     const more = await new Promise<boolean>((resolve, reject) => {
-      const done = (v: boolean) => { r.off('readable', onReadable); r.off('end', onEnd); r.off('error', onError); resolve(v); };
+      const done = (v: boolean) => {
+        r.off('readable', onReadable);
+        r.off('end', onEnd);
+        r.off('error', onError);
+        resolve(v);
+      };
       const onReadable = () => done(true);
       const onEnd = () => done(false);
-      const onError = (e: Error) => { r.off('readable', onReadable); r.off('end', onEnd); r.off('error', onError); reject(e); };
+      const onError = (e: Error) => {
+        r.off('readable', onReadable);
+        r.off('end', onEnd);
+        r.off('error', onError);
+        reject(e);
+      };
       r.on('readable', onReadable);
       r.on('end', onEnd);
       r.on('error', onError);
