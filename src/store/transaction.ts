@@ -56,9 +56,13 @@ const EGID = process.getegid?.() ?? -1;
 /** objects/xx dirs up to this st_size are listed once instead of lstat-ing each object in them. */
 const LIST_DIR_MAX_BYTES = 256 * 1024;
 const O_CREATE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
-/** Small-file write-behind (see stageBehind): at most this many files / bytes in flight. */
-const WRITE_BEHIND_MAX = 4;
-const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
+/**
+ * Before a file is stored on the calling thread (not by the I/O workers), the files still in
+ * flight on the workers are brought under this many files / bytes (what is held in memory stays
+ * bounded while that file, up to BUFFERED_FILE_MAX, is buffered).
+ */
+const AHEAD_MAX = 4;
+const AHEAD_BYTES = 8 * 1024 * 1024;
 /** Small files handed to the I/O workers (write-pool.ts): at most this many files / bytes in flight. */
 const POOL_MAX = 512;
 const POOL_BYTES = 4 * 1024 * 1024;
@@ -66,7 +70,7 @@ const POOL_BYTES = 4 * 1024 * 1024;
  * Files up to this size are collected in memory and hashed before anything is written (an
  * object already in the store is then not written at all; the others are created at their staged
  * name directly). Bigger ones stream to a temporary file while being hashed. One at a time
- * (writeRegularFile is awaited per file), on top of the write-behind bound (WRITE_BEHIND_BYTES).
+ * (writeRegularFile is awaited per file), on top of the bound of files in flight (AHEAD_BYTES).
  */
 const BUFFERED_FILE_MAX = 8 * 1024 * 1024;
 /** Small files are sent to the workers in batches of up to this many files / bytes. */
@@ -216,7 +220,7 @@ export class Transaction {
   private readonly umask = currentUmask();
   private readonly refs = new Map<string, Checksum | null>();
   private tmpCounter = 0;
-  /** Verified-object signatures (object-verify.ts) of file objects staged by the I/O workers. */
+  /** Verified-object signatures (object-verify.ts) of the file objects staged so far, taken from the open file (fstat). */
   private readonly sigs = new Map<string, string>();
   /** What this transaction's threads learnt about objects/xx and the staging xx/ dirs (tx-dirs.ts). */
   private readonly dirs = newDirState();
@@ -231,7 +235,7 @@ export class Transaction {
   private metaBatch: { paths: string[]; parts: Buffer[]; bytes: number; symlinks: string[]; owners: number[] } | null = null;
   /** Batch buffers the I/O workers gave back, reused by queueRegularFile (bounded: see POOL_BYTES). */
   private readonly freeBufs: Uint8Array[] = [];
-  /** Write-behind of small files: creations in flight on the thread pool (bounded), first error. */
+  /** Small files in flight on the I/O workers (bounded: POOL_MAX / POOL_BYTES), and the first failure. */
   private inflight = 0;
   private inflightBytes = 0;
   private readonly slotWaiters: Array<() => void> = [];
@@ -624,15 +628,18 @@ export class Transaction {
     const p = this.stagePath(c, 'file');
     const cm = this.createMode(meta);
     this.markStaged(c, 'file', size);
-    if (this.repo.mode === 'bare' && meta.xattrs.length === 0) {
-      this.stageBehind(c, p, cm.mode, cm.chmod, meta, data, size);
-      return c;
-    }
+    // created here, synchronously: handing the creation to the thread pool (a write-behind, until
+    // the ninth session) cost this thread more per file (submission, wake-up, callback: ~36 us on
+    // this PVM guest) than the creation itself (~30-40 us with the write, futimes and close on a
+    // quiet machine); docs/benchmarks.md, "Pull", ninth session
     try {
       const fd = fs.openSync(p, O_CREATE, cm.mode);
       try {
         writeAllSync(fd, data);
         this.finishRegular(fd, p, meta, cm.chmod);
+        // its verified-object marker signature now, from the open file (as the I/O workers do),
+        // instead of an lstat by path in the commit's serial tail (recordVerified)
+        this.sigs.set(c, signatureOf(fs.fstatSync(fd)));
       } finally {
         fs.closeSync(fd);
       }
@@ -642,37 +649,8 @@ export class Transaction {
     return c;
   }
 
-  /**
-   * Create a staged regular file on the thread pool (inode allocation is the costly part and
-   * overlaps with hashing/parsing the next entries), then write it and set owner/mode/mtime.
-   * The caller is not told when it is done: drain() (commit, abort, writeCommit) waits for
-   * all of them and reports the first failure; later writes fail fast after one.
-   */
-  private stageBehind(c: Checksum, p: string, mode: number, chmod: boolean, meta: FileMeta, data: Buffer[], size: number): void {
-    this.inflight++;
-    this.inflightBytes += size;
-    fs.open(p, O_CREATE, mode, (err, fd) => {
-      let failure: unknown = err;
-      if (!err) {
-        try {
-          writeAllSync(fd, data);
-          this.finishRegular(fd, p, meta, chmod);
-        } catch (e) {
-          failure = e;
-        }
-        try {
-          fs.closeSync(fd);
-        } catch (e) {
-          failure ??= e;
-        }
-      }
-      if (failure && this.writeError === null) this.writeError = { e: wrapError(`stage file object ${c}`, failure) };
-      this.settle(size);
-    });
-  }
-
-  /** Wait until fewer than `max` write-behinds are in flight (and their bytes are bounded). */
-  private async waitSlot(max = WRITE_BEHIND_MAX, maxBytes = WRITE_BEHIND_BYTES): Promise<void> {
+  /** Wait until fewer than `max` files are in flight on the I/O workers (and their bytes are bounded). */
+  private async waitSlot(max = AHEAD_MAX, maxBytes = AHEAD_BYTES): Promise<void> {
     while (this.inflight > 0 && (this.inflight >= max || this.inflightBytes >= maxBytes)) {
       this.flushQueued(); // queued files count as in flight: they must be on their way
       await new Promise<void>((r) => this.slotWaiters.push(r));
@@ -680,7 +658,7 @@ export class Transaction {
     if (this.writeError !== null) throw this.writeError.e;
   }
 
-  /** Wait for every write-behind; throws the first failure. */
+  /** Wait for every file in flight on the I/O workers; throws the first failure. */
   private async drain(): Promise<void> {
     this.flushQueued();
     while (this.inflight > 0) await new Promise<void>((r) => this.slotWaiters.push(r));
@@ -875,23 +853,25 @@ export class Transaction {
         // there, then each object renamed in (see the rule at the top: only a concurrent
         // transaction's copy of the same object can be replaced); on the I/O workers in parallel
         // batches of whole dirs (synchronous calls: measured faster than a pool of async ones)
-        const bySub = new Map<string, string[]>();
+        const bySub = new Map<string, Staged[]>();
         const stage = this.stagingDir;
         for (const s of this.staged) {
           const sub = s.rel.slice(0, 2);
-          let pairs = bySub.get(sub);
-          if (pairs === undefined) bySub.set(sub, (pairs = []));
-          pairs.push(`${stage}/${s.rel}`, `${objects}/${s.rel}`);
+          let list = bySub.get(sub);
+          if (list === undefined) bySub.set(sub, (list = []));
+          list.push(s);
         }
         let filled = filledObjectDirs.get(objects);
         if (filled === undefined) filledObjectDirs.set(objects, (filled = new Set()));
         const groups: RenameGroup[] = [];
-        for (const [sub, pairs] of bySub) {
+        for (const [sub, list] of bySub) {
           const emptyThen = hasFlag(this.dirs, sub, OBJ_ABSENT) || this.listed.get(sub)?.size === 0;
-          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, pairs) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) {
+          if (emptyThen && !filled.has(sub) && this.holdsExactly(`${stage}/${sub}`, list) && this.moveDir(`${stage}/${sub}`, `${objects}/${sub}`)) {
             moved.push(sub);
             continue;
           }
+          const pairs: string[] = [];
+          for (const x of list) pairs.push(`${stage}/${x.rel}`, `${objects}/${x.rel}`);
           groups.push({ dir: hasFlag(this.dirs, sub, OBJ_PRESENT) && !hasFlag(this.dirs, sub, OBJ_ABSENT) ? null : `${objects}/${sub}`, pairs });
         }
         await renameBatches(groups);
@@ -935,8 +915,8 @@ export class Transaction {
     await this.finish();
   }
 
-  /** True when staged dir `dir` holds exactly the objects staged in it (`pairs`: from, to, ...), nothing else. */
-  private holdsExactly(dir: string, pairs: string[]): boolean {
+  /** True when staged dir `dir` holds exactly the objects staged in it (`list`), nothing else. */
+  private holdsExactly(dir: string, list: Staged[]): boolean {
     let entries: string[];
     try {
       entries = fs.readdirSync(dir);
@@ -944,9 +924,9 @@ export class Transaction {
       if (isErrno(e, 'ENOENT')) return false;
       throw e;
     }
-    if (entries.length !== pairs.length / 2) return false;
+    if (entries.length !== list.length) return false;
     const names = new Set<string>();
-    for (let i = 0; i < pairs.length; i += 2) names.add(path.basename(pairs[i]!));
+    for (const x of list) names.add(x.rel.slice(3)); // xx/rest.ext -> rest.ext
     return names.size === entries.length && entries.every((n) => names.has(n));
   }
 
