@@ -86,11 +86,34 @@ function markersFor(m: PartMarkers): MarkerIndex {
   return loaded.index;
 }
 
-/** Read the checkout's markers now (a worker, while the checkout is planned); null: forget them. */
-export function preloadMarkers(m: PartMarkers | null): void {
-  if (m === null) loaded = null;
-  else markersFor(m);
+/**
+ * Read the checkout's markers now (a worker, while the checking-out thread reads the dirtrees);
+ * null: forget them. The workers take turns (`turn[0]` counts the reads done; worker `order`
+ * waits for the ones before it, at most TURN_WAIT_MS): one worker at a time uses the core the
+ * checking-out thread leaves, instead of both taking a share of that thread's.
+ */
+export function preloadMarkers(m: PartMarkers | null, turn?: Int32Array, order = 0): void {
+  if (m === null) {
+    loaded = null;
+    return;
+  }
+  if (turn !== undefined) {
+    const until = Date.now() + TURN_WAIT_MS;
+    for (let seen = Atomics.load(turn, 0); seen < order; seen = Atomics.load(turn, 0)) {
+      const left = until - Date.now();
+      if (left <= 0 || Atomics.wait(turn, 0, seen, left) === 'timed-out') break;
+    }
+  }
+  try {
+    markersFor(m);
+  } finally {
+    if (turn !== undefined) {
+      Atomics.add(turn, 0, 1);
+      Atomics.notify(turn, 0);
+    }
+  }
 }
+const TURN_WAIT_MS = 100;
 
 const LINK = 0;
 const LINK_SYMLINK = 1;

@@ -38,7 +38,6 @@
  * On failure the partially created tree is removed (an existing empty dest is emptied again).
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import type { Checksum, DirMeta, Metadata } from './types.js';
@@ -228,10 +227,10 @@ function checkoutError(dest: string, what: string, e: unknown): AtomicError {
   });
 }
 
-async function nearestExisting(p: string): Promise<{ dir: string; st: fs.Stats }> {
+function nearestExisting(p: string): { dir: string; st: fs.Stats } {
   for (let d = p; ; d = path.dirname(d)) {
     try {
-      return { dir: d, st: await fsp.stat(d) };
+      return { dir: d, st: fs.statSync(d) };
     } catch (e) {
       if (!isErrno(e, 'ENOENT') || path.dirname(d) === d) throw e;
     }
@@ -293,7 +292,7 @@ export async function checkoutLayers(
   };
   preload();
   try {
-    const dst = await inspectDestination(repo, target);
+    const dst = inspectDestination(repo, target);
     const root = await buildUnion(repo, commits, target, verify, preload);
     const objects = await inspectObjects(repo, root, target, verify, markers);
     return await materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false });
@@ -336,17 +335,21 @@ function checkRequest(repo: OstreeRepo, commits: Checksum[], target: string): vo
   if (commits.length === 0) throw new AtomicError('CHECKOUT_FAILED', `Nothing to check out into ${target}: no layers given`);
 }
 
-/** The destination must be absent (created) or an empty directory, on the objects' filesystem. */
-async function inspectDestination(repo: OstreeRepo, target: string): Promise<Destination> {
+/**
+ * The destination must be absent (created) or an empty directory, on the objects' filesystem.
+ * Synchronous, like the rest of the checkout's file system calls: each call through the thread
+ * pool costs two thread wake-ups, and this thread's work is the start of the critical path.
+ */
+function inspectDestination(repo: OstreeRepo, target: string): Destination {
   let existed = false;
   try {
-    const st = await fsp.lstat(target);
+    const st = fs.lstatSync(target);
     if (!st.isDirectory())
       throw new AtomicError('CHECKOUT_FAILED', `Cannot check out into ${target}: it exists and is not a directory`, {
         ref: target,
         suggestions: ['Remove it or choose another destination.'],
       });
-    if ((await fsp.readdir(target)).length > 0)
+    if (fs.readdirSync(target).length > 0)
       throw new AtomicError('CHECKOUT_FAILED', `Cannot check out into ${target}: the directory is not empty`, {
         ref: target,
         suggestions: ['Remove its contents or choose another destination.'],
@@ -356,9 +359,14 @@ async function inspectDestination(repo: OstreeRepo, target: string): Promise<Des
     if (!isErrno(e, 'ENOENT')) throw checkoutError(target, 'inspect destination', e);
   }
   const objects = path.join(repo.path, 'objects');
-  const [anc, objSt] = await Promise.all([nearestExisting(existed ? target : path.dirname(target)), fsp.stat(objects)]).catch((e: unknown) => {
+  let anc: Destination['anc'];
+  let objSt: fs.Stats;
+  try {
+    anc = nearestExisting(existed ? target : path.dirname(target));
+    objSt = fs.statSync(objects);
+  } catch (e) {
     throw checkoutError(target, 'stat destination', e);
-  });
+  }
   if (anc.st.dev !== objSt.dev) {
     throw new AtomicError(
       'STORE_CROSS_DEVICE',
@@ -649,7 +657,7 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
     else counts.dirs++;
   };
   try {
-    await fsp.mkdir(path.dirname(target), { recursive: true });
+    fs.mkdirSync(path.dirname(target), { recursive: true });
     let plan: Plan;
     try {
       plan = planTree(root, target, { repo, info, existed, weights, finalMode, mkdir, part: (spec) => runner.add(spec) });

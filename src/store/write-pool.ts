@@ -186,7 +186,9 @@ class WritePool {
 
   /** Have every started worker read a checkout's verified-object markers now (null: forget them; checkout-part.ts). */
   markers(m: PartMarkers | null): void {
-    for (const s of this.slots) s?.worker.postMessage({ t: 'markers', markers: m });
+    const turn = new Int32Array(new SharedArrayBuffer(4));
+    let order = 0;
+    for (const s of this.slots) if (s !== null) s.worker.postMessage(m === null ? { t: 'markers', markers: null } : { t: 'markers', markers: m, turn, order: order++ });
   }
 
   /** True when every worker of the pool has started and runs (false when there are none). */

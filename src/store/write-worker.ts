@@ -73,6 +73,9 @@ export interface EndTxJob {
 export interface MarkersJob {
   t: 'markers';
   markers: PartMarkers | null;
+  /** Turns of the workers reading them (checkout-part.ts preloadMarkers). */
+  turn?: Int32Array;
+  order?: number;
 }
 export type Job = FilesJob | RenameJob | MetaJob | EndTxJob | MarkersJob | PartJob;
 
@@ -267,6 +270,6 @@ parentPort?.on('message', (job: Job) => {
     r.buf = job.buf;
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
   } else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
-  else if (job.t === 'markers') preloadMarkers(job.markers);
+  else if (job.t === 'markers') preloadMarkers(job.markers, job.turn, job.order);
   else listings.delete(job.tx);
 });
