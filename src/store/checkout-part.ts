@@ -7,15 +7,19 @@
  *
  * With `check`, each object is lstat'ed first (once per part) and NOT linked - its index is
  * reported instead - when:
- * - `sigs` is given and the object's verified-object signature (object-verify.ts) is not
- *   sigs[i], or the object is missing: the checking-out thread verifies (hashes) it first, so
- *   nothing unverified is ever linked;
+ * - `markers` is given and the object's verified-object signature (object-verify.ts) is not the
+ *   one its marker records, or the object is missing: the checking-out thread verifies (hashes)
+ *   it first, so nothing unverified is ever linked. Each thread reads the marker file once per
+ *   checkout (`markers.key`): the workers as soon as the checkout starts (preloadMarkers, while
+ *   the checking-out thread still reads the dirtrees), the checking-out thread only when it runs
+ *   a part itself;
  * - it is a regular file writable by group or others: it is checked out as a copy (see
  *   checkout.ts, groupOtherWritable).
  * A link that fails with EMLINK is reported too (link-or-copy.ts makes a copy on the checking-out
  * thread: that needs the xattr addon, which workers do not load).
  */
 import * as fs from 'node:fs';
+import { MarkerIndex, signature } from './verified-markers.js';
 
 export interface PartJob {
   t: 'part';
@@ -40,8 +44,8 @@ export interface PartJob {
   linkNames: string[];
   /** lstat each object before linking it (see the module comment). */
   check: boolean;
-  /** with `check`: per link, the object's verified-object marker signature ('' when none); null: no verification. */
-  sigs: string[] | null;
+  /** with `check`: the checkout's marker file (see the module comment); null: no verification. */
+  markers: PartMarkers | null;
   /** Per symlink to create: target, parent (index into `parents`), name. */
   symlinkTargets: string[];
   symlinkParents: number[];
@@ -68,9 +72,24 @@ export interface PartReply {
   err?: { message: string; code?: string; syscall?: string; path?: string };
 }
 
-/** Same format as object-verify.ts's signature(). */
-function signature(st: fs.Stats): string {
-  return `${st.dev} ${st.ino} ${st.size} ${st.mode} ${st.uid} ${st.gid} ${st.mtimeMs}`;
+/** The verified-object marker file of a checkout; `key` is unique per checkout in the process. */
+export interface PartMarkers {
+  key: string;
+  file: string;
+}
+
+/** This thread's markers: those of the checkout `key` (null: none loaded). */
+let loaded: { key: string; index: MarkerIndex } | null = null;
+
+function markersFor(m: PartMarkers): MarkerIndex {
+  if (loaded?.key !== m.key) loaded = { key: m.key, index: new MarkerIndex(m.file) };
+  return loaded.index;
+}
+
+/** Read the checkout's markers now (a worker, while the checkout is planned); null: forget them. */
+export function preloadMarkers(m: PartMarkers | null): void {
+  if (m === null) loaded = null;
+  else markersFor(m);
 }
 
 const LINK = 0;
@@ -78,9 +97,9 @@ const LINK_SYMLINK = 1;
 const DEFER = 2;
 const WRITABLE = 3;
 
-function classify(st: fs.Stats | undefined, want: string | null): number {
+function classify(st: fs.Stats | undefined, c: string, markers: MarkerIndex | null): number {
   if (st === undefined) return DEFER;
-  if (want !== null && signature(st) !== want) return DEFER;
+  if (markers !== null && !markers.matches(c, signature(st))) return DEFER;
   if (st.isFile() && (st.mode & 0o022) !== 0) return WRITABLE;
   return st.isSymbolicLink() ? LINK_SYMLINK : LINK;
 }
@@ -90,7 +109,8 @@ export function runCheckoutPart(job: PartJob): PartReply {
   if (Atomics.compareExchange(job.claims, job.index, 0, 1) !== 0) return r;
   r.ran = true;
   try {
-    const { parents, sums, sigs } = job;
+    const { parents, sums } = job;
+    const markers = job.check && job.markers !== null ? markersFor(job.markers) : null;
     for (let i = 0; i < job.dirs.length; i++) {
       fs.mkdirSync(parents[job.dirs[i]!]!, job.modes[i]);
       r.dirs++;
@@ -103,7 +123,7 @@ export function runCheckoutPart(job: PartJob): PartReply {
       if (job.check) {
         const known = seen.get(c);
         if (known === undefined) {
-          s = classify(fs.lstatSync(from, { throwIfNoEntry: false }), sigs === null ? null : sigs[i]!);
+          s = classify(fs.lstatSync(from, { throwIfNoEntry: false }), c, markers);
           seen.set(c, s);
         } else s = known;
       }

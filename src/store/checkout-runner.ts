@@ -1,20 +1,23 @@
 /**
  * Runs the parts of a checkout (checkout-part.ts), each exactly once, on the checking-out thread
- * and on the store's I/O workers (write-pool.ts) when the caller wants them: parts are added while
- * checkout.ts still plans the rest of the tree, and the workers start on them at once (at most two
- * in flight per worker); once the plan is complete the checking-out thread runs parts from the
- * back while the workers go on from the front, then it takes back the parts sent to a worker that
- * has not started them (a worker still booting). Who runs a part is decided by its claim flag in
- * one shared Int32Array (Atomics.compareExchange). After a failure no part starts any more, and
- * every part that did has finished when `finish` or `abort` returns or throws (the caller then
- * removes the tree).
+ * and on the store's I/O workers (write-pool.ts) when the caller wants them. Each part goes to a
+ * worker as soon as checkout.ts has planned it (planning is synchronous, so a worker must not
+ * wait for this thread to send the next one). Once the plan is complete, this thread runs parts
+ * itself, from the back while the workers go on from the front, only while that adds a core:
+ * when the machine has more cores than workers, or while a worker has not come online yet (still
+ * booting: the parts sent to it would wait). With as many workers as cores (2 here), the
+ * workers run the parts and this thread, whose planning was the critical path, reads no markers
+ * and makes no links. Who runs a part is decided by its claim flag in one shared Int32Array
+ * (Atomics.compareExchange): a part this thread took back is skipped by its worker. After a
+ * failure no part starts any more, and every part that did has finished when `finish` or `abort`
+ * returns or throws (the caller then removes the tree).
  */
+import { availableParallelism } from 'node:os';
 import { deserializeError, writePool } from './write-pool.js';
-import { runCheckoutPart, type PartJob, type PartReply } from './checkout-part.js';
+import { runCheckoutPart, type PartJob, type PartMarkers, type PartReply } from './checkout-part.js';
 
 /** What checkout.ts plans for a part (the rest of the job is the same for all parts). */
 export type PartSpec = Pick<PartJob, 'parents' | 'dirs' | 'modes' | 'sums' | 'linkParents' | 'linkNames' | 'symlinkTargets' | 'symlinkParents' | 'symlinkNames'> & {
-  sigs: string[];
   weight: number;
 };
 
@@ -30,29 +33,24 @@ export class PartRunner {
   private readonly claims: Int32Array;
   private readonly inflight: Array<Promise<void>> = [];
   private failure: unknown = null;
-  private front = 0;
-  private back = Infinity;
-  private outstanding = 0;
-  private limit: number;
 
   constructor(
     maxParts: number,
-    workers: boolean,
-    private readonly o: { objects: string; check: boolean; verify: boolean },
+    private workers: boolean,
+    private readonly o: { objects: string; check: boolean; markers: PartMarkers | null },
   ) {
     this.claims = new Int32Array(new SharedArrayBuffer(4 * Math.max(maxParts, 1)));
-    this.limit = workers ? writePool().parallelism * 2 : 0;
   }
 
   add(spec: PartSpec): void {
     if (this.parts.length >= this.claims.length) throw new Error('checkout: more parts than planned');
     this.parts.push(spec);
-    this.send();
+    if (this.workers && this.failure === null) this.send(this.parts.length - 1);
   }
 
   private job(k: number): Omit<PartJob, 't' | 'id'> {
     const s = this.parts[k]!;
-    return { ...s, claims: this.claims, index: k, objects: this.o.objects, check: this.o.check, sigs: this.o.verify ? s.sigs : null };
+    return { ...s, claims: this.claims, index: k, objects: this.o.objects, check: this.o.check, markers: this.o.markers };
   }
 
   private take(k: number, r: PartReply): void {
@@ -60,40 +58,36 @@ export class PartRunner {
     if (r.ran) this.replies[k] = r;
   }
 
-  private send(): void {
-    const pool = writePool();
-    while (this.failure === null && this.outstanding < this.limit && this.front < Math.min(this.parts.length, this.back)) {
-      const k = this.front;
-      const sent = pool.part(this.job(k));
-      if (sent === null) {
-        this.limit = 0;
-        return;
-      }
-      this.front++;
-      this.outstanding++;
-      partsToWorkers++;
-      const done = (r: PartReply): void => {
-        this.outstanding--;
-        this.take(k, r);
-        this.send();
-      };
-      const failed = (e: unknown): void => {
-        this.outstanding--;
-        if (this.failure === null) this.failure = e;
-      };
-      this.inflight.push(sent.then(done, failed));
+  private send(k: number): void {
+    const sent = writePool().part(this.job(k));
+    if (sent === null) {
+      this.workers = false; // no worker after all: this thread runs what was not sent
+      return;
     }
+    partsToWorkers++;
+    this.inflight.push(
+      sent.then(
+        (r) => this.take(k, r),
+        (e: unknown) => {
+          if (this.failure === null) this.failure = e;
+        },
+      ),
+    );
+  }
+
+  /** Whether this thread runs a part now (see the module comment). */
+  private help(): boolean {
+    if (!this.workers) return true;
+    const pool = writePool();
+    return availableParallelism() > pool.parallelism || !pool.online;
   }
 
   /** Run what is left (see the module comment); the replies, one per part. */
   async finish(): Promise<PartReply[]> {
-    this.back = this.parts.length;
-    while (this.failure === null && this.back > this.front) {
-      const k = --this.back;
+    for (let k = this.parts.length - 1; k >= 0 && this.failure === null && this.help(); k--) {
       this.take(k, runCheckoutPart({ ...this.job(k), t: 'part', id: 0 }));
-      if (this.limit > 0) await new Promise((r) => setImmediate(r)); // the workers' replies come in here
+      if (this.workers) await new Promise((r) => setImmediate(r)); // the workers' replies and 'online' events come in here
     }
-    for (let k = this.front - 1; k >= 0 && this.failure === null; k--) this.take(k, runCheckoutPart({ ...this.job(k), t: 'part', id: 0 }));
     await this.abort();
     return this.replies;
   }

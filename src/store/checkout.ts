@@ -46,14 +46,14 @@ import { decodeBareUserMeta, decodeDirMeta } from './object-codec.js';
 import { readDirTreeForCheckout } from './dirtree-reader.js';
 import { BAREUSER_XATTR, UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
 import { IMPLICIT_DIR_META } from './mtree.js';
-import { loadVerifiedMarkers, readVerifiedMetaSync, verifyContentObjects } from './object-verify.js';
+import { readVerifiedMetaSync, verifiedMarkerPath, verifyContentObjects } from './object-verify.js';
 import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
 import { removeTree } from '../util/remove-tree.js';
 import { writePool } from './write-pool.js';
-import type { PartReply } from './checkout-part.js';
+import { preloadMarkers, type PartMarkers, type PartReply } from './checkout-part.js';
 import { PartRunner, type PartSpec } from './checkout-runner.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
@@ -180,14 +180,22 @@ class Union {
 
   private applyDir(stack: UDir[], t: LTree, rel: string, l: Layer): void {
     const dir = stack[stack.length - 1];
-    if (t.files.some((f) => f.name === OPAQUE)) dir.children.clear();
-    for (const f of t.files) {
-      if (f.name.startsWith(WH) && !f.name.startsWith(META_PREFIX)) dir.children.delete(f.name.slice(WH.length));
+    // indexed loops: this runs for every entry of every layer, and for...of allocates an iterator result per step in V8's interpreter (`pull` and the bench run without TurboFan: cli/lean-heap.ts)
+    const { files, dirs } = t;
+    let whiteouts = false;
+    for (let i = 0; i < files.length; i++) if (files[i]!.name.startsWith(WH)) whiteouts = true;
+    if (whiteouts) {
+      if (files.some((f) => f.name === OPAQUE)) dir.children.clear();
+      for (const f of files) {
+        if (f.name.startsWith(WH) && !f.name.startsWith(META_PREFIX)) dir.children.delete(f.name.slice(WH.length));
+      }
     }
-    for (const f of t.files) {
-      if (!f.name.startsWith(WH)) dir.children.set(f.name, { kind: 'file', checksum: f.checksum });
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      if (!whiteouts || !f.name.startsWith(WH)) dir.children.set(f.name, { kind: 'file', checksum: f.checksum });
     }
-    for (const d of t.dirs) {
+    for (let i = 0; i < dirs.length; i++) {
+      const d = dirs[i]!;
       if (d.name.startsWith(WH)) continue;
       const childRel = rel === '' ? d.name : `${rel}/${d.name}`;
       const explicit = l.implicit !== null && !l.implicit.has(childRel);
@@ -260,6 +268,9 @@ function collectFileSums(root: UDir): Set<Checksum> {
   return sums;
 }
 
+/** Checkouts started in this process (the key of each one's markers: checkout-part.ts). */
+let checkouts = 0;
+
 /** Union-checkout `commits` (bottom first) into `dest`; see the module comment. */
 export async function checkoutLayers(
   repo: OstreeRepo,
@@ -271,10 +282,25 @@ export async function checkoutLayers(
   const verify = opts.verify ?? true;
   const target = path.resolve(dest);
   checkRequest(repo, commits, target);
-  const dst = await inspectDestination(repo, target);
-  const root = await buildUnion(repo, commits, target, verify);
-  const objects = await inspectObjects(repo, root, target, verify);
-  return materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false });
+  // bare / bare-user-only: the parts compare each object with its marker (bare-user: inspectObjects verifies)
+  const markers: PartMarkers | null = verify && repo.mode !== 'bare-user' ? { key: String(++checkouts), file: verifiedMarkerPath(repo) } : null;
+  // running workers read the markers while this thread reads the dirtrees (and workers started by buildUnion, once started)
+  let preloaded = false;
+  const preload = (): void => {
+    if (markers === null || preloaded || !writePool().started) return;
+    writePool().markers(markers);
+    preloaded = true;
+  };
+  preload();
+  try {
+    const dst = await inspectDestination(repo, target);
+    const root = await buildUnion(repo, commits, target, verify, preload);
+    const objects = await inspectObjects(repo, root, target, verify, markers);
+    return await materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false });
+  } finally {
+    if (preloaded) writePool().markers(null);
+    if (markers !== null) preloadMarkers(null);
+  }
 }
 
 export interface CheckoutCounts {
@@ -296,8 +322,8 @@ interface ObjectInfo {
   links: Map<string, string | null>;
   /** bare-user: objects writable by group or others (checked out as copies). */
   writable: Set<string>;
-  /** bare / bare-user-only, verified: checksum -> verified-object marker signature (compared by the parts). */
-  markers: Map<string, string> | null;
+  /** bare / bare-user-only, verified: the checkout's verified-object markers (compared by the parts). */
+  markers: PartMarkers | null;
 }
 
 function checkRequest(repo: OstreeRepo, commits: Checksum[], target: string): void {
@@ -351,7 +377,7 @@ function objectFilePath(repo: OstreeRepo, c: Checksum): string {
 }
 
 /** Step 1: the union tree of the layers (each dirtree/dirmeta object read once). */
-async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean): Promise<UDir> {
+async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean, onWorkers: () => void): Promise<UDir> {
   const trees = new Map<string, LTree>();
   // a large tree starts the store's I/O workers now: they boot while the tree is read (checkout-runner.ts)
   let entries = 0;
@@ -361,8 +387,16 @@ async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string,
     if (t === undefined) {
       const d = readDirTreeForCheckout(repo, c, verify);
       entries += d.files.length + d.dirs.length * DIR_WEIGHT;
-      if (!warm && entries >= COLD_WORKERS_MIN_WEIGHT) warm = writePool().warm() || true;
-      t = { files: d.files, dirs: d.dirs.map((x) => ({ name: x.name, meta: x.meta, tree: load(x.tree) })) };
+      if (!warm && entries >= COLD_WORKERS_MIN_WEIGHT) {
+        warm = true;
+        if (writePool().warm()) onWorkers();
+      }
+      const dirs: LTree['dirs'] = [];
+      for (let i = 0; i < d.dirs.length; i++) {
+        const x = d.dirs[i]!;
+        dirs.push({ name: x.name, meta: x.meta, tree: load(x.tree) });
+      }
+      t = { files: d.files, dirs };
       trees.set(c, t);
     }
     return t;
@@ -412,16 +446,13 @@ async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string,
 /**
  * Step 2, bare-user: verify the content objects (one lstat each when their marker is current)
  * and read each object's metadata: symlink objects are regular files there, so the ones to turn
- * into real symlinks must be known. bare / bare-user-only: only the markers are loaded; each part
- * lstats its objects and compares (checkout-part.ts), and what it did not link is verified here
- * afterwards (materialize).
+ * into real symlinks must be known. bare / bare-user-only: nothing here; each part lstats its
+ * objects and compares them with `markers` (checkout-part.ts), and what it did not link is
+ * verified here afterwards (materialize).
  */
-async function inspectObjects(repo: OstreeRepo, root: UDir, target: string, verify: boolean): Promise<ObjectInfo> {
-  const info: ObjectInfo = { links: new Map(), writable: new Set(), markers: null };
-  if (repo.mode !== 'bare-user') {
-    if (verify) info.markers = loadVerifiedMarkers(repo);
-    return info;
-  }
+async function inspectObjects(repo: OstreeRepo, root: UDir, target: string, verify: boolean, markers: PartMarkers | null): Promise<ObjectInfo> {
+  const info: ObjectInfo = { links: new Map(), writable: new Set(), markers };
+  if (repo.mode !== 'bare-user') return info;
   const sums = collectFileSums(root);
   try {
     if (verify) await verifyContentObjects(repo, sums);
@@ -461,7 +492,10 @@ function weigh(root: UDir): { weights: Map<UDir, number>; nodes: number } {
   const walk = (d: UDir): number => {
     let w = DIR_WEIGHT;
     nodes += d.children.size + 1;
-    for (const child of d.children.values()) w += child.kind === 'dir' ? walk(child) : 1;
+    // forEach, not for...of: no iterator result per entry (see applyDir)
+    d.children.forEach((child) => {
+      w += child.kind === 'dir' ? walk(child) : 1;
+    });
     weights.set(d, w);
     return w;
   };
@@ -499,7 +533,6 @@ function planTree(root: UDir, target: string, ctx: PlanContext): Plan {
     sums: [],
     linkParents: [],
     linkNames: [],
-    sigs: [],
     symlinkTargets: [],
     symlinkParents: [],
     symlinkNames: [],
@@ -527,8 +560,8 @@ function planTree(root: UDir, target: string, ctx: PlanContext): Plan {
   /** The files of directory `p` into the current part. */
   const addFiles = (d: UDir, p: string, split: boolean): void => {
     let pi = -1;
-    for (const [name, child] of d.children) {
-      if (child.kind === 'dir') continue;
+    d.children.forEach((child, name) => {
+      if (child.kind === 'dir') return;
       if (pi < 0) pi = parentIndex(p);
       cur.weight++;
       const c = child.checksum;
@@ -542,13 +575,12 @@ function planTree(root: UDir, target: string, ctx: PlanContext): Plan {
         cur.sums.push(c);
         cur.linkParents.push(pi);
         cur.linkNames.push(name);
-        if (info.markers !== null) cur.sigs.push(info.markers.get(c) ?? '');
       }
       if (split && cur.weight >= partWeight) {
         flush();
         pi = -1;
       }
-    }
+    });
   };
   /** The whole subtree into the current part. */
   const whole = (d: UDir, p: string): void => {
@@ -556,22 +588,24 @@ function planTree(root: UDir, target: string, ctx: PlanContext): Plan {
     cur.modes.push(dirMode(d, p, false));
     cur.weight += DIR_WEIGHT;
     addFiles(d, p, false);
-    for (const [name, child] of d.children) if (child.kind === 'dir') whole(child, `${p}/${name}`);
+    d.children.forEach((child, name) => {
+      if (child.kind === 'dir') whole(child, `${p}/${name}`);
+    });
   };
   /** `d` is in the skeleton. */
   const split = (d: UDir, p: string): void => {
     addFiles(d, p, true);
-    for (const [name, child] of d.children) {
-      if (child.kind !== 'dir') continue;
+    d.children.forEach((child, name) => {
+      if (child.kind !== 'dir') return;
       const cp = `${p}/${name}`;
       if (ctx.weights.get(child)! <= partWeight) {
         whole(child, cp);
         if (cur.weight >= partWeight) flush();
-        continue;
+        return;
       }
       ctx.mkdir(cp, dirMode(child, cp, false), false);
       split(child, cp);
-    }
+    });
   };
   const rootMode = dirMode(root, target, true);
   if (!ctx.existed) ctx.mkdir(target, rootMode, true);
@@ -606,7 +640,7 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
   const pool = writePool();
   const workers = pool.parallelism > 0 && weight >= (pool.started ? WARM_WORKERS_MIN_WEIGHT : COLD_WORKERS_MIN_WEIGHT);
   // bare-user: the objects were verified and inspected before (inspectObjects)
-  const runner = new PartRunner(nodes + 1, workers, { objects: `${repo.path}/objects/`, check: !bareUser, verify: info.markers !== null });
+  const runner = new PartRunner(nodes + 1, workers, { objects: `${repo.path}/objects/`, check: !bareUser, markers: info.markers });
   let created = false;
   const counts: CheckoutCounts = { files: 0, dirs: 0, symlinks: 0, copies: 0 };
   const mkdir = (p: string, mode: number, isRoot: boolean): void => {

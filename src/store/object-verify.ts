@@ -29,16 +29,13 @@ import { runPool } from '../util/promise-pool.js';
 import { createContentHasher, sha256Hex } from './object-codec.js';
 import { EXTENSIONS_DIR, S_IFMT, S_IFREG } from './constants.js';
 import type { Checksum, ObjectType, RepoObjects } from './types.js';
+import { loadMarkers, signature } from './verified-markers.js';
 
 const MARKER_FILE = 'atomic/verified-objects';
 const CONCURRENCY = 16;
 
 export function verifiedMarkerPath(repo: RepoObjects): string {
   return path.join(repo.path, EXTENSIONS_DIR, MARKER_FILE);
-}
-
-function signature(st: fs.Stats): string {
-  return `${st.dev} ${st.ino} ${st.size} ${st.mode} ${st.uid} ${st.gid} ${st.mtimeMs}`;
 }
 
 /** The marker signature of an object's lstat (write-worker.ts computes the same from fstat). */
@@ -58,22 +55,6 @@ export function recordVerifiedObjects(repo: RepoObjects, lines: string[]): void 
   } catch {
     /* read-only or full: nothing recorded */
   }
-}
-
-function loadMarkers(file: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'latin1');
-  } catch {
-    return out;
-  }
-  for (const line of text.split('\n')) {
-    // a torn line (crash while appending) holds a prefix of a signature, which never equals one
-    if (line.length < 66 || line.charCodeAt(64) !== 32) continue;
-    out.set(line.slice(0, 64), line.slice(65));
-  }
-  return out;
 }
 
 /** checksum -> marker signature of the objects verified so far (checkout.ts compares them on its threads). */

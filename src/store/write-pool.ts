@@ -17,13 +17,15 @@ import { Worker } from 'node:worker_threads';
 import { atomicEnv } from '../util/env.js';
 import { reapplyV8Flags } from '../util/v8-flags.js';
 import type { FilesJob, FilesReply, MetaJob, MetaReply, RenameJob, RenameReply, SerializedError } from './write-worker.js';
-import type { PartJob, PartReply } from './checkout-part.js';
+import type { PartJob, PartMarkers, PartReply } from './checkout-part.js';
 
 type Reply = FilesReply | RenameReply | MetaReply | PartReply;
 
 interface Slot {
   worker: Worker;
   pending: Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>;
+  /** The thread runs (its 'online' event came): a job sent now is taken up at once. */
+  online: boolean;
 }
 
 function poolSize(): number {
@@ -105,7 +107,7 @@ class WritePool {
       this.disabled = true; // no workers here: callers do the work themselves
       return null;
     }
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { worker, pending: new Map(), online: false };
     worker.on('message', (r: Reply) => {
       const p = slot.pending.get(r.id);
       if (p === undefined) return;
@@ -126,7 +128,10 @@ class WritePool {
     worker.unref();
     // Node resets V8's flags while a worker boots: the lean-heap settings of a pull (a young
     // generation kept at its initial size, no TurboFan) would be lost for the whole process
-    worker.once('online', reapplyV8Flags);
+    worker.once('online', () => {
+      slot.online = true;
+      reapplyV8Flags();
+    });
     this.slots[i] = slot;
     return slot;
   }
@@ -177,6 +182,16 @@ class WritePool {
     if (!this.enabled) return false;
     for (let i = 0; i < this.slots.length; i++) if ((this.slots[i] ?? this.start(i)) === null) return false;
     return true;
+  }
+
+  /** Have every started worker read a checkout's verified-object markers now (null: forget them; checkout-part.ts). */
+  markers(m: PartMarkers | null): void {
+    for (const s of this.slots) s?.worker.postMessage({ t: 'markers', markers: m });
+  }
+
+  /** True when every worker of the pool has started and runs (false when there are none). */
+  get online(): boolean {
+    return this.enabled && this.slots.every((s) => s?.online === true);
   }
 
   /** Forget the objects/ listings cached for transaction `tx`. */

@@ -9,7 +9,8 @@
 import * as fs from 'node:fs';
 import { hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { runCheckoutPart, type PartJob } from './checkout-part.js';
+import { preloadMarkers, runCheckoutPart, type PartJob, type PartMarkers } from './checkout-part.js';
+import { signature } from './verified-markers.js';
 import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, setFlag, type DirState } from './tx-dirs.js';
 
 /**
@@ -68,7 +69,12 @@ export interface EndTxJob {
   t: 'endtx';
   tx: string;
 }
-export type Job = FilesJob | RenameJob | MetaJob | EndTxJob | PartJob;
+/** Read a checkout's verified-object markers now (null: forget them); no reply. */
+export interface MarkersJob {
+  t: 'markers';
+  markers: PartMarkers | null;
+}
+export type Job = FilesJob | RenameJob | MetaJob | EndTxJob | MarkersJob | PartJob;
 
 export interface SerializedError {
   message: string;
@@ -103,11 +109,6 @@ const LIST_DIR_MAX_BYTES = 256 * 1024;
 function serialize(e: unknown): SerializedError {
   const x = e as NodeJS.ErrnoException;
   return { message: x instanceof Error ? x.message : String(e), code: x?.code, syscall: x?.syscall, path: x?.path };
-}
-
-/** Same format as object-verify.ts's signature(). */
-function signature(st: fs.Stats): string {
-  return `${st.dev} ${st.ino} ${st.size} ${st.mode} ${st.uid} ${st.gid} ${st.mtimeMs}`;
 }
 
 /** tx -> objects/xx -> names (null: too big to list, lstat instead). */
@@ -266,5 +267,6 @@ parentPort?.on('message', (job: Job) => {
     r.buf = job.buf;
     parentPort!.postMessage(r, [job.buf.buffer as ArrayBuffer]);
   } else if (job.t === 'part') parentPort!.postMessage(runCheckoutPart(job));
+  else if (job.t === 'markers') preloadMarkers(job.markers);
   else listings.delete(job.tx);
 });

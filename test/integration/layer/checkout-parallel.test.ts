@@ -227,6 +227,37 @@ describe('checkoutLayers in parallel parts', function () {
     assert.ok(fs.readFileSync(verifiedMarkerPath(repo), 'utf8').split('\n').length > 1000, 'the markers are recorded again');
   });
 
+  it('each checkout compares with the markers as they are when it starts, not those its workers read for an earlier one', async () => {
+    const { repo, commits } = await importLayers('repo-remarked');
+    const second = path.join(tmp, 'co-remarked-2');
+    await withWorkers(async () => {
+      await checkoutLayers(repo, commits, path.join(tmp, 'co-remarked-1')); // the workers read the markers
+      fs.rmSync(verifiedMarkerPath(repo));
+      await checkoutLayers(repo, commits, second); // the same workers: none of their markers holds now
+    });
+    const marked = new Set(
+      fs
+        .readFileSync(verifiedMarkerPath(repo), 'utf8')
+        .split('\n')
+        .map((l) => l.slice(0, 64)),
+    );
+    // inode -> checksum of every content object (objects/xx/rest.file)
+    const objectOfInode = new Map(
+      execFileSync('find', ['objects', '-name', '*.file', '-printf', '%i %P\n'], { cwd: repo.path })
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [ino, p] = l.split(' ') as [string, string];
+          return [ino, p.replace('/', '').slice(0, -'.file'.length)];
+        }),
+    );
+    const linked = execFileSync('find', ['.', '-type', 'f', '-links', '+1', '-printf', '%i\n'], { cwd: second }).toString().trim().split('\n');
+    assert.ok(linked.length > 1000, 'the checkout hardlinked its files');
+    const unverified = linked.map((i) => objectOfInode.get(i)!).filter((c) => !marked.has(c));
+    assert.deepEqual(unverified, [], 'every object the second checkout linked was verified again (and got its marker back)');
+  });
+
   /** The content object holding `content`. */
   const objectOf = (repo: OstreeRepo, content: string): string => {
     const files = execFileSync('find', ['objects', '-name', '*.file', '-type', 'f', '-size', `${Buffer.byteLength(content)}c`], { cwd: repo.path })
