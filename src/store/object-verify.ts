@@ -38,9 +38,6 @@ export function verifiedMarkerPath(repo: RepoObjects): string {
   return path.join(repo.path, EXTENSIONS_DIR, MARKER_FILE);
 }
 
-/** The marker signature of an object's lstat (write-worker.ts computes the same from fstat). */
-export const signatureOf = signature;
-
 /**
  * Append markers (`<checksum> <signature>\n` lines) for objects whose content was just hashed
  * by the caller (a transaction, for the objects it wrote). Best effort, like the markers a
@@ -55,11 +52,6 @@ export function recordVerifiedObjects(repo: RepoObjects, lines: string[]): void 
   } catch {
     /* read-only or full: nothing recorded */
   }
-}
-
-/** checksum -> marker signature of the objects verified so far (checkout.ts compares them on its threads). */
-export function loadVerifiedMarkers(repo: RepoObjects): Map<string, string> {
-  return loadMarkers(verifiedMarkerPath(repo));
 }
 
 /** How to repair a store whose object does not match its checksum. */

@@ -44,7 +44,8 @@ import {
   isChecksum,
   sha256Hex,
 } from './object-codec.js';
-import { recordVerifiedObjects, signatureOf } from './object-verify.js';
+import { recordVerifiedObjects } from './object-verify.js';
+import { signature } from './verified-markers.js';
 import { CandidateCompare } from './large-dedup.js';
 import { deserializeError, renameBatches, writePool, type RenameGroup } from './write-pool.js';
 import { OBJ_ABSENT, OBJ_PRESENT, STAGE_MADE, hasFlag, newDirState, setFlag } from './tx-dirs.js';
@@ -639,7 +640,7 @@ export class Transaction {
         this.finishRegular(fd, p, meta, cm.chmod);
         // its verified-object marker signature now, from the open file (as the I/O workers do),
         // instead of an lstat by path in the commit's serial tail (recordVerified)
-        this.sigs.set(c, signatureOf(fs.fstatSync(fd)));
+        this.sigs.set(c, signature(fs.fstatSync(fd)));
       } finally {
         fs.closeSync(fd);
       }
@@ -955,7 +956,7 @@ export class Transaction {
       if (sig === undefined) {
         const st = fs.lstatSync(`${objects}/${s.rel}`, { throwIfNoEntry: false });
         if (st === undefined) continue;
-        sig = signatureOf(st);
+        sig = signature(st);
       }
       lines.push(`${c} ${sig}\n`);
     }
