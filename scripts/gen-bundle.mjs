@@ -19,7 +19,8 @@
 // start-up fast path runs without compiling; any other command compiles what else it needs.
 // `install --system`, `containers update --rebase` and `containers rollback` get a cache each
 // (main.cjs.install.cache, .update.cache, .rollback.cache), made the same way by running them on a
-// scratch sysroot with two tiny images built from exports-examples/hello-web (no busybox layer);
+// scratch sysroot with two tiny images built from exports-examples/hello-web (no busybox layer),
+// under a signature policy of their own (the host may have none yet);
 // without them each deploy call compiled ~60 M instructions of our code (docs/benchmarks.md,
 // "Install / update / rollback, sixth session"). They need root (--system) and the tools an
 // install runs; when the warm-up install fails they are not written (the commands then compile
@@ -187,7 +188,13 @@ function deployCaches(work) {
     execFileSync(process.execPath, [path.join(root, 'scripts', 'build-example-image.mjs'), ex, path.join(work, `oci-${tag}`)], { stdio: 'ignore' });
     images.push(`localhost/atomic-bundle-warmup:${tag}`);
   }
-  const cli = (args) => spawnSync(process.execPath, [runJs, ...args, '--sysroot', S], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  // the warm-up's own signature policy: the host's /etc/containers/policy.json may not exist yet
+  // (a fresh machine gets it with podman or skopeo; `npm run bench` builds before it installs
+  // them), and without a policy every pull and install is refused (image/trust/policy.ts)
+  const policy = path.join(work, 'policy.json');
+  fs.writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+  const trust = ['--signature-policy', policy];
+  const cli = (args) => spawnSync(process.execPath, [runJs, ...args, ...trust, '--sysroot', S], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   // pulled, then installed once uncached: the first install in a sysroot also proves the enable
   // links against systemctl (host/enable-verify.ts), which the calls measured later do not
   for (const args of [
@@ -207,6 +214,6 @@ function deployCaches(work) {
     ['update', ['containers', 'update', '--rebase', images[1], 'cached']],
     ['rollback', ['containers', 'rollback', 'cached']],
   ])
-    out.push(`${key} ${writeCache(S, [[...argv, '--sysroot', S]], key)} bytes`);
+    out.push(`${key} ${writeCache(S, [[...argv, ...trust, '--sysroot', S]], key)} bytes`);
   return out;
 }

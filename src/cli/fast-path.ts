@@ -34,20 +34,23 @@ export function versionLine(root: string): string {
   return `${pj.name}/${pj.version} ${os.platform()}-${os.arch()} node-${process.version}`;
 }
 
+/** The signature-policy flags (cli/trust-flags.ts): install, update and rollback pass them to their runners (cli/trust-settings.ts). */
+const TRUST_FLAGS = ['signature-policy', 'registries.d', 'insecure-policy'];
+
 /**
  * The deploy commands the fast path runs: the flags it accepts for them (anything else goes to
  * oclif: integer flags, --all, --dry-run, label-driven installs, ...) and the runner.
  */
 const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Record<string, unknown>, word: string) => Promise<void> }> = {
   install: {
-    flags: ['system', 'name', 'set', 'now', 'sysroot', 'debug', 'storage', 'system-package'],
+    flags: ['system', 'name', 'set', 'now', 'sysroot', 'debug', 'storage', 'system-package', ...TRUST_FLAGS],
     need: 'system',
     run: async (f, w) => {
       process.exitCode = await (await import('./deploy-runners.js')).runInstallSystem(f, w);
     },
   },
-  'containers:update': { flags: ['set', 'rebase', 'reset', 'sysroot', 'debug'], run: async (f, w) => (await import('./deploy-runners.js')).runContainersUpdate(f, w) },
-  'containers:rollback': { flags: ['sysroot', 'debug'], run: async (f, w) => (await import('./deploy-runners.js')).runContainersRollback(f, w) },
+  'containers:update': { flags: ['set', 'rebase', 'reset', 'sysroot', 'debug', ...TRUST_FLAGS], run: async (f, w) => (await import('./deploy-runners.js')).runContainersUpdate(f, w) },
+  'containers:rollback': { flags: ['sysroot', 'debug', ...TRUST_FLAGS], run: async (f, w) => (await import('./deploy-runners.js')).runContainersRollback(f, w) },
   pull: {
     flags: ['storage', 'name', 'type', 'sysroot', 'debug', 'src-creds', 'tls-verify', 'cert-dir', 'platform', 'arch', 'signature-policy', 'insecure-policy'],
     run: async (f, w) => (await import('./pull-runner.js')).runPull(f, w),
@@ -71,7 +74,7 @@ export function parseFastFlags(argv: string[], defs: Record<string, ManifestFlag
     const t = argv[i];
     let def: ManifestFlag | undefined;
     let value: string | undefined;
-    const long = /^--([a-z][a-z0-9-]*)(?:=([\s\S]*))?$/.exec(t);
+    const long = /^--([a-z][a-z0-9.-]*)(?:=([\s\S]*))?$/.exec(t);
     const short = /^-([a-zA-Z])$/.exec(t);
     if (long) {
       def = Object.hasOwn(defs, long[1]) ? defs[long[1]] : undefined;

@@ -219,6 +219,8 @@ describe('start-up: oclif manifest and fast path', function () {
       for (const img of ['systest', 'systest-update']) assert.equal(run(['pull', `oci:${fx}/oci:${img}`, '--sysroot', r]).status, 0);
       return r;
     });
+    const policy = path.join(work, 'accept-policy.json');
+    fs.writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     const steps: string[][] = [
       ['install', '--system', '--name', 'dep', '--set', 'RECEIVER=fast path', 'systest:latest'],
       ['install', '--system', '-n', 'dep', 'systest:latest'],
@@ -228,6 +230,10 @@ describe('start-up: oclif manifest and fast path', function () {
       ['containers', 'update', 'nosuch'],
       ['containers', 'rollback', 'dep'],
       ['containers', 'rollback', 'nosuch'],
+      // the trust flags (gen-bundle.mjs makes the deploy code caches with --signature-policy)
+      ['containers', 'update', '--signature-policy', policy, '--registries.d', path.join(work, 'no-registries.d'), 'dep'],
+      ['containers', 'rollback', '--signature-policy', path.join(work, 'no-policy.json'), 'dep'],
+      ['containers', 'rollback', '--signature-policy', policy, 'dep'],
     ];
     for (const args of steps) {
       let heavy = '';
