@@ -122,7 +122,10 @@ ascii = ascii.replace(
 // access; esbuild leaves named imports as `mod.name` accesses, so every use goes through it).
 // @napi-rs/xattr too (seventh session): loading the native module (dlopen, N-API set-up) cost
 // ~13 M instructions, and an install, update or rollback of a bare store's image reads no xattr.
-const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads', '@napi-rs/xattr', 'node:v8', 'node:crypto'];
+// node:stream (eleventh session): ~30 internal modules (~3 ms here) that an install, update or
+// rollback of a stored image never uses (it reads small objects whole); a module whose class
+// extends Transform loads it when that module is first imported, i.e. in pulls.
+const LAZY_BUILTINS = ['node:child_process', 'node:worker_threads', '@napi-rs/xattr', 'node:v8', 'node:crypto', 'node:stream', 'node:stream/promises'];
 for (const id of LAZY_BUILTINS) {
   const plain = `require(${JSON.stringify(id)})`;
   if (ascii.includes(`__toESM(${plain}`)) throw new Error(`gen-bundle: ${id} is imported as a namespace somewhere: __toESM would load it at once (use named imports)`);

@@ -6,7 +6,7 @@
  */
 import { AtomicError } from '../util/errors.js';
 import { isJsonObject, parseJson } from '../util/bounded-read.js';
-import { parseDigest } from './verified-stream.js';
+import { parseDigest } from './digest.js';
 import type { Descriptor, Platform } from './source.js';
 import type { Digest } from '../store/types.js';
 

@@ -3,6 +3,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { AtomicError, isErrno, wrapError } from '../../util/errors.js';
 import { LIMITS, isJsonObject, parseJson, readFileAtMost } from '../../util/bounded-read.js';
 import { OciSource, blobPathOf, type OciBlobStore } from './oci-common.js';
@@ -39,7 +40,6 @@ class DirBlobStore implements OciBlobStore {
     }
     if (max <= 0) {
       await fh.close();
-      const { Readable } = await import('node:stream');
       return Readable.from([]);
     }
     // 1 MiB reads: with the default 64 KiB, dispatching the reads costs the importer more than parsing
