@@ -81,7 +81,8 @@ export interface PartMarkers {
 /** This thread's markers: those of the checkout `key` (null: none loaded). */
 let loaded: { key: string; index: MarkerIndex } | null = null;
 
-function markersFor(m: PartMarkers): MarkerIndex {
+/** The markers of checkout `m.key` as this thread read them (once per checkout; checkout.ts's dirtree and dirmeta checks use them too). */
+export function markersFor(m: PartMarkers): MarkerIndex {
   if (loaded?.key !== m.key) loaded = { key: m.key, index: new MarkerIndex(m.file) };
   return loaded.index;
 }

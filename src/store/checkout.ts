@@ -45,14 +45,14 @@ import { decodeBareUserMeta, decodeDirMeta } from './object-codec.js';
 import { readDirTreeForCheckout } from './dirtree-reader.js';
 import { BAREUSER_XATTR, UNION_IMPLICIT_DIRS, UNION_LOWER_LINKS } from './constants.js';
 import { IMPLICIT_DIR_META } from './mtree.js';
-import { readVerifiedMetaSync, verifiedMarkerPath, verifyContentObjects } from './object-verify.js';
+import { readVerifiedMetaSync, recordVerifiedObjects, verifiedMarkerPath, verifyContentObjects, type MetaMarkers } from './object-verify.js';
 import { linkOrCopySync } from './link-or-copy.js';
 import type { OstreeRepo } from './repo.js';
 import { AtomicError, isAtomicError, isErrno, wrapError } from '../util/errors.js';
 import { runPool } from '../util/promise-pool.js';
 import { removeTree } from '../util/remove-tree.js';
 import { writePool } from './write-pool.js';
-import { preloadMarkers, type PartMarkers, type PartReply } from './checkout-part.js';
+import { markersFor, preloadMarkers, type PartMarkers, type PartReply } from './checkout-part.js';
 import { PartRunner, type PartSpec } from './checkout-runner.js';
 import { META_PREFIX, OPAQUE, WH } from './whiteout.js';
 
@@ -293,7 +293,13 @@ export async function checkoutLayers(
   preload();
   try {
     const dst = inspectDestination(repo, target);
-    const root = await buildUnion(repo, commits, target, verify, preload);
+    // the dirtrees and dirmetas are checked against the same markers (object-verify.ts) when this
+    // thread will read them anyway (no workers yet: it runs the parts of a small tree itself);
+    // with workers running, the workers read them and this thread, the critical path, hashes
+    // the dirtrees instead (~1 MB for a Debian rootfs): reading ~9k markers here cost more
+    const meta: MetaMarkers | null = markers !== null && !writePool().started ? { index: markersFor(markers), fresh: [] } : null;
+    const root = await buildUnion(repo, commits, target, verify, preload, meta);
+    if (meta !== null) recordVerifiedObjects(repo, meta.fresh);
     const objects = await inspectObjects(repo, root, target, verify, markers);
     return await materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false });
   } finally {
@@ -385,7 +391,7 @@ function objectFilePath(repo: OstreeRepo, c: Checksum): string {
 }
 
 /** Step 1: the union tree of the layers (each dirtree/dirmeta object read once). */
-async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean, onWorkers: () => void): Promise<UDir> {
+async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean, onWorkers: () => void, meta: MetaMarkers | null): Promise<UDir> {
   const trees = new Map<string, LTree>();
   // a large tree starts the store's I/O workers now: they boot while the tree is read (checkout-runner.ts)
   let entries = 0;
@@ -393,7 +399,7 @@ async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string,
   const load = (c: Checksum): LTree => {
     let t = trees.get(c);
     if (t === undefined) {
-      const d = readDirTreeForCheckout(repo, c, verify);
+      const d = readDirTreeForCheckout(repo, c, verify, meta);
       entries += d.files.length + d.dirs.length * DIR_WEIGHT;
       if (!warm && entries >= COLD_WORKERS_MIN_WEIGHT) {
         warm = true;
@@ -412,7 +418,7 @@ async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string,
   const metaCache = new Map<string, DirMeta>();
   const dirMeta = (c: Checksum): DirMeta => {
     let m = metaCache.get(c);
-    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(verify ? readVerifiedMetaSync(repo, c, 'dirmeta') : repo.readObjectBytesSync(c, 'dirmeta'))));
+    if (m === undefined) metaCache.set(c, (m = decodeDirMeta(verify ? readVerifiedMetaSync(repo, c, 'dirmeta', meta) : repo.readObjectBytesSync(c, 'dirmeta'))));
     return m;
   };
   /** Target of a symlink object, null for a regular file (read only where a directory meets a file). */

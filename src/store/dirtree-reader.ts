@@ -2,8 +2,10 @@
  * Dirtree objects as a checkout reads them (checkout.ts loads every dirtree of every layer: ~950
  * for a Debian rootfs, in a process that has not run the decoder before):
  * - read into one reused buffer (open, read, close) instead of a new Buffer per object
- *   (readFileSync also fstats), then hashed against the checksum when verifying, as
- *   readVerifiedMetaSync does;
+ *   (readFileSync also fstats), then, when verifying, hashed against the checksum unless the
+ *   checkout's markers record the signature the object had when opened (object-verify.ts: the
+ *   same rule as readVerifiedMetaSync; a hashed object that did not change while read gets a
+ *   fresh marker);
  * - decoded by a decoder for the one type `(a(say)a(sayay))`: the generic GVariant decoder
  *   (gvariant.ts, through object-codec.ts's decodeDirTree) walks the type tree for every entry
  *   and copies every checksum into a Buffer of its own before converting it to hex.
@@ -15,7 +17,8 @@
 import * as fs from 'node:fs';
 import type { Checksum, DirTree } from './types.js';
 import { decodeDirTree, dirtreeNameProblem, sha256Hex } from './object-codec.js';
-import { readVerifiedMetaSync } from './object-verify.js';
+import { readVerifiedMetaSync, type MetaMarkers } from './object-verify.js';
+import { signature } from './verified-markers.js';
 import type { OstreeRepo } from './repo.js';
 
 const BUF_SIZE = 1024 * 1024;
@@ -90,8 +93,19 @@ export function decodeDirTreeFast(b: Buffer): DirTree | null {
   return okDirs ? t : null;
 }
 
-/** Bytes of object `c` of `repo` in the shared buffer (valid until the next call), or null. */
-function readShared(repo: OstreeRepo, c: Checksum, once: boolean): Buffer | null {
+/** With markers: the object's signature when opened (null: not taken), whether its marker records it, and whether it was the same after the read. */
+interface Seen {
+  sig: string | null;
+  trusted: boolean;
+  unchanged: boolean;
+}
+
+/**
+ * Bytes of object `c` of `repo` in the shared buffer (valid until the next call), or null. With
+ * `seen`, the signature of the opened object before the read and, unless `markers` already
+ * records it, whether it was the same after the read.
+ */
+function readShared(repo: OstreeRepo, c: Checksum, once: boolean, markers: MetaMarkers | null, seen: Seen): Buffer | null {
   shared ??= Buffer.allocUnsafe(BUF_SIZE);
   let fd: number;
   try {
@@ -100,6 +114,10 @@ function readShared(repo: OstreeRepo, c: Checksum, once: boolean): Buffer | null
     return null;
   }
   try {
+    if (markers !== null) {
+      seen.sig = signature(fs.fstatSync(fd));
+      seen.trusted = markers.index.matches(c, seen.sig);
+    }
     let n = 0;
     for (;;) {
       const r = fs.readSync(fd, shared, n, BUF_SIZE - n, null);
@@ -110,6 +128,7 @@ function readShared(repo: OstreeRepo, c: Checksum, once: boolean): Buffer | null
       // short read otherwise does not hash to the checksum, and the generic path reads again)
       if (once) break;
     }
+    if (seen.sig !== null && !seen.trusted) seen.unchanged = signature(fs.fstatSync(fd)) === seen.sig;
     return shared.subarray(0, n);
   } catch {
     return null;
@@ -118,12 +137,24 @@ function readShared(repo: OstreeRepo, c: Checksum, once: boolean): Buffer | null
   }
 }
 
-/** The dirtree `c` of `repo`, checked against its checksum when `verify` (STORE_CORRUPT otherwise). */
-export function readDirTreeForCheckout(repo: OstreeRepo, c: Checksum, verify: boolean): DirTree {
-  const raw = /^[0-9a-f]{64}$/.test(c) ? readShared(repo, c, verify) : null;
-  if (raw !== null && (!verify || sha256Hex(raw) === c)) {
-    const t = decodeDirTreeFast(raw);
-    if (t !== null) return t;
+/**
+ * The dirtree `c` of `repo`, checked against its checksum when `verify` (STORE_CORRUPT otherwise),
+ * unless `markers` (a verifying checkout's, see readVerifiedMetaSync) records its signature.
+ */
+export function readDirTreeForCheckout(repo: OstreeRepo, c: Checksum, verify: boolean, markers: MetaMarkers | null = null): DirTree {
+  const m = verify ? markers : null;
+  const seen: Seen = { sig: null, trusted: false, unchanged: false };
+  const raw = /^[0-9a-f]{64}$/.test(c) ? readShared(repo, c, verify, m, seen) : null;
+  if (raw !== null) {
+    let ok = !verify || seen.trusted;
+    if (!ok && sha256Hex(raw) === c) {
+      ok = true;
+      if (seen.unchanged) m!.fresh.push(`${c} ${seen.sig}\n`);
+    }
+    if (ok) {
+      const t = decodeDirTreeFast(raw);
+      if (t !== null) return t;
+    }
   }
-  return decodeDirTree(verify ? readVerifiedMetaSync(repo, c, 'dirtree') : repo.readObjectBytesSync(c, 'dirtree'));
+  return decodeDirTree(verify ? readVerifiedMetaSync(repo, c, 'dirtree', m) : repo.readObjectBytesSync(c, 'dirtree'));
 }

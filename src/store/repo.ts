@@ -511,7 +511,7 @@ export class OstreeRepo implements RepoObjects {
         });
         faultPoint(`store:prune:${phase}-deleted`);
       }
-      await compactVerifiedObjects(this, (c) => keep.has(`${c}.file`)).catch(() => undefined);
+      await compactVerifiedObjects(this, (c) => keep.has(`${c}.file`) || keep.has(`${c}.dirtree`) || keep.has(`${c}.dirmeta`)).catch(() => undefined);
       return { objectsDeleted, bytesFreed };
     } finally {
       await lock.release();

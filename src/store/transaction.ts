@@ -943,14 +943,14 @@ export class Transaction {
   }
 
   /**
-   * Content objects this transaction hashed and renamed in are known to match their checksum:
-   * record them for object-verify.ts (the first checkout then only lstats them). Objects that
-   * were already there were not staged: their bytes were not read here.
+   * Content, dirtree and dirmeta objects this transaction hashed and renamed in are known to
+   * match their checksum: record them for object-verify.ts (the first checkout then only stats
+   * them). Objects that were already there were not staged: their bytes were not read here.
    */
   private recordVerified(renamed: Staged[], objects: string): void {
     const lines: string[] = [];
     for (const s of renamed) {
-      if (!s.name.endsWith('.file')) continue;
+      if (!s.name.endsWith('.file') && !s.name.endsWith('.dirtree') && !s.name.endsWith('.dirmeta')) continue;
       const c = s.name.slice(0, 64);
       let sig = this.sigs.get(c);
       if (sig === undefined) {

@@ -120,6 +120,53 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
     });
   });
 
+  describe('markers of dirtree and dirmeta objects (object-verify.ts)', () => {
+    const markerLines = (): string[] => (fs.existsSync(verifiedMarkerPath(repo)) ? fs.readFileSync(verifiedMarkerPath(repo), 'latin1').split('\n') : []);
+    const hasMarker = (c: string): boolean => markerLines().some((l) => l.startsWith(`${c} `));
+
+    it('a transaction records its dirtrees and dirmetas; a checkout records the ones it hashed', async () => {
+      const c = await commitOf(repo, 'm/recorded', { r1: 'one', r2: 'two' });
+      const commit = await repo.readCommit(c);
+      const sub = (await repo.readDirTree(commit.rootTree)).dirs[0]!;
+      for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x}`);
+      // markers dropped (as in a store written by ostree or before markers covered metadata): the checkout hashes and records them
+      fs.writeFileSync(verifiedMarkerPath(repo), markerLines().filter((l) => ![commit.rootTree, sub.tree, commit.rootMeta].some((x) => l.startsWith(`${x} `))).join('\n'));
+      const d = dest();
+      await checkoutLayers(repo, [c], d);
+      assert.equal(fs.readFileSync(path.join(d, 'sub', 'r2'), 'utf8'), 'two');
+      for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x} recorded by the checkout`);
+    });
+
+    it('a dirtree or dirmeta changed in place after its marker was recorded (same size) is hashed and refused', async () => {
+      hostileCases += 2;
+      const c = await commitOf(repo, 'm/changed', { c1: 'one', c2: 'two' });
+      const commit = await repo.readCommit(c);
+      const subTree = (await repo.readDirTree(commit.rootTree)).dirs[0]!.tree;
+      assert.ok(hasMarker(subTree));
+      await checkoutLayers(repo, [c], dest());
+      const flip = (file: string, at: number) => {
+        const b = fs.readFileSync(file);
+        b[at] ^= 0x01;
+        fs.writeFileSync(file, b); // same size; mtime moves (the marker's signature no longer matches)
+      };
+      const treeFile = repo.objectPath(subTree, 'dirtree');
+      const tree = fs.readFileSync(treeFile);
+      flip(treeFile, 0); // the first file name's first byte
+      let d = dest();
+      await expectError(checkoutLayers(repo, [c], d), 'STORE_CORRUPT', new RegExp(`object ${subTree}\\.dirtree .* does not match its checksum`));
+      assert.equal(fs.existsSync(d), false, 'nothing checked out');
+      fs.writeFileSync(treeFile, tree);
+      const metaFile = repo.objectPath(commit.rootMeta, 'dirmeta');
+      const meta = fs.readFileSync(metaFile);
+      flip(metaFile, 0);
+      d = dest();
+      await expectError(checkoutLayers(repo, [c], d), 'STORE_CORRUPT', new RegExp(`object ${commit.rootMeta}\\.dirmeta .* does not match its checksum`));
+      assert.equal(fs.existsSync(d), false, 'nothing checked out');
+      fs.writeFileSync(metaFile, meta); // the other commits here share this dirmeta
+      await checkoutLayers(repo, [c], dest());
+    });
+  });
+
   describe('zstd window bound, as `zstd -d` (item 9)', () => {
     /** A valid zstd frame: window descriptor `wd` (or single segment with content size), one raw block. */
     function frame(opts: { windowLog?: number; mantissa?: number; single?: bigint; content?: Buffer }): Buffer {
