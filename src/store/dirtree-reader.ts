@@ -102,8 +102,8 @@ interface Seen {
 
 /**
  * Bytes of object `c` of `repo` in the shared buffer (valid until the next call), or null. With
- * `seen`, the signature of the opened object before the read and, unless `markers` already
- * records it, whether it was the same after the read.
+ * `markers`, `seen` gets the signature of the opened object before the read, whether its marker
+ * records it, and, when it does not, whether the object was the same after the read.
  */
 function readShared(repo: OstreeRepo, c: Checksum, once: boolean, markers: MetaMarkers | null, seen: Seen): Buffer | null {
   shared ??= Buffer.allocUnsafe(BUF_SIZE);
