@@ -3,9 +3,9 @@
  * for a Debian rootfs, in a process that has not run the decoder before):
  * - read into one reused buffer (open, read, close) instead of a new Buffer per object
  *   (readFileSync also fstats), then, when verifying, hashed against the checksum unless the
- *   checkout's markers record the signature the object had when opened (object-verify.ts: the
- *   same rule as readVerifiedMetaSync; a hashed object that did not change while read gets a
- *   fresh marker);
+ *   checkout's markers record the signature the object had when opened (object-verify.ts
+ *   acceptMetaObject, the rule readVerifiedMetaSync applies too; a hashed object that did not
+ *   change while read gets a fresh marker);
  * - decoded by a decoder for the one type `(a(say)a(sayay))`: the generic GVariant decoder
  *   (gvariant.ts, through object-codec.ts's decodeDirTree) walks the type tree for every entry
  *   and copies every checksum into a Buffer of its own before converting it to hex.
@@ -16,8 +16,8 @@
  */
 import * as fs from 'node:fs';
 import type { Checksum, DirTree } from './types.js';
-import { decodeDirTree, dirtreeNameProblem, sha256Hex } from './object-codec.js';
-import { readVerifiedMetaSync, type MetaMarkers } from './object-verify.js';
+import { decodeDirTree, dirtreeNameProblem } from './object-codec.js';
+import { acceptMetaObject, readVerifiedMetaSync, type MetaMarkers } from './object-verify.js';
 import { signature } from './verified-markers.js';
 import type { OstreeRepo } from './repo.js';
 
@@ -93,19 +93,13 @@ export function decodeDirTreeFast(b: Buffer): DirTree | null {
   return okDirs ? t : null;
 }
 
-/** With markers: the object's signature when opened (null: not taken), whether its marker records it, and whether it was the same after the read. */
-interface Seen {
-  sig: string | null;
-  trusted: boolean;
-  unchanged: boolean;
-}
-
 /**
- * Bytes of object `c` of `repo` in the shared buffer (valid until the next call), or null. With
- * `markers`, `seen` gets the signature of the opened object before the read, whether its marker
- * records it, and, when it does not, whether the object was the same after the read.
+ * Bytes of object `c` of `repo` in the shared buffer (valid until the next call), or null when
+ * the generic path must read it: unreadable, too large, or (when `verify`) not accepted by
+ * acceptMetaObject (with `markers`: the signature of the opened object before the read, and
+ * whether it was the same after it, from the open file).
  */
-function readShared(repo: OstreeRepo, c: Checksum, once: boolean, markers: MetaMarkers | null, seen: Seen): Buffer | null {
+function readShared(repo: OstreeRepo, c: Checksum, verify: boolean, markers: MetaMarkers | null): Buffer | null {
   shared ??= Buffer.allocUnsafe(BUF_SIZE);
   let fd: number;
   try {
@@ -114,10 +108,7 @@ function readShared(repo: OstreeRepo, c: Checksum, once: boolean, markers: MetaM
     return null;
   }
   try {
-    if (markers !== null) {
-      seen.sig = signature(fs.fstatSync(fd));
-      seen.trusted = markers.index.matches(c, seen.sig);
-    }
+    const sig = markers !== null ? signature(fs.fstatSync(fd)) : null;
     let n = 0;
     for (;;) {
       const r = fs.readSync(fd, shared, n, BUF_SIZE - n, null);
@@ -126,10 +117,11 @@ function readShared(repo: OstreeRepo, c: Checksum, once: boolean, markers: MetaM
       if (n === BUF_SIZE) return null;
       // verified: one read (a local file's read returns less than asked only at its end; a
       // short read otherwise does not hash to the checksum, and the generic path reads again)
-      if (once) break;
+      if (verify) break;
     }
-    if (seen.sig !== null && !seen.trusted) seen.unchanged = signature(fs.fstatSync(fd)) === seen.sig;
-    return shared.subarray(0, n);
+    const raw = shared.subarray(0, n);
+    if (verify && !acceptMetaObject(c, raw, sig, markers, () => signature(fs.fstatSync(fd)) === sig)) return null;
+    return raw;
   } catch {
     return null;
   } finally {
@@ -143,18 +135,10 @@ function readShared(repo: OstreeRepo, c: Checksum, once: boolean, markers: MetaM
  */
 export function readDirTreeForCheckout(repo: OstreeRepo, c: Checksum, verify: boolean, markers: MetaMarkers | null = null): DirTree {
   const m = verify ? markers : null;
-  const seen: Seen = { sig: null, trusted: false, unchanged: false };
-  const raw = /^[0-9a-f]{64}$/.test(c) ? readShared(repo, c, verify, m, seen) : null;
+  const raw = /^[0-9a-f]{64}$/.test(c) ? readShared(repo, c, verify, m) : null;
   if (raw !== null) {
-    let ok = !verify || seen.trusted;
-    if (!ok && sha256Hex(raw) === c) {
-      ok = true;
-      if (seen.unchanged) m!.fresh.push(`${c} ${seen.sig}\n`);
-    }
-    if (ok) {
-      const t = decodeDirTreeFast(raw);
-      if (t !== null) return t;
-    }
+    const t = decodeDirTreeFast(raw);
+    if (t !== null) return t;
   }
   return decodeDirTree(verify ? readVerifiedMetaSync(repo, c, 'dirtree', m) : repo.readObjectBytesSync(c, 'dirtree'));
 }

@@ -85,22 +85,34 @@ export interface MetaMarkers {
 }
 
 /**
+ * The rule for a metadata object read with markers, in one place (readVerifiedMetaSync and the
+ * checkout's dirtree reader, dirtree-reader.ts, both apply it): `raw` may be used when the
+ * object's signature when opened (`sig`, null: not taken) is the one its marker records, or when
+ * `raw` hashes to `c`; a hashed object gets a fresh marker when `sameAfter()` says it did not
+ * change while read. false: `raw` does not hash to `c` (the caller reports or re-reads it).
+ */
+export function acceptMetaObject(c: Checksum, raw: Buffer, sig: string | null, markers: MetaMarkers | null, sameAfter: () => boolean): boolean {
+  if (sig !== null && markers!.index.matches(c, sig)) return true;
+  if (sha256Hex(raw) !== c) return false;
+  if (sig !== null && sameAfter()) markers!.fresh.push(`${c} ${sig}\n`);
+  return true;
+}
+
+/**
  * Bytes of a metadata object, checked against its checksum, unless `markers` records the
  * signature the object had before it was read (then it was hashed before and has not changed).
- * A hashed object gets a fresh marker when it did not change while read.
+ * A hashed object gets a fresh marker when it did not change while read (acceptMetaObject).
  */
 export function readVerifiedMetaSync(repo: RepoObjects, c: Checksum, type: ObjectType, markers: MetaMarkers | null = null): Buffer {
   const file = repo.objectPath(c, type);
   const before = markers !== null ? fs.lstatSync(file, { throwIfNoEntry: false }) : undefined;
   const sig = before !== undefined ? signature(before) : null;
   const raw = repo.readObjectBytesSync(c, type);
-  if (sig !== null && markers!.index.matches(c, sig)) return raw;
-  const got = sha256Hex(raw);
-  if (got !== c) throw corruptObjectError(repo, c, type, `its content hashes to ${got}`);
-  if (sig !== null) {
+  const sameAfter = (): boolean => {
     const after = fs.lstatSync(file, { throwIfNoEntry: false });
-    if (after !== undefined && signature(after) === sig) markers!.fresh.push(`${c} ${sig}\n`);
-  }
+    return after !== undefined && signature(after) === sig;
+  };
+  if (!acceptMetaObject(c, raw, sig, markers, sameAfter)) throw corruptObjectError(repo, c, type, `its content hashes to ${sha256Hex(raw)}`);
   return raw;
 }
 

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { OstreeRepo } from '../../../src/store/repo.js';
 import { checkoutLayers } from '../../../src/store/checkout.js';
+import { configureWritePool, writePool } from '../../../src/store/write-pool.js';
 import { decompressLayer, ZSTD_MAX_WINDOW, ZstdFrameGuard } from '../../../src/store/decompress.js';
 import { verifiedMarkerPath, verifyContentObjects } from '../../../src/store/object-verify.js';
 import type { Checksum, FileMeta } from '../../../src/store/types.js';
@@ -87,7 +88,13 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
       ['content appended', (p) => fs.appendFileSync(p, 'more')],
       ['mode changed to setuid', (p) => fs.chmodSync(p, 0o4755)],
       ['owner changed', (p) => fs.chownSync(p, 1234, 1234)],
-      ['object replaced by another file', (p) => { fs.rmSync(p); fs.writeFileSync(p, 'alpha', { mode: 0o644 }); }],
+      [
+        'object replaced by another file',
+        (p) => {
+          fs.rmSync(p);
+          fs.writeFileSync(p, 'alpha', { mode: 0o644 });
+        },
+      ],
     ];
     for (const [what, corrupt] of corruptions) {
       it(`refuses an object whose ${what}, naming it and how to repair, and leaves no checkout`, async () => {
@@ -124,17 +131,31 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
     const markerLines = (): string[] => (fs.existsSync(verifiedMarkerPath(repo)) ? fs.readFileSync(verifiedMarkerPath(repo), 'latin1').split('\n') : []);
     const hasMarker = (c: string): boolean => markerLines().some((l) => l.startsWith(`${c} `));
 
-    it('a transaction records its dirtrees and dirmetas; a checkout records the ones it hashed', async () => {
-      const c = await commitOf(repo, 'm/recorded', { r1: 'one', r2: 'two' });
-      const commit = await repo.readCommit(c);
-      const sub = (await repo.readDirTree(commit.rootTree)).dirs[0]!;
-      for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x}`);
-      // markers dropped (as in a store written by ostree or before markers covered metadata): the checkout hashes and records them
-      fs.writeFileSync(verifiedMarkerPath(repo), markerLines().filter((l) => ![commit.rootTree, sub.tree, commit.rootMeta].some((x) => l.startsWith(`${x} `))).join('\n'));
-      const d = dest();
-      await checkoutLayers(repo, [c], d);
-      assert.equal(fs.readFileSync(path.join(d, 'sub', 'r2'), 'utf8'), 'two');
-      for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x} recorded by the checkout`);
+    it('a transaction records its dirtrees and dirmetas; a checkout without I/O workers records the ones it hashed', async () => {
+      // with store workers running, the checking-out thread hashes the dirtrees instead of reading
+      // markers (checkout.ts); whether they run depends on the machine's load (autoPoolSize), so
+      // this test fixes it: no workers
+      const saved = writePool().size;
+      configureWritePool(0);
+      try {
+        const c = await commitOf(repo, 'm/recorded', { r1: 'one', r2: 'two' });
+        const commit = await repo.readCommit(c);
+        const sub = (await repo.readDirTree(commit.rootTree)).dirs[0]!;
+        for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x}`);
+        // markers dropped (as in a store written by ostree or before markers covered metadata): the checkout hashes and records them
+        fs.writeFileSync(
+          verifiedMarkerPath(repo),
+          markerLines()
+            .filter((l) => ![commit.rootTree, sub.tree, commit.rootMeta].some((x) => l.startsWith(`${x} `)))
+            .join('\n'),
+        );
+        const d = dest();
+        await checkoutLayers(repo, [c], d);
+        assert.equal(fs.readFileSync(path.join(d, 'sub', 'r2'), 'utf8'), 'two');
+        for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x} recorded by the checkout`);
+      } finally {
+        configureWritePool(saved);
+      }
     });
 
     it('a dirtree or dirmeta changed in place after its marker was recorded (same size) is hashed and refused', async () => {
@@ -212,7 +233,10 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
       ['a 128 MiB + 1/8 window (mantissa)', () => frame({ windowLog: 27, mantissa: 1 })],
       ['a 2 GiB window', () => frame({ windowLog: 31 })],
       ['a single-segment frame announcing 1 TiB', () => frame({ single: 1n << 40n })],
-      ['a huge window in the second frame, after a skippable frame', () => Buffer.concat([frame({}), Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]), frame({ windowLog: 30 })])],
+      [
+        'a huge window in the second frame, after a skippable frame',
+        () => Buffer.concat([frame({}), Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]), frame({ windowLog: 30 })]),
+      ],
     ];
     for (const [what, build] of huge) {
       it(`refuses ${what} before allocating it, as zstd -d does`, async () => {
@@ -222,7 +246,11 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
         assert.equal(cli.ok, false, 'the oracle refuses it too');
         assert.match(cli.err, /memory|window|too large/i);
         const before = process.memoryUsage().arrayBuffers;
-        await expectError(decode(data), 'LAYER_INVALID', /zstd stream whose frame \d declares a (window|content size) of [\d.]+ (MiB|bytes), more than the 128 MiB that `zstd -d` accepts/);
+        await expectError(
+          decode(data),
+          'LAYER_INVALID',
+          /zstd stream whose frame \d declares a (window|content size) of [\d.]+ (MiB|bytes), more than the 128 MiB that `zstd -d` accepts/,
+        );
         assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024, 'no window was allocated');
       });
     }
@@ -249,13 +277,16 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
     }
 
     it('accepts a PAX entry (Python tarfile) whose ustar fallback name ends in "/" as the regular file it is', async () => {
-      const py = spawnSync('python3', ['-c', `
+      const py = spawnSync('python3', [
+        '-c',
+        `
 import tarfile, io, sys
 buf = io.BytesIO()
 with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as t:
     data = b'long path file\\n'
     ti = tarfile.TarInfo('a'*99 + '/' + 'file'); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
-sys.stdout.buffer.write(buf.getvalue())`]);
+sys.stdout.buffer.write(buf.getvalue())`,
+      ]);
       assert.equal(py.status, 0, py.stderr.toString());
       const data = py.stdout as Buffer;
       assert.equal(data.subarray(1024 + 99, 1024 + 100).toString(), '/', 'the fallback name really ends in /');
@@ -271,7 +302,11 @@ sys.stdout.buffer.write(buf.getvalue())`]);
 
     it('refuses an xattr larger than Linux allows, and one the filesystem cannot hold, naming it', async () => {
       hostileCases += 2;
-      await expectError(importBytes(repo, await xattrTar(70_000)), 'LAYER_INVALID', /tar entry "big": its xattr "user.big" has a 8-byte name and a 70000-byte value; Linux allows at most 255 and 65536/);
+      await expectError(
+        importBytes(repo, await xattrTar(70_000)),
+        'LAYER_INVALID',
+        /tar entry "big": its xattr "user.big" has a 8-byte name and a 70000-byte value; Linux allows at most 255 and 65536/,
+      );
       // ext4 (here) keeps a file's xattrs in one block: 8 KB is refused by the filesystem
       await expectError(importBytes(repo, await xattrTar(8000)), 'LAYER_INVALID', /refused its extended attributes \(8008 bytes: user\.big \(8000 bytes\)\)/);
     });
@@ -292,11 +327,17 @@ sys.stdout.buffer.write(buf.getvalue())`]);
     it('refuses a 1.5 MB template value (systemd LONG_LINE_MAX) before anything is written', () => {
       hostileCases += 2;
       const big = 'x'.repeat(1_500_000);
-      assert.throws(() => renderUnitTemplate('[Service]\nEnvironment=A=$VALUE\n', { VALUE: big }, 'service.template'), /The value of VALUE cannot be used in the template file 'service.template': it is 1500000 bytes long, and systemd refuses lines of 1048576 bytes or more/);
+      assert.throws(
+        () => renderUnitTemplate('[Service]\nEnvironment=A=$VALUE\n', { VALUE: big }, 'service.template'),
+        /The value of VALUE cannot be used in the template file 'service.template': it is 1500000 bytes long, and systemd refuses lines of 1048576 bytes or more/,
+      );
       assert.throws(() => renderTmpfilesTemplate('d /var/lib/x 0700 - - - $VALUE\n', { VALUE: big }, 'tmpfiles.template'), /1500000 bytes long/);
       // two values under the limit on one line: the rendered line is refused
       const half = 'y'.repeat(600_000);
-      assert.throws(() => renderUnitTemplate('[Service]\nEnvironment=A=$V B=$V\n', { V: half }, 'service.template'), /Line 2 of the file rendered from 'service.template' is 1200017 bytes long/);
+      assert.throws(
+        () => renderUnitTemplate('[Service]\nEnvironment=A=$V B=$V\n', { V: half }, 'service.template'),
+        /Line 2 of the file rendered from 'service.template' is 1200017 bytes long/,
+      );
     });
   });
 
