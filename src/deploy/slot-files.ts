@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { atomicWrite, fsyncDir } from '../util/atomic-write.js';
 import { runPool } from '../util/promise-pool.js';
+import { fsa } from '../util/fs-async.js';
 
 /** Make everything under `dir` durable (one syncfs of its filesystem). */
 export function syncFilesystem(dir: string): void {
@@ -39,7 +40,7 @@ export async function syncTree(dir: string): Promise<void> {
   }
   try {
     await runPool(targets, 8, async (p) => {
-      const fh = await fs.promises.open(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const fh = await fsa.open(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
         await fh.sync();
       } finally {

@@ -10,12 +10,12 @@
  *            exclusive appeared meanwhile, withdraw and wait again.
  */
 import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomHex } from '../util/random.js';
 import { AtomicError, isErrno } from '../util/errors.js';
 import { EXCLUSIVE_LOCK_NAME, LOCK_DIR, SHARED_LOCK_PREFIX } from './constants.js';
 import { atomicEnv } from '../util/env.js';
+import { fsa as fsp } from '../util/fs-async.js';
 
 export type LockMode = 'shared' | 'exclusive';
 

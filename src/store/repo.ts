@@ -3,7 +3,6 @@
  * bare-user, bare-user-only, archive); writes go through Transaction (bare, bare-user).
  */
 import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { getAttribute, listAttributes } from '@napi-rs/xattr';
@@ -24,6 +23,7 @@ import type { Checksum, Commit, DirMeta, DirTree, FileMeta, FileObject, Metadata
 import { removeTree } from '../util/remove-tree.js';
 import { randomHex } from '../util/random.js';
 import { readFdAtMostSync } from '../util/bounded-read.js';
+import { fsa as fsp } from '../util/fs-async.js';
 
 const REF_COMPONENT = /^[\w][-.\w]*$/;
 

@@ -3,10 +3,11 @@
  * rename it over the target, fsync the directory. Every file replacement in the
  * project goes through here (refs, info files, units, config.json, ...).
  */
-import { promises as fsp, constants as C, appendFileSync, openSync, writeSync, fsyncSync, fchmodSync, closeSync, renameSync, rmSync } from 'node:fs';
+import { constants as C, appendFileSync, openSync, writeSync, fsyncSync, fchmodSync, closeSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomHex } from './random.js';
 import { atomicEnv } from './env.js';
+import { fsa as fsp } from './fs-async.js';
 
 export interface AtomicWriteOptions {
   mode?: number;

@@ -5,7 +5,7 @@
  * not an error. `keepRoot` empties `p` and keeps the directory itself.
  */
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
+import { fsa as fsp } from './fs-async.js';
 import * as path from 'node:path';
 
 export interface RemoveTreeOptions {

@@ -16,7 +16,7 @@ import { parseFastFlags } from '../../../src/cli/fast-path.js';
  * Preloaded into the CLI: reports on stderr whether @oclif/core was loaded, and whether bin/run.js
  * compiled dist/bundle/main.cjs (vm.Script) and what became of its code cache, and which of the
  * modules a deploy command of a sysroot has no use for were loaded (http, https, tls, v8, crypto,
- * stream, xattr).
+ * stream, fs/promises - util/fs-async.ts says why -, xattr).
  */
 const PROBE = `const vm = require('node:vm');
 const Script = vm.Script;
@@ -33,7 +33,7 @@ vm.Script = class extends Script {
 };
 process.on('exit', () => {
   // read first: the probe's own writes create process.stderr, which on a pipe loads the stream modules
-  const heavy = process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls|v8|crypto|stream)$/.test(m)).map((m) => m.slice(13));
+  const heavy = process.moduleLoadList.filter((m) => /^NativeModule (http|https|tls|v8|crypto|stream|fs\\/promises)$/.test(m)).map((m) => m.slice(13));
   if (Object.keys(require.cache).some((k) => k.includes('@oclif/core'))) process.stderr.write('[oclif loaded]\\n');
   if (bundle) process.stderr.write('[bundle loaded, code cache ' + bundle + ' ' + cacheBytes + ']\\n');
   if (Object.keys(require.cache).some((k) => k.includes('@napi-rs/xattr'))) heavy.push('@napi-rs/xattr');
@@ -64,7 +64,10 @@ describe('start-up: oclif manifest and fast path', function () {
     lastCacheBytes = b ? Number(b[2]) : 0;
     const h = /\[heavy: ([^\]]*)\]\n/.exec(r.stderr);
     lastHeavy = h ? h[1]! : '';
-    const stderr = r.stderr.replace('[oclif loaded]\n', '').replace(b ? b[0] : '', '').replace(h ? h[0] : '', '');
+    const stderr = r.stderr
+      .replace('[oclif loaded]\n', '')
+      .replace(b ? b[0] : '', '')
+      .replace(h ? h[0] : '', '');
     return { status: r.status, stdout: r.stdout, stderr, oclif, bundle: !!b };
   };
 
@@ -246,7 +249,7 @@ describe('start-up: oclif manifest and fast path', function () {
       });
       assert.equal(fast.oclif, false, `${args.join(' ')} loaded oclif`);
       // a deploy of a stored image (a bare store) needs no HTTP client nor the xattr native module
-      // (an image that is not stored is pulled: that one may),
+      // (an image that is not stored is pulled: that one may), nor node:fs/promises (util/fs-async.ts),
       // nor node:crypto (nor the stream modules it loads): the dirtrees and dirmetas of a pulled
       // image have markers (object-verify.ts), except in the first install in a sysroot, which
       // proves the enable links against systemctl once (host/enable-verify.ts hashes there)
