@@ -68,64 +68,76 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
     console.log(`      store integrity: ${hostileCases} hostile cases`);
   });
 
-  describe('a checkout verifies what it deploys (item 8)', () => {
-    it('hashes each object once, records a marker, and only stats it afterwards', async () => {
-      const c = await commitOf(repo, 'v/ok', { a: 'alpha', b: 'beta', c: 'gamma' });
-      const d = dest();
-      await checkoutLayers(repo, [c], d);
-      assert.equal(fs.readFileSync(path.join(d, 'a'), 'utf8'), 'alpha');
-      assert.ok(fs.existsSync(verifiedMarkerPath(repo)));
-      const commit = await repo.readCommit(c);
-      const t = await repo.readDirTree(commit.rootTree);
-      const again = await verifyContentObjects(repo, [t.files[0].checksum]);
-      assert.deepEqual(again, { checked: 1, hashed: 0 });
-      assert.equal(fs.statSync(verifiedMarkerPath(repo)).mode & 0o777, 0o600);
-    });
-
-    const corruptions: Array<[string, (objectPath: string) => void]> = [
-      ['content rewritten in place (same size)', (p) => fs.writeFileSync(p, 'ALPHA')],
-      ['content truncated', (p) => fs.truncateSync(p, 1)],
-      ['content appended', (p) => fs.appendFileSync(p, 'more')],
-      ['mode changed to setuid', (p) => fs.chmodSync(p, 0o4755)],
-      ['owner changed', (p) => fs.chownSync(p, 1234, 1234)],
-      [
-        'object replaced by another file',
-        (p) => {
-          fs.rmSync(p);
-          fs.writeFileSync(p, 'alpha', { mode: 0o644 });
-        },
-      ],
-    ];
-    for (const [what, corrupt] of corruptions) {
-      it(`refuses an object whose ${what}, naming it and how to repair, and leaves no checkout`, async () => {
-        hostileCases++;
-        const c = await commitOf(repo, `v/c${n}`, { [`f${n}`]: `payload-${what}`, x: 'other' });
-        await checkoutLayers(repo, [c], dest()); // verified and marked once
-        const t = await repo.readDirTree((await repo.readCommit(c)).rootTree);
-        const sum = t.files[0].checksum;
-        const obj = repo.objectPath(sum, 'file');
-        corrupt(obj);
-        const d = dest();
-        const e = await expectError(checkoutLayers(repo, [c], d), 'STORE_CORRUPT', new RegExp(`object ${sum}\\.file in .* does not match its checksum`));
-        assert.match((e as unknown as { suggestions: string[] }).suggestions.join(' '), /images verify.*\n?.*images delete.*prune.*pull/s);
-        assert.equal(fs.existsSync(d), false, 'nothing checked out');
+  // both checkout paths, whatever the machine's load (autoPoolSize): on the calling thread, and
+  // with the store's I/O workers running (then the dirtrees are hashed, not looked up in markers)
+  for (const workers of [0, 2]) {
+    const w = `-w${workers}`; // contents differ per round: a corrupted object stays in the store
+    describe(`a checkout verifies what it deploys (item 8), ${workers} store workers`, () => {
+      let saved = 0;
+      before(() => {
+        saved = writePool().size;
+        configureWritePool(workers);
       });
-    }
+      after(() => configureWritePool(saved));
 
-    it('refuses a corrupt dirtree and a missing object with clear errors', async () => {
-      hostileCases += 2;
-      const c = await commitOf(repo, 'v/meta', { m1: 'one', m2: 'two' });
-      const commit = await repo.readCommit(c);
-      const t = await repo.readDirTree(commit.rootTree);
-      const subTree = t.dirs[0].tree;
-      fs.appendFileSync(repo.objectPath(subTree, 'dirtree'), Buffer.from([0]));
-      await expectError(checkoutLayers(repo, [c], dest()), 'STORE_CORRUPT', new RegExp(`object ${subTree}\\.dirtree .* does not match its checksum`));
-      const c2 = await commitOf(repo, 'v/missing', { gone1: 'to be removed', gone2: 'two' });
-      const t2 = await repo.readDirTree((await repo.readCommit(c2)).rootTree);
-      fs.rmSync(repo.objectPath(t2.files[0].checksum, 'file'));
-      await expectError(checkoutLayers(repo, [c2], dest()), 'STORE_OBJECT_MISSING', new RegExp(`${t2.files[0].checksum}\\.file is missing`));
+      it('hashes each object once, records a marker, and only stats it afterwards', async () => {
+        const c = await commitOf(repo, `v/ok${w}`, { a: `alpha${w}`, b: 'beta', c: 'gamma' });
+        const d = dest();
+        await checkoutLayers(repo, [c], d);
+        assert.equal(fs.readFileSync(path.join(d, 'a'), 'utf8'), `alpha${w}`);
+        assert.ok(fs.existsSync(verifiedMarkerPath(repo)));
+        const commit = await repo.readCommit(c);
+        const t = await repo.readDirTree(commit.rootTree);
+        const again = await verifyContentObjects(repo, [t.files[0].checksum]);
+        assert.deepEqual(again, { checked: 1, hashed: 0 });
+        assert.equal(fs.statSync(verifiedMarkerPath(repo)).mode & 0o777, 0o600);
+      });
+
+      const corruptions: Array<[string, (objectPath: string) => void]> = [
+        ['content rewritten in place (same size)', (p) => fs.writeFileSync(p, 'ALPHA')],
+        ['content truncated', (p) => fs.truncateSync(p, 1)],
+        ['content appended', (p) => fs.appendFileSync(p, 'more')],
+        ['mode changed to setuid', (p) => fs.chmodSync(p, 0o4755)],
+        ['owner changed', (p) => fs.chownSync(p, 1234, 1234)],
+        [
+          'object replaced by another file',
+          (p) => {
+            fs.rmSync(p);
+            fs.writeFileSync(p, 'alpha', { mode: 0o644 });
+          },
+        ],
+      ];
+      for (const [what, corrupt] of corruptions) {
+        it(`refuses an object whose ${what}, naming it and how to repair, and leaves no checkout`, async () => {
+          hostileCases++;
+          const c = await commitOf(repo, `v/c${n}`, { [`f${n}`]: `payload-${what}${w}`, x: `other${w}` });
+          await checkoutLayers(repo, [c], dest()); // verified and marked once
+          const t = await repo.readDirTree((await repo.readCommit(c)).rootTree);
+          const sum = t.files[0].checksum;
+          const obj = repo.objectPath(sum, 'file');
+          corrupt(obj);
+          const d = dest();
+          const e = await expectError(checkoutLayers(repo, [c], d), 'STORE_CORRUPT', new RegExp(`object ${sum}\\.file in .* does not match its checksum`));
+          assert.match((e as unknown as { suggestions: string[] }).suggestions.join(' '), /images verify.*\n?.*images delete.*prune.*pull/s);
+          assert.equal(fs.existsSync(d), false, 'nothing checked out');
+        });
+      }
+
+      it('refuses a corrupt dirtree and a missing object with clear errors', async () => {
+        hostileCases += 2;
+        const c = await commitOf(repo, `v/meta${w}`, { m1: `one${w}`, m2: `two${w}` });
+        const commit = await repo.readCommit(c);
+        const t = await repo.readDirTree(commit.rootTree);
+        const subTree = t.dirs[0].tree;
+        fs.appendFileSync(repo.objectPath(subTree, 'dirtree'), Buffer.from([0]));
+        await expectError(checkoutLayers(repo, [c], dest()), 'STORE_CORRUPT', new RegExp(`object ${subTree}\\.dirtree .* does not match its checksum`));
+        const c2 = await commitOf(repo, `v/missing${w}`, { gone1: `to be removed${w}`, gone2: `two${w}` });
+        const t2 = await repo.readDirTree((await repo.readCommit(c2)).rootTree);
+        fs.rmSync(repo.objectPath(t2.files[0].checksum, 'file'));
+        await expectError(checkoutLayers(repo, [c2], dest()), 'STORE_OBJECT_MISSING', new RegExp(`${t2.files[0].checksum}\\.file is missing`));
+      });
     });
-  });
+  }
 
   describe('markers of dirtree and dirmeta objects (object-verify.ts)', () => {
     const markerLines = (): string[] => (fs.existsSync(verifiedMarkerPath(repo)) ? fs.readFileSync(verifiedMarkerPath(repo), 'latin1').split('\n') : []);
