@@ -19,32 +19,33 @@ function call<T>(start: (done: Done<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => start((e, v) => (e ? reject(e) : resolve(v))));
 }
 
-/** The FileHandle methods those modules use, on a file descriptor. */
-export interface AsyncHandle {
-  readonly fd: number;
-  read(buf: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }>;
-  /** Writes all of `data` from the current position (as FileHandle.writeFile). */
-  writeFile(data: string | Uint8Array): Promise<void>;
-  chmod(mode: number): Promise<void>;
-  chown(uid: number, gid: number): Promise<void>;
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
+/** The FileHandle methods those modules use, on a file descriptor (one object per open file, its methods shared). */
+export class AsyncHandle {
+  constructor(private readonly fd: number) {}
 
-function handle(fd: number): AsyncHandle {
-  return {
-    fd,
-    read: (buf, offset, length, position) => call<number>((d) => fs.read(fd, buf, offset, length, position, d)).then((bytesRead) => ({ bytesRead })),
-    writeFile: (data) => call<void>((d) => fs.writeFile(fd, data, d)),
-    chmod: (mode) => call<void>((d) => fs.fchmod(fd, mode, d)),
-    chown: (uid, gid) => call<void>((d) => fs.fchown(fd, uid, gid, d)),
-    sync: () => call<void>((d) => fs.fsync(fd, d)),
-    close: () => call<void>((d) => fs.close(fd, d)),
-  };
+  async read(buf: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }> {
+    return { bytesRead: await call<number>((d) => fs.read(this.fd, buf, offset, length, position, d)) };
+  }
+  /** Writes all of `data` from the current position (as FileHandle.writeFile). */
+  writeFile(data: string | Uint8Array): Promise<void> {
+    return call<void>((d) => fs.writeFile(this.fd, data, d));
+  }
+  chmod(mode: number): Promise<void> {
+    return call<void>((d) => fs.fchmod(this.fd, mode, d));
+  }
+  chown(uid: number, gid: number): Promise<void> {
+    return call<void>((d) => fs.fchown(this.fd, uid, gid, d));
+  }
+  sync(): Promise<void> {
+    return call<void>((d) => fs.fsync(this.fd, d));
+  }
+  close(): Promise<void> {
+    return call<void>((d) => fs.close(this.fd, d));
+  }
 }
 
 export const fsa = {
-  open: (p: string, flags: string | number, mode?: number): Promise<AsyncHandle> => call<number>((d) => fs.open(p, flags, mode, d)).then(handle),
+  open: (p: string, flags: string | number, mode?: number): Promise<AsyncHandle> => call<number>((d) => fs.open(p, flags, mode, d)).then((fd) => new AsyncHandle(fd)),
   readFile: ((p: string, encoding?: BufferEncoding) => call<string | Buffer>((d) => (encoding === undefined ? fs.readFile(p, d) : fs.readFile(p, encoding, d)))) as {
     (p: string): Promise<Buffer>;
     (p: string, encoding: BufferEncoding): Promise<string>;

@@ -40,6 +40,16 @@ async function commitOf(repo: OstreeRepo, ref: string, files: Record<string, str
   return c;
 }
 
+/** Run the enclosing describe's tests with `n` store I/O workers (not the load-dependent automatic choice). */
+function storeWorkers(n: number): void {
+  let saved = 0;
+  before(() => {
+    saved = writePool().size;
+    configureWritePool(n);
+  });
+  after(() => configureWritePool(saved));
+}
+
 async function expectError(p: Promise<unknown>, code: string, re: RegExp): Promise<Error> {
   try {
     await p;
@@ -73,12 +83,7 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
   for (const workers of [0, 2]) {
     const w = `-w${workers}`; // contents differ per round: a corrupted object stays in the store
     describe(`a checkout verifies what it deploys (item 8), ${workers} store workers`, () => {
-      let saved = 0;
-      before(() => {
-        saved = writePool().size;
-        configureWritePool(workers);
-      });
-      after(() => configureWritePool(saved));
+      storeWorkers(workers);
 
       it('hashes each object once, records a marker, and only stats it afterwards', async () => {
         const c = await commitOf(repo, `v/ok${w}`, { a: `alpha${w}`, b: 'beta', c: 'gamma' });
@@ -143,13 +148,11 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
     const markerLines = (): string[] => (fs.existsSync(verifiedMarkerPath(repo)) ? fs.readFileSync(verifiedMarkerPath(repo), 'latin1').split('\n') : []);
     const hasMarker = (c: string): boolean => markerLines().some((l) => l.startsWith(`${c} `));
 
-    it('a transaction records its dirtrees and dirmetas; a checkout without I/O workers records the ones it hashed', async () => {
-      // with store workers running, the checking-out thread hashes the dirtrees instead of reading
-      // markers (checkout.ts); whether they run depends on the machine's load (autoPoolSize), so
-      // this test fixes it: no workers
-      const saved = writePool().size;
-      configureWritePool(0);
-      try {
+    // with store workers running, the checking-out thread hashes the dirtrees instead of reading
+    // markers (checkout.ts); whether they run depends on the machine's load (autoPoolSize): none here
+    describe('without store workers', () => {
+      storeWorkers(0);
+      it('a transaction records its dirtrees and dirmetas; a checkout without I/O workers records the ones it hashed', async () => {
         const c = await commitOf(repo, 'm/recorded', { r1: 'one', r2: 'two' });
         const commit = await repo.readCommit(c);
         const sub = (await repo.readDirTree(commit.rootTree)).dirs[0]!;
@@ -165,9 +168,7 @@ describe('store integrity: verified checkouts, zstd window bound, link-count exh
         await checkoutLayers(repo, [c], d);
         assert.equal(fs.readFileSync(path.join(d, 'sub', 'r2'), 'utf8'), 'two');
         for (const x of [commit.rootTree, sub.tree, commit.rootMeta]) assert.ok(hasMarker(x), `marker of ${x} recorded by the checkout`);
-      } finally {
-        configureWritePool(saved);
-      }
+      });
     });
 
     it('a dirtree or dirmeta changed in place after its marker was recorded (same size) is hashed and refused', async () => {
