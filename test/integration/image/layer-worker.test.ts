@@ -195,8 +195,14 @@ console.log(String(ns.space_size));`;
       blob.write(gz.subarray(0, gz.length >> 1));
       const result = w.importVerified(blob);
       result.catch(() => undefined);
-      for (let i = 0; i < 200 && stagingDirs(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      // wait until this thread knows the worker's staging directory (its 'staging' message), not
+      // just until the directory exists: terminated between its mkdir and that message, the
+      // worker would leave a directory no one here knows of (it stays until a later process
+      // cleans tmp/) - a race the test hit on a loaded machine
+      const known = (): string | null => (w as unknown as { staging: string | null }).staging;
+      for (let i = 0; i < 200 && known() === null; i++) await new Promise((r) => setTimeout(r, 25));
       assert.equal(stagingDirs(dir).length, 1, 'the worker has a transaction');
+      assert.equal(known(), path.join(dir, 'tmp', stagingDirs(dir)[0]!), 'and this thread knows its staging directory');
       await (w as unknown as { worker: Worker }).worker.terminate();
       const err = await result.then(
         () => assert.fail('the import succeeded'),
