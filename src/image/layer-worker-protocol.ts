@@ -10,6 +10,12 @@ import type { Checksum, Commit } from '../store/types.js';
 
 export interface LayerWorkerData {
   repoPath: string;
+  /**
+   * The transaction's staging dir, chosen by the main thread before the worker starts: a worker
+   * killed at any point (even between its mkdir and its first message) leaves nothing the main
+   * thread does not know to remove.
+   */
+  stagingDir: string;
   /** The process-wide fault-point counter (util/atomic-write.ts), shared with the main thread. */
   faultCounter?: SharedArrayBuffer;
   /** The pulled image's name and the other images its large files are compared with (image/dedup-candidates.ts); none when absent. */
@@ -20,7 +26,6 @@ export type LayerWorkerIn =
   { type: 'data'; chunks: Uint8Array[] } | { type: 'end' } | { type: 'fail'; error: SerializedError } | { type: 'commit'; commit: Commit; ref: string } | { type: 'abort' };
 
 export type LayerWorkerOut =
-  | { type: 'staging'; dir: string }
   | { type: 'ack'; bytes: number }
   | { type: 'warning'; msg: string }
   | { type: 'imported'; result: LayerImportResult }

@@ -6,7 +6,7 @@
  * LayerWorkerOut in layer-worker.ts):
  *
  *   in:  data (a transferred chunk)... end | fail(error) | commit(spec) | abort
- *   out: staging(dir) ack(bytes)... imported(result) | error(e) ; then committed(checksum) | aborted | error(e)
+ *   out: ack(bytes)... imported(result) | error(e) ; then committed(checksum) | aborted | error(e)
  *
  * The main thread holds the store's shared lock for the whole life of this transaction, so the
  * transaction borrows it (a second lock file from the same process could deadlock behind a waiting
@@ -91,8 +91,7 @@ const borrowedLock: RepoLock = { mode: 'shared', release: async () => undefined 
 
 async function run(): Promise<void> {
   const repo = await OstreeRepo.open(data.repoPath);
-  const tx = await Transaction.create(repo, borrowedLock);
-  post({ type: 'staging', dir: tx.stagingDir });
+  const tx = await Transaction.create(repo, borrowedLock, data.stagingDir);
   try {
     const { importLayerTar } = await import('../store/layer-import.js');
     const warn = (msg: string): void => post({ type: 'warning', msg });

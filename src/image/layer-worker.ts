@@ -24,6 +24,7 @@ import { faultCounterBuffer } from '../util/atomic-write.js';
 import { reapplyV8Flags } from '../util/v8-flags.js';
 import type { LayerImportResult } from '../store/layer-import.js';
 import type { Checksum, Commit } from '../store/types.js';
+import { Transaction } from '../store/transaction.js';
 import { deserializeError, serializeError, type LayerWorkerData, type LayerWorkerIn, type LayerWorkerOut } from './layer-worker-protocol.js';
 
 /**
@@ -53,14 +54,16 @@ export class LayerImportWorker {
   private finished = false;
   /** The worker's transaction has ended (error, aborted or committed posted). */
   private txDone = false;
-  private staging: string | null = null;
+  /** The worker's staging dir (chosen here: see LayerWorkerData.stagingDir), removed by close(). */
+  private readonly staging: string;
   private onWarning: ((m: string) => void) | null = null;
   private onAck: (() => void) | null = null;
   /** Bytes posted and not acknowledged. */
   private inflight = 0;
 
   constructor(repoPath: string, likely?: LayerWorkerData['likely']) {
-    const data: LayerWorkerData = { repoPath, faultCounter: faultCounterBuffer(), likely };
+    this.staging = Transaction.newStagingDir(repoPath);
+    const data: LayerWorkerData = { repoPath, stagingDir: this.staging, faultCounter: faultCounterBuffer(), likely };
     // no inherited node flags (`-e`/`--input-type` of the parent make a worker fail to start);
     // the store's I/O workers stay off inside: the layers' threads are the parallelism here
     this.worker = new Worker(new URL('./layer-worker-thread.js', import.meta.url), {
@@ -91,9 +94,6 @@ export class LayerImportWorker {
 
   private receive(m: LayerWorkerOut): void {
     switch (m.type) {
-      case 'staging':
-        this.staging = m.dir;
-        return;
       case 'ack':
         this.inflight -= m.bytes;
         this.onAck?.();
@@ -295,7 +295,8 @@ export class LayerImportWorker {
     this.worker.on('error', noop);
     this.die(new AtomicError('INTERNAL', 'layer import worker closed'));
     await this.worker.terminate();
-    // a worker that died mid-transaction could not remove its staging directory
-    if (this.staging !== null) await fsp.rm(this.staging, { recursive: true, force: true });
+    // a worker that died mid-transaction (or before its transaction began) could not remove its
+    // staging directory; one that ended its transaction left none (rm of a missing path is a no-op)
+    await fsp.rm(this.staging, { recursive: true, force: true });
   }
 }

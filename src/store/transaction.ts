@@ -251,10 +251,19 @@ export class Transaction {
     readonly stagingDir: string,
   ) {}
 
-  /** Internal: use OstreeRepo.beginTransaction(). */
-  static async create(repo: RepoObjects, lock: RepoLock): Promise<Transaction> {
+  /**
+   * A fresh staging dir path under `repoPath`'s tmp/ (not made). A caller that must clean up after
+   * a thread it may kill (image/layer-worker.ts) picks the path first and passes it to create().
+   */
+  static newStagingDir(repoPath: string): string {
+    return path.join(repoPath, K.TMP_DIR, `${K.STAGING_PREFIX}${process.pid}-${randomHex(6)}`);
+  }
+
+  /** Internal: use OstreeRepo.beginTransaction(); `dir` from newStagingDir() for the same repo. */
+  static async create(repo: RepoObjects, lock: RepoLock, dir = Transaction.newStagingDir(repo.path)): Promise<Transaction> {
     const tmp = path.join(repo.path, K.TMP_DIR);
-    const dir = path.join(tmp, `${K.STAGING_PREFIX}${process.pid}-${randomHex(6)}`);
+    if (path.dirname(dir) !== tmp || !path.basename(dir).startsWith(K.STAGING_PREFIX))
+      throw new AtomicError('INTERNAL', `staging dir ${dir} is not a ${K.STAGING_PREFIX}* entry of ${tmp}`);
     await fsp.mkdir(tmp, { recursive: true });
     if (!claimFreeStaging(tmp, dir)) await fsp.mkdir(dir, { mode: 0o755 });
     return new Transaction(repo, lock, dir);

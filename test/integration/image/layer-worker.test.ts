@@ -195,14 +195,9 @@ console.log(String(ns.space_size));`;
       blob.write(gz.subarray(0, gz.length >> 1));
       const result = w.importVerified(blob);
       result.catch(() => undefined);
-      // wait until this thread knows the worker's staging directory (its 'staging' message), not
-      // just until the directory exists: terminated between its mkdir and that message, the
-      // worker would leave a directory no one here knows of (it stays until a later process
-      // cleans tmp/) - a race the test hit on a loaded machine
-      const known = (): string | null => (w as unknown as { staging: string | null }).staging;
-      for (let i = 0; i < 200 && known() === null; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && stagingDirs(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
       assert.equal(stagingDirs(dir).length, 1, 'the worker has a transaction');
-      assert.equal(known(), path.join(dir, 'tmp', stagingDirs(dir)[0]!), 'and this thread knows its staging directory');
+      assert.equal((w as unknown as { staging: string }).staging, path.join(dir, 'tmp', stagingDirs(dir)[0]!), 'and this thread knows its staging directory');
       await (w as unknown as { worker: Worker }).worker.terminate();
       const err = await result.then(
         () => assert.fail('the import succeeded'),
@@ -214,6 +209,41 @@ console.log(String(ns.space_size));`;
       await w.abort();
       assert.deepEqual(stagingDirs(dir), [], 'the dead worker left its staging directory');
       assert.deepEqual([...(await repo.listRefs())], []);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('a worker killed at any point of its start leaves no staging (its directory is chosen by this thread)', async () => {
+    const dir = path.join(tmp, 'early-kill');
+    const repo = await OstreeRepo.openOrCreate(dir, 'bare');
+    const lock = await acquireRepoLock(repo.path, 'shared');
+    try {
+      // terminated before the worker's script loads or while it opens the store (fixed delays),
+      // and the moment its staging dir appears: between its mkdir and anything it could post
+      const runs: Array<number | 'staging'> = [0, 5, 20, 50, 'staging', 'staging', 'staging'];
+      for (const when of runs) {
+        const w = new LayerImportWorker(repo.path);
+        const blob = new PassThrough();
+        blob.write(zlib.gzipSync(await tarOf([[{ name: 'x.bin', type: 'file' }, Buffer.alloc(256 * 1024, 3)]])).subarray(0, 1000));
+        const result = w.importVerified(blob);
+        result.catch(() => undefined);
+        const t0 = Date.now();
+        if (when === 'staging') {
+          const own = (w as unknown as { staging: string }).staging;
+          while (!fs.existsSync(own) && Date.now() - t0 < 20_000) await new Promise((r) => setImmediate(r));
+          assert.ok(fs.existsSync(own), 'the worker made the staging directory this thread chose');
+        } else {
+          while (Date.now() - t0 < when) await new Promise((r) => setImmediate(r));
+        }
+        await (w as unknown as { worker: Worker }).worker.terminate();
+        blob.end(); // the blob is whole (else the failed import waits a second for a verification error)
+        await result.catch(() => undefined);
+        await w.abort();
+        assert.deepEqual(stagingDirs(dir), [], `a worker terminated at ${when} left its staging directory`);
+      }
+      assert.deepEqual([...(await repo.listRefs())], []);
+      fsck(dir);
     } finally {
       await lock.release();
     }
