@@ -256,7 +256,7 @@ export class Transaction {
    * a thread it may kill (image/layer-worker.ts) picks the path first and passes it to create().
    */
   static newStagingDir(repoPath: string): string {
-    return path.join(repoPath, K.TMP_DIR, `${K.STAGING_PREFIX}${process.pid}-${randomHex(6)}`);
+    return path.join(path.resolve(repoPath), K.TMP_DIR, `${K.STAGING_PREFIX}${process.pid}-${randomHex(6)}`); // resolved as OstreeRepo.open resolves
   }
 
   /** Internal: use OstreeRepo.beginTransaction(); `dir` from newStagingDir() for the same repo. */
