@@ -17,6 +17,8 @@ import { verifiedMarkerPath, verifyContentObjects } from '../../../src/store/obj
 import { configureWritePool } from '../../../src/store/write-pool.js';
 import type { Checksum, FileMeta } from '../../../src/store/types.js';
 import { makeTempDir } from '../../helpers/fixtures.js';
+import { acquireRepoLock } from '../../../src/store/repo-lock.js';
+import { isAtomicError } from '../../../src/util/errors.js';
 
 async function sampleTar(): Promise<Buffer> {
   const p = tar.pack();
@@ -295,6 +297,52 @@ describe('store staging directories are reused', function () {
     assert.deepEqual(freeDirs(repo), [], 'the dir with the stray file is not kept');
     assert.deepEqual(await repo.verifyCommit(t.commit), []);
     execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+  });
+
+  it('a transaction can be given its staging dir (a staging-* entry of its tmp/, from newStagingDir) and refuses any other', async () => {
+    configureWritePool(0);
+    const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'given'), 'bare');
+    const { Transaction } = await import('../../../src/store/transaction.js');
+    const lock = await acquireRepoLock(repo.path, 'shared');
+    try {
+      // a relative repository path gives the same absolute dir as the repository's own path
+      const rel = path.relative(process.cwd(), repo.path);
+      const dir = Transaction.newStagingDir(rel);
+      assert.equal(path.dirname(dir), path.join(repo.path, 'tmp'));
+      assert.match(path.basename(dir), new RegExp(`^staging-${process.pid}-[0-9a-f]{12}$`));
+      assert.notEqual(Transaction.newStagingDir(repo.path), dir, 'a fresh name each time');
+      for (const bad of [
+        path.join(tmp, 'staging-elsewhere'),
+        path.join(repo.path, 'tmp', 'other-name'),
+        path.join(repo.path, 'tmp', 'staging-x', 'deeper'),
+        path.join(repo.path, 'objects', 'staging-x'),
+      ]) {
+        await assert.rejects(Transaction.create(repo, lock, bad), (e: unknown) => isAtomicError(e) && e.code === 'INTERNAL', bad);
+        assert.equal(fs.existsSync(bad), false, `${bad} was not made`);
+      }
+      const tx = await Transaction.create(repo, lock, dir);
+      assert.equal(tx.stagingDir, dir);
+      assert.ok(fs.statSync(dir).isDirectory());
+      const c = await tx.writeRegularFile(FILE, Buffer.from('given\n'), 6);
+      tx.setRef(
+        'given',
+        await tx.writeCommit({
+          metadata: [],
+          parent: null,
+          related: [],
+          subject: '',
+          body: '',
+          timestamp: 0,
+          rootTree: await tx.writeDirTree({ files: [{ name: 'g', checksum: c }], dirs: [] }),
+          rootMeta: await tx.writeDirMeta(DIR),
+        }),
+      );
+      await tx.commit();
+      assert.deepEqual(stagingDirs(repo), []);
+      execFileSync('ostree', ['fsck', `--repo=${repo.path}`], { stdio: 'pipe' });
+    } finally {
+      await lock.release();
+    }
   });
 
   it('keeps at most 4 free staging dirs, and never one that still holds a file', async () => {
