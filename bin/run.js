@@ -22,7 +22,7 @@ if (process.env.ATOMIC_NODE_EXTRA_CA_CERTS && process.env.NODE_EXTRA_CA_CERTS ==
 // slower, never wrong; ATOMIC_NO_BUNDLE=1 does the same), and the cache only while its header
 // names the build that source.json names (a random id per build; V8 itself also rejects a cache
 // made by another V8 version, with other flags or for a source of another length: then it
-// compiles as usual). `install`, `containers update` and `containers rollback` have a cache each
+// compiles as usual). `install`, `containers update`, `containers rollback` and `pull` have a cache each
 // (main.cjs.KEY.cache, made by running that command at build time), every other command the one
 // made by running the list commands: a cache is deserialized whole, so the start-up commands do not
 // pay for the deploy code, and a deploy command does not compile its code on each call.
@@ -33,7 +33,7 @@ const root = path.join(__dirname, '..');
 const BUNDLE = path.join(root, 'dist', 'bundle', 'main.cjs');
 const CACHE = `${BUNDLE}.cache`;
 /** The commands with a code cache of their own (KEY: argv words), see writeCodeCache. */
-const OWN_CACHE = { install: ['install'], update: ['containers', 'update'], rollback: ['containers', 'rollback'] };
+const OWN_CACHE = { install: ['install'], update: ['containers', 'update'], rollback: ['containers', 'rollback'], pull: ['pull'] };
 
 /** The code cache file for ARGV: its command's own, else the lists' (a wrong guess is only slower). */
 function cacheFile(argv) {
@@ -58,12 +58,15 @@ function loadBundle(cacheFileName) {
   const src = fs.readFileSync(fd, 'latin1');
   fs.closeSync(fd);
   let cachedData;
-  if (cacheFileName) {
+  // a command's own cache, else (a build not run as root writes none) the lists' cache, which
+  // holds the CLI's common code
+  for (const file of cacheFileName && cacheFileName !== CACHE ? [cacheFileName, CACHE] : cacheFileName ? [CACHE] : []) {
     try {
-      const c = fs.readFileSync(cacheFileName);
+      const c = fs.readFileSync(file);
       const nl = c.indexOf(10);
       const h = JSON.parse(c.subarray(0, nl).toString('latin1'));
       if (h.build === rec.build) cachedData = c.subarray(nl + 1);
+      break;
     } catch {
       // no cache: V8 compiles the bundle as it runs
     }

@@ -350,6 +350,23 @@ describe('start-up: oclif manifest and fast path', function () {
           }[key],
         );
       }
+      // pull: its own cache (made with V8's default flags, so not rejected), for a cold and a
+      // no-op pull; without that file (a build not run as root) the lists' cache
+      const pullCache = path.join(pkg, 'dist', 'bundle', 'main.cjs.pull.cache');
+      const pc = fs.readFileSync(pullCache);
+      for (const what of ['cold', 'no-op']) {
+        const r = run(['pull', `oci:${fx}/oci:layered`, '--sysroot', S2], {}, bin);
+        assert.equal(r.status, 0, r.stderr + r.stdout);
+        assert.equal(lastCache, 'used', `the code cache the build wrote for a ${what} pull was not taken`);
+        assert.equal(lastCacheBytes, pc.length - pc.indexOf(10) - 1, `a ${what} pull was given another code cache than main.cjs.pull.cache`);
+        assert.match(r.stdout, what === 'cold' ? /pulled \([1-9]\d* layer\(s\) imported/ : /pulled \(0 layer\(s\) imported/);
+      }
+      fs.rmSync(pullCache);
+      const lists = fs.readFileSync(path.join(pkg, 'dist', 'bundle', 'main.cjs.cache'));
+      const r = run(['pull', `oci:${fx}/oci:layered`, '--sysroot', S2], {}, bin);
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      assert.equal(lastCache, 'used', "without its own cache a pull did not take the lists' cache");
+      assert.equal(lastCacheBytes, lists.length - lists.indexOf(10) - 1);
     }
     // a code cache made for another build (its header names another id) is not given to V8;
     // one V8 rejects (other bytes) changes nothing either
