@@ -22,10 +22,11 @@ if (process.env.ATOMIC_NODE_EXTRA_CA_CERTS && process.env.NODE_EXTRA_CA_CERTS ==
 // slower, never wrong; ATOMIC_NO_BUNDLE=1 does the same), and the cache only while its header
 // names the build that source.json names (a random id per build; V8 itself also rejects a cache
 // made by another V8 version, with other flags or for a source of another length: then it
-// compiles as usual). `install`, `containers update`, `containers rollback` and `pull` have a cache each
-// (main.cjs.KEY.cache, made by running that command at build time), every other command the one
-// made by running the list commands: a cache is deserialized whole, so the start-up commands do not
-// pay for the deploy code, and a deploy command does not compile its code on each call.
+// compiles as usual). `install`, `containers update`, `containers rollback`, `uninstall` and `pull`
+// have a cache each (main.cjs.KEY.cache, made by running that command at build time), every other
+// command the one made by running the list commands: a cache is deserialized whole, so the
+// start-up commands do not pay for the deploy code, and a deploy command does not compile its code
+// on each call.
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -33,7 +34,7 @@ const root = path.join(__dirname, '..');
 const BUNDLE = path.join(root, 'dist', 'bundle', 'main.cjs');
 const CACHE = `${BUNDLE}.cache`;
 /** The commands with a code cache of their own (KEY: argv words), see writeCodeCache. */
-const OWN_CACHE = { install: ['install'], update: ['containers', 'update'], rollback: ['containers', 'rollback'], pull: ['pull'] };
+const OWN_CACHE = { install: ['install'], update: ['containers', 'update'], rollback: ['containers', 'rollback'], pull: ['pull'], uninstall: ['uninstall'] };
 
 /** The code cache file for ARGV: its command's own, else the lists' (a wrong guess is only slower). */
 function cacheFile(argv) {

@@ -17,11 +17,11 @@
 // The code cache is made by running `images list` and `containers list -a` through the bundle on
 // an empty sysroot (bin/run.js writeCodeCache): it holds the functions those compile, so the
 // start-up fast path runs without compiling; any other command compiles what else it needs.
-// `install --system`, `containers update --rebase` and `containers rollback` get a cache each
-// (main.cjs.install.cache, .update.cache, .rollback.cache), made the same way by running them on a
-// scratch sysroot with two tiny images built from exports-examples/hello-web (no busybox layer),
-// under a signature policy of their own (the host may have none yet);
-// without them each deploy call compiled ~60 M instructions of our code (docs/benchmarks.md,
+// `install --system`, `containers update --rebase`, `containers rollback` and `uninstall` get a
+// cache each (main.cjs.install.cache, .update.cache, .rollback.cache, .uninstall.cache), made the
+// same way by running them on a scratch sysroot with two tiny images built from
+// exports-examples/hello-web (no busybox layer), under a signature policy of their own (the host
+// may have none yet); without them each deploy call compiled ~60 M instructions of our code (docs/benchmarks.md,
 // "Install / update / rollback, sixth session"). They need root (--system) and the tools an
 // install runs; when the warm-up install fails they are not written (the commands then compile
 // as they run: slower, never wrong).
@@ -176,7 +176,7 @@ try {
   fs.mkdirSync(path.join(work, 'empty'));
   cache = writeCache(path.join(work, 'empty'), null, null);
   if (process.getuid?.() === 0) deploy.push(...deployCaches(work));
-  else console.log('gen-bundle: not root: no code caches for install/update/rollback/pull (they compile as they run)');
+  else console.log('gen-bundle: not root: no code caches for install/update/rollback/uninstall/pull (they compile as they run)');
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
@@ -213,7 +213,7 @@ function deployCaches(work) {
   ]) {
     const r = cli(args);
     if (r.status !== 0) {
-      console.log(`gen-bundle: ${args.join(' ')} failed (${r.status}): no code caches for install/update/rollback/pull\n${r.stderr}`);
+      console.log(`gen-bundle: ${args.join(' ')} failed (${r.status}): no code caches for install/update/rollback/uninstall/pull\n${r.stderr}`);
       return [];
     }
   }
@@ -222,6 +222,7 @@ function deployCaches(work) {
     ['install', ['install', '--system', '--name', 'cached', images[0]]],
     ['update', ['containers', 'update', '--rebase', images[1], 'cached']],
     ['rollback', ['containers', 'rollback', 'cached']],
+    ['uninstall', ['uninstall', 'cached']],
   ])
     out.push(`${key} ${writeCache(S, [[...argv, ...trust, '--sysroot', S]], key)} bytes`);
   const P = path.join(work, 'pull-sysroot');

@@ -1,7 +1,8 @@
 /**
- * Bodies of `atomic install --system IMAGE`, `atomic containers update NAME` and `atomic containers
- * rollback NAME`, shared by their oclif commands and the start-up fast path (cli/fast-path.ts),
- * which runs them without loading oclif (~0.25 s of CPU per call, more than podman create takes).
+ * Bodies of `atomic install --system IMAGE`, `atomic containers update NAME`, `atomic containers
+ * rollback NAME` and `atomic uninstall NAME`, shared by their oclif commands and the start-up fast
+ * path (cli/fast-path.ts), which runs them without loading oclif (~0.25 s of CPU per call, more
+ * than podman create takes).
  */
 import { contextFromFlags, checkStorage } from './command-context.js';
 import { trustSettingsFromFlags, type TrustFlagValues } from './trust-settings.js';
@@ -86,4 +87,20 @@ export async function runContainersRollback(flags: CommonFlags & { watch?: numbe
   ctx.trust = trustSettingsFromFlags(flags, ctx.paths.userMode);
   const { rollbackContainer } = await import('../app/containers/rollback.js');
   await rollbackContainer(ctx, name, { watch: flags.watch });
+}
+
+/**
+ * `uninstall NAME` when a system container has that name (what the oclif command then does:
+ * commands/uninstall.ts); returns false, having done nothing, when none has: the oclif command
+ * then tries NAME as an image with an UNINSTALL label, and reports leftovers or unknown names.
+ */
+export async function runUninstallSystem(flags: CommonFlags & { storage?: string }, name: string): Promise<boolean> {
+  checkStorage(flags.storage);
+  const ctx = contextFromFlags(flags);
+  const { systemContainerExists } = await import('../app/labels/commands.js');
+  if (!systemContainerExists(ctx, name)) return false;
+  const { uninstallContainer, unableToFind } = await import('../app/containers/uninstall.js');
+  const { removed } = await uninstallContainer(ctx, name);
+  if (!removed) throw unableToFind(name);
+  return true;
 }

@@ -1,9 +1,9 @@
 /**
  * Start-up fast path: `atomic --version`, `atomic images list ...` and `atomic containers list ...`
  * run without loading oclif (~160 modules, most of a call's start-up); so do the common forms of
- * `install --system IMAGE`, `containers update NAME` and `containers rollback NAME` (DEPLOY: only
- * the flags listed there and exactly one positional word; cli/deploy-runners.ts), and of
- * `pull IMAGE` (cli/pull-runner.ts).
+ * `install --system IMAGE`, `containers update NAME`, `containers rollback NAME` and `uninstall
+ * NAME` of a system container (DEPLOY: only the flags listed there and exactly one positional
+ * word; cli/deploy-runners.ts), and of `pull IMAGE` (cli/pull-runner.ts).
  *
  * The flags are parsed from the definitions in the (fresh) oclif manifest, i.e. from the commands'
  * own static flags, and the bodies are the ones the oclif commands run (cli/list-runners.ts). The
@@ -41,7 +41,7 @@ const TRUST_FLAGS = ['signature-policy', 'registries.d', 'insecure-policy'];
  * The deploy commands the fast path runs: the flags it accepts for them (anything else goes to
  * oclif: integer flags, --all, --dry-run, label-driven installs, ...) and the runner.
  */
-const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Record<string, unknown>, word: string) => Promise<void> }> = {
+const DEPLOY: Record<string, { flags: string[]; need?: string; last?: boolean; run: (flags: Record<string, unknown>, word: string) => Promise<boolean | void> }> = {
   install: {
     flags: ['system', 'name', 'set', 'now', 'sysroot', 'debug', 'storage', 'system-package', ...TRUST_FLAGS],
     need: 'system',
@@ -51,6 +51,9 @@ const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Reco
   },
   'containers:update': { flags: ['set', 'rebase', 'reset', 'sysroot', 'debug', ...TRUST_FLAGS], run: async (f, w) => (await import('./deploy-runners.js')).runContainersUpdate(f, w) },
   'containers:rollback': { flags: ['sysroot', 'debug', ...TRUST_FLAGS], run: async (f, w) => (await import('./deploy-runners.js')).runContainersRollback(f, w) },
+  // a system container's name, and nothing after it (atomic's `uninstall IMAGE ARG...` hands
+  // what follows the first word to the image's UNINSTALL command); an image name: oclif
+  uninstall: { flags: ['sysroot', 'debug', 'storage', 'force'], last: true, run: async (f, w) => (await import('./deploy-runners.js')).runUninstallSystem(f, w) },
   pull: {
     flags: ['storage', 'name', 'type', 'sysroot', 'debug', 'src-creds', 'tls-verify', 'cert-dir', 'platform', 'arch', 'signature-policy', 'insecure-policy'],
     run: async (f, w) => (await import('./pull-runner.js')).runPull(f, w),
@@ -60,7 +63,7 @@ const DEPLOY: Record<string, { flags: string[]; need?: string; run: (flags: Reco
 export const FAST_PATH_COMMANDS: readonly string[] = [...Object.keys(RUNNERS), ...Object.keys(DEPLOY)];
 
 /** DEPLOY commands that are one word (`install IMAGE`, not `containers update NAME`). */
-const TOP_LEVEL = new Set(['install', 'pull']);
+const TOP_LEVEL = new Set(['install', 'pull', 'uninstall']);
 
 /**
  * Flags parsed from ARGV with the manifest's definitions, or null when oclif must handle them.
@@ -122,8 +125,9 @@ export async function tryFastPath(args: string[], manifest: Manifest, root: stri
   if (Object.hasOwn(DEPLOY, deploy) && manifest.commands[deploy]) {
     const d = DEPLOY[deploy];
     const words: string[] = [];
-    const flags = parseFastFlags(args.slice(TOP_LEVEL.has(deploy) ? 1 : 2), manifest.commands[deploy].flags, words);
-    if (!flags || words.length !== 1) return false;
+    const rest = args.slice(TOP_LEVEL.has(deploy) ? 1 : 2);
+    const flags = parseFastFlags(rest, manifest.commands[deploy].flags, words);
+    if (!flags || words.length !== 1 || (d.last && rest[rest.length - 1] !== words[0])) return false;
     for (const [k, v] of Object.entries(flags)) {
       const def = manifest.commands[deploy].flags[k];
       // a flag given on the command line (or from its env) that is not on the list: oclif
@@ -133,8 +137,8 @@ export async function tryFastPath(args: string[], manifest: Manifest, root: stri
       delete flags[k];
     }
     if (d.need && flags[d.need] !== true) return false;
-    await d.run(flags, words[0]);
-    return true;
+    // false: the runner declined before doing anything (uninstall of a name that is no system container)
+    return (await d.run(flags, words[0])) !== false;
   }
   const id = `${args[0]}:${args[1]}`;
   const load = Object.hasOwn(RUNNERS, id) ? RUNNERS[id] : undefined;

@@ -268,6 +268,32 @@ describe('start-up: oclif manifest and fast path', function () {
     const viaOclif = run(['containers', 'rollback', '--dry-run', 'dep'], { ATOMIC_SYSROOT: roots[0]! });
     assert.equal(viaOclif.oclif, true);
     assert.equal(viaOclif.status, 0, viaOclif.stderr);
+
+    // uninstall NAME of a system container: the fast path; a name that is no system container, or
+    // words after the name (an UNINSTALL label's arguments), or --name/--display/--opt1: oclif
+    for (const r of roots) for (const n of ['gone', 'gone2']) assert.equal(run(['install', '--system', '--name', n, 'systest:latest'], { ATOMIC_SYSROOT: r }).status, 0);
+    const uninstallSteps: Array<{ args: string[]; oclif: boolean }> = [
+      { args: ['uninstall', '--storage=ostree', 'dep'], oclif: false },
+      { args: ['uninstall', 'dep'], oclif: true },
+      { args: ['uninstall', 'nosuch'], oclif: true },
+      { args: ['uninstall', '-f', 'gone'], oclif: false },
+      { args: ['uninstall', 'gone2', 'extra-word'], oclif: true },
+      { args: ['uninstall', '--display', 'gone2'], oclif: true },
+    ];
+    for (const { args, oclif } of uninstallSteps) {
+      const [fast, slow, unbundled] = roots.map((r, i) => {
+        const o = run(args, { ATOMIC_SYSROOT: r, ...(i === 1 ? { ATOMIC_NO_FAST_PATH: '1' } : i === 2 ? { ATOMIC_NO_BUNDLE: '1' } : {}) });
+        return { ...o, stdout: o.stdout.split(r).join('S'), stderr: o.stderr.split(r).join('S') };
+      });
+      assert.equal(fast.oclif, oclif, `${args.join(' ')}: oclif loaded ${fast.oclif}, expected ${oclif}`);
+      assert.equal(slow.oclif, true);
+      assert.deepEqual({ ...fast, oclif: 0 }, { ...slow, oclif: 0 }, args.join(' '));
+      assert.deepEqual({ ...fast, bundle: 0, oclif: 0 }, { ...unbundled, bundle: 0, oclif: 0 }, args.join(' '));
+    }
+    for (const r of roots) {
+      for (const n of ['dep', 'gone', 'gone2']) assert.equal(fs.existsSync(path.join(r, 'etc/systemd/system', `${n}.service`)), false, `${n} was not uninstalled in ${r}`);
+      assert.deepEqual(JSON.parse(run(['containers', 'list', '-a', '--json'], { ATOMIC_SYSROOT: r }).stdout), []);
+    }
   });
 
   it('pull IMAGE: same output and stored images as through oclif, without loading oclif', () => {
@@ -321,7 +347,7 @@ describe('start-up: oclif manifest and fast path', function () {
     assert.equal(lastCache, 'used', 'the code cache written by the build was not taken');
     assert.equal(fresh.status, 0, fresh.stderr);
     assert.match(fresh.stdout, /hello/);
-    // install, update and rollback take the caches the build made by running them (as root), and
+    // install, update, rollback and uninstall take the caches the build made by running them (as root), and
     // print what they print without the bundle
     if (process.getuid?.() === 0) {
       const fx = fixtureImages();
@@ -332,6 +358,7 @@ describe('start-up: oclif manifest and fast path', function () {
         ['install', ['install', '--system', '--name', 'cachetest', '--sysroot', S2, 'systest:latest']],
         ['update', ['containers', 'update', '--rebase', 'systest-update:latest', '--sysroot', S2, 'cachetest']],
         ['rollback', ['containers', 'rollback', '--sysroot', S2, 'cachetest']],
+        ['uninstall', ['uninstall', '--sysroot', S2, 'cachetest']],
       ] as const) {
         const file = path.join(pkg, 'dist', 'bundle', `main.cjs.${key}.cache`);
         assert.ok(fs.existsSync(file), `the build wrote no code cache for ${key}`);
@@ -347,6 +374,7 @@ describe('start-up: oclif manifest and fast path', function () {
             install: /^Extracting to .*\/cachetest\.0$/m,
             update: /^Extracting to .*\/cachetest\.1$/m,
             rollback: /^Rolling back container cachetest to the checkout at .*\/cachetest\.0$/m,
+            uninstall: /disable cachetest\.service/,
           }[key],
         );
       }
