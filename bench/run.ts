@@ -359,21 +359,30 @@ function benchInstall(work: string, fx: string): void {
   const ins: number[] = [];
   const upd: number[] = [];
   const rb: number[] = [];
+  const un: number[] = [];
   const pc: number[] = [];
+  const prm: number[] = [];
   for (let i = -1; i < RUNS; i++) {
     const n = `bench${i + 1}`;
     syncAll();
     const t1 = a(['install', '--system', '--name', n, img1]).s;
     const t2 = a(['containers', 'update', '--rebase', img2, n]).s;
     const t3 = a(['containers', 'rollback', n]).s;
+    // --sysroot before NAME: what follows `uninstall NAME` belongs to an UNINSTALL label's command
+    const t4 = timed(BIN, ['uninstall', '--sysroot', S, n], { env }).s;
     const c = podman(pod, ['create', '--name', `p${n}`, '--network', 'none', pulled]).s;
     const g = podman(pod, ['generate', 'systemd', '--new', '--files', '--name', `p${n}`]).s;
-    console.log(`  install ${i < 0 ? 'warm-up' : `run ${i + 1}`}: install ${fmtS(t1)} update ${fmtS(t2)} rollback ${fmtS(t3)}; podman create ${fmtS(c)} + generate ${fmtS(g)}`);
+    const r = podman(pod, ['rm', `p${n}`]).s;
+    console.log(
+      `  install ${i < 0 ? 'warm-up' : `run ${i + 1}`}: install ${fmtS(t1)} update ${fmtS(t2)} rollback ${fmtS(t3)} uninstall ${fmtS(t4)}; podman create ${fmtS(c)} + generate ${fmtS(g)}, rm ${fmtS(r)}`,
+    );
     if (i < 0) continue;
     ins.push(t1);
     upd.push(t2);
     rb.push(t3);
+    un.push(t4);
     pc.push(c + g);
+    prm.push(r);
   }
   podmanReset(pod);
   const p = median(pc);
@@ -384,6 +393,10 @@ function benchInstall(work: string, fx: string): void {
   json.install_vs_podman = median(ins) / p;
   json.update_vs_podman = median(upd) / p;
   json.rollback_vs_podman = median(rb) / p;
+  // no target: what `atomic_container state=absent` costs (stop and disable, unit, tmpfiles and both
+  // deployments removed) next to removing podman's created container
+  row('install', 'uninstall of that container', fmtS(median(un)), 'podman rm', fmtS(median(prm)), median(un) / median(prm), '', null);
+  json.uninstall_vs_podman = median(un) / median(prm);
 }
 
 /* ---------------------------------------- downtime ------------------------------------------ */
