@@ -61,7 +61,8 @@ function loadBundle(cacheFileName) {
   let cachedData;
   // a command's own cache, else (a build not run as root writes none) the lists' cache, which
   // holds the CLI's common code
-  for (const file of cacheFileName && cacheFileName !== CACHE ? [cacheFileName, CACHE] : cacheFileName ? [CACHE] : []) {
+  const files = !cacheFileName ? [] : cacheFileName === CACHE ? [CACHE] : [cacheFileName, CACHE];
+  for (const file of files) {
     try {
       const c = fs.readFileSync(file);
       const nl = c.indexOf(10);

@@ -9,6 +9,7 @@ import { trustSettingsFromFlags, type TrustFlagValues } from './trust-settings.j
 import { stopFlagValues } from '../host/init-binary.js';
 import { AtomicError } from '../util/errors.js';
 import type { DryRunReport } from '../app/containers/dry-run.js';
+import type { AppContext } from '../app/context.js';
 
 interface CommonFlags extends TrustFlagValues {
   sysroot?: string;
@@ -99,8 +100,13 @@ export async function runUninstallSystem(flags: CommonFlags & { storage?: string
   const ctx = contextFromFlags(flags);
   const { systemContainerExists } = await import('../app/labels/commands.js');
   if (!systemContainerExists(ctx, name)) return false;
+  await uninstallSystemContainer(ctx, name);
+  return true;
+}
+
+/** What both paths of `uninstall NAME` end with: the container removed, or CONTAINER_NOT_FOUND when there was none. */
+export async function uninstallSystemContainer(ctx: AppContext, name: string): Promise<void> {
   const { uninstallContainer, unableToFind } = await import('../app/containers/uninstall.js');
   const { removed } = await uninstallContainer(ctx, name);
   if (!removed) throw unableToFind(name);
-  return true;
 }

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand, storageFlag } from '../cli/base-command.js';
-import { uninstallContainer, unableToFind } from '../app/containers/uninstall.js';
+import { uninstallSystemContainer } from '../cli/deploy-runners.js';
 import { uninstallByLabel, systemContainerExists } from '../app/labels/commands.js';
 import { optFlags, exportOptEnv } from '../cli/opt-flags.js';
 import { splitAtFirstPositional, type FlagShape } from '../cli/passthrough.js';
@@ -40,7 +40,6 @@ export default class Uninstall extends BaseCommand {
         return;
       }
     }
-    const { removed } = await uninstallContainer(ctx, args.name);
-    if (!removed) throw unableToFind(args.name);
+    await uninstallSystemContainer(ctx, args.name);
   }
 }
