@@ -166,7 +166,10 @@ const runJs = path.join(root, 'bin', 'run.js');
 /** Runs writeCodeCache(SYSROOT, ARGVS, KEY) of bin/run.js in a fresh node (its output dropped); returns the cache's size. */
 const writeCache = (sysroot, argvs, key, extraEnv = {}) => {
   const code = `require(${JSON.stringify(runJs)}).writeCodeCache(${JSON.stringify(sysroot)}, ${JSON.stringify(argvs)}, ${JSON.stringify(key)})`;
-  execFileSync(process.execPath, ['-e', code], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = spawnSync(process.execPath, ['-e', code], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  process.stderr.write(r.stderr);
+  // a warm-up command that fails makes a cache that covers less than it should: a bug here, not a warning
+  if (r.status !== 0 || r.stderr.includes('writeCodeCache:')) throw new Error(`gen-bundle: the ${key ?? 'start-up'} code cache warm-up failed (exit ${r.status})`);
   return fs.statSync(key ? `${bundle}.${key}.cache` : `${bundle}.cache`).size;
 };
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-bundle-cache-'));
@@ -218,13 +221,15 @@ function deployCaches(work) {
     }
   }
   const out = [];
+  const opts = [...trust, '--sysroot', S];
   for (const [key, argv] of [
-    ['install', ['install', '--system', '--name', 'cached', images[0]]],
-    ['update', ['containers', 'update', '--rebase', images[1], 'cached']],
-    ['rollback', ['containers', 'rollback', 'cached']],
-    ['uninstall', ['uninstall', 'cached']],
+    ['install', ['install', '--system', '--name', 'cached', images[0], ...opts]],
+    ['update', ['containers', 'update', '--rebase', images[1], 'cached', ...opts]],
+    ['rollback', ['containers', 'rollback', 'cached', ...opts]],
+    // NAME last: words after it are the UNINSTALL label's arguments, as in atomic (and no trust flags)
+    ['uninstall', ['uninstall', '--sysroot', S, 'cached']],
   ])
-    out.push(`${key} ${writeCache(S, [[...argv, ...trust, '--sysroot', S]], key)} bytes`);
+    out.push(`${key} ${writeCache(S, [argv], key)} bytes`);
   const P = path.join(work, 'pull-sysroot');
   fs.mkdirSync(path.join(P, 'var', 'lib'), { recursive: true });
   const pull = ['pull', `oci:${path.join(work, 'oci-1')}`, ...trust, '--sysroot', P];

@@ -13,6 +13,8 @@ export const REFS_MIRRORS_DIR = 'refs/mirrors';
 export const TMP_DIR = 'tmp';
 export const TMP_CACHE_DIR = 'tmp/cache';
 export const STATE_DIR = 'state';
+/** state/<commit>.commitpartial: a commit whose objects may not all be there (ostree's marker). */
+export const COMMIT_PARTIAL_SUFFIX = '.commitpartial';
 export const EXTENSIONS_DIR = 'extensions';
 /** libostree's flock file; we never flock it (Node has no flock) but do not delete it either. */
 export const OSTREE_LOCK_FILE = '.lock';

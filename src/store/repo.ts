@@ -509,6 +509,13 @@ export class OstreeRepo implements RepoObjects {
           }
           await fsyncDir(dir);
         });
+        if (phase === 'commit') {
+          // their partial-commit markers, if a killed transaction left any (ostree prune does the same)
+          for (const o of doomed.commit) {
+            if (!o.name.endsWith('.commit')) continue;
+            await fsp.unlink(path.join(this.path, K.STATE_DIR, `${o.sub}${o.name.slice(0, -'.commit'.length)}${K.COMMIT_PARTIAL_SUFFIX}`)).catch(() => undefined);
+          }
+        }
         faultPoint(`store:prune:${phase}-deleted`);
       }
       await compactVerifiedObjects(this, (c) => keep.has(`${c}.file`) || keep.has(`${c}.dirtree`) || keep.has(`${c}.dirmeta`)).catch(() => undefined);

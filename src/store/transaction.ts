@@ -220,6 +220,8 @@ export class Transaction {
   private readonly listed = new Map<string, Set<string> | null>();
   private readonly umask = currentUmask();
   private readonly refs = new Map<string, Checksum | null>();
+  /** Commits written by this transaction (staged or already present): marked partial while their objects move in. */
+  private readonly commits = new Set<Checksum>();
   private tmpCounter = 0;
   /** Verified-object signatures (object-verify.ts) of the file objects staged so far, taken from the open file (fstat). */
   private readonly sigs = new Map<string, string>();
@@ -823,6 +825,7 @@ export class Transaction {
     await this.drain();
     const data = encodeCommit(c);
     const sum = this.writeMetaObject(sha256Hex(data), 'commit', data);
+    this.commits.add(sum);
     if (detached) this.writeMetaObject(sum, 'commitmeta', encodeMetadata(detached), true);
     return sum;
   }
@@ -854,6 +857,13 @@ export class Transaction {
       await this.drain();
       const objects = path.join(this.repo.path, K.OBJECTS_DIR);
       if (this.staged.length) {
+        // `ostree fsck` walks every commit object present: one that landed before its trees
+        // would be an error. So a commit is renamed in after everything else (a kill -9 in
+        // between leaves complete trees and no commit), and is marked partial
+        // (state/<c>.commitpartial, as `ostree pull` marks one it is still fetching; fsck counts
+        // it as "not verified") from before the first syncfs until its objects are durable,
+        // which covers a power loss too: renames are made durable in no particular order.
+        this.markPartial(true);
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
         // per objects/xx: a staged xx/ dir whose objects/xx was absent or empty (a cold pull into
@@ -865,7 +875,12 @@ export class Transaction {
         // batches of whole dirs (synchronous calls: measured faster than a pool of async ones)
         const bySub = new Map<string, Staged[]>();
         const stage = this.stagingDir;
+        const last: Staged[] = []; // commit objects, renamed in after the rest
         for (const s of this.staged) {
+          if (s.name.endsWith('.commit')) {
+            last.push(s);
+            continue;
+          }
           const sub = s.rel.slice(0, 2);
           let list = bySub.get(sub);
           if (list === undefined) bySub.set(sub, (list = []));
@@ -886,6 +901,17 @@ export class Transaction {
         }
         await renameBatches(groups);
         for (const sub of bySub.keys()) filled.add(sub);
+        faultPoint('store:commit:trees-in');
+        for (const x of last) {
+          const sub = x.rel.slice(0, 2);
+          try {
+            fs.mkdirSync(`${objects}/${sub}`, { mode: 0o755 });
+          } catch (e) {
+            if (!isErrno(e, 'EEXIST')) throw e;
+          }
+          fs.renameSync(`${stage}/${x.rel}`, `${objects}/${x.rel}`);
+          filled.add(sub);
+        }
         faultPoint('store:commit:after-link');
         this.recordVerified(this.staged, objects);
         // The renames made durable before any ref moves: one syncfs again (the new entries of
@@ -894,6 +920,7 @@ export class Transaction {
         // pull write through); docs/benchmarks.md, "Pull", eighth session.
         await this.syncfs();
       }
+      this.markPartial(false); // (nothing staged: every object was there, a marker left by a killed run is stale)
       for (const [ref, c] of this.refs) {
         const f = path.join(this.repo.path, K.REFS_HEADS_DIR, ref);
         if (c === null) {
@@ -923,6 +950,43 @@ export class Transaction {
     }
     this.committed = true;
     await this.finish();
+  }
+
+  /**
+   * Create (`on`) or remove the partial-commit markers of this transaction's commits. Created
+   * even for a commit already present (a killed earlier run may have left it without its trees,
+   * and its marker, which this run's success removes). state/ must be a directory of the repo,
+   * not a symlink out of it.
+   */
+  private markPartial(on: boolean): void {
+    if (this.commits.size === 0) return;
+    const dir = path.join(this.repo.path, K.STATE_DIR);
+    if (on) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(dir);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+        fs.mkdirSync(dir, { mode: 0o755 });
+      }
+      if (st && !st.isDirectory()) {
+        throw new AtomicError('STORE_INVALID', `${dir} is not a directory`, {
+          ref: dir,
+          suggestions: [`Remove ${dir} (it is not something ostree made), or recreate the repository.`],
+        });
+      }
+    }
+    for (const c of this.commits) {
+      const f = `${dir}/${c}${K.COMMIT_PARTIAL_SUFFIX}`;
+      if (on) fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644));
+      else {
+        try {
+          fs.unlinkSync(f);
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e;
+        }
+      }
+    }
   }
 
   /** True when staged dir `dir` holds exactly the objects staged in it (`list`), nothing else. */

@@ -279,6 +279,11 @@ describe('start-up: oclif manifest and fast path', function () {
       { args: ['uninstall', '-f', 'gone'], oclif: false },
       { args: ['uninstall', 'gone2', 'extra-word'], oclif: true },
       { args: ['uninstall', '--display', 'gone2'], oclif: true },
+      // hostile names are no system container: oclif, its name check and its message
+      { args: ['uninstall', '../etc'], oclif: true },
+      { args: ['uninstall', '..'], oclif: true },
+      { args: ['uninstall', 'gone2/../dep'], oclif: true },
+      { args: ['uninstall', '/etc/systemd/system'], oclif: true },
     ];
     for (const { args, oclif } of uninstallSteps) {
       const [fast, slow, unbundled] = roots.map((r, i) => {
@@ -292,6 +297,7 @@ describe('start-up: oclif manifest and fast path', function () {
     }
     for (const r of roots) {
       for (const n of ['dep', 'gone', 'gone2']) assert.equal(fs.existsSync(path.join(r, 'etc/systemd/system', `${n}.service`)), false, `${n} was not uninstalled in ${r}`);
+      assert.ok(fs.statSync(path.join(r, 'etc/systemd/system')).isDirectory(), 'the hostile names removed nothing');
       assert.deepEqual(JSON.parse(run(['containers', 'list', '-a', '--json'], { ATOMIC_SYSROOT: r }).stdout), []);
     }
   });

@@ -282,7 +282,10 @@ describe('store staging directories are reused', function () {
     const repo = await OstreeRepo.openOrCreate(path.join(tmp, 'whole'), 'bare');
     const objects = path.join(repo.path, 'objects');
     const t = await stage(repo, 'w', 300);
-    const subs = fs.readdirSync(t.tx.stagingDir).filter((d) => /^[0-9a-f]{2}$/.test(d) && fs.readdirSync(path.join(t.tx.stagingDir, d)).length > 0);
+    // the commit's dir is not moved whole: the commit object goes in after everything else
+    const commitSub = t.commit.slice(0, 2);
+    const commitDirIno = fs.statSync(path.join(t.tx.stagingDir, commitSub)).ino;
+    const subs = fs.readdirSync(t.tx.stagingDir).filter((d) => /^[0-9a-f]{2}$/.test(d) && d !== commitSub && fs.readdirSync(path.join(t.tx.stagingDir, d)).length > 0);
     assert.ok(subs.length > 100);
     const [planted, emptied, ...rest] = subs;
     const inodes = new Map(rest.map((d) => [d, fs.statSync(path.join(t.tx.stagingDir, d)).ino]));
@@ -291,6 +294,7 @@ describe('store staging directories are reused', function () {
     fs.mkdirSync(path.join(objects, emptied!));
     await t.tx.commit();
     for (const [d, ino] of inodes) assert.equal(fs.statSync(path.join(objects, d)).ino, ino, `objects/${d} is the staged dir`);
+    assert.notEqual(fs.statSync(path.join(objects, commitSub)).ino, commitDirIno, 'the commit and its dir-mates renamed one by one');
     assert.equal(fs.existsSync(path.join(objects, planted!, 'stray')), false, 'the stray file stays out of objects/');
     assert.ok(fs.readdirSync(path.join(objects, planted!)).length > 0, 'its objects were renamed one by one');
     assert.ok(fs.readdirSync(path.join(objects, emptied!)).length > 0);
