@@ -978,8 +978,20 @@ export class Transaction {
     }
     for (const c of this.commits) {
       const f = `${dir}/${c}${K.COMMIT_PARTIAL_SUFFIX}`;
-      if (on) fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644));
-      else {
+      if (on) {
+        let fd: number;
+        try {
+          fd = fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+        } catch (e) {
+          if (!isErrno(e, 'ELOOP') && !isErrno(e, 'EISDIR')) throw e;
+          throw new AtomicError('STORE_INVALID', `${f} is not a regular file (${(e as NodeJS.ErrnoException).code})`, {
+            cause: e,
+            ref: f,
+            suggestions: [`Remove ${f}: ostree makes it an empty file, and it marks a commit whose objects may be missing.`],
+          });
+        }
+        fs.closeSync(fd);
+      } else {
         try {
           fs.unlinkSync(f);
         } catch (e) {

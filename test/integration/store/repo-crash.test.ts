@@ -143,6 +143,18 @@ describe('store/transaction crash safety (SIGKILL before/while committing)', fun
       assert.deepEqual(fs.readdirSync(outside), [], 'nothing written through the symlink');
       assert.equal(await repo.hasObject(f, 'file'), false);
       assert.equal(await repo.resolveRef('main'), commit);
+      // a marker path that is a symlink out of the store: refused, nothing written through it
+      fs.unlinkSync(path.join(repo.path, 'state'));
+      fs.mkdirSync(path.join(repo.path, 'state'));
+      const tx2 = await repo.beginTransaction();
+      const f2 = await tx2.writeRegularFile({ uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] }, data, data.length);
+      const tree2 = await tx2.writeDirTree({ files: [{ name: 'other', checksum: f2 }], dirs: [] });
+      const c2 = await tx2.writeCommit({ metadata: [], parent: null, related: [], subject: 'other', body: '', timestamp: 1700000001, rootTree: tree2, rootMeta: meta });
+      assert.equal(c2, c);
+      fs.symlinkSync(path.join(outside, 'planted'), marker(c2));
+      await assert.rejects(tx2.commit(), (e: Error & { code?: string }) => e.code === 'STORE_INVALID' && e.message.includes('commitpartial'));
+      assert.deepEqual(fs.readdirSync(outside), [], 'nothing written through the planted marker');
+      assert.equal(await repo.hasObject(c2, 'commit'), false);
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }
