@@ -919,8 +919,13 @@ export class Transaction {
         // 256 objects/xx dirs (three syscalls each, on the thread pool the other layers of a
         // pull write through); docs/benchmarks.md, "Pull", eighth session.
         await this.syncfs();
+      } else if (this.hasPartialMarker()) {
+        // nothing staged: every object was there. A marker left by a killed run means its objects
+        // may not be durable yet (killed before its second syncfs): sync them before the marker
+        // goes and a ref points at them
+        await this.syncfs();
       }
-      this.markPartial(false); // (nothing staged: every object was there, a marker left by a killed run is stale)
+      this.markPartial(false);
       for (const [ref, c] of this.refs) {
         const f = path.join(this.repo.path, K.REFS_HEADS_DIR, ref);
         if (c === null) {
@@ -950,6 +955,18 @@ export class Transaction {
     }
     this.committed = true;
     await this.finish();
+  }
+
+  private hasPartialMarker(): boolean {
+    for (const c of this.commits) {
+      try {
+        fs.lstatSync(path.join(this.repo.path, K.STATE_DIR, `${c}${K.COMMIT_PARTIAL_SUFFIX}`));
+        return true;
+      } catch {
+        // absent (or state/ is no directory: no marker of ours there)
+      }
+    }
+    return false;
   }
 
   /**
@@ -995,7 +1012,7 @@ export class Transaction {
         try {
           fs.unlinkSync(f);
         } catch (e) {
-          if (!isErrno(e, 'ENOENT')) throw e;
+          if (!isErrno(e, 'ENOENT') && !isErrno(e, 'ENOTDIR')) throw e;
         }
       }
     }

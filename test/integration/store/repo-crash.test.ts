@@ -108,6 +108,18 @@ describe('store/transaction crash safety (SIGKILL before/while committing)', fun
     assert.doesNotMatch(ostree(['fsck', `--repo=${repo.path}`]), /partial/);
   });
 
+  it('a transaction killed after every object moved in, run again, finds them all there and still drops the marker', async () => {
+    const { commit } = await runChild(repo.path, 'commit', { ATOMIC_FAULT: 'store:commit:after-link' }, 'twice');
+    assert.ok(fs.existsSync(marker(commit)));
+    const again = await runChild(repo.path, 'commit', { ATOMIC_FAULT_TRACE: path.join(dir, 'trace') }, 'twice');
+    assert.equal(again.commit, commit);
+    assert.ok(again.committed);
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'trace'), 'utf8').split('\n').filter((n) => n.startsWith('store:commit:')), [], 'nothing was staged the second time');
+    assert.equal(await repo.resolveRef('main'), commit);
+    assert.equal(fs.existsSync(marker(commit)), false);
+    assert.doesNotMatch(ostree(['fsck', `--repo=${repo.path}`]), /partial/);
+  });
+
   it('a transaction killed after linking objects but before the refs leaves no ref moved; prune collects the objects', async () => {
     const { commit, signal } = await runChild(repo.path, 'commit', { ATOMIC_FAULT: 'store:commit:after-link' });
     assert.equal(signal, 'SIGKILL');
