@@ -14,7 +14,9 @@ export const TMP_DIR = 'tmp';
 export const TMP_CACHE_DIR = 'tmp/cache';
 export const STATE_DIR = 'state';
 /** state/<commit>.commitpartial: a commit whose objects may not all be there (ostree's marker). */
-export const COMMIT_PARTIAL_SUFFIX = '.commitpartial';
+export function commitPartialRel(commit: string): string {
+  return `${STATE_DIR}/${commit}.commitpartial`;
+}
 export const EXTENSIONS_DIR = 'extensions';
 /** libostree's flock file; we never flock it (Node has no flock) but do not delete it either. */
 export const OSTREE_LOCK_FILE = '.lock';

@@ -513,7 +513,7 @@ export class OstreeRepo implements RepoObjects {
           // their partial-commit markers, if a killed transaction left any (ostree prune does the same)
           for (const o of doomed.commit) {
             if (!o.name.endsWith('.commit')) continue;
-            await fsp.unlink(path.join(this.path, K.STATE_DIR, `${o.sub}${o.name.slice(0, -'.commit'.length)}${K.COMMIT_PARTIAL_SUFFIX}`)).catch(() => undefined);
+            await fsp.unlink(path.join(this.path, K.commitPartialRel(`${o.sub}${o.name.slice(0, -'.commit'.length)}`))).catch(() => undefined);
           }
         }
         faultPoint(`store:prune:${phase}-deleted`);

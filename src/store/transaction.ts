@@ -863,7 +863,7 @@ export class Transaction {
         // (state/<c>.commitpartial, as `ostree pull` marks one it is still fetching; fsck counts
         // it as "not verified") from before the first syncfs until its objects are durable,
         // which covers a power loss too: renames are made durable in no particular order.
-        this.markPartial(true);
+        this.markPartial();
         await this.syncfs();
         faultPoint('store:commit:after-syncfs');
         // per objects/xx: a staged xx/ dir whose objects/xx was absent or empty (a cold pull into
@@ -925,7 +925,7 @@ export class Transaction {
         // goes and a ref points at them
         await this.syncfs();
       }
-      this.markPartial(false);
+      this.clearPartial();
       for (const [ref, c] of this.refs) {
         const f = path.join(this.repo.path, K.REFS_HEADS_DIR, ref);
         if (c === null) {
@@ -957,10 +957,15 @@ export class Transaction {
     await this.finish();
   }
 
+  private partialMarker(c: Checksum): string {
+    return path.join(this.repo.path, K.commitPartialRel(c));
+  }
+
+  /** True when a killed earlier run left the marker of one of this transaction's commits. */
   private hasPartialMarker(): boolean {
     for (const c of this.commits) {
       try {
-        fs.lstatSync(path.join(this.repo.path, K.STATE_DIR, `${c}${K.COMMIT_PARTIAL_SUFFIX}`));
+        fs.lstatSync(this.partialMarker(c));
         return true;
       } catch {
         // absent (or state/ is no directory: no marker of ours there)
@@ -970,50 +975,45 @@ export class Transaction {
   }
 
   /**
-   * Create (`on`) or remove the partial-commit markers of this transaction's commits. Created
-   * even for a commit already present (a killed earlier run may have left it without its trees,
-   * and its marker, which this run's success removes). state/ must be a directory of the repo,
-   * not a symlink out of it.
+   * Mark this transaction's commits partial, even one already present (a killed earlier run may
+   * have left it without its trees; this run's success removes its marker). state/ must be a
+   * directory of the repo and a marker an empty file, not a symlink out of it.
    */
-  private markPartial(on: boolean): void {
+  private markPartial(): void {
     if (this.commits.size === 0) return;
     const dir = path.join(this.repo.path, K.STATE_DIR);
-    if (on) {
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(dir);
-      } catch (e) {
-        if (!isErrno(e, 'ENOENT')) throw e;
-        fs.mkdirSync(dir, { mode: 0o755 });
-      }
-      if (st && !st.isDirectory()) {
-        throw new AtomicError('STORE_INVALID', `${dir} is not a directory`, {
-          ref: dir,
-          suggestions: [`Remove ${dir} (it is not something ostree made), or recreate the repository.`],
-        });
-      }
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st === undefined) fs.mkdirSync(dir, { mode: 0o755 });
+    else if (!st.isDirectory()) {
+      throw new AtomicError('STORE_INVALID', `${dir} is not a directory`, {
+        ref: dir,
+        suggestions: [`Remove ${dir} (it is not something ostree made), or recreate the repository.`],
+      });
     }
     for (const c of this.commits) {
-      const f = `${dir}/${c}${K.COMMIT_PARTIAL_SUFFIX}`;
-      if (on) {
-        let fd: number;
-        try {
-          fd = fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
-        } catch (e) {
-          if (!isErrno(e, 'ELOOP') && !isErrno(e, 'EISDIR')) throw e;
-          throw new AtomicError('STORE_INVALID', `${f} is not a regular file (${(e as NodeJS.ErrnoException).code})`, {
-            cause: e,
-            ref: f,
-            suggestions: [`Remove ${f}: ostree makes it an empty file, and it marks a commit whose objects may be missing.`],
-          });
-        }
-        fs.closeSync(fd);
-      } else {
-        try {
-          fs.unlinkSync(f);
-        } catch (e) {
-          if (!isErrno(e, 'ENOENT') && !isErrno(e, 'ENOTDIR')) throw e;
-        }
+      const f = this.partialMarker(c);
+      let fd: number;
+      try {
+        fd = fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+      } catch (e) {
+        if (!isErrno(e, 'ELOOP') && !isErrno(e, 'EISDIR')) throw e;
+        throw new AtomicError('STORE_INVALID', `${f} is not a regular file (${(e as NodeJS.ErrnoException).code})`, {
+          cause: e,
+          ref: f,
+          suggestions: [`Remove ${f}: ostree makes it an empty file, and it marks a commit whose objects may be missing.`],
+        });
+      }
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Remove the markers of this transaction's commits: their objects are durable. */
+  private clearPartial(): void {
+    for (const c of this.commits) {
+      try {
+        fs.unlinkSync(this.partialMarker(c));
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT') && !isErrno(e, 'ENOTDIR')) throw e;
       }
     }
   }
