@@ -4,7 +4,9 @@
  * Every figure of issue #17 next to its anchor, measured in the same run, as one table:
  * - start-up of `atomic --version`, `images list`, `containers list -a` (empty store) vs `node -e 0`;
  * - layer import / checkout of a Debian minbase rootfs tar vs `ostree commit --tree=tar=` /
- *   `ostree checkout -H`, with `tar -x` and `sha256sum` of the same tar as floors, peak RSS;
+ *   `ostree checkout -H`, with `tar -x` and `sha256sum` of the same tar as floors, and the floors
+ *   of the work itself: a minimal Node importer (bench/import-floor.ts) and the mkdir/link calls
+ *   of ostree's checkout replayed from a list in C and in Node (bench/checkout-floor.c, .ts); peak RSS;
  * - registry pull (cold, 5% update, no-op, and a cold pull of the same tree as 4 layers built by
  *   umoci) from a local CNCF registry vs `podman pull` (overlay, private --root, private mount
  *   namespace) and `skopeo copy`, peak RSS, bytes written;
@@ -23,6 +25,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_DIR, TAR, UPDATE_TAR, ensureTar, ensureUpdateTar, ensureLayout, ensureMultiLayerLayout } from './images.js';
 import { benchLargeFile } from './large-file.js';
+import { writeCheckoutList } from './checkout-list.js';
 import { timed, wall, median, duBytes, syncAll, printTable, fmtS, loadAverage, rmrf, parseTime, type Row, type Timed } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -145,8 +148,19 @@ async function benchStartup(work: string): Promise<void> {
 
 /* ----------------------------------------- import ------------------------------------------- */
 
+/** The C checkout floor (bench/checkout-floor.c), compiled once per run. */
+function buildCheckoutFloor(work: string): string {
+  const exe = path.join(work, 'checkout-floor');
+  execFileSync('cc', ['-O2', '-o', exe, path.join(ROOT, 'bench', 'checkout-floor.c')]);
+  return exe;
+}
+
 function benchImport(work: string): void {
   const size = fs.statSync(TAR).size;
+  const floorC = buildCheckoutFloor(work);
+  const impFloor: number[] = [];
+  const coFloorC: number[] = [];
+  const coFloorNode: number[] = [];
   const imp: number[] = [];
   const co: number[] = [];
   const oimp: number[] = [];
@@ -175,21 +189,36 @@ function benchImport(work: string): void {
       const k = timed('ostree', ['checkout', `--repo=${repo}`, '-H', 'bench', path.join(w, 'co-ostree')], { env: OSTREE_ENV });
       return { importS: c.s, checkoutS: k.s };
     };
-    let a;
-    let b;
-    if (i % 2 === 0) {
-      b = runOstree();
-      a = runOurs();
-    } else {
-      a = runOurs();
-      b = runOstree();
-    }
+    // the import floor: the work itself without our store around it (it times itself, as import-child does)
+    const runImportFloor = () => {
+      const fw = path.join(w, 'floor-import');
+      fs.mkdirSync(fw);
+      syncAll();
+      return (JSON.parse(timed(process.execPath, [path.join(here, 'import-floor.js'), TAR, fw]).stdout) as { importS: number }).importS;
+    };
+    // the three importers take turns going first: creating files gets slower as a round goes on
+    let a!: ReturnType<typeof runOurs>;
+    let b!: ReturnType<typeof runOstree>;
+    let fi = NaN;
+    const order = [() => (a = runOurs()), () => (b = runOstree()), () => (fi = runImportFloor())];
+    for (let k = 0; k < order.length; k++) order[(k + i + 1) % order.length]!();
     fs.mkdirSync(path.join(w, 'tar-x'));
     syncAll();
     const tx = timed('tar', ['-xf', TAR, '-C', path.join(w, 'tar-x'), '--no-same-owner']).s;
     const sh = timed('sha256sum', [TAR]).s;
-    console.log(`  import ${i < 0 ? 'warm-up' : `run ${i + 1}`} (load ${loadAverage()}, ${workers[workers.length - 1]} store workers): atomic ${fmtS(a.importS)} + checkout ${fmtS(a.checkoutS)} (${mib(a.rss)}); ostree ${fmtS(b.importS)} + ${fmtS(b.checkoutS)}; tar -x ${fmtS(tx)}; sha256sum ${fmtS(sh)}`);
+    const list = path.join(w, 'checkout.list');
+    writeCheckoutList(path.join(w, 'repo-ostree'), path.join(w, 'co-ostree'), list);
+    const [dc, dn] = [path.join(w, 'floor-co-c'), path.join(w, 'floor-co-node')];
+    fs.mkdirSync(dc);
+    fs.mkdirSync(dn);
+    syncAll();
+    const fc = Number(timed(floorC, [list, dc]).stdout.trim());
+    const fn = (JSON.parse(timed(process.execPath, [path.join(here, 'checkout-floor.js'), list, dn]).stdout) as { s: number }).s;
+    console.log(`  import ${i < 0 ? 'warm-up' : `run ${i + 1}`} (load ${loadAverage()}, ${workers[workers.length - 1]} store workers): atomic ${fmtS(a.importS)} + checkout ${fmtS(a.checkoutS)} (${mib(a.rss)}); ostree ${fmtS(b.importS)} + ${fmtS(b.checkoutS)}; tar -x ${fmtS(tx)}; sha256sum ${fmtS(sh)}; floors: import ${fmtS(fi)}, checkout C ${fmtS(fc)} / Node ${fmtS(fn)}`);
     if (i < 0) continue;
+    impFloor.push(fi);
+    coFloorC.push(fc);
+    coFloorNode.push(fn);
     imp.push(a.importS);
     co.push(a.checkoutS);
     oimp.push(b.importS);
@@ -203,9 +232,22 @@ function benchImport(work: string): void {
   row('import', lbl, fmtS(mi), 'ostree commit --tree=tar=', fmtS(oi), mi / oi, '<= 0.50x', 0.5);
   row('import', 'floor: tar -x of the same tar', fmtS(mi), 'tar -x', fmtS(mt), mi / mt, '', null);
   row('import', 'floor: one sha256 pass', fmtS(mi), 'sha256sum', fmtS(ms), mi / ms, '', null);
+  const [mfi, mfc, mfn] = [impFloor, coFloorC, coFloorNode].map(median);
+  const of = (x: number, anchor: number) => `${(x / anchor).toFixed(2)}x ostree's`;
+  row('import', `floor: minimal Node importer, 1 thread (${of(mfi, oi)})`, fmtS(mi), 'bench/import-floor.ts', fmtS(mfi), mi / mfi, '', null);
   row('import', 'peak RSS (import + checkout process)', mib(rss), '', '', null, '<= 120 MiB', null);
   rows[rows.length - 1].met = rss <= 120;
   row('checkout', 'hardlink checkout of that commit', fmtS(mc), 'ostree checkout -H', fmtS(oc), mc / oc, '<= 0.50x', 0.5);
+  row('checkout', `floor: mkdir + link from a list, C, 1 thread (${of(mfc, oc)})`, fmtS(mc), 'bench/checkout-floor.c', fmtS(mfc), mc / mfc, '', null);
+  row('checkout', `floor: mkdir + lstat + link, Node, 1 thread (${of(mfn, oc)})`, fmtS(mc), 'bench/checkout-floor.ts', fmtS(mfn), mc / mfn, '', null);
+  json.import_floor_node_s = mfi;
+  json.import_floor_vs_ostree = mfi / oi;
+  json.import_vs_floor = mi / mfi;
+  json.checkout_floor_c_s = mfc;
+  json.checkout_floor_node_s = mfn;
+  json.checkout_floor_c_vs_ostree = mfc / oc;
+  json.checkout_floor_node_vs_ostree = mfn / oc;
+  json.checkout_vs_floor_c = mc / mfc;
   json.import_ratio = mi / oi;
   json.import_store_workers_max = Math.max(...workers);
   json.checkout_ratio = mc / oc;
