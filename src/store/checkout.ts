@@ -26,8 +26,8 @@
  *    (checkout-part.ts: synchronous syscalls, like `ostree checkout`; bare / bare-user-only:
  *    symlink objects are symlinks and are hardlinked too; bare-user: symlink objects are regular
  *    files, so real symlinks are created). The parts run on this thread and, for a large tree
- *    when the process has them, on the store's I/O workers (write-pool.ts) in parallel
- *    (checkout-runner.ts). Each part lstats its objects: what has no current verified-object marker is
+ *    when they run already (a checkout does not start them: WARM_WORKERS_MIN_WEIGHT), on the
+ *    store's I/O workers (write-pool.ts) in parallel (checkout-runner.ts). Each part lstats its objects: what has no current verified-object marker is
  *    not linked but verified here first, what is writable by group or others is copied here.
  *    A directory whose final metadata mkdir can give directly (owner = us, no xattrs, no
  *    special bits, owner rwx, not masked by the umask, no inherited setgid group) is made with
@@ -283,14 +283,10 @@ export async function checkoutLayers(
   checkRequest(repo, commits, target);
   // bare / bare-user-only: the parts compare each object with its marker (bare-user: inspectObjects verifies)
   const markers: PartMarkers | null = verify && repo.mode !== 'bare-user' ? { key: String(++checkouts), file: verifiedMarkerPath(repo) } : null;
-  // running workers read the markers while this thread reads the dirtrees (and workers started by buildUnion, once started)
-  let preloaded = false;
-  const preload = (): void => {
-    if (markers === null || preloaded || !writePool().started) return;
-    writePool().markers(markers);
-    preloaded = true;
-  };
-  preload();
+  // running workers read the markers while this thread reads the dirtrees; a checkout does not
+  // start them (see WARM_WORKERS_MIN_WEIGHT)
+  const preloaded = markers !== null && writePool().started;
+  if (preloaded) writePool().markers(markers);
   try {
     const dst = inspectDestination(repo, target);
     // the dirtrees and dirmetas are checked against the same markers (object-verify.ts) when this
@@ -298,7 +294,7 @@ export async function checkoutLayers(
     // with workers running, the workers read them and this thread, the critical path, hashes
     // the dirtrees instead (~1 MB for a Debian rootfs): reading ~9k markers here cost more
     const meta: MetaMarkers | null = markers !== null && !writePool().started ? { index: markersFor(markers), fresh: [] } : null;
-    const root = await buildUnion(repo, commits, target, verify, preload, meta);
+    const root = await buildUnion(repo, commits, target, verify, meta);
     if (meta !== null) recordVerifiedObjects(repo, meta.fresh);
     const objects = await inspectObjects(repo, root, target, verify, markers);
     return await materialize(repo, root, target, dst, objects, { userMode: opts.userMode ?? false });
@@ -391,20 +387,12 @@ function objectFilePath(repo: OstreeRepo, c: Checksum): string {
 }
 
 /** Step 1: the union tree of the layers (each dirtree/dirmeta object read once). */
-async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean, onWorkers: () => void, meta: MetaMarkers | null): Promise<UDir> {
+async function buildUnion(repo: OstreeRepo, commits: Checksum[], target: string, verify: boolean, meta: MetaMarkers | null): Promise<UDir> {
   const trees = new Map<string, LTree>();
-  // a large tree starts the store's I/O workers now: they boot while the tree is read (checkout-runner.ts)
-  let entries = 0;
-  let warm = writePool().started;
   const load = (c: Checksum): LTree => {
     let t = trees.get(c);
     if (t === undefined) {
       const d = readDirTreeForCheckout(repo, c, verify, meta);
-      entries += d.files.length + d.dirs.length * DIR_WEIGHT;
-      if (!warm && entries >= COLD_WORKERS_MIN_WEIGHT) {
-        warm = true;
-        if (writePool().warm()) onWorkers();
-      }
       const dirs: LTree['dirs'] = [];
       for (let i = 0; i < d.dirs.length; i++) {
         const x = d.dirs[i]!;
@@ -494,9 +482,18 @@ interface Plan {
 const DIR_WEIGHT = 4;
 const PARTS = 32;
 const PART_MIN_WEIGHT = 256;
-/** Checkouts at least this heavy start the store's I/O workers (buildUnion) and use them. */
-const COLD_WORKERS_MIN_WEIGHT = 6000;
-/** ... and use them when they run already. */
+/**
+ * Checkouts at least this heavy use the store's I/O workers when they run already (after an
+ * import in the same process: `atomic install` of an image it pulls first). A checkout does not
+ * start them: booting a worker costs ~55 ms and ~50 ms of CPU, and on this 2-core machine the
+ * kernel side of the parts (link, lstat, mkdir) does not get faster with a second thread
+ * (bench/checkout-floor.c: the same time on 1 and 2 threads), so only the parts' JavaScript is
+ * shared. Measured in fresh processes (docs/benchmarks.md, fifteenth session): the Debian
+ * checkout took 267-293 ms without workers, 277-309 ms with one started by the checkout and
+ * 356-390 ms with two; `atomic install` of that image 0.58-0.66 s (76 MiB) without against
+ * 0.69-0.73 s (102 MiB) with the two it started. With the workers already running they gain
+ * (166-205 ms against 233-300 ms).
+ */
 const WARM_WORKERS_MIN_WEIGHT = 512;
 
 /** Weight of every directory's subtree; the number of nodes. */
@@ -652,7 +649,7 @@ async function materialize(repo: OstreeRepo, root: UDir, target: string, dst: De
   const { weights, nodes } = weigh(root);
   const weight = weights.get(root)!;
   const pool = writePool();
-  const workers = pool.parallelism > 0 && weight >= (pool.started ? WARM_WORKERS_MIN_WEIGHT : COLD_WORKERS_MIN_WEIGHT);
+  const workers = pool.parallelism > 0 && pool.started && weight >= WARM_WORKERS_MIN_WEIGHT;
   // bare-user: the objects were verified and inspected before (inspectObjects)
   const runner = new PartRunner(nodes + 1, workers, { objects: `${repo.path}/objects/`, check: !bareUser, markers: info.markers });
   let created = false;
