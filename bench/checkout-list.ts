@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export function writeCheckoutList(repo: string, checkout: string, list: string): { dirs: number; links: number; other: number } {
+export function writeCheckoutList(repo: string, checkout: string, list: string): void {
   const byInode = new Map<number, string>();
   const objects = path.join(path.resolve(repo), 'objects');
   for (const xx of fs.readdirSync(objects)) {
@@ -19,7 +19,6 @@ export function writeCheckoutList(repo: string, checkout: string, list: string):
     }
   }
   const out: string[] = [];
-  const n = { dirs: 0, links: 0, other: 0 };
   const walk = (rel: string): void => {
     const subdirs: string[] = [];
     for (const d of fs.readdirSync(path.join(checkout, rel), { withFileTypes: true })) {
@@ -28,22 +27,17 @@ export function writeCheckoutList(repo: string, checkout: string, list: string):
       const obj = byInode.get(st.ino);
       if (st.isDirectory()) {
         out.push('D', (st.mode & 0o7777).toString(8), r);
-        n.dirs++;
         subdirs.push(r);
       } else if (obj !== undefined) {
         out.push('L', obj, r);
-        n.links++;
       } else if (st.isSymbolicLink()) {
         out.push('S', fs.readlinkSync(path.join(checkout, r)), r);
-        n.other++;
       } else if (st.isFile() && st.size === 0) {
         out.push('E', (st.mode & 0o7777).toString(8), r);
-        n.other++;
       } else throw new Error(`checkout list: ${r} in ${checkout} is neither linked to an object of ${repo} nor a symlink or an empty file`);
     }
     for (const r of subdirs) walk(r);
   };
   walk('');
   fs.writeFileSync(list, out.join('\0') + '\0');
-  return n;
 }

@@ -48,12 +48,17 @@ const fill = (n: number): boolean => {
   }
   return true;
 };
+/** An octal ustar number field (digits up to a NUL or space). */
 const octal = (h: Buffer, off: number, len: number): number => {
-  const s = h
-    .toString('latin1', off, off + len)
-    .replace(/\0.*$/s, '')
-    .trim();
-  return s === '' ? 0 : parseInt(s, 8);
+  let n = 0;
+  let i = off;
+  while (i < off + len && h[i] === 0x20) i++;
+  for (; i < off + len; i++) {
+    const d = h[i]! - 0x30;
+    if (d < 0 || d > 7) break;
+    n = n * 8 + d;
+  }
+  return n;
 };
 
 const diffId = createHash('sha256');
@@ -63,8 +68,10 @@ let bytes = 0;
 while (fill(512)) {
   const h = buf.subarray(pos, pos + 512);
   if (h[0] === 0) break; // end-of-archive block
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  // the checksum field counts as eight spaces
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += h[i]!;
+  for (let i = 156; i < 512; i++) sum += h[i]!;
   if (sum !== octal(h, 148, 8)) throw new Error(`import-floor: bad tar header checksum at ${pos}`);
   const size = octal(h, 124, 12);
   const type = h[156];

@@ -290,7 +290,7 @@ export async function checkoutLayers(
   try {
     const dst = inspectDestination(repo, target);
     // the dirtrees and dirmetas are checked against the same markers (object-verify.ts) when this
-    // thread will read them anyway (no workers yet: it runs the parts of a small tree itself);
+    // thread will read them anyway (no workers running: it runs every part itself);
     // with workers running, the workers read them and this thread, the critical path, hashes
     // the dirtrees instead (~1 MB for a Debian rootfs): reading ~9k markers here cost more
     const meta: MetaMarkers | null = markers !== null && !writePool().started ? { index: markersFor(markers), fresh: [] } : null;

@@ -177,7 +177,12 @@ class WritePool {
     return this.send<PartReply>({ ...job, t: 'part' });
   }
 
-  /** Start the workers now (they boot while the caller prepares their first jobs); false when there are none. */
+  /**
+   * Start the workers now (they boot while the caller prepares their first jobs); false when there
+   * are none. No store operation calls it any more: a checkout does not start the workers
+   * (checkout.ts, WARM_WORKERS_MIN_WEIGHT) and an import starts them with its first batch. Tests
+   * use it to have them running, as they are after an import in the same process.
+   */
   warm(): boolean {
     if (!this.enabled) return false;
     for (let i = 0; i < this.slots.length; i++) if ((this.slots[i] ?? this.start(i)) === null) return false;
